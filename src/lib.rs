@@ -1,0 +1,11 @@
+//! amishare, in four layers (see DESIGN.md): dependencies point down only.
+//!
+//! - [`cli`]: arguments, prompts, progress, rendering, exit codes. The only layer that prints.
+//! - [`workflow`]: copy / diagnose / rollback over ports (traits); plans are values.
+//! - [`policy`]: PURE policy parsing, evaluation, explanation and editing (no I/O, no SDK).
+//! - [`aws`]: adapters implementing the workflow's ports with the AWS SDK.
+
+pub mod aws;
+pub mod cli;
+pub mod policy;
+pub mod workflow;

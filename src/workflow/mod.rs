@@ -1,0 +1,4 @@
+//! Workflows (copy, diagnose, rollback) over ports: discover -> plan -> apply -> verify -> report.
+//!
+//! A plan is a value; dry-run means "build and show the plan, never call apply". Progress goes out
+//! through an events trait. Nothing here prints or talks to AWS directly.
