@@ -1,0 +1,231 @@
+"""Seed a running emulator with a realistic starting point and print the ids as one JSON document.
+
+python3 -m amishare_emulator.seed --endpoint URL [--source-account ID] [--target-account ID]
+    [--region R] [--snapshots N] [--with-aws-managed] [--with-unencrypted] [--with-target-key]
+    [--share] [--key-allows-target] [--name-prefix P]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+
+def client(service: str, endpoint: str, region: str, account: str) -> Any:
+    c = boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+    )
+
+    def add_headers(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = account
+        request.headers["X-Emulator-Pending-Seconds"] = "0"  # seeded state is ready at once
+
+    c.meta.events.register("before-sign.*.*", add_headers)
+    return c
+
+
+def console_default_key_policy(account: str, admin_role_arn: str, user_arns: list[str]) -> dict[str, Any]:
+    """The policy the AWS console writes for a key with key administrators and key users."""
+    return {
+        "Version": "2012-10-17",
+        "Id": "key-consolepolicy-3",
+        "Statement": [
+            {
+                "Sid": "Enable IAM User Permissions",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "Allow access for Key Administrators",
+                "Effect": "Allow",
+                "Principal": {"AWS": admin_role_arn},
+                "Action": [
+                    "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*",
+                    "kms:Update*", "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*",
+                    "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion",
+                    "kms:CancelKeyDeletion", "kms:RotateKeyOnDemand",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "Allow use of the key",
+                "Effect": "Allow",
+                "Principal": {"AWS": user_arns if len(user_arns) > 1 else user_arns[0]},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                           "kms:DescribeKey"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "Allow attachment of persistent resources",
+                "Effect": "Allow",
+                "Principal": {"AWS": user_arns if len(user_arns) > 1 else user_arns[0]},
+                "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
+                "Resource": "*",
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
+        ],
+    }
+
+
+def trust_policy(principal: str) -> str:
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}],
+    })
+
+
+def ensure_role(iam: Any, name: str, trust: str, description: str) -> str:
+    try:
+        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, Description=description)["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
+
+
+def make_ami(ec2: Any, az: str, name: str, sizes: list[int], encrypted: bool, kms_key_id: str | None,
+             tag: dict[str, str]) -> tuple[str, list[str], list[str]]:
+    vols, snaps, bdms = [], [], []
+    for i, size in enumerate(sizes):
+        kw: dict[str, Any] = {"AvailabilityZone": az, "Size": size, "VolumeType": "gp3"}
+        if encrypted:
+            kw["Encrypted"] = True
+            if kms_key_id:
+                kw["KmsKeyId"] = kms_key_id
+        vol = ec2.create_volume(**kw, TagSpecifications=[{"ResourceType": "volume", "Tags": [
+            {"Key": "Name", "Value": f"{name}-vol{i}"}]}])["VolumeId"]
+        snap = ec2.create_snapshot(VolumeId=vol, Description=f"{name} device {i}", TagSpecifications=[
+            {"ResourceType": "snapshot", "Tags": [{"Key": "Name", "Value": f"{name}-snap{i}"}]}])["SnapshotId"]
+        dev = "/dev/xvda" if i == 0 else f"/dev/xvd{chr(ord('b') + i - 1)}"
+        bdms.append({"DeviceName": dev, "Ebs": {"SnapshotId": snap, "VolumeSize": size, "VolumeType": "gp3",
+                                                "DeleteOnTermination": True}})
+        vols.append(vol)
+        snaps.append(snap)
+    ami = ec2.register_image(
+        Name=name, Description=f"amishare emulator seed image {name}", Architecture="x86_64",
+        RootDeviceName="/dev/xvda", VirtualizationType="hvm", EnaSupport=True, BootMode="uefi-preferred",
+        BlockDeviceMappings=bdms,
+        TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": k, "Value": v} for k, v in tag.items()]}],
+    )["ImageId"]
+    return ami, vols, snaps
+
+
+def seed(args: argparse.Namespace) -> dict[str, Any]:
+    ep, region, src, tgt = args.endpoint.rstrip("/"), args.region, args.source_account, args.target_account
+    p = args.name_prefix
+    s_iam, s_kms, s_ec2 = (client(x, ep, region, src) for x in ("iam", "kms", "ec2"))
+    t_iam, t_kms = client("iam", ep, region, tgt), client("kms", ep, region, tgt)
+    az = region + "a"
+
+    admin_role = ensure_role(s_iam, f"{p}-key-admin", trust_policy(f"arn:aws:iam::{src}:root"),
+                             "Administers the source AMI key")
+    source_role = ensure_role(s_iam, f"{p}-source", trust_policy(f"arn:aws:iam::{src}:root"),
+                              "Builds and shares AMIs (key user)")
+    target_role = ensure_role(t_iam, f"{p}-target", trust_policy(f"arn:aws:iam::{src}:root"),
+                              "Assumed from the source account to copy/launch shared AMIs")
+    users = [source_role]
+    if args.key_allows_target:
+        users.append(f"arn:aws:iam::{tgt}:root")
+    policy = console_default_key_policy(src, admin_role, users)
+    key = s_kms.create_key(Policy=json.dumps(policy), Description=f"{p} source AMI key",
+                           KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT",
+                           Tags=[{"TagKey": "Project", "TagValue": "amishare"}])["KeyMetadata"]
+    alias = f"alias/{p}-source"
+    s_kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+
+    n = max(1, args.snapshots)
+    sizes = [8] + [4] * (n - 1)
+    tags = {"Project": "amishare", "Seed": "true"}
+    ami, vols, snaps = make_ami(s_ec2, az, f"{p}-cmk", sizes, True, key["Arn"], tags)
+    out: dict[str, Any] = {
+        "endpoint": ep,
+        "region": region,
+        "source_account": src,
+        "target_account": tgt,
+        "source_key_id": key["KeyId"],
+        "source_key_arn": key["Arn"],
+        "source_key_alias": alias,
+        "source_role_arn": source_role,
+        "source_key_admin_role_arn": admin_role,
+        "target_role_arn": target_role,
+        "volume_id": vols[0],
+        "volume_ids": vols,
+        "snapshot_id": snaps[0],
+        "snapshot_ids": snaps,
+        "ami_id": ami,
+        "aws_managed_ami_id": None,
+        "aws_managed_snapshot_id": None,
+        "aws_managed_key_arn": None,
+        "unencrypted_ami_id": None,
+        "unencrypted_snapshot_id": None,
+        "target_key_id": None,
+        "target_key_arn": None,
+        "shared": bool(args.share),
+        "key_allows_target": bool(args.key_allows_target),
+    }
+    shared_images = [(ami, snaps)]
+    if args.with_aws_managed:
+        a2, _v2, s2 = make_ami(s_ec2, az, f"{p}-aws-managed", [8], True, None, tags)
+        out["aws_managed_ami_id"] = a2
+        out["aws_managed_snapshot_id"] = s2[0]
+        out["aws_managed_key_arn"] = s_kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]["Arn"]
+        shared_images.append((a2, []))  # AWS refuses sharing snapshots encrypted with aws/ebs
+    if args.with_unencrypted:
+        a3, _v3, s3 = make_ami(s_ec2, az, f"{p}-unencrypted", [8], False, None, tags)
+        out["unencrypted_ami_id"] = a3
+        out["unencrypted_snapshot_id"] = s3[0]
+        shared_images.append((a3, s3))
+    if args.with_target_key:
+        tk = t_kms.create_key(Description=f"{p} target re-encryption key")["KeyMetadata"]
+        t_kms.create_alias(AliasName=f"alias/{p}-target", TargetKeyId=tk["KeyId"])
+        out["target_key_id"] = tk["KeyId"]
+        out["target_key_arn"] = tk["Arn"]
+    if args.share:
+        for image_id, snap_ids in shared_images:
+            s_ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"UserId": tgt}]})
+            for sid in snap_ids:
+                s_ec2.modify_snapshot_attribute(SnapshotId=sid, CreateVolumePermission={"Add": [{"UserId": tgt}]})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--source-account", default="111122223333")
+    ap.add_argument("--target-account", default="444455556666")
+    ap.add_argument("--region", default="us-east-1")
+    ap.add_argument("--snapshots", type=int, default=1, help="EBS snapshots (devices) in the main AMI")
+    ap.add_argument("--with-aws-managed", action="store_true", help="also an AMI encrypted with aws/ebs")
+    ap.add_argument("--with-unencrypted", action="store_true", help="also an unencrypted AMI")
+    ap.add_argument("--with-target-key", action="store_true", help="a customer managed key in the target")
+    ap.add_argument("--share", action="store_true",
+                    help="share the AMIs (launch permission) and snapshots (createVolumePermission) with the target")
+    ap.add_argument("--key-allows-target", action="store_true",
+                    help="name the target account root in the key policy's key-user statements")
+    ap.add_argument("--name-prefix", default="amishare")
+    args = ap.parse_args(argv)
+    for acct in (args.source_account, args.target_account):
+        if len(acct) != 12 or not acct.isdigit():
+            print(f"seed failed: account id {acct!r} must be 12 digits", file=sys.stderr)
+            return 2
+    try:
+        out = seed(args)
+    except Exception as e:
+        print(f"seed failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Entry point: python3 -m amishare_emulator.server --port N [--latency-ms N] [--pending-seconds S]
+[--ready-file PATH].  Binds 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")
+
+
+def build_app():  # type: ignore[no-untyped-def]
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from . import ec2_patches, kms_patches
+    from .middleware import EmulatorMiddleware
+
+    kms_patches.apply()
+    ec2_patches.apply()
+
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+
+    def reset_aws() -> None:
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+
+    return EmulatorMiddleware(dispatcher, reset_aws), dispatcher
+
+
+def warm_up(dispatcher) -> None:  # type: ignore[no-untyped-def]
+    """Create the Flask apps for the services amishare uses, so the first call is fast."""
+    for service, region in (("ec2", "us-east-1"), ("kms", "us-east-1"), ("sts", "us-east-1"),
+                            ("iam", "us-east-1"), ("cloudtrail", "us-east-1")):
+        host = f"{service}.{region}.amazonaws.com"
+        try:
+            with dispatcher.lock:
+                backend = dispatcher.get_backend_for_host(host)
+                if backend and backend not in dispatcher.app_instances:
+                    dispatcher.app_instances[backend] = dispatcher.create_app(backend)
+        except Exception as e:  # pragma: no cover - best effort
+            print(f"warm-up of {service} failed: {e}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--latency-ms", type=float, default=0.0)
+    ap.add_argument("--pending-seconds", type=float, default=2.0)
+    ap.add_argument("--ready-file", default=None)
+    args = ap.parse_args(argv)
+
+    t0 = time.time()
+    from werkzeug.serving import make_server
+
+    from .state import CONFIG
+
+    CONFIG.latency_ms = CONFIG.start_latency_ms = args.latency_ms
+    CONFIG.pending_seconds = CONFIG.start_pending_seconds = args.pending_seconds
+
+    app, dispatcher = build_app()
+    server = make_server("127.0.0.1", args.port, app, threaded=True)
+    port = server.server_port
+
+    def _stop(signum, frame):  # type: ignore[no-untyped-def]
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    warm_up(dispatcher)
+    info = {"endpoint": f"http://127.0.0.1:{port}", "pid": os.getpid()}
+    print(f"amishare emulator listening on {info['endpoint']} pid {os.getpid()} "
+          f"(ready in {time.time() - t0:.2f}s)", flush=True)
+    if args.ready_file:
+        tmp = args.ready_file + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(info, f)
+        os.replace(tmp, args.ready_file)
+    try:
+        server.serve_forever()
+    except SystemExit:
+        pass
+    finally:
+        server.server_close()
+        print("amishare emulator stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()
