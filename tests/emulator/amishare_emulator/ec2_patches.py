@@ -915,6 +915,7 @@ def _settle(self: Instance) -> None:
     """Resolve any pending transition now (before a state-changing call)."""
     _ = self._state
     self.__dict__["_emu_display"] = None
+    self.__dict__["_emu_pending"] = None  # a still-pending launch is overtaken by the new transition
 
 
 def _wrap_transition(name: str, transitional: tuple[str, int] | None) -> None:
