@@ -120,9 +120,25 @@ def _pick_fault(service: str, action: str) -> dict[str, Any] | None:
 
 
 class EmulatorMiddleware:
-    def __init__(self, app: Callable, reset_aws: Callable[[], None]):
-        self.app = app
-        self.reset_aws = reset_aws
+    """`app`/`reset_aws` may be set later (set_app): AWS requests wait until moto is loaded,
+    control endpoints answer at once."""
+
+    def __init__(self, app: Callable | None = None, reset_aws: Callable[[], None] | None = None):
+        import threading
+
+        self._ready = threading.Event()
+        self.app: Callable = app  # type: ignore[assignment]
+        self.reset_aws: Callable[[], None] = reset_aws  # type: ignore[assignment]
+        self.load_error: str | None = None
+        if app is not None:
+            self._ready.set()
+
+    def set_app(self, app: Callable, reset_aws: Callable[[], None]) -> None:
+        self.app, self.reset_aws = app, reset_aws
+        self._ready.set()
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        return self._ready.wait(timeout)
 
     # ------------------------------------------------------------------ control
     def control(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
@@ -137,11 +153,14 @@ class EmulatorMiddleware:
         sub = path[len("/_emulator"):] or "/"
 
         if sub in ("/", "/health"):
+            if qs.get("wait"):
+                self._ready.wait(float(qs["wait"]) if qs["wait"].replace(".", "", 1).isdigit() else 60.0)
             return _json_response(start_response, 200, {
-                "ok": True, "pid": os.getpid(), "latency_ms": CONFIG.latency_ms,
+                "ok": True, "pid": os.getpid(), "loaded": self._ready.is_set(), "latency_ms": CONFIG.latency_ms,
                 "pending_seconds": CONFIG.pending_seconds, "faults": len(FAULTS),
                 "requests": len(REQUEST_LOG)})
         if sub == "/reset" and method == "POST":
+            self.wait_ready()
             t = time.perf_counter()
             self.reset_aws()
             state.reset_extension_state()
@@ -230,6 +249,8 @@ class EmulatorMiddleware:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_emulator"):
             return self.control(environ, start_response)
+        if not self.wait_ready() or self.app is None:
+            return _json_response(start_response, 503, {"error": f"emulator failed to load: {self.load_error}"})
         if path.startswith("/moto-api"):
             return self.app(environ, start_response)
 

@@ -8,17 +8,17 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")
 
 
-def build_app():  # type: ignore[no-untyped-def]
+def build_app(middleware):  # type: ignore[no-untyped-def]
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from . import ec2_patches, kms_patches
-    from .middleware import EmulatorMiddleware
 
     kms_patches.apply()
     ec2_patches.apply()
@@ -30,7 +30,8 @@ def build_app():  # type: ignore[no-untyped-def]
 
         moto_api_backend.reset()
 
-    return EmulatorMiddleware(dispatcher, reset_aws), dispatcher
+    warm_up(dispatcher)
+    middleware.set_app(dispatcher, reset_aws)
 
 
 def warm_up(dispatcher) -> None:  # type: ignore[no-untyped-def]
@@ -63,7 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     CONFIG.latency_ms = CONFIG.start_latency_ms = args.latency_ms
     CONFIG.pending_seconds = CONFIG.start_pending_seconds = args.pending_seconds
 
-    app, dispatcher = build_app()
+    from .middleware import EmulatorMiddleware
+
+    app = EmulatorMiddleware()
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     port = server.server_port
 
@@ -72,10 +75,21 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    warm_up(dispatcher)
+
+    def _load() -> None:
+        try:
+            build_app(app)
+            print(f"moto loaded and patched in {time.time() - t0:.2f}s", flush=True)
+        except BaseException as e:  # pragma: no cover
+            app.load_error = f"{type(e).__name__}: {e}"
+            app._ready.set()
+            print(f"loading moto failed: {app.load_error}", file=sys.stderr, flush=True)
+
+    # AWS requests wait for this (control endpoints do not): the port is usable at once.
+    threading.Thread(target=_load, name="load-moto", daemon=True).start()
     info = {"endpoint": f"http://127.0.0.1:{port}", "pid": os.getpid()}
     print(f"amishare emulator listening on {info['endpoint']} pid {os.getpid()} "
-          f"(ready in {time.time() - t0:.2f}s)", flush=True)
+          f"(bound in {time.time() - t0:.2f}s)", flush=True)
     if args.ready_file:
         tmp = args.ready_file + ".tmp"
         with open(tmp, "w") as f:
