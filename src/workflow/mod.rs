@@ -2,3 +2,6 @@
 //!
 //! A plan is a value; dry-run means "build and show the plan, never call apply". Progress goes out
 //! through an events trait. Nothing here prints or talks to AWS directly.
+
+pub mod inventory;
+pub mod ports;

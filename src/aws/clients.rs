@@ -1,0 +1,286 @@
+//! SDK configuration and clients per account and region.
+//!
+//! [`AwsSession::load`] resolves credentials and region with aws-config's default chain (env,
+//! profile incl. SSO, web identity, IMDS), an optional named profile and region override, and
+//! honours `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`) natively; an explicit endpoint in
+//! [`SessionOptions`] wins. [`AwsSession::assume_role`] derives a session for another account
+//! with STS AssumeRole (session name `amishare`). Every session knows who it is (STS
+//! GetCallerIdentity) and hands out clients for EC2, KMS, IAM, STS and CloudTrail.
+
+use aws_config::retry::RetryConfig;
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+
+use super::error::{aws_err, AwsError};
+use crate::workflow::inventory::CallerIdentity;
+
+/// The role session name amishare uses (visible in the target account's CloudTrail).
+pub const SESSION_NAME: &str = "amishare";
+
+/// Default maximum attempts per call (standard retry mode).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+/// How to build a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// A named profile (`--profile`); `None`: the default chain (which reads `AWS_PROFILE`).
+    pub profile: Option<String>,
+    /// A region override (`--region`); `None`: from the environment / profile.
+    pub region: Option<String>,
+    /// An explicit endpoint; `None`: aws-config reads `AWS_ENDPOINT_URL` itself.
+    pub endpoint_url: Option<String>,
+    /// Maximum attempts per call, standard retry mode; `Some(1)` disables retries;
+    /// `None`: [`DEFAULT_MAX_ATTEMPTS`].
+    pub max_attempts: Option<u32>,
+}
+
+impl SessionOptions {
+    /// Same options, another region (for reading a key or a copy in another region).
+    #[must_use]
+    pub fn in_region(&self, region: &str) -> Self {
+        Self {
+            region: Some(region.to_string()),
+            ..self.clone()
+        }
+    }
+}
+
+/// The role to assume in another account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleSpec {
+    /// A full role ARN.
+    Arn(String),
+    /// A role name (may include a path) in the given account.
+    Name { name: String, account: String },
+}
+
+impl RoleSpec {
+    /// `--target-role NAME|ARN` for account `account`.
+    pub fn parse(value: &str, account: &str) -> Self {
+        if value.starts_with("arn:") {
+            RoleSpec::Arn(value.to_string())
+        } else {
+            RoleSpec::Name {
+                name: value.trim_start_matches('/').to_string(),
+                account: account.to_string(),
+            }
+        }
+    }
+
+    /// The role ARN: `arn:aws:iam::ACCOUNT:role/NAME` for a name.
+    pub fn arn(&self) -> String {
+        match self {
+            RoleSpec::Arn(arn) => arn.clone(),
+            RoleSpec::Name { name, account } => format!("arn:aws:iam::{account}:role/{name}"),
+        }
+    }
+}
+
+/// Why a session could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("no AWS region configured{}", profile.as_ref().map(|p| format!(" for profile `{p}`")).unwrap_or_default())]
+    NoRegion { profile: Option<String> },
+    #[error("cannot tell who the credentials are: {0}")]
+    Identity(AwsError),
+    #[error("cannot assume role `{role_arn}`: {source}")]
+    AssumeRole { role_arn: String, source: AwsError },
+}
+
+impl SessionError {
+    /// Advice for the user, separate from the message.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            SessionError::NoRegion { .. } => "pass `--region`, set `AWS_REGION`, or set `region` in the profile",
+            SessionError::Identity(_) => "check the credentials: `aws sts get-caller-identity` (with the same profile) must work",
+            SessionError::AssumeRole { .. } => "the role must exist and trust the source account (and the external id, if one is required)",
+        }
+    }
+}
+
+/// Credentials and region for one account, with who they are.
+#[derive(Debug, Clone)]
+pub struct AwsSession {
+    pub config: SdkConfig,
+    pub account: String,
+    pub arn: String,
+    pub region: String,
+}
+
+fn retry_config(max_attempts: Option<u32>) -> RetryConfig {
+    match max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS) {
+        0 | 1 => RetryConfig::disabled(),
+        n => RetryConfig::standard().with_max_attempts(n),
+    }
+}
+
+impl AwsSession {
+    /// Load a session from the default chain / named profile, with region and endpoint
+    /// overrides, and ask STS who it is.
+    pub async fn load(opts: &SessionOptions) -> Result<Self, SessionError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry_config(opts.max_attempts));
+        if let Some(profile) = &opts.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &opts.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &opts.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+        Self::from_config(config, opts.profile.clone()).await
+    }
+
+    /// A session from an already built config (tests, or a caller with its own setup).
+    pub async fn from_config(
+        config: SdkConfig,
+        profile: Option<String>,
+    ) -> Result<Self, SessionError> {
+        let region = config
+            .region()
+            .map(|r| r.to_string())
+            .ok_or(SessionError::NoRegion { profile })?;
+        let who = who_am_i(&config).await.map_err(SessionError::Identity)?;
+        Ok(Self {
+            config,
+            account: who.account,
+            arn: who.arn,
+            region,
+        })
+    }
+
+    /// A session for `role` assumed with this session's credentials (session name `amishare`),
+    /// optionally with an external id; verified with GetCallerIdentity.
+    pub async fn assume_role(
+        &self,
+        role: &RoleSpec,
+        external_id: Option<&str>,
+    ) -> Result<Self, SessionError> {
+        let role_arn = role.arn();
+        let mut builder = AssumeRoleProvider::builder(role_arn.clone())
+            .configure(&self.config)
+            .session_name(SESSION_NAME);
+        if let Some(id) = external_id {
+            builder = builder.external_id(id);
+        }
+        let provider = builder.build().await;
+        let config = self
+            .config
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .build();
+        let who = who_am_i(&config)
+            .await
+            .map_err(|source| SessionError::AssumeRole {
+                role_arn: role_arn.clone(),
+                source,
+            })?;
+        Ok(Self {
+            config,
+            account: who.account,
+            arn: who.arn,
+            region: self.region.clone(),
+        })
+    }
+
+    /// The same credentials in another region (identity is per account, not re-read).
+    #[must_use]
+    pub fn in_region(&self, region: &str) -> Self {
+        Self {
+            config: self
+                .config
+                .to_builder()
+                .region(Region::new(region.to_string()))
+                .build(),
+            account: self.account.clone(),
+            arn: self.arn.clone(),
+            region: region.to_string(),
+        }
+    }
+
+    pub fn identity(&self) -> CallerIdentity {
+        CallerIdentity {
+            account: self.account.clone(),
+            arn: self.arn.clone(),
+        }
+    }
+
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.config)
+    }
+
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::new(&self.config)
+    }
+
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.config)
+    }
+
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::new(&self.config)
+    }
+
+    pub fn cloudtrail(&self) -> aws_sdk_cloudtrail::Client {
+        aws_sdk_cloudtrail::Client::new(&self.config)
+    }
+}
+
+/// STS GetCallerIdentity with this config.
+pub async fn who_am_i(config: &SdkConfig) -> Result<CallerIdentity, AwsError> {
+    let out = aws_sdk_sts::Client::new(config)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(aws_err("sts", "GetCallerIdentity"))?;
+    caller_identity(out.account(), out.arn())
+}
+
+/// Build a [`CallerIdentity`] from GetCallerIdentity's fields, refusing an incomplete answer.
+pub fn caller_identity(
+    account: Option<&str>,
+    arn: Option<&str>,
+) -> Result<CallerIdentity, AwsError> {
+    match (account, arn) {
+        (Some(account), Some(arn)) => Ok(CallerIdentity {
+            account: account.to_string(),
+            arn: arn.to_string(),
+        }),
+        _ => Err(AwsError::new(
+            "sts",
+            "GetCallerIdentity",
+            "the answer lacks the account or the ARN",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_spec_from_name_or_arn() {
+        assert_eq!(
+            RoleSpec::parse("OrganizationAccountAccessRole", "444455556666").arn(),
+            "arn:aws:iam::444455556666:role/OrganizationAccountAccessRole"
+        );
+        assert_eq!(
+            RoleSpec::parse("/ops/Deployer", "444455556666").arn(),
+            "arn:aws:iam::444455556666:role/ops/Deployer"
+        );
+        assert_eq!(
+            RoleSpec::parse("arn:aws:iam::777788889999:role/X", "444455556666").arn(),
+            "arn:aws:iam::777788889999:role/X"
+        );
+    }
+
+    #[test]
+    fn retries_configurable() {
+        assert_eq!(retry_config(Some(1)).max_attempts(), 1);
+        assert_eq!(retry_config(None).max_attempts(), DEFAULT_MAX_ATTEMPTS);
+        assert_eq!(retry_config(Some(7)).max_attempts(), 7);
+    }
+}
