@@ -2,3 +2,43 @@
 //!
 //! This module must not depend on tokio, the AWS SDK, the filesystem or the network; everything
 //! here takes values and returns values, so it is testable with table tests and fixtures.
+//!
+//! Analysis API (used by `explain`, the copy workflow and `diagnose`):
+//! - [`parse_policy`], [`parse_policy_value`], [`parse_policies`], [`parse_grants`]: text/values
+//!   to [`PolicyDocument`]s and [`Grant`]s, or a [`PolicyParseError`] naming origin and place;
+//! - [`analyze`]: an [`AnalysisRequest`] (key, principal, identity policies, [`Operation`],
+//!   [`CallerContext`]) to an [`Analysis`] (verdict, per-action [`ActionCheck`]s, [`Finding`]s);
+//! - [`evaluate_key_request`]: one KMS request with an explicit [`RequestContext`] (e.g. the
+//!   PutKeyPolicy lock-out check, with [`RequestContext::direct`]);
+//! - [`lint_key_policy`]: lints of a key policy on its own.
+
+pub mod analyze;
+pub mod condition;
+pub mod context;
+pub mod eval;
+pub mod findings;
+pub mod lint;
+pub mod matching;
+pub mod model;
+pub mod parse;
+pub mod scenario;
+
+pub mod diff;
+pub mod edit;
+pub mod template;
+
+pub use analyze::{analyze, ActionCheck, Analysis, AnalysisRequest};
+pub use context::{CallerContext, RequestContext, EC2_INFRASTRUCTURE_IP};
+pub use eval::{
+    evaluate_key_request, ConditionFailure, Decision, KeyInfo, KeyManager, Outcome, PolicyError,
+    Source, SourceDecision, Verdict,
+};
+pub use findings::{Finding, FindingCode, Fix, Severity};
+pub use lint::lint_key_policy;
+pub use matching::Caller;
+pub use model::{Effect, Grant, PolicyDocument, Statement, StatementRef};
+pub use parse::{
+    parse_grants, parse_grants_value, parse_policies, parse_policy, parse_policy_value,
+    PolicyParseError,
+};
+pub use scenario::Operation;
