@@ -408,7 +408,8 @@ impl Ctx<'_> {
         let mut missing = Vec::new();
         let mut failures: Vec<(ConditionFailure, Vec<String>)> = Vec::new();
         for c in self.denied_not_by_deny() {
-            if c.key_policy.outcome != Outcome::NoMatch || grant_ok(c) {
+            let delegated = c.key_policy.outcome == Outcome::DelegatesToIam;
+            if !(c.key_policy.outcome == Outcome::NoMatch || delegated) || grant_ok(c) {
                 continue;
             }
             let fs: Vec<&ConditionFailure> = c
@@ -416,7 +417,7 @@ impl Ctx<'_> {
                 .iter()
                 .filter(|f| f.source == Source::KeyPolicy)
                 .collect();
-            if fs.is_empty() {
+            if fs.is_empty() && !delegated {
                 missing.push(c.action.clone());
             }
             for f in fs {

@@ -121,9 +121,13 @@ impl RequestContext {
             .set("aws:ViaAWSService", "true")
             .set("aws:CalledVia", "ec2.amazonaws.com")
             .set("aws:SourceIp", EC2_INFRASTRUCTURE_IP)
-            .set("aws:RequestedRegion", key_region.to_string())
-            .set("kms:EncryptionContext:aws:ebs:id", ebs_id.to_string())
-            .set_multi("kms:EncryptionContextKeys", vec!["aws:ebs:id".to_string()]);
+            .set("aws:RequestedRegion", key_region.to_string());
+        if takes_encryption_context(action) {
+            ctx.set("kms:EncryptionContext:aws:ebs:id", ebs_id.to_string())
+                .set_multi("kms:EncryptionContextKeys", vec!["aws:ebs:id".to_string()]);
+            ctx.encryption_context
+                .insert("aws:ebs:id".to_string(), None);
+        }
         if is_grant_action(action) {
             ctx.set("kms:GrantIsForAWSResource", "true");
         }
@@ -145,8 +149,6 @@ impl RequestContext {
                 .collect(),
             );
         }
-        ctx.encryption_context
-            .insert("aws:ebs:id".to_string(), None);
         ctx
     }
 
@@ -169,6 +171,20 @@ impl RequestContext {
         }
         ctx
     }
+}
+
+/// Cryptographic operations that take an encryption context (Encrypt, Decrypt, ReEncrypt*,
+/// GenerateDataKey*).
+pub fn takes_encryption_context(action: &str) -> bool {
+    let a = action.to_ascii_lowercase();
+    [
+        "kms:encrypt",
+        "kms:decrypt",
+        "kms:reencrypt",
+        "kms:generatedatakey",
+    ]
+    .iter()
+    .any(|p| a.starts_with(p))
 }
 
 /// CreateGrant, ListGrants and RevokeGrant carry `kms:GrantIsForAWSResource`.

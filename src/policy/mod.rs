@@ -42,3 +42,6 @@ pub use parse::{
     PolicyParseError,
 };
 pub use scenario::Operation;
+
+#[cfg(test)]
+mod scenario_tests;
