@@ -18,9 +18,6 @@ use crate::workflow::inventory::CallerIdentity;
 /// The role session name amishare uses (visible in the target account's CloudTrail).
 pub const SESSION_NAME: &str = "amishare";
 
-/// Default maximum attempts per call (standard retry mode).
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
-
 /// How to build a session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionOptions {
@@ -30,8 +27,9 @@ pub struct SessionOptions {
     pub region: Option<String>,
     /// An explicit endpoint; `None`: aws-config reads `AWS_ENDPOINT_URL` itself.
     pub endpoint_url: Option<String>,
-    /// Maximum attempts per call, standard retry mode; `Some(1)` disables retries;
-    /// `None`: [`DEFAULT_MAX_ATTEMPTS`].
+    /// Maximum attempts per call, standard retry mode; `Some(1)` disables retries; `None`: what
+    /// the environment/profile says (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, `max_attempts`), else
+    /// the SDK default (standard mode, 3 attempts).
     pub max_attempts: Option<u32>,
 }
 
@@ -108,8 +106,8 @@ pub struct AwsSession {
     pub region: String,
 }
 
-fn retry_config(max_attempts: Option<u32>) -> RetryConfig {
-    match max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS) {
+fn retry_config(max_attempts: u32) -> RetryConfig {
+    match max_attempts {
         0 | 1 => RetryConfig::disabled(),
         n => RetryConfig::standard().with_max_attempts(n),
     }
@@ -119,8 +117,10 @@ impl AwsSession {
     /// Load a session from the default chain / named profile, with region and endpoint
     /// overrides, and ask STS who it is.
     pub async fn load(opts: &SessionOptions) -> Result<Self, SessionError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(retry_config(opts.max_attempts));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(n) = opts.max_attempts {
+            loader = loader.retry_config(retry_config(n));
+        }
         if let Some(profile) = &opts.profile {
             loader = loader.profile_name(profile);
         }
@@ -279,8 +279,7 @@ mod tests {
 
     #[test]
     fn retries_configurable() {
-        assert_eq!(retry_config(Some(1)).max_attempts(), 1);
-        assert_eq!(retry_config(None).max_attempts(), DEFAULT_MAX_ATTEMPTS);
-        assert_eq!(retry_config(Some(7)).max_attempts(), 7);
+        assert_eq!(retry_config(1).max_attempts(), 1);
+        assert_eq!(retry_config(7).max_attempts(), 7);
     }
 }

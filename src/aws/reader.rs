@@ -248,6 +248,13 @@ pub fn parse_trail_event(
         key_id: s(&["requestParameters", "keyId"]),
         grantee_principal: s(&["requestParameters", "granteePrincipal"]),
         instance_ids,
+        ebs_id: s(&[
+            "requestParameters",
+            "constraints",
+            "encryptionContextSubset",
+            "aws:ebs:id",
+        ])
+        .or_else(|| s(&["requestParameters", "encryptionContext", "aws:ebs:id"])),
     }
 }
 

@@ -272,4 +272,7 @@ pub struct TrailEvent {
     pub grantee_principal: Option<String>,
     /// Instance ids named in the request or response.
     pub instance_ids: Vec<String>,
+    /// The `aws:ebs:id` of the request's encryption context (grant constraint or
+    /// `encryptionContext`): the volume, snapshot or instance EC2 used the key for.
+    pub ebs_id: Option<String>,
 }
