@@ -5,3 +5,4 @@
 
 pub mod inventory;
 pub mod ports;
+pub mod diagnose;
