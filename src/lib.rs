@@ -8,4 +8,5 @@
 pub mod aws;
 pub mod cli;
 pub mod policy;
+pub mod state;
 pub mod workflow;

@@ -5,3 +5,4 @@
 pub mod clients;
 pub mod error;
 pub mod reader;
+pub mod writer;

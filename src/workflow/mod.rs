@@ -5,4 +5,10 @@
 
 pub mod inventory;
 pub mod ports;
+pub mod copy;
+pub mod events;
+pub mod journal;
+pub mod plan;
+pub mod ports_write;
 pub mod diagnose;
+pub mod rollback;

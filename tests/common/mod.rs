@@ -292,13 +292,27 @@ impl Emulator {
         cmd
     }
 
-    /// [`Emulator::amishare`] acting as the seed's source account (its access keys, if the seed
-    /// printed some under `source.access_key_id` / `source.secret_access_key`).
+    /// [`Emulator::amishare`] acting as the seed's source account: profile `src` assumes the
+    /// seed's `source_role_arn` (the emulator maps the assumed-role credentials to the source
+    /// account) with the static test keys of profile `base`.
     pub fn amishare_as_source(&self, seed: &Value) -> assert_cmd::Command {
+        let role = seed["source_role_arn"]
+            .as_str()
+            .unwrap_or_else(|| panic!("seed has no source_role_arn: {seed}"));
+        let config = self.state_dir.path().join("aws-config");
+        std::fs::write(
+            &config,
+            format!(
+                "[profile base]\naws_access_key_id = testing\naws_secret_access_key = testing\nregion = {REGION}\n\n[profile src]\nrole_arn = {role}\nsource_profile = base\nregion = {REGION}\n"
+            ),
+        )
+        .unwrap();
         let mut cmd = self.amishare();
-        for (k, v) in source_credentials(seed) {
-            cmd.env(k, v);
-        }
+        // static keys in the environment would win over the profile in the default chain
+        cmd.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_PROFILE", "src");
         cmd
     }
 
@@ -366,28 +380,10 @@ impl Drop for Emulator {
     }
 }
 
-/// Source-account credentials from a seed document, when it printed any.
-pub fn source_credentials(seed: &Value) -> Vec<(String, String)> {
-    let src = &seed["source"];
-    match (
-        src["access_key_id"].as_str(),
-        src["secret_access_key"].as_str(),
-    ) {
-        (Some(id), Some(secret)) => vec![
-            ("AWS_ACCESS_KEY_ID".to_string(), id.to_string()),
-            ("AWS_SECRET_ACCESS_KEY".to_string(), secret.to_string()),
-        ],
-        _ => Vec::new(),
-    }
-}
-
 fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
-    loop {
-        let Some((size_line, after)) = rest.split_once("\r\n") else {
-            break;
-        };
+    while let Some((size_line, after)) = rest.split_once("\r\n") {
         let size = usize::from_str_radix(size_line.trim(), 16).unwrap_or(0);
         if size == 0 || after.len() < size {
             break;

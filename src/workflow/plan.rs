@@ -1,0 +1,628 @@
+//! A copy plan as a value: what discovery saw (its [`Fingerprint`]), what blocks the copy, and the
+//! steps that would change AWS, grouped by account when displayed. `amishare copy --dry-run`
+//! prints it; `--plan-out FILE` saves it as JSON; `amishare apply FILE` reads it back, discovers
+//! again and refuses when the fingerprint differs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::edit::AddedPrincipal;
+
+/// The plan format version (bumped on incompatible changes).
+pub const PLAN_VERSION: u32 = 1;
+
+/// What the user asked for, as far as it shapes the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanOptions {
+    pub target_accounts: Vec<String>,
+    pub target_regions: Vec<String>,
+    pub grants: Vec<String>,
+    pub target_key: Option<String>,
+    pub name: Option<String>,
+    pub copy_tags: bool,
+    pub test_launch: bool,
+    pub instance_type: Option<String>,
+    pub subnet_id: Option<String>,
+    pub launch_timeout_secs: u64,
+    pub revoke_after_copy: bool,
+    /// Leave the key policy alone (for reproducing the broken-policy failure).
+    pub skip_key_policy_edit: bool,
+    /// Share the AMI and test-launch the shared original in each target; make no copy.
+    #[serde(default)]
+    pub share_only: bool,
+    /// How the credentials were obtained (no secrets), so `apply` and `rollback` can get them again.
+    #[serde(default)]
+    pub access: AccessSpec,
+}
+
+/// Where credentials come from: profile names and role names only, never secrets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessSpec {
+    pub source_profile: Option<String>,
+    pub target_role: Option<String>,
+    pub external_id: Option<String>,
+    pub target_profile: Option<String>,
+}
+
+/// The source AMI as discovery saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceImage {
+    pub account: String,
+    pub region: String,
+    pub image_id: String,
+    pub name: Option<String>,
+    pub architecture: Option<String>,
+    pub snapshots: Vec<SourceSnapshot>,
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceSnapshot {
+    pub snapshot_id: String,
+    pub encrypted: bool,
+    /// The key ARN (as DescribeKey resolved it), when encrypted.
+    pub key_arn: Option<String>,
+}
+
+/// One KMS key behind the AMI's snapshots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceKey {
+    pub arn: String,
+    pub account: String,
+    pub region: String,
+    /// `AWS` or `CUSTOMER`.
+    pub manager: Option<String>,
+    pub state: Option<String>,
+    pub multi_region: Option<bool>,
+    pub aliases: Vec<String>,
+}
+
+/// What discovery saw that the plan depends on: `apply PLAN` refuses when any of it changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub image_state: Option<String>,
+    /// Accounts with a launch permission on the source image (sorted).
+    pub launch_permissions: Vec<String>,
+    /// Accounts with createVolumePermission per snapshot (sorted).
+    pub snapshot_permissions: BTreeMap<String, Vec<String>>,
+    /// Key ARN -> the key policy text.
+    pub key_policies: BTreeMap<String, Option<String>>,
+    /// Key ARN -> key state.
+    pub key_states: BTreeMap<String, Option<String>>,
+    /// Target account -> KmsKeyUsagePolicy default document (`None`: absent or not visible).
+    pub usage_policies: BTreeMap<String, Option<String>>,
+    /// `ACCOUNT/REGION` -> the existing copy's image id and state.
+    pub copies: BTreeMap<String, Option<(String, Option<String>)>>,
+}
+
+impl Fingerprint {
+    /// The names of the fields that differ, for the refusal message.
+    pub fn differences(&self, now: &Fingerprint) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.image_state != now.image_state {
+            out.push(format!(
+                "image state was {:?}, is {:?}",
+                self.image_state, now.image_state
+            ));
+        }
+        if self.launch_permissions != now.launch_permissions {
+            out.push(format!(
+                "launch permissions were {:?}, are {:?}",
+                self.launch_permissions, now.launch_permissions
+            ));
+        }
+        if self.snapshot_permissions != now.snapshot_permissions {
+            out.push("snapshot createVolumePermissions changed".to_string());
+        }
+        for (key, policy) in &self.key_policies {
+            if now.key_policies.get(key) != Some(policy) {
+                out.push(format!("key policy of `{key}` changed"));
+            }
+        }
+        if self.key_states != now.key_states {
+            out.push("a key's state changed".to_string());
+        }
+        if self.usage_policies != now.usage_policies {
+            out.push("a target account's KmsKeyUsagePolicy changed".to_string());
+        }
+        if self.copies != now.copies {
+            out.push("copies in the target accounts changed".to_string());
+        }
+        out
+    }
+}
+
+/// Something that stops the copy, with the fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blocker {
+    /// Stable code: `aws-managed-key`, `key-disabled`, `key-pending-deletion`, `image-not-owned`,
+    /// `image-not-available`, `key-not-owned`, `key-policy-unreadable`, `key-policy-edit`.
+    pub code: String,
+    pub message: String,
+    pub fix: String,
+}
+
+/// One change to make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// PutKeyPolicy with `after`, only if the policy still is `before`.
+    PutKeyPolicy {
+        key_arn: String,
+        before: String,
+        after: String,
+        added: Vec<AddedPrincipal>,
+        /// Unified diff for the reviewer.
+        diff: String,
+    },
+    AddLaunchPermission {
+        image_id: String,
+        account: String,
+    },
+    AddCreateVolumePermission {
+        snapshot_id: String,
+        account: String,
+    },
+    CreatePolicy {
+        name: String,
+        document: String,
+    },
+    CreatePolicyVersion {
+        policy_arn: String,
+        previous_version: String,
+        document: String,
+    },
+    AttachPolicy {
+        policy_arn: String,
+        principal_arn: String,
+    },
+    CopyImage {
+        source_image_id: String,
+        source_region: String,
+        name: String,
+        kms_key_id: Option<String>,
+        tags: Vec<(String, String)>,
+    },
+    /// Wait for a copy made earlier (by an interrupted run) to become available.
+    WaitCopy {
+        image_id: String,
+    },
+    TestLaunch {
+        /// `None`: the image the CopyImage step of the same account/region makes.
+        image_id: Option<String>,
+        instance_type: String,
+        subnet_id: Option<String>,
+    },
+    RemoveLaunchPermission {
+        image_id: String,
+        account: String,
+    },
+    RemoveCreateVolumePermission {
+        snapshot_id: String,
+        account: String,
+    },
+    /// Remove the principals added to the key policy (after the copies exist).
+    RevokeKeyUsers {
+        key_arn: String,
+        added: Vec<AddedPrincipal>,
+    },
+}
+
+impl Action {
+    /// The AWS API this step calls (for the review).
+    pub fn api(&self) -> &'static str {
+        match self {
+            Action::PutKeyPolicy { .. } | Action::RevokeKeyUsers { .. } => "kms:PutKeyPolicy",
+            Action::AddLaunchPermission { .. } | Action::RemoveLaunchPermission { .. } => {
+                "ec2:ModifyImageAttribute"
+            }
+            Action::AddCreateVolumePermission { .. }
+            | Action::RemoveCreateVolumePermission { .. } => "ec2:ModifySnapshotAttribute",
+            Action::CreatePolicy { .. } => "iam:CreatePolicy",
+            Action::CreatePolicyVersion { .. } => "iam:CreatePolicyVersion",
+            Action::AttachPolicy { .. } => "iam:Attach*Policy",
+            Action::CopyImage { .. } => "ec2:CopyImage",
+            Action::WaitCopy { .. } => "ec2:DescribeImages",
+            Action::TestLaunch { .. } => "ec2:RunInstances+TerminateInstances",
+        }
+    }
+
+    /// One line for humans.
+    pub fn summary(&self) -> String {
+        match self {
+            Action::PutKeyPolicy { key_arn, added, .. } => {
+                let principals = unique_principals(added);
+                format!(
+                    "edit the key policy of {key_arn}: add {} to \"Allow use of the key\" and \"Allow attachment of persistent resources\"",
+                    principals.join(", ")
+                )
+            }
+            Action::AddLaunchPermission { image_id, account } => {
+                format!("share {image_id} with {account} (launch permission)")
+            }
+            Action::AddCreateVolumePermission {
+                snapshot_id,
+                account,
+            } => format!("share snapshot {snapshot_id} with {account} (createVolumePermission)"),
+            Action::CreatePolicy { name, .. } => {
+                format!("create IAM policy {name} (use of the source key(s))")
+            }
+            Action::CreatePolicyVersion { policy_arn, .. } => {
+                format!("add a default version to {policy_arn} covering the source key(s)")
+            }
+            Action::AttachPolicy {
+                policy_arn,
+                principal_arn,
+            } => format!("attach {policy_arn} to {principal_arn}"),
+            Action::CopyImage {
+                source_image_id,
+                source_region,
+                name,
+                kms_key_id,
+                ..
+            } => format!(
+                "copy {source_image_id} from {source_region} as \"{name}\", encrypted with {}",
+                kms_key_id
+                    .as_deref()
+                    .unwrap_or("the account's default EBS key")
+            ),
+            Action::WaitCopy { image_id } => {
+                format!("wait for {image_id} (copied by an earlier run) to become available")
+            }
+            Action::TestLaunch {
+                image_id,
+                instance_type,
+                ..
+            } => format!(
+                "test-launch {} as {instance_type} (no public IP), wait until running, terminate",
+                image_id.as_deref().unwrap_or("the copy")
+            ),
+            Action::RemoveLaunchPermission { image_id, account } => {
+                format!("stop sharing {image_id} with {account}")
+            }
+            Action::RemoveCreateVolumePermission {
+                snapshot_id,
+                account,
+            } => format!("stop sharing snapshot {snapshot_id} with {account}"),
+            Action::RevokeKeyUsers { key_arn, added } => {
+                let principals = unique_principals(added);
+                format!(
+                    "remove {} from the key policy of {key_arn}",
+                    principals.join(", ")
+                )
+            }
+        }
+    }
+
+    /// Whether the step runs in a target account (after the source-side steps).
+    pub fn is_target_side(&self) -> bool {
+        matches!(
+            self,
+            Action::CreatePolicy { .. }
+                | Action::CreatePolicyVersion { .. }
+                | Action::AttachPolicy { .. }
+                | Action::CopyImage { .. }
+                | Action::WaitCopy { .. }
+                | Action::TestLaunch { .. }
+        )
+    }
+
+    /// Steps that run after every copy is done.
+    pub fn is_revoke(&self) -> bool {
+        matches!(
+            self,
+            Action::RemoveLaunchPermission { .. }
+                | Action::RemoveCreateVolumePermission { .. }
+                | Action::RevokeKeyUsers { .. }
+        )
+    }
+}
+
+fn unique_principals(added: &[AddedPrincipal]) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for a in added {
+        if !out.contains(&a.principal.as_str()) {
+            out.push(a.principal.as_str());
+        }
+    }
+    out
+}
+
+/// One step of the plan: where it runs and what it does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// `s1`, `s2`, ... (stable within a plan; the journal refers to it).
+    pub id: String,
+    pub account: String,
+    /// The region (IAM steps: the region whose clients are used).
+    pub region: String,
+    pub action: Action,
+}
+
+/// The IAM policy and commands a target account's admin still has to run (no target credentials).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handoff {
+    pub account: String,
+    pub policy_name: String,
+    pub policy_document: String,
+    pub commands: Vec<String>,
+}
+
+/// The verdict of the policy engine for one target principal, now and once the plan is applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessCheck {
+    pub principal: String,
+    pub key_arn: String,
+    /// `launch` or `copy`.
+    pub operation: String,
+    /// `allow`, `deny`, `undecided`, or `unknown` (policy not readable / analysis failed).
+    pub now: String,
+    pub after_plan: String,
+    /// Finding codes of the current state (e.g. `key-policy-no-access`).
+    pub findings: Vec<String>,
+}
+
+/// The plan: a value, serialisable, displayable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub version: u32,
+    pub run_id: String,
+    pub created_at: String,
+    pub source: SourceImage,
+    pub keys: Vec<SourceKey>,
+    pub options: PlanOptions,
+    pub fingerprint: Fingerprint,
+    pub blockers: Vec<Blocker>,
+    pub checks: Vec<AccessCheck>,
+    pub steps: Vec<Step>,
+    pub handoffs: Vec<Handoff>,
+    /// Copies that already exist and need nothing (account, region, image id).
+    pub existing_copies: Vec<(String, String, String)>,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Nothing to change.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Whether any step mutates AWS (everything but waiting for an existing copy).
+    pub fn mutates(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| !matches!(s.action, Action::WaitCopy { .. }))
+    }
+
+    /// Steps grouped by account: the source account first, then the targets in order.
+    pub fn steps_by_account(&self) -> Vec<(String, Vec<&Step>)> {
+        let mut order: Vec<String> = vec![self.source.account.clone()];
+        for a in &self.options.target_accounts {
+            if !order.contains(a) {
+                order.push(a.clone());
+            }
+        }
+        for s in &self.steps {
+            if !order.contains(&s.account) {
+                order.push(s.account.clone());
+            }
+        }
+        order
+            .into_iter()
+            .map(|account| {
+                let steps: Vec<&Step> =
+                    self.steps.iter().filter(|s| s.account == account).collect();
+                (account, steps)
+            })
+            .filter(|(_, steps)| !steps.is_empty())
+            .collect()
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self
+            .source
+            .name
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        writeln!(
+            f,
+            "Plan {} : copy {}{} from {}/{} to {} in {}",
+            self.run_id,
+            self.source.image_id,
+            name,
+            self.source.account,
+            self.source.region,
+            self.options.target_accounts.join(", "),
+            self.options.target_regions.join(", ")
+        )?;
+        for s in &self.source.snapshots {
+            match &s.key_arn {
+                Some(k) => writeln!(f, "  snapshot {} encrypted with {k}", s.snapshot_id)?,
+                None if s.encrypted => writeln!(f, "  snapshot {} encrypted", s.snapshot_id)?,
+                None => writeln!(f, "  snapshot {} not encrypted", s.snapshot_id)?,
+            }
+        }
+        for k in &self.keys {
+            writeln!(
+                f,
+                "  key {}: {} managed, {}{}",
+                k.arn,
+                k.manager.as_deref().unwrap_or("?"),
+                k.state.as_deref().unwrap_or("?"),
+                if k.multi_region == Some(true) {
+                    ", multi-region"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        for b in &self.blockers {
+            writeln!(f, "BLOCKED [{}]: {}", b.code, b.message)?;
+            writeln!(f, "  fix: {}", b.fix)?;
+        }
+        for c in &self.checks {
+            let findings = if c.findings.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", c.findings.join(", "))
+            };
+            writeln!(
+                f,
+                "  access of {} to {} for {}: now {}{findings}, after the plan {}",
+                c.principal, c.key_arn, c.operation, c.now, c.after_plan
+            )?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "  warning: {w}")?;
+        }
+        for (account, region, image) in &self.existing_copies {
+            writeln!(f, "  copy exists: {account}/{region} {image}")?;
+        }
+        if self.steps.is_empty() {
+            writeln!(f, "Nothing to change.")?;
+        }
+        for (account, steps) in self.steps_by_account() {
+            let role = if account == self.source.account {
+                "source"
+            } else {
+                "target"
+            };
+            writeln!(f, "account {account} ({role}):")?;
+            for s in steps {
+                writeln!(
+                    f,
+                    "  {:>4}. [{} {}] {}",
+                    s.id,
+                    s.action.api(),
+                    s.region,
+                    s.action.summary()
+                )?;
+                if let Action::PutKeyPolicy { diff, .. } = &s.action {
+                    for line in diff.lines() {
+                        writeln!(f, "        {line}")?;
+                    }
+                }
+            }
+        }
+        for h in &self.handoffs {
+            writeln!(
+                f,
+                "hand-off for the admin of {} (no credentials for it were given):",
+                h.account
+            )?;
+            writeln!(
+                f,
+                "  IAM policy {} to create and attach to the principals that launch:",
+                h.policy_name
+            )?;
+            for line in h.policy_document.lines() {
+                writeln!(f, "    {line}")?;
+            }
+            writeln!(f, "  then run:")?;
+            for c in &h.commands {
+                writeln!(f, "    {c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan {
+            version: PLAN_VERSION,
+            run_id: "r1".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            source: SourceImage {
+                account: "111122223333".into(),
+                region: "us-east-1".into(),
+                image_id: "ami-1".into(),
+                name: Some("web".into()),
+                architecture: Some("x86_64".into()),
+                snapshots: vec![],
+                tags: vec![],
+            },
+            keys: vec![],
+            options: PlanOptions {
+                target_accounts: vec!["444455556666".into()],
+                target_regions: vec!["us-east-1".into()],
+                grants: vec![],
+                target_key: None,
+                name: None,
+                copy_tags: false,
+                test_launch: true,
+                instance_type: None,
+                subnet_id: None,
+                launch_timeout_secs: 600,
+                revoke_after_copy: false,
+                skip_key_policy_edit: false,
+                share_only: false,
+                access: AccessSpec::default(),
+            },
+            fingerprint: Fingerprint::default(),
+            blockers: vec![],
+            checks: vec![],
+            steps: vec![
+                Step {
+                    id: "s2".into(),
+                    account: "444455556666".into(),
+                    region: "us-east-1".into(),
+                    action: Action::CreatePolicy {
+                        name: "KmsKeyUsagePolicy".into(),
+                        document: "{}".into(),
+                    },
+                },
+                Step {
+                    id: "s1".into(),
+                    account: "111122223333".into(),
+                    region: "us-east-1".into(),
+                    action: Action::AddLaunchPermission {
+                        image_id: "ami-1".into(),
+                        account: "444455556666".into(),
+                    },
+                },
+            ],
+            handoffs: vec![],
+            existing_copies: vec![],
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let p = plan();
+        let text = serde_json::to_string(&p).unwrap();
+        let back: Plan = serde_json::from_str(&text).unwrap();
+        assert_eq!(p, back);
+    }
+
+    #[test]
+    fn display_groups_steps_by_account_source_first() {
+        let text = plan().to_string();
+        let src = text.find("account 111122223333 (source)").unwrap();
+        let tgt = text.find("account 444455556666 (target)").unwrap();
+        assert!(src < tgt, "{text}");
+        assert!(text.contains("share ami-1 with 444455556666"), "{text}");
+    }
+
+    #[test]
+    fn fingerprint_differences_name_the_changed_key_policy() {
+        let mut a = Fingerprint::default();
+        a.key_policies.insert("k".into(), Some("p1".into()));
+        let mut b = a.clone();
+        assert!(a.differences(&b).is_empty());
+        b.key_policies.insert("k".into(), Some("p2".into()));
+        assert_eq!(
+            a.differences(&b),
+            vec!["key policy of `k` changed".to_string()]
+        );
+    }
+}
