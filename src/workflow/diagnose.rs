@@ -729,7 +729,7 @@ impl<'a, R: Reader> Run<'a, R> {
         };
         d.summary = match d.outcome {
             DiagnosisOutcome::CauseFound => format!(
-                "{} cause{} found: {}",
+                "{} cause{}: {}",
                 causes.len(),
                 if causes.len() == 1 { "" } else { "s" },
                 causes
