@@ -140,7 +140,7 @@ pub fn render_text(a: &Analysis, color: bool) -> String {
         let v = if c.allowed() {
             p.green("allow")
         } else {
-            p.red("deny ")
+            p.red("deny")
         };
         let _ = writeln!(out, "  {:<width$}  {v}", c.action);
         let id = if c.identity_required {

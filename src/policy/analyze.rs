@@ -103,7 +103,26 @@ pub fn analyze(req: &AnalysisRequest<'_>) -> Result<Analysis, PolicyError> {
     if verdict != Verdict::Allow {
         ctx.reasons(&mut findings);
     }
-    findings.extend(lint(req.key, &key_arn, &caller, req.identity_policies));
+    // Lints, minus those that repeat an error finding's statement and fix.
+    let errors_len = findings.len();
+    for l in lint(req.key, &key_arn, &caller, req.identity_policies) {
+        let repeats = findings[..errors_len].iter().any(|f| {
+            f.statement.is_some()
+                && f.statement == l.statement
+                && match (&f.fix, &l.fix) {
+                    (Some(a), Some(b)) => {
+                        !(a.key_policy_statements.is_empty()
+                            && a.identity_policy_statements.is_empty())
+                            && a.key_policy_statements == b.key_policy_statements
+                            && a.identity_policy_statements == b.identity_policy_statements
+                    }
+                    _ => false,
+                }
+        });
+        if !repeats {
+            findings.push(l);
+        }
+    }
     findings.sort_by_key(|f| f.severity);
 
     Ok(Analysis {

@@ -92,13 +92,15 @@ const OPERATORS: &[(&str, Base, bool)] = &[
 ];
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix))
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
         .then(|| &s[prefix.len()..])
 }
 
 fn strip_suffix_ci<'a>(s: &'a str, suffix: &str) -> Option<&'a str> {
     let cut = s.len().checked_sub(suffix.len())?;
-    (s.is_char_boundary(cut) && s[cut..].eq_ignore_ascii_case(suffix)).then(|| &s[..cut])
+    let tail = s.get(cut..)?;
+    tail.eq_ignore_ascii_case(suffix).then(|| &s[..cut])
 }
 
 impl Operator {
@@ -430,6 +432,13 @@ mod tests {
             c.set(k, *v);
         }
         c
+    }
+
+    #[test]
+    fn operator_names_with_multibyte_characters() {
+        // Regression (found by the property test): slicing inside a multi-byte character.
+        assert!(Operator::parse("\"\u{59848}/\u{147be}\u{fffd}#%0)*=").is_none());
+        assert!(Operator::parse("\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}IfExists").is_none());
     }
 
     #[test]
