@@ -593,3 +593,38 @@ fn diff_of_key_usage_policy() {
         "no changes\n"
     );
 }
+
+#[test]
+fn lock_out_check_falls_back_when_the_engine_cannot_parse() {
+    // `StringEqualz` is no operator: the engine rejects the document, the structural check decides.
+    let with_typo = |first: Value| {
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                first,
+                {"Sid": "Typo", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/X"},
+                 "Action": "kms:Decrypt", "Resource": "*",
+                 "Condition": {"StringEqualz": {"kms:CallerAccount": "111122223333"}}}
+            ]
+        })
+        .to_string()
+    };
+    let delegated = with_typo(
+        json!({"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}),
+    );
+    let admin_only = with_typo(json!({"Sid": "Admins", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111122223333:role/KeyAdmin"}, "Action": "kms:*", "Resource": "*"}));
+    for text in [&delegated, &admin_only] {
+        assert!(amishare::policy::parse_policy(text, "k.json").is_err());
+    }
+    assert!(add(&delegated, &[TARGET]).changed);
+    let err = add_key_users(&admin_only, KEY_A, &s(&[TARGET]), EDITOR).unwrap_err();
+    assert!(matches!(err, PolicyEditError::LockOut { .. }), "{err:?}");
+    let admin = "arn:aws:sts::111122223333:assumed-role/KeyAdmin/alice";
+    assert!(
+        add_key_users(&admin_only, KEY_A, &s(&[TARGET]), admin)
+            .unwrap()
+            .changed
+    );
+}

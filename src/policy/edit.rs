@@ -36,7 +36,7 @@ use serde_json::{Map, Value};
 use super::context::{CallerContext, RequestContext};
 use super::diff::{diff_policies, PolicyDiff};
 use super::eval::{evaluate_key_request, KeyInfo, KeyManager, Outcome};
-use super::matching::Caller;
+use super::matching::{glob_match_ignore_case as glob_ignore_case, Caller};
 use super::parse::parse_policy_value;
 use super::template::{
     is_account_id, is_partition, key_policy_principals_in, key_statements_for, same_principal,
@@ -734,7 +734,7 @@ fn compatibility_warnings(
             "statement `{sid}` (index {index}) has no `\"Resource\": \"*\"`; it may not apply to the key"
         ));
     }
-    if statement.get("Condition") != template.get("Condition") {
+    if statement.get("Condition").map(canonical) != template.get("Condition").map(canonical) {
         warnings.push(format!(
             "statement `{sid}` (index {index}) has a different `Condition` from amishare's template; the added principals are subject to it"
         ));
@@ -742,32 +742,26 @@ fn compatibility_warnings(
     warnings
 }
 
-fn string_list(value: Option<&Value>) -> Vec<String> {
-    value.map(principal_strings).unwrap_or_default()
+/// Booleans and numbers as strings, single values as one-element lists: `Bool` accepts `true`
+/// and `"true"`, a condition value may be a string or a list.
+fn canonical(value: &Value) -> Value {
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Value::String(s.clone()),
+        other => Value::String(other.to_string()),
+    };
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), canonical(v)))
+                .collect(),
+        ),
+        Value::Array(list) => Value::Array(list.iter().map(scalar).collect()),
+        other => Value::Array(vec![scalar(other)]),
+    }
 }
 
-/// `*` and `?` wildcards, ASCII case-insensitive (actions are case-insensitive).
-fn glob_ignore_case(pattern: &str, text: &str) -> bool {
-    let p: Vec<u8> = pattern.bytes().map(|b| b.to_ascii_lowercase()).collect();
-    let t: Vec<u8> = text.bytes().map(|b| b.to_ascii_lowercase()).collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|b| *b == b'*')
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    value.map(principal_strings).unwrap_or_default()
 }
 
 /// The principal that will call PutKeyPolicy.
@@ -846,30 +840,28 @@ impl<'a> Editor<'a> {
         false
     }
 
+    /// Whether `principal` names exactly the editor (or `*`): what a `NotPrincipal` must list to
+    /// exempt it.
     fn listed_exactly(&self, principal: &Value) -> bool {
-        match principal {
-            Value::String(s) => s == "*",
-            Value::Object(map) => map
-                .get("AWS")
-                .map(principal_strings)
-                .unwrap_or_default()
-                .iter()
-                .any(|v| v == "*" || v == self.arn),
-            _ => false,
-        }
+        aws_values_any(principal, |v| v == "*" || v == self.arn)
     }
 
     fn matches_principal(&self, principal: &Value) -> bool {
-        match principal {
-            Value::String(s) => s == "*",
-            Value::Object(map) => map
-                .get("AWS")
-                .map(principal_strings)
-                .unwrap_or_default()
-                .iter()
-                .any(|v| self.matches_principal_value(v)),
-            _ => false,
-        }
+        aws_values_any(principal, |v| self.matches_principal_value(v))
+    }
+}
+
+/// `"*"`, or whether some `AWS` value of a principal object satisfies `f`.
+fn aws_values_any(principal: &Value, f: impl Fn(&str) -> bool) -> bool {
+    match principal {
+        Value::String(s) => s == "*",
+        Value::Object(map) => map
+            .get("AWS")
+            .map(principal_strings)
+            .unwrap_or_default()
+            .iter()
+            .any(|v| f(v)),
+        _ => false,
     }
 }
 
@@ -962,6 +954,7 @@ fn structural_lock_out_check(policy: &Value, editor: &Editor) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::template::KEY_ATTACHMENT_SID;
     use serde_json::json;
 
     const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
@@ -1038,6 +1031,24 @@ mod tests {
         assert!(!editor_keeps_put_key_policy(&denied, &e));
         let e = editor("arn:aws:iam::111122223333:role/ops/Admin");
         assert!(structural_lock_out_check(&denied, &e));
+    }
+
+    #[test]
+    fn equivalent_conditions_raise_no_warning() {
+        let template = json!({"Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}});
+        let base = json!({"Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], "Resource": "*"});
+        let with = |condition: Value| {
+            let mut st = base.clone();
+            st["Condition"] = condition;
+            compatibility_warnings(&st, KEY_ATTACHMENT_SID, 3, &template)
+        };
+        assert!(with(json!({"Bool": {"kms:GrantIsForAWSResource": true}})).is_empty());
+        assert!(with(json!({"bool": {"kms:grantisforawsresource": ["true"]}})).is_empty());
+        let warnings = with(json!({"Bool": {"kms:GrantIsForAWSResource": "false"}}));
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("different `Condition`"));
+        let warnings = compatibility_warnings(&base, KEY_ATTACHMENT_SID, 3, &template);
+        assert_eq!(warnings.len(), 1, "no condition at all");
     }
 
     #[test]

@@ -16,6 +16,8 @@
 
 use serde_json::Value;
 
+pub(crate) use super::matching::is_account_id;
+
 /// Sid of the key-policy statement that lets principals use the key for cryptographic operations.
 pub const KEY_USE_SID: &str = "Allow use of the key";
 /// Sid of the key-policy statement that lets AWS services create grants for the principals.
@@ -375,10 +377,6 @@ fn broken(name: &'static str, reason: &str) -> TemplateError {
         name,
         reason: reason.to_string(),
     }
-}
-
-pub(crate) fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 pub(crate) fn is_partition(s: &str) -> bool {
