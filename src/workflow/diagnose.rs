@@ -873,15 +873,23 @@ impl<'a, R: Reader> Run<'a, R> {
         };
         let ids = img.snapshot_ids();
         let mut found = snap_reader.describe_snapshots(&ids).await;
-        if let (Ok(snaps), Some(kr)) = (&mut found, self.key_reader) {
-            let missing: Vec<String> = ids
-                .iter()
-                .filter(|id| !snaps.iter().any(|s| &s.id == *id))
-                .cloned()
-                .collect();
+        // Snapshots not shared with this account (e.g. aws/ebs-encrypted ones, which cannot be
+        // shared) are visible to their owner: ask the key account's reader for them.
+        if let Some(kr) = self.key_reader {
+            let missing: Vec<String> = match &found {
+                Ok(snaps) => ids
+                    .iter()
+                    .filter(|id| !snaps.iter().any(|s| &s.id == *id))
+                    .cloned()
+                    .collect(),
+                Err(_) => ids.clone(),
+            };
             if !missing.is_empty() {
                 if let Ok(more) = kr.describe_snapshots(&missing).await {
-                    snaps.extend(more);
+                    match &mut found {
+                        Ok(snaps) => snaps.extend(more),
+                        Err(_) => found = Ok(more),
+                    }
                 }
             }
         }
