@@ -433,6 +433,12 @@ impl Writer for SdkWriter {
             .encrypted(true)
             .set_kms_key_id(request.kms_key_id.clone())
             .client_token(&request.client_token)
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Image)
+                    .set_tags(Some(ec2_tags(&request.tags)))
+                    .build(),
+            )
             .send()
             .await
             .map_err(aws_err("ec2", "CopyImage"))?;

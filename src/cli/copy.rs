@@ -732,10 +732,10 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
     };
     let (run_id, attempt) = match &resume {
         Some(j) => {
-            progress.line(format!(
+            eprintln!(
                 "resuming run {} (status {:?}) from its journal",
                 j.run_id, j.status
-            ));
+            );
             (j.run_id.clone(), j.attempt.max(1) + 1)
         }
         None => (new_run_id(), 1),

@@ -1873,6 +1873,7 @@ async fn run_unit<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?S
                     ),
                     kms_key_id: kms_key_id.clone(),
                     client_token: format!("{}-{}", plan.run_id, step.id),
+                    tags: tags.clone(),
                 };
                 match conn.writer.copy_image(&req).await {
                     Err(e) => Err(e.to_string()),
@@ -1880,11 +1881,6 @@ async fn run_unit<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?S
                         let _ = live.created(&step.id, &image_id);
                         rec.created.push(image_id.clone());
                         tr.image_id = Some(image_id.clone());
-                        if let Err(e) = conn.writer.tag(&image_id, tags).await {
-                            ctx.events.emit(Event::Note {
-                                message: format!("could not tag {image_id}: {e}"),
-                            });
-                        }
                         wait_copy(ctx, conn, account, region, &image_id, &mut tr).await
                     }
                 }

@@ -47,6 +47,9 @@ pub struct CopyImageRequest {
     pub kms_key_id: Option<String>,
     /// Idempotency token: the same token gives the same copy.
     pub client_token: String,
+    /// Tags of the new image, set by CopyImage itself (so a copy is never untagged, even when
+    /// amishare is killed right after the call).
+    pub tags: Vec<(String, String)>,
 }
 
 /// An image amishare copied (or is copying), with what its progress looks like.

@@ -316,9 +316,76 @@ impl Emulator {
         cmd
     }
 
+    /// The real binary as the seed's source account, as a plain `std::process::Command` (for
+    /// runs that are spawned and killed).
+    pub fn std_command_as_source(&self, seed: &Value) -> Command {
+        // Build the same environment as `amishare_as_source` (which writes the config file).
+        let _ = self.amishare_as_source(seed);
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("amishare"));
+        for k in [
+            "AWS_PROFILE",
+            "AWS_DEFAULT_REGION",
+            "AWS_SESSION_TOKEN",
+            "NO_COLOR",
+        ] {
+            cmd.env_remove(k);
+        }
+        for (k, v) in self.aws_env() {
+            cmd.env(k, v);
+        }
+        cmd.env("AMISHARE_STATE_DIR", self.state_dir.path())
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_CONFIG_FILE", self.state_dir.path().join("aws-config"))
+            .env("AWS_PROFILE", "src");
+        cmd
+    }
+
     /// Where amishare keeps its journals in these tests.
     pub fn state_path(&self) -> &Path {
         self.state_dir.path()
+    }
+
+    /// Call AWS through boto3 as `account` (header `x-moto-account-id`), independent of amishare:
+    /// `emu.aws("111122223333", "us-east-1", "kms", "get_key_policy", json!({"KeyId": k, "PolicyName": "default"}))`.
+    pub fn aws(
+        &self,
+        account: &str,
+        region: &str,
+        service: &str,
+        method: &str,
+        params: Value,
+    ) -> Value {
+        let script = r#"
+import json, sys, boto3
+endpoint, acct, region, service, method, params = sys.argv[1:7]
+c = boto3.client(service, endpoint_url=endpoint, region_name=region,
+                 aws_access_key_id="testing", aws_secret_access_key="testing")
+c.meta.events.register("before-sign.*.*",
+    lambda request, **kw: request.headers.__setitem__("x-moto-account-id", acct))
+out = getattr(c, method)(**json.loads(params))
+out.pop("ResponseMetadata", None)
+print(json.dumps(out, default=str))
+"#;
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args([
+                &self.endpoint,
+                account,
+                region,
+                service,
+                method,
+                &params.to_string(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "boto3 {service}.{method} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
     }
 
     /// Instances in `accounts` x `regions` that are not terminated (pending, running, stopping,

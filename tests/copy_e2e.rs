@@ -1,0 +1,791 @@
+//! `amishare copy` / `apply` / `rollback` end to end: the real binary against the emulator (one
+//! emulator process per test). Every test also checks that no test instance is left running.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{stdout_json, Emulator, REGION, SOURCE_ACCOUNT, TARGET_ACCOUNT};
+use serde_json::{json, Value};
+
+const TARGET_ROLE: &str = "amishare-target";
+
+fn grant() -> String {
+    format!("arn:aws:iam::{TARGET_ACCOUNT}:role/{TARGET_ROLE}")
+}
+
+fn key_policy(emu: &Emulator, key_arn: &str) -> Value {
+    let out = emu.aws(
+        SOURCE_ACCOUNT,
+        REGION,
+        "kms",
+        "get_key_policy",
+        json!({"KeyId": key_arn, "PolicyName": "default"}),
+    );
+    serde_json::from_str(out["Policy"].as_str().unwrap()).unwrap()
+}
+
+fn principals_of(policy: &Value, sid: &str) -> Vec<String> {
+    let st = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == sid)
+        .unwrap_or_else(|| panic!("no statement {sid} in {policy}"));
+    match &st["Principal"]["AWS"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_string()).collect(),
+        other => panic!("unexpected principal {other}"),
+    }
+}
+
+fn assert_no_live_instances(emu: &Emulator, accounts: &[&str], regions: &[&str]) {
+    let live = emu.live_instances(accounts, regions);
+    assert!(live.is_empty(), "test instances left running: {live:?}");
+}
+
+fn copy_cmd(emu: &Emulator, seed: &Value, ami: &str) -> assert_cmd::Command {
+    let mut cmd = emu.amishare_as_source(seed);
+    cmd.args([
+        "--output",
+        "json",
+        "copy",
+        ami,
+        "--to",
+        TARGET_ACCOUNT,
+        "--target-role",
+        TARGET_ROLE,
+    ]);
+    cmd
+}
+
+fn mutating_actions(emu: &Emulator) -> Vec<String> {
+    Emulator::actions(&emu.mutating_requests())
+}
+
+#[test]
+fn seed_004_happy_path_end_to_end() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--with-target-key"]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let key = seed["source_key_arn"].as_str().unwrap();
+    let target_key = seed["target_key_arn"].as_str().unwrap();
+    emu.clear_requests();
+
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--grant", &grant(), "--target-key", target_key, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = stdout_json(&out);
+    let report = &doc["report"];
+    assert_eq!(report["status"], "ok", "{report:#}");
+
+    // Source key policy edited: the target account is a key user.
+    let policy = key_policy(&emu, key);
+    for sid in [
+        "Allow use of the key",
+        "Allow attachment of persistent resources",
+    ] {
+        let p = principals_of(&policy, sid);
+        assert!(
+            p.contains(&format!("arn:aws:iam::{TARGET_ACCOUNT}:root")),
+            "{sid}: {p:?}"
+        );
+    }
+    // AMI and snapshot shared.
+    let perms = emu.aws(
+        SOURCE_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_image_attribute",
+        json!({"ImageId": ami, "Attribute": "launchPermission"}),
+    );
+    assert_eq!(perms["LaunchPermissions"][0]["UserId"], TARGET_ACCOUNT);
+    // KmsKeyUsagePolicy created and attached.
+    let attached = emu.aws(
+        TARGET_ACCOUNT,
+        REGION,
+        "iam",
+        "list_attached_role_policies",
+        json!({"RoleName": TARGET_ROLE}),
+    );
+    assert!(
+        attached["AttachedPolicies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["PolicyName"] == "KmsKeyUsagePolicy"),
+        "{attached}"
+    );
+    // The copy in the target, encrypted with the target key.
+    let target = &report["targets"][0];
+    assert_eq!(target["status"], "ok");
+    let copy_id = target["image_id"].as_str().unwrap();
+    let images = emu.aws(
+        TARGET_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_images",
+        json!({"ImageIds": [copy_id]}),
+    );
+    let bdm = &images["Images"][0]["BlockDeviceMappings"][0]["Ebs"];
+    assert_eq!(bdm["Encrypted"], true);
+    let snaps = emu.aws(
+        TARGET_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_snapshots",
+        json!({"SnapshotIds": [bdm["SnapshotId"]]}),
+    );
+    assert_eq!(snaps["Snapshots"][0]["KmsKeyId"], target_key, "{snaps}");
+    assert_eq!(images["Images"][0]["OwnerId"], TARGET_ACCOUNT);
+    // Test launch: running, then terminated.
+    let launch = &target["test_launch"];
+    assert_eq!(launch["result"], "running", "{launch}");
+    assert_eq!(launch["terminated"], true);
+    assert_eq!(launch["instance_type"], "t3.nano");
+    let actions = mutating_actions(&emu);
+    for a in [
+        "kms:PutKeyPolicy",
+        "ec2:ModifyImageAttribute",
+        "ec2:ModifySnapshotAttribute",
+        "iam:CreatePolicy",
+        "iam:AttachRolePolicy",
+        "ec2:CopyImage",
+        "ec2:RunInstances",
+        "ec2:TerminateInstances",
+    ] {
+        assert!(actions.contains(&a.to_string()), "{a} not in {actions:?}");
+    }
+    assert!(report["left_behind"].as_array().unwrap().is_empty());
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+}
+
+#[test]
+fn several_encrypted_snapshots_are_all_shared() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--snapshots", "3"]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    emu.clear_requests();
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--grant", &grant(), "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = stdout_json(&out);
+    assert_eq!(doc["report"]["status"], "ok");
+    let shares = mutating_actions(&emu)
+        .iter()
+        .filter(|a| *a == "ec2:ModifySnapshotAttribute")
+        .count();
+    assert_eq!(shares, 3);
+    for s in seed["snapshot_ids"].as_array().unwrap() {
+        let attr = emu.aws(
+            SOURCE_ACCOUNT,
+            REGION,
+            "ec2",
+            "describe_snapshot_attribute",
+            json!({"SnapshotId": s, "Attribute": "createVolumePermission"}),
+        );
+        assert_eq!(attr["CreateVolumePermissions"][0]["UserId"], TARGET_ACCOUNT);
+    }
+    assert_eq!(
+        doc["report"]["targets"][0]["test_launch"]["result"],
+        "running"
+    );
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+}
+
+#[test]
+fn two_targets_in_two_regions_at_once() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let second = "777788889999";
+    let out = emu
+        .amishare_as_source(&seed)
+        .args([
+            "--output",
+            "json",
+            "copy",
+            ami,
+            "--to",
+            TARGET_ACCOUNT,
+            "--to",
+            second,
+            "--target-role",
+            TARGET_ROLE,
+            "--target-region",
+            "us-east-1",
+            "--target-region",
+            "us-west-2",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = stdout_json(&out);
+    let targets = doc["report"]["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 4);
+    for t in targets {
+        assert_eq!(t["status"], "ok", "{t}");
+        assert_eq!(t["test_launch"]["terminated"], true);
+    }
+    // The four copies ran concurrently: their CopyImage calls all precede the last RunInstances.
+    let reqs = emu.requests();
+    let copies: Vec<u64> = reqs
+        .iter()
+        .filter(|r| r["action"] == "CopyImage")
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    let first_launch = reqs
+        .iter()
+        .filter(|r| r["action"] == "RunInstances")
+        .map(|r| r["seq"].as_u64().unwrap())
+        .min()
+        .unwrap();
+    assert_eq!(copies.len(), 4);
+    assert!(
+        copies.iter().all(|c| *c < first_launch),
+        "copies {copies:?} not all started before the first launch {first_launch}"
+    );
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT, second], &["us-east-1", "us-west-2"]);
+}
+
+#[test]
+fn broken_key_policy_launch_fails_with_client_internal_error_and_is_diagnosed() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let out = copy_cmd(&emu, &seed, ami)
+        .args([
+            "--share-only",
+            "--skip-key-policy-edit",
+            "--max-attempts",
+            "1",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = stdout_json(&out);
+    let t = &doc["report"]["targets"][0];
+    assert_eq!(t["status"], "failed", "{t:#}");
+    let launch = &t["test_launch"];
+    assert_eq!(launch["result"], "failed");
+    assert_eq!(launch["state_reason_code"], "Client.InternalError");
+    assert_eq!(launch["terminated"], true);
+    let diag = &t["diagnosis"];
+    let codes: Vec<&str> = diag["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"key-policy-no-access"), "{diag:#}");
+    assert!(
+        diag["fix"].as_str().is_some_and(|f| !f.is_empty()),
+        "{diag:#}"
+    );
+    assert!(
+        diag["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("CreateGrant")),
+        "{diag:#}"
+    );
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+
+    // The text report names the cause and the fix too.
+    let out = copy_cmd(&emu, &seed, ami)
+        .args([
+            "--share-only",
+            "--skip-key-policy-edit",
+            "--max-attempts",
+            "1",
+            "--yes",
+        ])
+        .args(["--output", "text"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Client.InternalError"), "{text}");
+    assert!(text.contains("cause:") && text.contains("fix:"), "{text}");
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+}
+
+#[test]
+fn broken_key_policy_copy_fails_and_is_diagnosed() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--skip-key-policy-edit", "--max-attempts", "1", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc = stdout_json(&out);
+    let t = &doc["report"]["targets"][0];
+    assert_eq!(t["copy_state"], "failed", "{t:#}");
+    assert!(t["diagnosis"]["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == "key-policy-no-access"));
+    assert!(doc["report"]["left_behind"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l.as_str().unwrap().contains("failed copy")));
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+}
+
+#[test]
+fn aws_managed_key_is_blocked_with_the_re_encrypting_fix_and_changes_nothing() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--with-aws-managed"]);
+    let ami = seed["aws_managed_ami_id"].as_str().unwrap();
+    emu.clear_requests();
+    let out = copy_cmd(&emu, &seed, ami).arg("--yes").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc = stdout_json(&out);
+    assert_eq!(doc["report"]["status"], "blocked");
+    let b = &doc["plan"]["blockers"][0];
+    assert_eq!(b["code"], "aws-managed-key");
+    assert!(b["fix"].as_str().unwrap().contains("copy-image"), "{b}");
+    assert!(b["fix"].as_str().unwrap().contains("--kms-key-id"), "{b}");
+    assert!(doc["plan"]["steps"].as_array().unwrap().is_empty());
+    assert_eq!(mutating_actions(&emu), Vec::<String>::new());
+}
+
+#[test]
+fn dry_run_makes_no_mutating_call() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    emu.clear_requests();
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--grant", &grant(), "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc = stdout_json(&out);
+    let steps = doc["plan"]["steps"].as_array().unwrap();
+    assert!(steps.len() >= 6, "{steps:#?}");
+    assert!(!emu.requests().is_empty(), "discovery read nothing?");
+    assert_eq!(mutating_actions(&emu), Vec::<String>::new());
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+}
+
+#[test]
+fn second_run_changes_nothing() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let first = copy_cmd(&emu, &seed, ami)
+        .args(["--grant", &grant(), "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(first.status.code(), Some(0));
+    let copy_id = stdout_json(&first)["report"]["targets"][0]["image_id"].clone();
+    emu.clear_requests();
+    let second = copy_cmd(&emu, &seed, ami)
+        .args(["--grant", &grant(), "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(0));
+    let doc = stdout_json(&second);
+    assert!(doc["plan"]["steps"].as_array().unwrap().is_empty());
+    assert_eq!(doc["report"]["status"], "nothing-to-do");
+    assert_eq!(doc["report"]["targets"][0]["image_id"], copy_id);
+    assert_eq!(mutating_actions(&emu), Vec::<String>::new());
+}
+
+#[test]
+fn rollback_restores_the_key_policy_and_removes_what_was_added() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let key = seed["source_key_arn"].as_str().unwrap();
+    let before = key_policy(&emu, key);
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--grant", &grant(), "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc = stdout_json(&out);
+    let run_id = doc["report"]["run_id"].as_str().unwrap().to_string();
+    let copy_id = doc["report"]["targets"][0]["image_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(key_policy(&emu, key), before);
+
+    let out = emu
+        .amishare_as_source(&seed)
+        .args([
+            "--output",
+            "json",
+            "rollback",
+            &run_id,
+            "--delete-copies",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_json(&out)["status"], "rolled-back");
+    assert_eq!(key_policy(&emu, key), before);
+    let perms = emu.aws(
+        SOURCE_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_image_attribute",
+        json!({"ImageId": ami, "Attribute": "launchPermission"}),
+    );
+    assert!(perms["LaunchPermissions"].as_array().unwrap().is_empty());
+    let attached = emu.aws(
+        TARGET_ACCOUNT,
+        REGION,
+        "iam",
+        "list_attached_role_policies",
+        json!({"RoleName": TARGET_ROLE}),
+    );
+    assert!(attached["AttachedPolicies"].as_array().unwrap().is_empty());
+    let images = emu.aws(
+        TARGET_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_images",
+        json!({"Owners": ["self"]}),
+    );
+    assert!(
+        !images["Images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["ImageId"] == copy_id.as_str()),
+        "{images}"
+    );
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+}
+
+#[test]
+fn rollback_refuses_a_key_policy_changed_since_and_shows_the_difference() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let key = seed["source_key_arn"].as_str().unwrap();
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--no-test-launch", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let run_id = stdout_json(&out)["report"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Someone edits the policy after amishare.
+    let mut policy = key_policy(&emu, key);
+    policy["Statement"].as_array_mut().unwrap().push(json!({
+        "Sid": "Added by a human",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+        "Action": "kms:DescribeKey",
+        "Resource": "*"
+    }));
+    emu.aws(
+        SOURCE_ACCOUNT,
+        REGION,
+        "kms",
+        "put_key_policy",
+        json!({"KeyId": key, "PolicyName": "default", "Policy": policy.to_string()}),
+    );
+    let out = emu
+        .amishare_as_source(&seed)
+        .args(["rollback", &run_id, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("[refused]"), "{text}");
+    assert!(
+        text.contains("+") && text.contains("Added by a human"),
+        "{text}"
+    );
+    // The human's edit is still there.
+    assert!(key_policy(&emu, key)
+        .to_string()
+        .contains("Added by a human"));
+}
+
+#[test]
+fn interrupted_run_is_resumed_from_the_journal() {
+    let emu = Emulator::start_with(&common::StartOptions {
+        latency_ms: 0,
+        pending_seconds: 3.0,
+    });
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    // Start a run and kill it (SIGKILL: no cleanup at all) while the copy is pending.
+    let mut cmd = emu.std_command_as_source(&seed);
+    cmd.args([
+        "--output",
+        "json",
+        "copy",
+        ami,
+        "--to",
+        TARGET_ACCOUNT,
+        "--target-role",
+        TARGET_ROLE,
+        "--grant",
+        &grant(),
+        "--yes",
+    ])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !emu.requests().iter().any(|r| r["action"] == "CopyImage") {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the first run never reached CopyImage"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    emu.clear_requests();
+
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--grant", &grant(), "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let doc = stdout_json(&out);
+    assert_eq!(doc["report"]["status"], "ok");
+    let steps: Vec<&str> = doc["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"]["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        !steps.contains(&"copy-image"),
+        "the resumed run copied again: {steps:?}"
+    );
+    assert!(steps.contains(&"test-launch"), "{steps:?}");
+    assert!(stderr.contains("resuming run"), "{stderr}");
+    let journals: Vec<_> = std::fs::read_dir(emu.state_path().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    assert_eq!(
+        journals,
+        vec![format!(
+            "{}.json",
+            doc["report"]["run_id"].as_str().unwrap()
+        )],
+        "the resumed run continues the same journal"
+    );
+    let actions = mutating_actions(&emu);
+    assert!(
+        !actions.contains(&"ec2:CopyImage".to_string()),
+        "{actions:?}"
+    );
+    assert_eq!(
+        doc["report"]["targets"][0]["test_launch"]["result"],
+        "running"
+    );
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+}
+
+#[test]
+fn apply_refuses_a_plan_when_the_world_changed() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let key = seed["source_key_arn"].as_str().unwrap();
+    let plan_file = emu.state_path().join("plan.json");
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--dry-run", "--plan-out", plan_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let mut policy = key_policy(&emu, key);
+    policy["Statement"].as_array_mut().unwrap().pop();
+    emu.aws(
+        SOURCE_ACCOUNT,
+        REGION,
+        "kms",
+        "put_key_policy",
+        json!({"KeyId": key, "PolicyName": "default", "Policy": policy.to_string()}),
+    );
+    emu.clear_requests();
+    let out = emu
+        .amishare_as_source(&seed)
+        .args(["apply", plan_file.to_str().unwrap(), "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("key policy of"), "{stderr}");
+    assert_eq!(mutating_actions(&emu), Vec::<String>::new());
+}
+
+#[test]
+fn apply_runs_a_saved_plan() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let plan_file = emu.state_path().join("plan.json");
+    let out = copy_cmd(&emu, &seed, ami)
+        .args([
+            "--grant",
+            &grant(),
+            "--dry-run",
+            "--plan-out",
+            plan_file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = emu
+        .amishare_as_source(&seed)
+        .args([
+            "--output",
+            "json",
+            "apply",
+            plan_file.to_str().unwrap(),
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_json(&out)["report"]["status"], "ok");
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+}
+
+#[test]
+fn without_target_credentials_the_source_side_is_done_and_a_hand_off_printed() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let out = emu
+        .amishare_as_source(&seed)
+        .args([
+            "--output",
+            "json",
+            "copy",
+            ami,
+            "--to",
+            TARGET_ACCOUNT,
+            "--grant",
+            &grant(),
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = stdout_json(&out);
+    let h = &doc["report"]["handoffs"][0];
+    assert_eq!(h["account"], TARGET_ACCOUNT);
+    let policy: Value = serde_json::from_str(h["policy_document"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        policy["Statement"][0]["Resource"][0],
+        seed["source_key_arn"]
+    );
+    let commands: Vec<&str> = h["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(commands
+        .iter()
+        .any(|c| c.starts_with("aws iam create-policy")));
+    assert!(commands
+        .iter()
+        .any(|c| c.contains("attach-role-policy --role-name amishare-target")));
+    assert!(commands.iter().any(|c| c.starts_with("aws ec2 copy-image")));
+    assert_eq!(doc["report"]["targets"][0]["status"], "hand-off");
+    // The source side was done.
+    let perms = emu.aws(
+        SOURCE_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_image_attribute",
+        json!({"ImageId": ami, "Attribute": "launchPermission"}),
+    );
+    assert_eq!(perms["LaunchPermissions"][0]["UserId"], TARGET_ACCOUNT);
+}
+
+#[test]
+fn a_target_credential_for_another_account_is_refused() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let out = emu
+        .amishare_as_source(&seed)
+        .args([
+            "copy",
+            ami,
+            "--to",
+            TARGET_ACCOUNT,
+            "--target-role",
+            "arn:aws:iam::777788889999:role/x",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("777788889999") && stderr.contains(TARGET_ACCOUNT),
+        "{stderr}"
+    );
+}
