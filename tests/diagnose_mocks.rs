@@ -3,7 +3,12 @@
 //! kms:CreateGrant, same account), AccessDenied on GetKeyPolicy, CloudTrail result pages, and an
 //! Auto Scaling launch. The real SDK adapter (`SdkReader`) parses the responses; the real
 //! diagnosis and policy engine decide.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::field_reassign_with_default)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::field_reassign_with_default
+)]
 
 use amishare::aws::reader::{ReaderClients, SdkReader};
 use amishare::workflow::diagnose::{
