@@ -2345,3 +2345,250 @@ async fn diagnose<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?S
     }
     diag
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::inventory::{
+        CreateVolumePermission, ImageBlockDevice, LaunchPermission, PrincipalKind,
+    };
+    use crate::workflow::plan::AccessSpec;
+
+    const SRC: &str = "111122223333";
+    const TGT: &str = "444455556666";
+    const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1111aaaa-2222-3333-4444-555566667777";
+
+    fn key_policy(extra_principal: Option<&str>) -> String {
+        let mut users = vec![format!("arn:aws:iam::{SRC}:role/app")];
+        if let Some(p) = extra_principal {
+            users.push(p.to_string());
+        }
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+                 "Principal": {"AWS": format!("arn:aws:iam::{SRC}:root")}, "Action": "kms:*", "Resource": "*"},
+                {"Sid": "Allow use of the key", "Effect": "Allow", "Principal": {"AWS": users.clone()},
+                 "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                 "Resource": "*"},
+                {"Sid": "Allow attachment of persistent resources", "Effect": "Allow",
+                 "Principal": {"AWS": users},
+                 "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], "Resource": "*",
+                 "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}
+            ]
+        })
+        .to_string()
+    }
+
+    fn discovery(manager: &str, shared: bool, policy: String) -> Discovery {
+        let perm = |shared: bool| {
+            if shared {
+                vec![TGT.to_string()]
+            } else {
+                vec![]
+            }
+        };
+        Discovery {
+            source: CallerIdentity {
+                account: SRC.into(),
+                arn: format!("arn:aws:sts::{SRC}:assumed-role/admin/amishare"),
+            },
+            source_region: "us-east-1".into(),
+            image: ImageInfo {
+                id: "ami-1".into(),
+                name: Some("web".into()),
+                owner: Some(SRC.into()),
+                state: Some("available".into()),
+                architecture: Some("arm64".into()),
+                creation_date: None,
+                block_devices: vec![ImageBlockDevice {
+                    device: Some("/dev/xvda".into()),
+                    snapshot_id: Some("snap-1".into()),
+                    encrypted: Some(true),
+                    kms_key_id: None,
+                    volume_size: Some(8),
+                    volume_type: None,
+                }],
+                launch_permissions: Some(
+                    perm(shared)
+                        .into_iter()
+                        .map(|a| LaunchPermission {
+                            user_id: Some(a),
+                            group: None,
+                            organization_arn: None,
+                            organizational_unit_arn: None,
+                        })
+                        .collect(),
+                ),
+                tags: vec![],
+            },
+            snapshots: vec![SnapshotInfo {
+                id: "snap-1".into(),
+                encrypted: Some(true),
+                kms_key_id: Some(KEY.into()),
+                owner: Some(SRC.into()),
+                state: Some("completed".into()),
+                progress: Some("100%".into()),
+                volume_size: Some(8),
+                create_volume_permissions: Some(
+                    perm(shared)
+                        .into_iter()
+                        .map(|a| CreateVolumePermission {
+                            user_id: Some(a),
+                            group: None,
+                        })
+                        .collect(),
+                ),
+            }],
+            keys: vec![KeyFacts {
+                description: KeyDescription {
+                    arn: KEY.into(),
+                    key_id: "1111aaaa-2222-3333-4444-555566667777".into(),
+                    account: SRC.into(),
+                    region: "us-east-1".into(),
+                    key_manager: Some(manager.into()),
+                    key_state: Some("Enabled".into()),
+                    multi_region: Some(false),
+                    description: None,
+                    origin: None,
+                    aliases: Some(vec![]),
+                },
+                policy: Some(policy),
+                policy_error: None,
+            }],
+            targets: vec![TargetFacts {
+                account: TGT.into(),
+                identity: Some(CallerIdentity {
+                    account: TGT.into(),
+                    arn: format!("arn:aws:sts::{TGT}:assumed-role/deployer/amishare"),
+                }),
+                identity_policies: Some(IdentityPolicies {
+                    principal_arn: format!("arn:aws:iam::{TGT}:role/deployer"),
+                    kind: PrincipalKind::Role,
+                    name: Some("deployer".into()),
+                    groups: vec![],
+                    policies: vec![],
+                }),
+                principals: vec![],
+                usage_policy: None,
+                regions: vec![RegionFacts {
+                    region: "us-east-1".into(),
+                    target_key: None,
+                    copies: vec![],
+                }],
+            }],
+        }
+    }
+
+    fn options() -> PlanOptions {
+        PlanOptions {
+            target_accounts: vec![TGT.into()],
+            target_regions: vec!["us-east-1".into()],
+            grants: vec![],
+            target_key: None,
+            name: None,
+            copy_tags: false,
+            test_launch: true,
+            instance_type: None,
+            subnet_id: None,
+            launch_timeout_secs: 60,
+            revoke_after_copy: false,
+            skip_key_policy_edit: false,
+            share_only: false,
+            access: AccessSpec::default(),
+        }
+    }
+
+    fn actions(plan: &Plan) -> Vec<&'static str> {
+        plan.steps
+            .iter()
+            .map(|s| match s.action {
+                Action::PutKeyPolicy { .. } => "put-key-policy",
+                Action::AddLaunchPermission { .. } => "add-launch-permission",
+                Action::AddCreateVolumePermission { .. } => "add-create-volume-permission",
+                Action::CopyImage { .. } => "copy-image",
+                Action::TestLaunch { .. } => "test-launch",
+                _ => "other",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fresh_copy_plans_key_policy_sharing_copy_and_test_launch() {
+        let plan = build_plan(
+            &discovery("CUSTOMER", false, key_policy(None)),
+            &options(),
+            "r",
+            1,
+        )
+        .unwrap();
+        assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
+        assert_eq!(
+            actions(&plan),
+            [
+                "put-key-policy",
+                "add-launch-permission",
+                "add-create-volume-permission",
+                "copy-image",
+                "test-launch"
+            ]
+        );
+        // arm64 image: the smallest Graviton type.
+        assert!(plan.steps.iter().any(|s| matches!(
+            &s.action,
+            Action::TestLaunch { instance_type, .. } if instance_type == "t4g.nano"
+        )));
+    }
+
+    #[test]
+    fn a_finished_state_plans_nothing() {
+        let mut d = discovery(
+            "CUSTOMER",
+            true,
+            key_policy(Some(&format!("arn:aws:iam::{TGT}:root"))),
+        );
+        d.targets[0].regions[0].copies.push(ImageStatus {
+            image_id: "ami-copy".into(),
+            state: Some("available".into()),
+            state_reason: None,
+            snapshot_ids: vec![],
+            progress_percent: Some(100),
+            tags: vec![(TAG_TEST_LAUNCH.into(), "passed".into())],
+        });
+        let plan = build_plan(&d, &options(), "r", 1).unwrap();
+        assert!(plan.is_empty(), "{plan}");
+        assert_eq!(plan.existing_copies.len(), 1);
+    }
+
+    #[test]
+    fn an_aws_managed_key_blocks_with_the_re_encrypting_fix() {
+        let plan = build_plan(
+            &discovery("AWS", false, key_policy(None)),
+            &options(),
+            "r",
+            1,
+        )
+        .unwrap();
+        assert_eq!(plan.blockers[0].code, "aws-managed-key");
+        assert!(plan.blockers[0].fix.contains("--kms-key-id"));
+        assert!(plan.steps.is_empty());
+    }
+
+    #[test]
+    fn skip_key_policy_edit_plans_no_put_key_policy_and_resumed_ids_differ() {
+        let mut o = options();
+        o.skip_key_policy_edit = true;
+        let plan = build_plan(&discovery("CUSTOMER", false, key_policy(None)), &o, "r", 2).unwrap();
+        assert!(!actions(&plan).contains(&"put-key-policy"));
+        assert!(plan.steps.iter().all(|s| s.id.starts_with("a2s")));
+    }
+
+    #[test]
+    fn assumed_role_sessions_map_to_their_role() {
+        assert_eq!(
+            assumed_role_arn("arn:aws:sts::444455556666:assumed-role/X/amishare").as_deref(),
+            Some("arn:aws:iam::444455556666:role/X")
+        );
+        assert_eq!(assumed_role_arn("arn:aws:iam::444455556666:user/u"), None);
+    }
+}
