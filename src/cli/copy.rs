@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 
+use super::prompt::{confirm, is_account_id, is_principal_arn, prompt_missing, require_values};
 use super::{CliError, Exit, GlobalArgs, OutputFormat};
 use crate::aws::clients::{AwsSession, RoleSpec, SessionOptions};
 use crate::aws::reader::SdkReader;
@@ -19,7 +20,6 @@ use crate::workflow::copy::{
 use crate::workflow::events::{Event, Events};
 use crate::workflow::journal::{Journal, JournalStore, RunStatus};
 use crate::workflow::plan::{AccessSpec, Plan, PlanOptions};
-use crate::workflow::ports::Reader;
 use crate::workflow::rollback::RollbackReport;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -116,14 +116,6 @@ pub struct RollbackArgs {
 }
 
 type SdkWorld = World<SdkReader, SdkWriter>;
-
-fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn interactive(no_input: bool) -> bool {
-    !no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
-}
 
 fn copy_error(e: CopyError) -> CliError {
     match e {
@@ -330,100 +322,6 @@ impl Events for Progress {
     }
 }
 
-fn confirm(question: &str, yes: bool, no_input: bool) -> Result<bool, CliError> {
-    if yes {
-        return Ok(true);
-    }
-    if !interactive(no_input) {
-        return Err(CliError::usage(
-            "refusing to change AWS without confirmation (no terminal to ask on)",
-            "review the plan with `--dry-run`, then pass `--yes`",
-        ));
-    }
-    dialoguer::Confirm::new()
-        .with_prompt(question)
-        .default(false)
-        .interact()
-        .map_err(|e| CliError::runtime(format!("cannot read the answer: {e}")))
-}
-
-/// Ask for the AMI and the target accounts when missing (terminal only).
-async fn prompt_missing(args: &mut CopyArgs, world_source: &SdkReader) -> Result<(), CliError> {
-    let can_ask = interactive(args.no_input);
-    if args.ami_id.is_none() {
-        if !can_ask {
-            return Err(CliError::usage(
-                "no AMI given",
-                "pass the AMI id: `amishare copy ami-0123456789abcdef0 --to ACCOUNT`",
-            ));
-        }
-        let images = world_source
-            .list_own_images()
-            .await
-            .map_err(|e| CliError::runtime(e.to_string()))?;
-        if images.is_empty() {
-            return Err(CliError::usage(
-                "the account has no AMIs of its own in this region",
-                "pass `--region` or `--profile` for the account that owns the AMI",
-            ));
-        }
-        let items: Vec<String> = images
-            .iter()
-            .map(|i| {
-                let enc = if i.block_devices.iter().any(|d| d.encrypted == Some(true)) {
-                    "encrypted"
-                } else {
-                    "not encrypted"
-                };
-                format!(
-                    "{}  {}  {}  {enc}",
-                    i.id,
-                    i.name.as_deref().unwrap_or("-"),
-                    i.creation_date.as_deref().unwrap_or("-")
-                )
-            })
-            .collect();
-        let pick = dialoguer::Select::new()
-            .with_prompt("AMI to copy")
-            .items(&items)
-            .default(0)
-            .interact()
-            .map_err(|e| CliError::runtime(format!("cannot read the answer: {e}")))?;
-        args.ami_id = images.get(pick).map(|i| i.id.clone());
-    }
-    if args.to.is_empty() {
-        if !can_ask {
-            return Err(CliError::usage(
-                "no target account given",
-                "pass `--to ACCOUNT` (12 digits), once per target account",
-            ));
-        }
-        let answer: String = dialoguer::Input::new()
-            .with_prompt("Target account ids (12 digits, separated by spaces or commas)")
-            .validate_with(|s: &String| -> Result<(), String> {
-                let ids: Vec<&str> = s
-                    .split(|c: char| c == ',' || c.is_whitespace())
-                    .filter(|x| !x.is_empty())
-                    .collect();
-                if ids.is_empty() {
-                    return Err("enter at least one account id".into());
-                }
-                match ids.iter().find(|x| !is_account_id(x)) {
-                    Some(bad) => Err(format!("`{bad}` is not a 12-digit account id")),
-                    None => Ok(()),
-                }
-            })
-            .interact_text()
-            .map_err(|e| CliError::runtime(format!("cannot read the answer: {e}")))?;
-        args.to = answer
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|x| !x.is_empty())
-            .map(str::to_string)
-            .collect();
-    }
-    Ok(())
-}
-
 fn validate(args: &CopyArgs) -> Result<(), CliError> {
     for a in &args.to {
         if !is_account_id(a) {
@@ -442,10 +340,7 @@ fn validate(args: &CopyArgs) -> Result<(), CliError> {
         }
     }
     for g in &args.grant {
-        let ok = g.starts_with("arn:")
-            && crate::workflow::copy::arn_account(g).is_some()
-            && (g.contains(":user/") || g.contains(":role/") || g.contains(":group/"));
-        if !ok {
+        if !is_principal_arn(g) {
             return Err(CliError::usage(
                 format!("`--grant {g}` is not an IAM user, role or group ARN"),
                 "e.g. `--grant arn:aws:iam::444455556666:role/Launcher`",
@@ -685,6 +580,7 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         target_profile: args.target_profile.clone(),
     };
     if args.ami_id.is_none() || args.to.is_empty() {
+        require_values(&args)?;
         let opts = SessionOptions {
             profile: global.profile.clone(),
             region: global.region.clone(),

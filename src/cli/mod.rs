@@ -4,6 +4,7 @@
 pub mod copy;
 pub mod diagnose;
 pub mod explain;
+pub mod prompt;
 pub mod render_explain;
 
 use clap::{Parser, Subcommand, ValueEnum};
