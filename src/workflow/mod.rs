@@ -3,12 +3,12 @@
 //! A plan is a value; dry-run means "build and show the plan, never call apply". Progress goes out
 //! through an events trait. Nothing here prints or talks to AWS directly.
 
-pub mod inventory;
-pub mod ports;
 pub mod copy;
+pub mod diagnose;
 pub mod events;
+pub mod inventory;
 pub mod journal;
 pub mod plan;
+pub mod ports;
 pub mod ports_write;
-pub mod diagnose;
 pub mod rollback;
