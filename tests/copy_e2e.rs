@@ -315,6 +315,19 @@ fn broken_key_policy_launch_fails_with_client_internal_error_and_is_diagnosed() 
             .any(|e| e.as_str().unwrap().contains("CreateGrant")),
         "{diag:#}"
     );
+    // The shared diagnosis (`amishare diagnose`'s) ran on the failed instance, with the launching
+    // principal given, and its causes carry paste-ready commands.
+    let details = &diag["details"];
+    assert_eq!(details["outcome"], "cause-found", "{details:#}");
+    assert_eq!(details["target"]["kind"], "instance", "{details:#}");
+    assert_eq!(details["target"]["instance_id"], launch["instance_id"]);
+    assert_eq!(details["principal"]["source"], "given", "{details:#}");
+    assert!(details["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["code"] == "key-policy-no-access"
+            && !c["fix"]["commands"].as_array().unwrap().is_empty()));
     assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
 
     // The text report names the cause and the fix too.
@@ -353,6 +366,9 @@ fn broken_key_policy_copy_fails_and_is_diagnosed() {
         .unwrap()
         .iter()
         .any(|c| c == "key-policy-no-access"));
+    let details = &t["diagnosis"]["details"];
+    assert_eq!(details["target"]["kind"], "ami", "{details:#}");
+    assert_eq!(details["outcome"], "cause-found", "{details:#}");
     assert!(doc["report"]["left_behind"]
         .as_array()
         .unwrap()

@@ -17,10 +17,12 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use super::diagnose::{
+    diagnose_launch, DiagnoseOptions, DiagnoseTarget, DiagnosisOutcome, Evidence,
+};
 use super::events::{Event, Events};
 use super::inventory::{
-    CallerIdentity, EventFilter, EventQuery, IdentityPolicies, ImageInfo, KeyDescription,
-    PolicySource, SnapshotInfo,
+    CallerIdentity, IdentityPolicies, ImageInfo, KeyDescription, PolicySource, SnapshotInfo,
 };
 use super::journal::{Journal, JournalError, JournalStore, LiveJournal, RunStatus};
 use super::plan::{
@@ -1191,6 +1193,9 @@ pub struct Diagnosis {
     pub key_policy_statements: Vec<Value>,
     /// Evidence: CloudTrail denials, state reasons.
     pub evidence: Vec<String>,
+    /// The full shared diagnosis (causes with documents and commands, what could not be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Box<super::diagnose::Diagnosis>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -2216,8 +2221,15 @@ async fn test_launch<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
         }
         delay = next_delay(delay, ctx.timing.poll_max);
     }
-    // Always terminate, whatever happened above (a Ctrl-C included).
-    match terminate_and_confirm(&conn.writer, &instance_id, ctx.timing).await {
+    // Always terminate, whatever happened above (a Ctrl-C included). An instance AWS already
+    // shows terminated (a failed launch) is confirmed as it is: terminating it again would
+    // replace its StateReason, which the diagnosis reads.
+    let confirmed = if report.state.as_deref() == Some("terminated") {
+        Ok(())
+    } else {
+        terminate_and_confirm(&conn.writer, &instance_id, ctx.timing).await
+    };
+    match confirmed {
         Ok(()) => {
             report.terminated = true;
             let _ = live.instance_terminated(&instance_id);
@@ -2238,8 +2250,10 @@ async fn test_launch<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
     report
 }
 
-/// Name the cause of a failed copy or launch: the policy engine on the source key policy as it
-/// is now, for the principal that acted in the target, plus CloudTrail's CreateGrant denials.
+/// Name the cause of a failed copy or launch with the shared diagnosis
+/// ([`super::diagnose::diagnose_launch`]): the target account's reader for the instance and the
+/// launching principal, the source account's reader for the key policies; then the report's short
+/// form (cause, finding codes, fix, statements to add, evidence) next to the full diagnosis.
 async fn diagnose<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
     ctx: &Apply<'_, R, W, S, E>,
     conn: &Conn<R, W>,
@@ -2248,102 +2262,155 @@ async fn diagnose<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?S
     launch: Option<&LaunchReport>,
 ) -> Diagnosis {
     let principal = conn.reader.identity().arn.clone();
-    let mut diag = Diagnosis {
+    let options = DiagnoseOptions {
+        operation,
+        ..DiagnoseOptions::default()
+    };
+    let ami = DiagnoseTarget::Ami {
+        image_id: plan.source.image_id.clone(),
+        principal: principal.clone(),
+    };
+    let source = Some(&ctx.world.source.reader);
+    let mut result = match launch.and_then(|l| l.instance_id.clone()) {
+        Some(instance_id) => {
+            let target = DiagnoseTarget::Instance {
+                instance_id,
+                principal: Some(principal.clone()),
+            };
+            diagnose_launch(&conn.reader, source, &target, &options).await
+        }
+        None => diagnose_launch(&conn.reader, source, &ami, &options).await,
+    };
+    // The instance no longer shows the failure (or cannot be read): predict from the image.
+    if launch.is_some()
+        && result
+            .as_ref()
+            .map_or(true, |d| d.outcome == DiagnosisOutcome::NoProblem)
+    {
+        if let Ok(d) = diagnose_launch(&conn.reader, source, &ami, &options).await {
+            result = Ok(d);
+        }
+    }
+    match result {
+        Ok(d) => summarize(plan, conn.writer.account(), launch, d),
+        Err(e) => Diagnosis {
+            cause: format!("the diagnosis could not run: {e}"),
+            codes: Vec::new(),
+            fix: e.hint(),
+            key_policy_statements: Vec::new(),
+            evidence: launch_evidence(launch).into_iter().collect(),
+            details: None,
+        },
+    }
+}
+
+fn launch_evidence(launch: Option<&LaunchReport>) -> Option<String> {
+    let l = launch?;
+    let code = l.state_reason_code.as_deref()?;
+    Some(format!(
+        "instance {} state reason {code}: {}",
+        l.instance_id.as_deref().unwrap_or("?"),
+        l.state_reason_message.as_deref().unwrap_or("")
+    ))
+}
+
+/// The report's short form of a shared diagnosis.
+fn summarize(
+    plan: &Plan,
+    account: &str,
+    launch: Option<&LaunchReport>,
+    d: super::diagnose::Diagnosis,
+) -> Diagnosis {
+    let mut out = Diagnosis {
         cause: String::new(),
         codes: Vec::new(),
         fix: None,
         key_policy_statements: Vec::new(),
         evidence: Vec::new(),
+        details: None,
     };
-    if let Some(l) = launch {
-        if let Some(code) = &l.state_reason_code {
-            diag.evidence.push(format!(
-                "instance {} state reason {code}: {}",
-                l.instance_id.as_deref().unwrap_or("?"),
-                l.state_reason_message.as_deref().unwrap_or("")
-            ));
-        }
-    }
-    let identity = match conn.reader.principal_policies(&principal).await {
-        Ok(Seen::Visible(p)) => identity_docs(Some(&p)),
-        _ => Vec::new(),
-    };
-    let mut causes = Vec::new();
-    for k in &plan.keys {
-        let desc = match ctx.world.source.reader.describe_key(&k.arn).await {
-            Ok(d) => d,
-            Err(e) => {
-                diag.evidence
-                    .push(format!("cannot describe key {}: {e}", k.arn));
-                continue;
-            }
-        };
-        let policy_text = match ctx.world.source.reader.get_key_policy(&k.arn).await {
-            Ok(Seen::Visible(p)) => Some(p),
-            _ => None,
-        };
-        let (verdict, codes, findings) = access_verdict(
-            &desc,
-            policy_text.as_deref(),
-            &principal,
-            &identity,
-            operation,
-            conn.reader.region(),
-        );
-        if verdict != "allow" {
-            for f in &findings {
-                causes.push(format!("{}: {}", k.arn, f.message));
-                if let Some(fix) = &f.fix {
-                    if diag.fix.is_none() {
-                        diag.fix = Some(fix.summary.clone());
-                    }
-                    diag.key_policy_statements
-                        .extend(fix.key_policy_statements.iter().cloned());
-                }
-            }
-            if findings.is_empty() {
-                causes.push(format!("{principal} cannot use key {} ({verdict})", k.arn));
-            }
-            diag.codes.extend(codes);
-        }
-    }
-    let now = chrono::Utc::now();
-    let query = EventQuery {
-        filter: EventFilter::EventName("CreateGrant".into()),
-        start: now - chrono::Duration::minutes(30),
-        end: now + chrono::Duration::minutes(1),
-        max_events: 50,
-    };
-    if let Ok(Seen::Visible(events)) = conn.reader.lookup_events(&query).await {
-        for e in events
+    let has_state_reason = d.causes.iter().any(|c| {
+        c.evidence
             .iter()
-            .filter(|e| e.error_code.as_deref() == Some("AccessDenied"))
-            .rev()
-            .take(3)
-        {
-            diag.evidence.push(format!(
-                "CloudTrail {} {} AccessDenied: {}",
-                e.event_time.as_deref().unwrap_or(""),
-                e.event_name,
-                e.error_message.as_deref().unwrap_or("")
-            ));
+            .any(|e| matches!(e, Evidence::StateReason { .. }))
+    });
+    if !has_state_reason {
+        out.evidence.extend(launch_evidence(launch));
+    }
+    let mut causes = Vec::new();
+    for c in &d.causes {
+        causes.push(match &c.key_arn {
+            Some(k) if !c.message.contains(k.as_str()) => format!("{k}: {}", c.message),
+            _ => c.message.clone(),
+        });
+        out.codes.push(c.code.clone());
+        if let Some(fix) = &c.fix {
+            if out.fix.is_none() {
+                out.fix = Some(fix.summary.clone());
+            }
+            out.key_policy_statements
+                .extend(fix.key_policy_statements.iter().cloned());
+        }
+        for e in &c.evidence {
+            let line = match e {
+                Evidence::StateReason {
+                    instance_id,
+                    code,
+                    message,
+                } => format!(
+                    "instance {instance_id} state reason {}: {}",
+                    code.as_deref().unwrap_or("?"),
+                    message.as_deref().unwrap_or("")
+                ),
+                Evidence::Event {
+                    event_name,
+                    event_time,
+                    error_code,
+                    error_message,
+                    ..
+                } => format!(
+                    "CloudTrail {} {event_name} {}: {}",
+                    event_time.as_deref().unwrap_or(""),
+                    error_code.as_deref().unwrap_or(""),
+                    error_message.as_deref().unwrap_or("")
+                ),
+                Evidence::Statement { policy, sid, .. } => format!(
+                    "{policy}, statement {}",
+                    sid.as_deref()
+                        .map(|s| format!("`{s}`"))
+                        .unwrap_or_else(|| "without Sid".into())
+                ),
+                Evidence::Key {
+                    key_arn,
+                    key_manager,
+                    key_state,
+                    account,
+                } => format!(
+                    "key {key_arn} in {account}: {} managed, {}",
+                    key_manager.as_deref().unwrap_or("?"),
+                    key_state.as_deref().unwrap_or("?")
+                ),
+            };
+            if !out.evidence.contains(&line) {
+                out.evidence.push(line);
+            }
         }
     }
-    diag.codes.sort();
-    diag.codes.dedup();
-    diag.cause = if causes.is_empty() {
-        "no cause found in the key policies; see the evidence".into()
+    out.codes.sort();
+    out.codes.dedup();
+    out.cause = if causes.is_empty() {
+        format!("no cause found: {}", d.summary)
     } else {
         causes.join("; ")
     };
-    if diag.fix.is_none() && !diag.codes.is_empty() {
-        diag.fix = Some(format!(
-            "run `amishare copy {} --to {}` without `--skip-key-policy-edit` to add the account to the key policy",
-            plan.source.image_id,
-            conn.writer.account()
+    if out.fix.is_none() && !out.codes.is_empty() {
+        out.fix = Some(format!(
+            "run `amishare copy {} --to {account}` without `--skip-key-policy-edit` to add the account to the key policy",
+            plan.source.image_id
         ));
     }
-    diag
+    out.details = Some(Box::new(d));
+    out
 }
 
 #[cfg(test)]
