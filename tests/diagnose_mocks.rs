@@ -20,12 +20,15 @@ use aws_smithy_types::error::ErrorMetadata;
 use aws_smithy_types::DateTime;
 
 macro_rules! mock_client {
-    ($krate:ident, $region:expr, $rules:expr) => {{
+    ($krate:ident, $region:expr, $rules:expr) => {
+        mock_client!($krate, $region, $rules, None::<Hosts>)
+    };
+    ($krate:ident, $region:expr, $rules:expr, $hosts:expr) => {{
         let mut icpt = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
         for r in $rules {
             icpt = icpt.with_rule(r);
         }
-        let conf = $krate::config::Config::builder()
+        let mut conf = $krate::config::Config::builder()
             .behavior_version($krate::config::BehaviorVersion::latest())
             .region($krate::config::Region::new($region))
             .credentials_provider($krate::config::Credentials::new(
@@ -33,10 +36,50 @@ macro_rules! mock_client {
             ))
             .retry_config($krate::config::retry::RetryConfig::disabled())
             .http_client(create_mock_http_client())
-            .interceptor(icpt)
-            .build();
-        $krate::Client::from_conf(conf)
+            .interceptor(icpt);
+        if let Some(h) = $hosts {
+            conf = conf.interceptor(h);
+        }
+        $krate::Client::from_conf(conf.build())
     }};
+}
+
+/// Records `(operation, host)` of every request a client sends (after endpoint resolution, so
+/// the host names the region the request really went to).
+#[derive(Debug, Clone, Default)]
+struct Hosts(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for Hosts {
+    fn name(&self) -> &'static str {
+        "Hosts"
+    }
+
+    fn read_before_transmit(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let op = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map(|m| m.name().to_string())
+            .unwrap_or_default();
+        let uri = ctx.request().uri().to_string();
+        let host = uri
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or_default()
+            .to_string();
+        self.0.lock().unwrap().push((op, host));
+        Ok(())
+    }
+}
+
+impl Hosts {
+    fn seen(&self) -> Vec<(String, String)> {
+        self.0.lock().unwrap().clone()
+    }
 }
 
 /// The rules of one account, per service.
@@ -46,6 +89,8 @@ struct World {
     kms: Vec<Rule>,
     iam: Vec<Rule>,
     trail: Vec<Rule>,
+    /// When set, records the KMS requests' hosts.
+    kms_hosts: Option<Hosts>,
 }
 
 impl World {
@@ -59,7 +104,12 @@ impl World {
             region,
             ReaderClients {
                 ec2: mock_client!(aws_sdk_ec2, region_s.clone(), &self.ec2),
-                kms: mock_client!(aws_sdk_kms, region_s.clone(), &self.kms),
+                kms: mock_client!(
+                    aws_sdk_kms,
+                    region_s.clone(),
+                    &self.kms,
+                    self.kms_hosts.clone()
+                ),
                 iam: mock_client!(aws_sdk_iam, region_s.clone(), &self.iam),
                 cloudtrail: mock_client!(aws_sdk_cloudtrail, region_s.clone(), &self.trail),
             },
@@ -189,10 +239,22 @@ mod kms {
     use aws_sdk_kms::operation::get_key_policy::{GetKeyPolicyError, GetKeyPolicyOutput};
     use aws_sdk_kms::operation::list_aliases::ListAliasesOutput;
     use aws_sdk_kms::operation::list_grants::ListGrantsOutput;
-    use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, KeyState};
+    use aws_sdk_kms::types::{
+        GrantListEntry, GrantOperation, KeyManagerType, KeyMetadata, KeyState,
+    };
     use aws_sdk_kms::Client;
 
     pub fn key(arn: &'static str, manager: KeyManagerType) -> Vec<Rule> {
+        key_with(arn, manager, KeyState::Enabled, Vec::new())
+    }
+
+    /// A key in state `state` whose ListGrants answers `grants`.
+    pub fn key_with(
+        arn: &'static str,
+        manager: KeyManagerType,
+        state: KeyState,
+        grants: Vec<GrantListEntry>,
+    ) -> Vec<Rule> {
         let account = arn.split(':').nth(4).unwrap();
         let id = arn.rsplit('/').next().unwrap();
         vec![
@@ -204,16 +266,41 @@ mod kms {
                             .arn(arn)
                             .aws_account_id(account)
                             .key_manager(manager.clone())
-                            .key_state(KeyState::Enabled)
-                            .enabled(true)
+                            .key_state(state.clone())
+                            .enabled(state == KeyState::Enabled)
                             .build()
                             .unwrap(),
                     )
                     .build()
             }),
             mock!(Client::list_aliases).then_output(|| ListAliasesOutput::builder().build()),
-            mock!(Client::list_grants).then_output(|| ListGrantsOutput::builder().build()),
+            mock!(Client::list_grants).then_output(move || {
+                ListGrantsOutput::builder()
+                    .set_grants(Some(grants.clone()))
+                    .build()
+            }),
         ]
+    }
+
+    /// The grant the Auto Scaling documentation has the launch account create for its
+    /// service-linked role on the other account's key.
+    pub fn auto_scaling_grant(key: &str, role: &str) -> GrantListEntry {
+        GrantListEntry::builder()
+            .key_id(key)
+            .grant_id("g-asg")
+            .grantee_principal(role)
+            .issuing_account("arn:aws:iam::444455556666:root")
+            .set_operations(Some(vec![
+                GrantOperation::Encrypt,
+                GrantOperation::Decrypt,
+                GrantOperation::ReEncryptFrom,
+                GrantOperation::ReEncryptTo,
+                GrantOperation::GenerateDataKey,
+                GrantOperation::GenerateDataKeyWithoutPlaintext,
+                GrantOperation::DescribeKey,
+                GrantOperation::CreateGrant,
+            ]))
+            .build()
     }
 
     pub fn policy(text: &'static str) -> Rule {
@@ -703,17 +790,20 @@ fn cloudtrail_denial_on_a_later_page_is_found() {
     assert!(has_event(&d.causes[0], "CreateGrant"), "{:#?}", d.causes[0]);
 }
 
-#[test]
-fn auto_scaling_launch_with_key_in_another_account_needs_a_grant() {
+const ASG_KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const ASG_ROLE: &str = "arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling";
+// The source key policy names the target account for use and attachment (the usual fix),
+// which does not help the service-linked role: it needs a grant.
+const ASG_KEY_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
+  {"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+  {"Sid":"Allow use of the key","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["kms:Encrypt","kms:Decrypt","kms:ReEncrypt*","kms:GenerateDataKey*","kms:DescribeKey"],"Resource":"*"},
+  {"Sid":"Allow attachment of persistent resources","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["kms:CreateGrant","kms:ListGrants","kms:RevokeGrant"],"Resource":"*","Condition":{"Bool":{"kms:GrantIsForAWSResource":"true"}}}]}"#;
+
+/// An Auto Scaling launch in 444455556666 of an image whose snapshot is encrypted with a key of
+/// 111122223333: (target world, source world); the key's ListGrants answers `grants`.
+fn auto_scaling_worlds(grants: Vec<aws_sdk_kms::types::GrantListEntry>) -> (World, World) {
     use aws_sdk_ec2::types::InstanceStateName;
-    const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-    const ASG_ROLE: &str = "arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling";
-    // The source key policy names the target account for use and attachment (the usual fix),
-    // which does not help the service-linked role: it needs a grant.
-    const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
-      {"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
-      {"Sid":"Allow use of the key","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["kms:Encrypt","kms:Decrypt","kms:ReEncrypt*","kms:GenerateDataKey*","kms:DescribeKey"],"Resource":"*"},
-      {"Sid":"Allow attachment of persistent resources","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["kms:CreateGrant","kms:ListGrants","kms:RevokeGrant"],"Resource":"*","Condition":{"Bool":{"kms:GrantIsForAWSResource":"true"}}}]}"#;
+    use aws_sdk_kms::types::{KeyManagerType, KeyState};
     let run = trail::event(
         "ev-run",
         "RunInstances",
@@ -733,15 +823,19 @@ fn auto_scaling_launch_with_key_in_another_account_needs_a_grant() {
         InstanceStateName::Terminated,
         None,
         "111122223333",
-        KEY,
+        ASG_KEY,
     );
-    target.kms = kms::key(KEY, aws_sdk_kms::types::KeyManagerType::Customer);
+    target.kms = kms::key(ASG_KEY, KeyManagerType::Customer);
     target.iam = iam::role_without_policies();
     target.trail = trail::pages("i-0asg000000000001", vec![vec![run]]);
     target.trail.push(trail::nothing_else());
     let mut source = World::default();
-    source.kms = kms::key(KEY, aws_sdk_kms::types::KeyManagerType::Customer);
-    source.kms.push(kms::policy(POLICY));
+    source.kms = kms::key_with(ASG_KEY, KeyManagerType::Customer, KeyState::Enabled, grants);
+    source.kms.push(kms::policy(ASG_KEY_POLICY));
+    (target, source)
+}
+
+fn diagnose_auto_scaling(target: &World, source: &World) -> Diagnosis {
     let tr = target.reader(
         "444455556666",
         "arn:aws:sts::444455556666:assumed-role/Admin/me",
@@ -752,14 +846,20 @@ fn auto_scaling_launch_with_key_in_another_account_needs_a_grant() {
         "arn:aws:sts::111122223333:assumed-role/KeyAdmin/me",
         "us-east-1",
     );
-    let d = diagnose(
+    diagnose(
         &tr,
         Some(&sr),
         DiagnoseTarget::Instance {
             instance_id: "i-0asg000000000001".into(),
             principal: None,
         },
-    );
+    )
+}
+
+#[test]
+fn auto_scaling_launch_with_key_in_another_account_needs_a_grant() {
+    let (target, source) = auto_scaling_worlds(Vec::new());
+    let d = diagnose_auto_scaling(&target, &source);
     let p = d.principal.as_ref().unwrap();
     assert_eq!(
         p.arn, ASG_ROLE,
@@ -779,6 +879,34 @@ fn auto_scaling_launch_with_key_in_another_account_needs_a_grant() {
             .any(|c| c.starts_with("aws kms create-grant") && c.contains(ASG_ROLE)),
         "{:?}",
         fix.commands
+    );
+}
+
+/// The same launch once the grant to AWSServiceRoleForAutoScaling exists: ListGrants shows it,
+/// so the service-linked role can use the key and no grant is asked for.
+#[test]
+fn auto_scaling_grant_already_present_is_not_a_cause() {
+    let (target, source) = auto_scaling_worlds(vec![kms::auto_scaling_grant(ASG_KEY, ASG_ROLE)]);
+    let d = diagnose_auto_scaling(&target, &source);
+    assert_eq!(d.principal.as_ref().unwrap().arn, ASG_ROLE);
+    let key = d.keys.iter().find(|k| k.key_id == ASG_KEY).unwrap();
+    assert_eq!(key.grants_read, Some(1), "{:#?}", d.unseen);
+    assert!(
+        !codes(&d).contains(&"needs-grant"),
+        "a grant covers the role: {:?}",
+        codes(&d)
+    );
+    assert!(
+        !codes(&d).iter().any(|c| c.starts_with("key-policy")),
+        "{:?}",
+        codes(&d)
+    );
+    let verdict = key.analysis.as_ref().map(|a| a.verdict);
+    assert_eq!(
+        verdict,
+        Some(amishare::policy::Verdict::Allow),
+        "{:#?}",
+        key.analysis
     );
 }
 
@@ -822,4 +950,72 @@ fn healthy_instance_is_no_problem() {
     );
     assert_eq!(d.outcome, DiagnosisOutcome::NoProblem);
     assert!(d.causes.is_empty());
+}
+
+/// `--key-account-profile` reads the key in the region its ARN names: an instance in us-east-1
+/// whose snapshot's key ARN says us-west-2 gets DescribeKey, GetKeyPolicy and ListGrants sent to
+/// KMS in us-west-2, although the key account's reader was built for the launch region.
+#[test]
+fn key_account_reads_the_key_in_the_key_arns_region() {
+    use aws_sdk_ec2::types::InstanceStateName;
+    use aws_sdk_kms::types::{KeyManagerType, KeyState};
+    const WEST_KEY: &str =
+        "arn:aws:kms:us-west-2:111122223333:key/0000west-12ab-34cd-56ef-1234567890ab";
+    let mut target = World::default();
+    target.ec2 = ec2::failed_instance(
+        "i-0east00000000001",
+        InstanceStateName::Terminated,
+        None,
+        "111122223333",
+        WEST_KEY,
+    );
+    target.iam = iam::role_without_policies();
+    target.trail.push(trail::nothing_else());
+    let hosts = Hosts::default();
+    let mut source = World {
+        kms_hosts: Some(hosts.clone()),
+        ..World::default()
+    };
+    source.kms = kms::key_with(
+        WEST_KEY,
+        KeyManagerType::Customer,
+        KeyState::Enabled,
+        Vec::new(),
+    );
+    source.kms.push(kms::policy(ASG_KEY_POLICY));
+    let tr = target.reader(
+        "444455556666",
+        "arn:aws:sts::444455556666:assumed-role/Admin/me",
+        "us-east-1",
+    );
+    let sr = source.reader(
+        "111122223333",
+        "arn:aws:sts::111122223333:assumed-role/KeyAdmin/me",
+        "us-east-1",
+    );
+    let d = diagnose(
+        &tr,
+        Some(&sr),
+        DiagnoseTarget::Instance {
+            instance_id: "i-0east00000000001".into(),
+            principal: Some("arn:aws:iam::444455556666:role/Deployer".into()),
+        },
+    );
+    let seen = hosts.seen();
+    let ops: Vec<&str> = seen.iter().map(|(op, _)| op.as_str()).collect();
+    for op in ["DescribeKey", "GetKeyPolicy", "ListGrants"] {
+        assert!(ops.contains(&op), "{op} sent: {seen:?}");
+    }
+    assert!(
+        seen.iter()
+            .all(|(_, host)| host == "kms.us-west-2.amazonaws.com"),
+        "every KMS request goes to the key's region: {seen:?}"
+    );
+    let key = d.keys.iter().find(|k| k.key_id == WEST_KEY).unwrap();
+    assert!(key.policy_read, "{:#?}", d.unseen);
+    assert_eq!(key.grants_read, Some(0));
+    assert_eq!(
+        key.description.as_ref().map(|k| k.region.as_str()),
+        Some("us-west-2")
+    );
 }

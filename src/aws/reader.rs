@@ -606,6 +606,23 @@ impl Reader for SdkReader {
         &self.region
     }
 
+    fn in_region(&self, region: &str) -> Option<Self> {
+        if region.is_empty() {
+            return None;
+        }
+        let r = || aws_config::Region::new(region.to_string());
+        Some(Self {
+            identity: self.identity.clone(),
+            region: region.to_string(),
+            ec2: aws_sdk_ec2::Client::from_conf(self.ec2.config().to_builder().region(r()).build()),
+            kms: aws_sdk_kms::Client::from_conf(self.kms.config().to_builder().region(r()).build()),
+            iam: self.iam.clone(),
+            cloudtrail: aws_sdk_cloudtrail::Client::from_conf(
+                self.cloudtrail.config().to_builder().region(r()).build(),
+            ),
+        })
+    }
+
     async fn describe_image(&self, image_id: &str) -> Result<ImageInfo, AwsError> {
         let out = self
             .ec2

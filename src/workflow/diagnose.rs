@@ -277,6 +277,41 @@ fn arn_account(arn: &str) -> Option<&str> {
     arn.split(':').nth(4).filter(|a| !a.is_empty())
 }
 
+/// `arn:aws:kms:REGION:A:key/ID` -> `REGION` (`None` for a bare key id or alias name).
+fn arn_region(arn: &str) -> Option<&str> {
+    arn.strip_prefix("arn:")
+        .and_then(|_| arn.split(':').nth(3))
+        .filter(|r| !r.is_empty())
+}
+
+/// A reader, or the same account's reader in another region.
+enum Regional<'a, R> {
+    Same(&'a R),
+    Other(R),
+}
+
+impl<R> std::ops::Deref for Regional<'_, R> {
+    type Target = R;
+    fn deref(&self) -> &R {
+        match self {
+            Regional::Same(r) => r,
+            Regional::Other(r) => r,
+        }
+    }
+}
+
+/// `reader`, switched to `region` when that differs (KMS is regional: a key is read in the region
+/// its ARN names, whatever region the launch was in).
+fn in_region<'a, R: Reader>(reader: &'a R, region: Option<&str>) -> Regional<'a, R> {
+    match region {
+        Some(reg) if reg != reader.region() => reader
+            .in_region(reg)
+            .map(Regional::Other)
+            .unwrap_or(Regional::Same(reader)),
+        _ => Regional::Same(reader),
+    }
+}
+
 fn parse_rfc3339(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(s)
         .ok()
@@ -1027,10 +1062,13 @@ impl<'a, R: Reader> Run<'a, R> {
             analysis: None,
         };
         let key_account = arn_account(key).map(str::to_string);
-        let describe_with = key_account
-            .as_deref()
-            .and_then(|a| self.key_account_reader(a))
-            .unwrap_or(self.reader);
+        let describe_with = in_region(
+            key_account
+                .as_deref()
+                .and_then(|a| self.key_account_reader(a))
+                .unwrap_or(self.reader),
+            arn_region(key),
+        );
         let desc = match describe_with.describe_key(key).await {
             Ok(d) => d,
             Err(e) => {
@@ -1049,7 +1087,10 @@ impl<'a, R: Reader> Run<'a, R> {
             }
         };
         let mut policy_text = None;
-        match self.key_account_reader(&desc.account) {
+        match self
+            .key_account_reader(&desc.account)
+            .map(|r| in_region(r, Some(desc.region.as_str())))
+        {
             Some(r) => match r.get_key_policy(&desc.arn).await {
                 Ok(Seen::Visible(p)) => {
                     report.policy_read = true;
@@ -1087,20 +1128,29 @@ impl<'a, R: Reader> Run<'a, R> {
     }
 
     async fn grants_for(&mut self, desc: &KeyDescription) -> Option<Vec<policy::Grant>> {
-        let r = self
-            .key_account_reader(&desc.account)
-            .unwrap_or(self.reader);
+        let r = in_region(
+            self.key_account_reader(&desc.account)
+                .unwrap_or(self.reader),
+            Some(desc.region.as_str()),
+        );
         match r.list_grants(&desc.arn).await {
             Ok(Seen::Visible(grants)) => {
                 let v: Vec<Value> = grants
                     .iter()
                     .map(|g| {
-                        let mut o = json!({
-                            "GrantId": g.grant_id,
-                            "Name": g.name,
-                            "GranteePrincipal": g.grantee_principal,
-                            "Operations": g.operations,
-                        });
+                        // Absent fields stay absent (a grant's Name is optional: most have
+                        // none, and `null` is not a valid grant field).
+                        let mut o = json!({"Operations": g.operations});
+                        for (k, v) in [
+                            ("GrantId", &g.grant_id),
+                            ("Name", &g.name),
+                            ("GranteePrincipal", &g.grantee_principal),
+                            ("RetiringPrincipal", &g.retiring_principal),
+                        ] {
+                            if let Some(v) = v {
+                                o[k] = Value::String(v.clone());
+                            }
+                        }
                         if let Some(c) = g
                             .constraints
                             .as_deref()

@@ -135,6 +135,16 @@ pub trait Reader: Send + Sync {
     /// The region this reader reads.
     fn region(&self) -> &str;
 
+    /// The same account (same credentials) in another region, e.g. to read a KMS key in the
+    /// region its ARN names. `None` when the implementation cannot switch regions (callers then
+    /// use `self`).
+    fn in_region(&self, _region: &str) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// DescribeImages for one image; with its launch permissions when the caller owns it.
     /// Not found (or not shared with the caller): `Err` with `is_not_found()`.
     fn describe_image(
