@@ -470,3 +470,88 @@ fn diagnose_emulator_ami_prediction_reads_identity_policies() {
         .to_string()
         .contains("KmsKeyUsagePolicy"));
 }
+
+/// Disable (or schedule the deletion of) the source key after sharing, launch in the target,
+/// and diagnose with the key account's credentials: (exit code, JSON document).
+fn launch_with_unusable_key(
+    make_unusable: impl FnOnce(&Scenario, String),
+) -> (Scenario, i32, Value) {
+    let sc = Scenario::new(&["--share", "--key-allows-target"]);
+    make_unusable(&sc, sc.s("source_key_id"));
+    let (id, state) = sc.launch_in_target(&sc.s("ami_id"));
+    assert_eq!(state, "terminated");
+    let (code, doc) = sc.diagnose(&[&id, "--key-account-profile", "src"]);
+    assert_failed_launch(&doc, &id);
+    (sc, code, doc)
+}
+
+fn first_cause_is_key_state(doc: &Value, code: &str, state: &str) {
+    assert_eq!(codes(doc)[0], code, "{:?}", codes(doc));
+    let cause = &doc["causes"][0];
+    let ev = cause["evidence"].as_array().unwrap();
+    assert!(
+        ev.iter()
+            .any(|e| e["kind"] == "key" && e["key_state"] == state),
+        "DescribeKey's state quoted: {ev:#?}"
+    );
+    first_cause_quotes_create_grant_denial(doc);
+}
+
+/// A disabled key: KMS refuses every use; the fix is to enable it, and enabling it makes the
+/// launch work.
+#[test]
+fn diagnose_emulator_disabled_key() {
+    let (sc, code, doc) = launch_with_unusable_key(|sc, key| {
+        sc.rt
+            .block_on(sc.source.kms().disable_key().key_id(key).send())
+            .unwrap();
+    });
+    assert_eq!(code, 1, "{doc:#}");
+    first_cause_is_key_state(&doc, "key-disabled", "Disabled");
+    let cmds = doc["causes"][0]["fix"]["commands"].to_string();
+    assert!(cmds.contains("aws kms enable-key --key-id"), "{cmds}");
+    sc.rt
+        .block_on(
+            sc.source
+                .kms()
+                .enable_key()
+                .key_id(sc.s("source_key_id"))
+                .send(),
+        )
+        .unwrap();
+    let (id, state) = sc.launch_in_target(&sc.s("ami_id"));
+    assert_eq!(state, "running", "after enabling the key");
+    sc.rt
+        .block_on(
+            sc.target
+                .ec2()
+                .terminate_instances()
+                .instance_ids(&id)
+                .send(),
+        )
+        .unwrap();
+}
+
+/// A key pending deletion: the fix cancels the deletion and enables the key again.
+#[test]
+fn diagnose_emulator_key_pending_deletion() {
+    let (_sc, code, doc) = launch_with_unusable_key(|sc, key| {
+        sc.rt
+            .block_on(
+                sc.source
+                    .kms()
+                    .schedule_key_deletion()
+                    .key_id(key)
+                    .pending_window_in_days(7)
+                    .send(),
+            )
+            .unwrap();
+    });
+    assert_eq!(code, 1, "{doc:#}");
+    first_cause_is_key_state(&doc, "key-pending-deletion", "PendingDeletion");
+    let cmds = doc["causes"][0]["fix"]["commands"].to_string();
+    assert!(
+        cmds.contains("aws kms cancel-key-deletion") && cmds.contains("aws kms enable-key"),
+        "{cmds}"
+    );
+}
