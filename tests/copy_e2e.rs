@@ -805,3 +805,174 @@ fn a_target_credential_for_another_account_is_refused() {
         "{stderr}"
     );
 }
+
+fn source_images(emu: &Emulator) -> Vec<Value> {
+    let out = emu.aws(
+        SOURCE_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_images",
+        json!({"Owners": ["self"]}),
+    );
+    out["Images"].as_array().unwrap().clone()
+}
+
+#[test]
+fn aws_managed_ami_is_re_encrypted_with_a_customer_key_then_copied_and_rolled_back() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--with-aws-managed"]);
+    let ami = seed["aws_managed_ami_id"].as_str().unwrap();
+    let key = seed["source_key_arn"].as_str().unwrap();
+    let policy_before = key_policy(&emu, key);
+
+    // The dry run plans only the re-encrypting copy and changes nothing.
+    emu.clear_requests();
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--grant", &grant(), "--reencrypt-with", key, "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = stdout_json(&out);
+    assert!(
+        doc["plan"]["blockers"].as_array().unwrap().is_empty(),
+        "{doc:#}"
+    );
+    let steps = doc["plan"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "{steps:#?}");
+    assert_eq!(steps[0]["action"]["action"], "reencrypt-image");
+    assert_eq!(steps[0]["account"], SOURCE_ACCOUNT);
+    assert_eq!(steps[0]["action"]["kms_key_id"], key);
+    let real: Vec<Value> = emu
+        .mutating_requests()
+        .into_iter()
+        .filter(|r| r["dry_run"] != true)
+        .collect();
+    assert!(real.is_empty(), "{real:#?}");
+
+    // The run: copy in the source re-encrypted with the customer key, then the whole workflow on it.
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--grant", &grant(), "--reencrypt-with", key, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = stdout_json(&out);
+    let report = &doc["report"];
+    assert_eq!(report["status"], "ok", "{report:#}");
+    let reencrypted = report["reencrypted_image"].as_str().unwrap().to_string();
+    assert_ne!(reencrypted, ami);
+    let image = source_images(&emu)
+        .into_iter()
+        .find(|i| i["ImageId"] == reencrypted.as_str())
+        .expect("the re-encrypted copy is in the source account");
+    assert_eq!(image["State"], "available");
+    let snap_ids: Vec<String> = image["BlockDeviceMappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["Ebs"]["SnapshotId"].as_str().map(str::to_string))
+        .collect();
+    assert!(!snap_ids.is_empty());
+    let snaps = emu.aws(
+        SOURCE_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_snapshots",
+        json!({"SnapshotIds": snap_ids}),
+    );
+    for s in snaps["Snapshots"].as_array().unwrap() {
+        assert_eq!(s["KmsKeyId"], key, "{s:#}");
+    }
+    // The copy, not the aws/ebs original, was shared, and the customer key opened to the target.
+    let perms = emu.aws(
+        SOURCE_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_image_attribute",
+        json!({"ImageId": reencrypted, "Attribute": "launchPermission"}),
+    );
+    assert_eq!(perms["LaunchPermissions"][0]["UserId"], TARGET_ACCOUNT);
+    assert!(
+        principals_of(&key_policy(&emu, key), "Allow use of the key")
+            .iter()
+            .any(|p| p.contains(TARGET_ACCOUNT))
+    );
+    let t = &report["targets"][0];
+    assert_eq!(t["status"], "ok", "{t:#}");
+    assert_eq!(t["test_launch"]["result"], "running");
+    assert_eq!(t["test_launch"]["terminated"], true);
+    let steps: Vec<&str> = report["plan_on_copy"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"]["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        steps.contains(&"put-key-policy") && steps.contains(&"copy-image"),
+        "{steps:?}"
+    );
+    assert_eq!(
+        report["plan_on_copy"]["source"]["image_id"],
+        reencrypted.as_str()
+    );
+    let changes = report["changes"].as_array().unwrap();
+    assert!(
+        changes[0]["created"][0] == reencrypted.as_str(),
+        "{changes:#?}"
+    );
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+
+    // A second run finds the re-encrypted copy and changes nothing.
+    emu.clear_requests();
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--grant", &grant(), "--reencrypt-with", key, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_json(&out)["report"]["status"], "nothing-to-do");
+    assert_eq!(mutating_actions(&emu), Vec::<String>::new());
+
+    // Rollback with --delete-copies undoes both plans: the key policy, the shares, the copy in
+    // the target and the re-encrypted copy in the source.
+    let run_id = report["run_id"].as_str().unwrap();
+    let out = emu
+        .amishare_as_source(&seed)
+        .args([
+            "--output",
+            "json",
+            "rollback",
+            run_id,
+            "--delete-copies",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(key_policy(&emu, key), policy_before);
+    assert!(!source_images(&emu)
+        .iter()
+        .any(|i| i["ImageId"] == reencrypted.as_str()));
+    assert!(source_images(&emu).iter().any(|i| i["ImageId"] == ami));
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+}

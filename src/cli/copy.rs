@@ -83,6 +83,10 @@ pub struct CopyArgs {
     /// Share the AMI and test-launch the shared original in each target; make no copy
     #[arg(long)]
     pub share_only: bool,
+    /// For an AMI on AWS managed (aws/ebs) keys: first copy it inside the source account
+    /// re-encrypted with this customer managed key (ARN, id or alias), then share that copy
+    #[arg(long, value_name = "KEY")]
+    pub reencrypt_with: Option<String>,
     /// Leave the source key policy alone (reproduces the "Client error on launch" failure)
     #[arg(long, hide = true)]
     pub skip_key_policy_edit: bool,
@@ -618,6 +622,8 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         skip_key_policy_edit: args.skip_key_policy_edit,
         share_only: args.share_only,
         access,
+        reencrypt_with: args.reencrypt_with.clone(),
+        probe: args.dry_run,
     };
     let store = FileJournalStore::default_location();
     let progress = Progress::new(global.output == OutputFormat::Json && global.verbose == 0);

@@ -142,6 +142,24 @@ pub struct Discovery {
     pub snapshots: Vec<SnapshotInfo>,
     pub keys: Vec<KeyFacts>,
     pub targets: Vec<TargetFacts>,
+    /// `--reencrypt-with` on an AMI with AWS managed keys.
+    #[serde(default)]
+    pub reencrypt: Option<ReencryptFacts>,
+}
+
+/// What `--reencrypt-with` depends on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReencryptFacts {
+    /// The AMI the user named (on AWS managed keys).
+    pub original_image_id: String,
+    /// The key asked for, as DescribeKey shows it (`None`: not readable, see `key_error`).
+    pub key: Option<KeyDescription>,
+    pub key_error: Option<String>,
+    /// A re-encrypted copy an earlier run started that is still pending (waited for, not made
+    /// again). An available one replaces the original: discovery is then of that copy.
+    pub pending_copy: Option<String>,
+    /// Discovery is of the available re-encrypted copy made earlier.
+    pub using_copy: bool,
 }
 
 /// The account id of an IAM/STS ARN (`arn:aws:iam::ACCOUNT:...`).
@@ -176,6 +194,10 @@ fn partition_of(arn: &str) -> &str {
 }
 
 /// Read what the plan depends on. Changes nothing.
+///
+/// With `--reencrypt-with` and an AMI on AWS managed keys, it also reads the key asked for and
+/// looks for a re-encrypted copy an earlier run made: an available one is discovered instead of
+/// the original (so a rerun continues with it), a pending one is waited for.
 pub async fn discover<R: Reader, W: Writer, E: Events + ?Sized>(
     world: &World<R, W>,
     image_id: &str,
@@ -185,6 +207,53 @@ pub async fn discover<R: Reader, W: Writer, E: Events + ?Sized>(
     events.emit(Event::Phase {
         name: "discover".into(),
     });
+    let mut d = discover_image(world, image_id, opts).await?;
+    let Some(key) = opts.reencrypt_with.as_deref() else {
+        return Ok(d);
+    };
+    if !d.keys.iter().any(|k| k.description.is_aws_managed()) {
+        return Ok(d);
+    }
+    let src = &world.source;
+    let (key, key_error) = match src.reader.describe_key(key).await {
+        Ok(k) => (Some(k), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let copies = src.writer.find_copies(image_id).await?;
+    let available = copies
+        .iter()
+        .find(|c| c.state.as_deref() == Some("available"));
+    let pending = copies
+        .iter()
+        .find(|c| c.state.as_deref() == Some("pending"));
+    let mut facts = ReencryptFacts {
+        original_image_id: image_id.to_string(),
+        key,
+        key_error,
+        pending_copy: None,
+        using_copy: false,
+    };
+    if let Some(c) = available {
+        events.emit(Event::Note {
+            message: format!(
+                "using {}, the re-encrypted copy of {image_id} made by an earlier run",
+                c.image_id
+            ),
+        });
+        d = discover_image(world, &c.image_id, opts).await?;
+        facts.using_copy = true;
+    } else {
+        facts.pending_copy = pending.map(|c| c.image_id.clone());
+    }
+    d.reencrypt = Some(facts);
+    Ok(d)
+}
+
+async fn discover_image<R: Reader, W: Writer>(
+    world: &World<R, W>,
+    image_id: &str,
+    opts: &PlanOptions,
+) -> Result<Discovery, CopyError> {
     let src = &world.source;
     let source = src.reader.identity().clone();
     let image = match src.reader.describe_image(image_id).await {
@@ -326,6 +395,7 @@ pub async fn discover<R: Reader, W: Writer, E: Events + ?Sized>(
         snapshots,
         keys,
         targets,
+        reencrypt: None,
     })
 }
 
@@ -483,6 +553,68 @@ pub fn build_plan(
     } else {
         format!("a{attempt}s")
     };
+    build_plan_with_prefix(d, opts, run_id, &prefix)
+}
+
+/// The re-encrypting copy `--reencrypt-with` asks for, or the blocker that stops it.
+fn reencrypt_step(d: &Discovery, r: &ReencryptFacts, run_id: &str) -> Result<Action, Blocker> {
+    let src_account = &d.source.account;
+    let src_region = &d.source_region;
+    let asked = r
+        .key
+        .as_ref()
+        .map(|k| k.arn.clone())
+        .unwrap_or_else(|| "the key".into());
+    let fix = format!(
+        "pass a customer managed key of account {src_account} in {src_region} that is enabled: `--reencrypt-with arn:aws:kms:{src_region}:{src_account}:key/KEY-ID` (or its alias)"
+    );
+    let problem = match &r.key {
+        None => Some(format!(
+            "cannot read the key given with `--reencrypt-with`: {}",
+            r.key_error.as_deref().unwrap_or("unknown reason")
+        )),
+        Some(k) if k.is_aws_managed() => Some(format!(
+            "`--reencrypt-with {asked}` is an AWS managed key: no other account can use it either"
+        )),
+        Some(k) if &k.account != src_account || &k.region != src_region => Some(format!(
+            "`--reencrypt-with {asked}` is in {}/{}, not in the source account and region {src_account}/{src_region}",
+            k.account, k.region
+        )),
+        Some(k) if k.key_state.as_deref().is_some_and(|s| s != "Enabled") => Some(format!(
+            "`--reencrypt-with {asked}` is `{}`",
+            k.key_state.as_deref().unwrap_or("?")
+        )),
+        Some(_) => None,
+    };
+    if let Some(message) = problem {
+        return Err(Blocker {
+            code: "reencrypt-key".into(),
+            message,
+            fix,
+        });
+    }
+    let base = d.image.name.clone().unwrap_or_else(|| d.image.id.clone());
+    Ok(Action::ReencryptImage {
+        source_image_id: d.image.id.clone(),
+        name: format!("{base} (re-encrypted by amishare)"),
+        kms_key_id: asked,
+        tags: vec![
+            (TAG_SOURCE_IMAGE.to_string(), d.image.id.clone()),
+            (TAG_SOURCE_ACCOUNT.to_string(), src_account.clone()),
+            (TAG_RUN_ID.to_string(), run_id.to_string()),
+        ],
+        existing_image_id: r.pending_copy.clone(),
+    })
+}
+
+/// [`build_plan`] with the step id prefix given (the plan made after a re-encrypting copy
+/// continues the ids of the step that made it).
+pub fn build_plan_with_prefix(
+    d: &Discovery,
+    opts: &PlanOptions,
+    run_id: &str,
+    prefix: &str,
+) -> Result<Plan, CopyError> {
     let mut n = 0;
     let mut next_id = || {
         n += 1;
@@ -562,8 +694,28 @@ pub fn build_plan(
             fix: "wait until the image is available (`aws ec2 wait image-available --image-ids ...`) and run again".into(),
         });
     }
+    let mut reencrypt: Option<Action> = None;
+    let reencrypting = d.reencrypt.as_ref().filter(|r| !r.using_copy);
+    if let Some(r) = reencrypting {
+        match reencrypt_step(d, r, run_id) {
+            Ok(a) => reencrypt = Some(a),
+            Err(b) => blockers.push(b),
+        }
+    } else if let Some(r) = &d.reencrypt {
+        warnings.push(format!(
+            "{} is on AWS managed keys: using {}, its copy re-encrypted by an earlier run",
+            r.original_image_id, d.image.id
+        ));
+    } else if opts.reencrypt_with.is_some() {
+        warnings.push(
+            "`--reencrypt-with` ignored: no snapshot of the image uses an AWS managed key".into(),
+        );
+    }
     for k in &d.keys {
         let arn = &k.description.arn;
+        if k.description.is_aws_managed() && reencrypting.is_some() {
+            continue;
+        }
         if k.description.is_aws_managed() {
             blockers.push(Blocker {
                 code: "aws-managed-key".into(),
@@ -571,7 +723,7 @@ pub fn build_plan(
                     "the snapshots are encrypted with the AWS managed key {arn} (aws/ebs), which no other account can ever use"
                 ),
                 fix: format!(
-                    "first copy the AMI inside account {src_account}, re-encrypted with a customer managed key, then run amishare on the new AMI: `aws ec2 copy-image --source-image-id {} --source-region {src_region} --region {src_region} --name {}-cmk --encrypted --kms-key-id <customer-key-arn>`",
+                    "let amishare first copy the AMI inside account {src_account}, re-encrypted with a customer managed key, and share that copy: rerun with `--reencrypt-with <customer-key-arn>`; or do it by hand and run amishare on the new AMI: `aws ec2 copy-image --source-image-id {} --source-region {src_region} --region {src_region} --name {}-cmk --encrypted --kms-key-id <customer-key-arn>`",
                     d.image.id,
                     d.image.name.as_deref().unwrap_or("copy")
                 ),
@@ -1050,6 +1202,22 @@ pub fn build_plan(
             });
         }
     }
+    if let Some(action) = reencrypt {
+        // Everything else is planned on the re-encrypted AMI once it exists.
+        steps.clear();
+        handoffs.clear();
+        checks.clear();
+        warnings.push(format!(
+            "{} is on AWS managed keys: it is first copied inside {src_account} re-encrypted with `--reencrypt-with`; the key policy edit, sharing, copies and test launches are planned on that copy",
+            d.image.id
+        ));
+        steps.push(Step {
+            id: next_id(),
+            account: src_account.clone(),
+            region: src_region.clone(),
+            action,
+        });
+    }
     if !blockers.is_empty() {
         steps.clear();
     }
@@ -1253,6 +1421,12 @@ pub struct Report {
     pub handoffs: Vec<Handoff>,
     pub left_behind: Vec<String>,
     pub warnings: Vec<String>,
+    /// `--reencrypt-with`: the re-encrypted copy in the source account that was shared instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reencrypted_image: Option<String>,
+    /// `--reencrypt-with`: the plan made on that copy (and applied, unless blocked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_on_copy: Option<Box<Plan>>,
 }
 
 impl Report {
@@ -1297,6 +1471,8 @@ impl Report {
             handoffs: plan.handoffs.clone(),
             left_behind: Vec::new(),
             warnings: plan.warnings.clone(),
+            reencrypted_image: None,
+            plan_on_copy: None,
         }
     }
 
@@ -1416,7 +1592,147 @@ pub async fn apply<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?
     ctx.events.emit(Event::Phase {
         name: "apply".into(),
     });
+    let Some(step) = plan
+        .steps
+        .iter()
+        .find(|s| matches!(s.action, Action::ReencryptImage { .. }))
+    else {
+        return apply_plan(ctx, &live, plan, report).await;
+    };
 
+    // `--reencrypt-with`: make (or wait for) the re-encrypted copy in the source account, then
+    // plan the rest on it and apply that plan in the same journal.
+    let (rec, image) = reencrypt(ctx, &live, plan, step).await?;
+    let ok = rec.ok;
+    report.changes.push(rec);
+    let Some(image) = image.filter(|_| ok) else {
+        let interrupted = cancelled(&ctx.cancel);
+        live.set_status(if interrupted {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Failed
+        })?;
+        report.status = if interrupted { "interrupted" } else { "failed" }.into();
+        for t in &mut report.targets {
+            t.error =
+                Some("not attempted: the re-encrypting copy in the source account failed".into());
+        }
+        return Ok(report);
+    };
+    let d = discover(ctx.world, &image, &plan.options, ctx.events).await?;
+    let next = build_plan_with_prefix(&d, &plan.options, &plan.run_id, &format!("{}r", step.id))?;
+    let mut next_report = Report::unapplied(&next, "ok");
+    next_report.changes = std::mem::take(&mut report.changes);
+    next_report.left_behind = std::mem::take(&mut report.left_behind);
+    next_report.warnings.splice(0..0, report.warnings.drain(..));
+    next_report.reencrypted_image = Some(image);
+    if !next.blockers.is_empty() {
+        live.set_status(RunStatus::Failed)?;
+        next_report.status = "blocked".into();
+        next_report.plan_on_copy = Some(Box::new(next));
+        return Ok(next_report);
+    }
+    let mut out = apply_plan(ctx, &live, &next, next_report).await?;
+    out.plan_on_copy = Some(Box::new(next));
+    Ok(out)
+}
+
+/// Make the re-encrypted copy in the source account (or wait for the one an earlier run
+/// started): the change record and the image id once it is available.
+async fn reencrypt<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    ctx: &Apply<'_, R, W, S, E>,
+    live: &LiveJournal<'_, S>,
+    plan: &Plan,
+    step: &Step,
+) -> Result<(ChangeRecord, Option<String>), CopyError> {
+    let Action::ReencryptImage {
+        source_image_id,
+        name,
+        kms_key_id,
+        tags,
+        existing_image_id,
+    } = &step.action
+    else {
+        return Err(CopyError::input(
+            format!("step `{}` is not a re-encrypting copy", step.id),
+            "make the plan again",
+        ));
+    };
+    let mut rec = ChangeRecord {
+        step: step.id.clone(),
+        account: step.account.clone(),
+        region: step.region.clone(),
+        summary: step.action.summary(),
+        ok: false,
+        created: Vec::new(),
+        error: None,
+    };
+    ctx.events.emit(Event::StepStarted {
+        step: step.id.clone(),
+        summary: rec.summary.clone(),
+    });
+    live.begin(step, None)?;
+    let conn = &ctx.world.source;
+    let image = match existing_image_id {
+        Some(id) => Ok(id.clone()),
+        None => {
+            let req = CopyImageRequest {
+                source_image_id: source_image_id.clone(),
+                source_region: plan.source.region.clone(),
+                name: name.clone(),
+                description: format!(
+                    "{source_image_id} re-encrypted with {kms_key_id} by amishare run {}",
+                    plan.run_id
+                ),
+                kms_key_id: Some(kms_key_id.clone()),
+                client_token: format!("{}-{}", plan.run_id, step.id),
+                tags: tags.clone(),
+            };
+            conn.writer
+                .copy_image(&req)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    let outcome = match image {
+        Err(e) => Err(e),
+        Ok(image) => {
+            if existing_image_id.is_none() {
+                live.created(&step.id, &image)?;
+                rec.created.push(image.clone());
+            }
+            let mut scratch = TargetReport {
+                account: step.account.clone(),
+                region: step.region.clone(),
+                status: "ok".into(),
+                image_id: Some(image.clone()),
+                copy_state: None,
+                copy_state_reason: None,
+                test_launch: None,
+                diagnosis: None,
+                error: None,
+            };
+            wait_copy(ctx, conn, &step.account, &step.region, &image, &mut scratch).await
+        }
+    };
+    rec.ok = outcome.is_ok();
+    rec.error = outcome.as_ref().err().cloned();
+    live.finish(&step.id, outcome.clone())?;
+    ctx.events.emit(Event::StepFinished {
+        step: step.id.clone(),
+        ok: rec.ok,
+        detail: rec.error.clone(),
+    });
+    Ok((rec, outcome.ok().flatten()))
+}
+
+/// Apply the steps of `plan` (no re-encrypting copy among them) in an open journal.
+async fn apply_plan<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    ctx: &Apply<'_, R, W, S, E>,
+    live: &LiveJournal<'_, S>,
+    plan: &Plan,
+    mut report: Report,
+) -> Result<Report, CopyError> {
     // 1. Source account, one step after the other; a failure stops the run (the targets depend
     //    on the sharing and the key policy).
     for step in plan
@@ -1429,7 +1745,7 @@ pub async fn apply<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?
             report.status = "interrupted".into();
             return Ok(report);
         }
-        let rec = run_simple_step(ctx, &live, plan, step).await?;
+        let rec = run_simple_step(ctx, live, plan, step).await?;
         let ok = rec.ok;
         report.changes.push(rec);
         if !ok {
@@ -1447,43 +1763,40 @@ pub async fn apply<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?
     // 2. Target accounts' IAM (concurrently per account).
     let accounts: Vec<&String> = plan.options.target_accounts.iter().collect();
     let iam_results: Vec<(String, Vec<ChangeRecord>)> =
-        stream::iter(accounts.into_iter().map(|account| {
-            let live = &live;
-            async move {
-                let mut recs = Vec::new();
-                for step in plan.steps.iter().filter(|s| {
-                    &s.account == account
-                        && matches!(
-                            s.action,
-                            Action::CreatePolicy { .. }
-                                | Action::CreatePolicyVersion { .. }
-                                | Action::AttachPolicy { .. }
-                        )
-                }) {
-                    match run_simple_step(ctx, live, plan, step).await {
-                        Ok(rec) => {
-                            let ok = rec.ok;
-                            recs.push(rec);
-                            if !ok {
-                                break;
-                            }
-                        }
-                        Err(e) => {
-                            recs.push(ChangeRecord {
-                                step: step.id.clone(),
-                                account: step.account.clone(),
-                                region: step.region.clone(),
-                                summary: step.action.summary(),
-                                ok: false,
-                                created: vec![],
-                                error: Some(e.to_string()),
-                            });
+        stream::iter(accounts.into_iter().map(|account| async move {
+            let mut recs = Vec::new();
+            for step in plan.steps.iter().filter(|s| {
+                &s.account == account
+                    && matches!(
+                        s.action,
+                        Action::CreatePolicy { .. }
+                            | Action::CreatePolicyVersion { .. }
+                            | Action::AttachPolicy { .. }
+                    )
+            }) {
+                match run_simple_step(ctx, live, plan, step).await {
+                    Ok(rec) => {
+                        let ok = rec.ok;
+                        recs.push(rec);
+                        if !ok {
                             break;
                         }
                     }
+                    Err(e) => {
+                        recs.push(ChangeRecord {
+                            step: step.id.clone(),
+                            account: step.account.clone(),
+                            region: step.region.clone(),
+                            summary: step.action.summary(),
+                            ok: false,
+                            created: vec![],
+                            error: Some(e.to_string()),
+                        });
+                        break;
+                    }
                 }
-                (account.clone(), recs)
             }
+            (account.clone(), recs)
         }))
         .buffer_unordered(CONCURRENCY)
         .collect()
@@ -1511,7 +1824,6 @@ pub async fn apply<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?
     }
     let unit_results: Vec<(TargetReport, Vec<ChangeRecord>)> =
         stream::iter(units.into_iter().map(|(account, region)| {
-            let live = &live;
             let failed = failed_accounts.contains(&account);
             async move {
                 if failed {
@@ -1564,7 +1876,7 @@ pub async fn apply<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?
     if !revokes.is_empty() {
         if all_ok && !cancelled(&ctx.cancel) {
             for step in revokes {
-                let rec = run_simple_step(ctx, &live, plan, step).await?;
+                let rec = run_simple_step(ctx, live, plan, step).await?;
                 report.changes.push(rec);
             }
         } else {
@@ -1785,8 +2097,11 @@ async fn exec_simple<R: Reader, W: Writer>(
             .await
             .map(|()| (None, vec![]))
             .map_err(|e| e.to_string()),
-        Action::CopyImage { .. } | Action::WaitCopy { .. } | Action::TestLaunch { .. } => {
-            Err("internal: copy and launch steps run in their target pipeline".into())
+        Action::CopyImage { .. }
+        | Action::ReencryptImage { .. }
+        | Action::WaitCopy { .. }
+        | Action::TestLaunch { .. } => {
+            Err("internal: copy and launch steps run in their own pipeline".into())
         }
     }
 }
@@ -2544,6 +2859,7 @@ mod tests {
                     copies: vec![],
                 }],
             }],
+            reencrypt: None,
         }
     }
 
@@ -2563,6 +2879,7 @@ mod tests {
             skip_key_policy_edit: false,
             share_only: false,
             access: AccessSpec::default(),
+            ..PlanOptions::default()
         }
     }
 
@@ -2639,6 +2956,71 @@ mod tests {
         assert_eq!(plan.blockers[0].code, "aws-managed-key");
         assert!(plan.blockers[0].fix.contains("--kms-key-id"));
         assert!(plan.steps.is_empty());
+    }
+
+    fn reencrypt_facts(d: &Discovery, manager: &str, region: &str) -> ReencryptFacts {
+        let mut key = d.keys[0].description.clone();
+        key.arn = format!("arn:aws:kms:{region}:{SRC}:key/cmk");
+        key.region = region.into();
+        key.key_manager = Some(manager.into());
+        ReencryptFacts {
+            original_image_id: d.image.id.clone(),
+            key: Some(key),
+            key_error: None,
+            pending_copy: None,
+            using_copy: false,
+        }
+    }
+
+    #[test]
+    fn reencrypt_with_a_customer_key_plans_only_the_re_encrypting_copy_in_the_source() {
+        let mut d = discovery("AWS", false, key_policy(None));
+        d.reencrypt = Some(reencrypt_facts(&d, "CUSTOMER", "us-east-1"));
+        let mut opts = options();
+        opts.reencrypt_with = Some("alias/cmk".into());
+        let plan = build_plan(&d, &opts, "r", 1).unwrap();
+        assert!(plan.blockers.is_empty(), "{plan}");
+        assert_eq!(plan.steps.len(), 1, "{plan}");
+        let step = &plan.steps[0];
+        assert_eq!(step.account, SRC);
+        match &step.action {
+            Action::ReencryptImage {
+                source_image_id,
+                kms_key_id,
+                existing_image_id,
+                tags,
+                ..
+            } => {
+                assert_eq!(source_image_id, "ami-1");
+                assert_eq!(kms_key_id, &format!("arn:aws:kms:us-east-1:{SRC}:key/cmk"));
+                assert_eq!(existing_image_id, &None);
+                assert!(tags.contains(&(TAG_SOURCE_IMAGE.to_string(), "ami-1".to_string())));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // A copy an earlier run started is waited for, not made again.
+        if let Some(r) = d.reencrypt.as_mut() {
+            r.pending_copy = Some("ami-earlier".into());
+        }
+        let plan = build_plan(&d, &opts, "r", 2).unwrap();
+        assert!(matches!(
+            &plan.steps[0].action,
+            Action::ReencryptImage { existing_image_id: Some(i), .. } if i == "ami-earlier"
+        ));
+    }
+
+    #[test]
+    fn reencrypt_with_an_aws_managed_or_foreign_region_key_is_a_blocker() {
+        let mut opts = options();
+        opts.reencrypt_with = Some("alias/aws/ebs".into());
+        for (manager, region) in [("AWS", "us-east-1"), ("CUSTOMER", "eu-west-1")] {
+            let mut d = discovery("AWS", false, key_policy(None));
+            d.reencrypt = Some(reencrypt_facts(&d, manager, region));
+            let plan = build_plan(&d, &opts, "r", 1).unwrap();
+            assert_eq!(plan.blockers.len(), 1, "{plan}");
+            assert_eq!(plan.blockers[0].code, "reencrypt-key");
+            assert!(plan.steps.is_empty());
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::policy::edit::AddedPrincipal;
 pub const PLAN_VERSION: u32 = 1;
 
 /// What the user asked for, as far as it shapes the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanOptions {
     pub target_accounts: Vec<String>,
     pub target_regions: Vec<String>,
@@ -35,6 +35,13 @@ pub struct PlanOptions {
     /// How the credentials were obtained (no secrets), so `apply` and `rollback` can get them again.
     #[serde(default)]
     pub access: AccessSpec,
+    /// A customer managed key of the source account: an AMI on AWS managed (aws/ebs) keys is
+    /// first copied inside the source account re-encrypted with it, and the copy is shared.
+    #[serde(default)]
+    pub reencrypt_with: Option<String>,
+    /// `--dry-run`: discovery also makes EC2 `DryRun=true` permission probes.
+    #[serde(default)]
+    pub probe: bool,
 }
 
 /// Where credentials come from: profile names and role names only, never secrets.
@@ -185,6 +192,17 @@ pub enum Action {
         kms_key_id: Option<String>,
         tags: Vec<(String, String)>,
     },
+    /// CopyImage inside the source account and region, re-encrypted with a customer managed key
+    /// (the source AMI is on AWS managed keys, which no other account can use). The rest of the
+    /// workflow is planned on the new AMI once it is available. `existing_image_id`: a copy an
+    /// earlier run started, only waited for.
+    ReencryptImage {
+        source_image_id: String,
+        name: String,
+        kms_key_id: String,
+        tags: Vec<(String, String)>,
+        existing_image_id: Option<String>,
+    },
     /// Wait for a copy made earlier (by an interrupted run) to become available.
     WaitCopy {
         image_id: String,
@@ -224,6 +242,11 @@ impl Action {
             Action::CreatePolicyVersion { .. } => "iam:CreatePolicyVersion",
             Action::AttachPolicy { .. } => "iam:Attach*Policy",
             Action::CopyImage { .. } => "ec2:CopyImage",
+            Action::ReencryptImage {
+                existing_image_id: Some(_),
+                ..
+            } => "ec2:DescribeImages",
+            Action::ReencryptImage { .. } => "ec2:CopyImage",
             Action::WaitCopy { .. } => "ec2:DescribeImages",
             Action::TestLaunch { .. } => "ec2:RunInstances+TerminateInstances",
         }
@@ -267,6 +290,22 @@ impl Action {
                 kms_key_id
                     .as_deref()
                     .unwrap_or("the account's default EBS key")
+            ),
+            Action::ReencryptImage {
+                source_image_id,
+                kms_key_id,
+                existing_image_id: Some(id),
+                ..
+            } => format!(
+                "wait for {id} (the copy of {source_image_id} re-encrypted with {kms_key_id} by an earlier run), then plan the rest on it"
+            ),
+            Action::ReencryptImage {
+                source_image_id,
+                name,
+                kms_key_id,
+                ..
+            } => format!(
+                "copy {source_image_id} inside the source account as \"{name}\", re-encrypted with {kms_key_id}; then plan the rest (key policy, sharing, copies, test launch) on the new AMI"
             ),
             Action::WaitCopy { image_id } => {
                 format!("wait for {image_id} (copied by an earlier run) to become available")
@@ -566,6 +605,7 @@ mod tests {
                 skip_key_policy_edit: false,
                 share_only: false,
                 access: AccessSpec::default(),
+                ..PlanOptions::default()
             },
             fingerprint: Fingerprint::default(),
             blockers: vec![],

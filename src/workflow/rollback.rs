@@ -210,7 +210,7 @@ pub async fn rollback<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
                     .map(|()| "undone")
                     .map_err(|e| e.to_string()),
             },
-            Action::CopyImage { .. } => {
+            Action::CopyImage { .. } | Action::ReencryptImage { .. } => {
                 if !delete_copies {
                     u.detail = Some(format!(
                         "copy {} kept (pass `--delete-copies` to deregister it)",
