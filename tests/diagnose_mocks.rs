@@ -1019,3 +1019,140 @@ fn key_account_reads_the_key_in_the_key_arns_region() {
         Some("us-west-2")
     );
 }
+
+/// CloudTrail holds denials of other launches too. Only those pointing at this launch count:
+/// first the one naming the instance's volume and the key, then one naming only the key, then
+/// the principal's own record that names nothing; not a denial of another key for another
+/// volume by someone else, nor one of the same key and volume hours after the window.
+#[test]
+fn cloudtrail_denials_are_matched_to_the_launch() {
+    let denial = |id: &str, offset: i64, user: &str, key: Option<&str>, ebs: Option<&str>| {
+        let mut req =
+            serde_json::json!({"granteePrincipal": "123456789012:aws:ec2-infrastructure"});
+        if let Some(k) = key {
+            req["keyId"] = k.into();
+        }
+        if let Some(v) = ebs {
+            req["constraints"] = serde_json::json!({"encryptionContextSubset": {"aws:ebs:id": v}});
+        }
+        trail::event(
+            id,
+            "CreateGrant",
+            offset,
+            serde_json::json!({
+                "eventName": "CreateGrant", "eventSource": "kms.amazonaws.com",
+                "errorCode": "AccessDenied",
+                "errorMessage": format!("User: {user} is not authorized to perform: kms:CreateGrant"),
+                "userIdentity": {"type": "IAMUser", "arn": user, "invokedBy": "ec2.amazonaws.com"},
+                "requestParameters": req
+            }),
+        )
+    };
+    const TEST: &str = "arn:aws:iam::123456789012:user/test";
+    const OTHER: &str = "arn:aws:iam::123456789012:user/other";
+    const OTHER_KEY: &str =
+        "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000";
+    let vol = Some("vol-0ca158925aa9c1883");
+    let events = vec![
+        denial(
+            "ev-other-key",
+            2,
+            OTHER,
+            Some(OTHER_KEY),
+            Some("vol-0other"),
+        ),
+        denial("ev-key-only", 1200, TEST, Some(SEED_KEY), None),
+        denial("ev-bare", 30, TEST, None, None),
+        denial("ev-volume-and-key", 5, TEST, Some(SEED_KEY), vol),
+        denial("ev-late", 3 * 3600, TEST, Some(SEED_KEY), vol),
+    ];
+    let mut w = seed_same_account_world();
+    w.trail = trail::pages("CreateGrant", vec![events]);
+    w.trail.push(trail::nothing_else());
+    let r = w.reader(
+        "123456789012",
+        "arn:aws:iam::123456789012:user/admin",
+        "eu-west-1",
+    );
+    let d = diagnose(
+        &r,
+        None,
+        DiagnoseTarget::Instance {
+            instance_id: "i-0seed000000000001".into(),
+            principal: Some(TEST.into()),
+        },
+    );
+    let ids: Vec<_> = d
+        .denials
+        .iter()
+        .map(|e| e.event_id.as_deref().unwrap())
+        .collect();
+    assert_eq!(ids, ["ev-volume-and-key", "ev-key-only", "ev-bare"]);
+    let quoted: Vec<_> = d.causes[0]
+        .evidence
+        .iter()
+        .filter_map(|e| match e {
+            Evidence::Event { event_id, .. } => event_id.as_deref(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        quoted.first(),
+        Some(&"ev-volume-and-key"),
+        "{:#?}",
+        d.causes[0]
+    );
+    assert!(!quoted.contains(&"ev-other-key") && !quoted.contains(&"ev-late"));
+}
+
+/// A key pending deletion, as AWS reports it: DescribeKey's KeyState and CloudTrail's
+/// KMSInvalidStateException (not AccessDenied) on EC2's CreateGrant. The state is the cause and
+/// the CloudTrail refusal its evidence.
+#[test]
+fn key_pending_deletion_quotes_the_invalid_state_refusal() {
+    use aws_sdk_kms::types::{KeyManagerType, KeyState};
+    let refused = trail::event(
+        "ev-invalid-state",
+        "CreateGrant",
+        3,
+        serde_json::json!({
+            "eventName": "CreateGrant", "eventSource": "kms.amazonaws.com",
+            "errorCode": "KMSInvalidStateException",
+            "errorMessage": format!("{SEED_KEY} is pending deletion."),
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/test", "invokedBy": "ec2.amazonaws.com"},
+            "requestParameters": {"keyId": SEED_KEY,
+                "constraints": {"encryptionContextSubset": {"aws:ebs:id": "vol-0ca158925aa9c1883"}}}
+        }),
+    );
+    let mut w = seed_same_account_world();
+    w.kms = kms::key_with(
+        SEED_KEY,
+        KeyManagerType::Customer,
+        KeyState::PendingDeletion,
+        Vec::new(),
+    );
+    w.kms.push(kms::policy(DEFAULT_KEY_POLICY));
+    w.trail = trail::pages("CreateGrant", vec![vec![refused]]);
+    w.trail.push(trail::nothing_else());
+    let r = w.reader(
+        "123456789012",
+        "arn:aws:iam::123456789012:user/admin",
+        "eu-west-1",
+    );
+    let d = diagnose(
+        &r,
+        None,
+        DiagnoseTarget::Instance {
+            instance_id: "i-0seed000000000001".into(),
+            principal: Some("arn:aws:iam::123456789012:user/test".into()),
+        },
+    );
+    assert_eq!(codes(&d)[0], "key-pending-deletion", "{:?}", codes(&d));
+    assert!(has_event(&d.causes[0], "CreateGrant"), "{:#?}", d.causes[0]);
+    let cmds = &d.causes[0].fix.as_ref().unwrap().commands;
+    assert!(
+        cmds.iter()
+            .any(|c| c.contains("aws kms cancel-key-deletion")),
+        "{cmds:?}"
+    );
+}

@@ -255,6 +255,15 @@ pub fn parse_trail_event(
             "aws:ebs:id",
         ])
         .or_else(|| s(&["requestParameters", "encryptionContext", "aws:ebs:id"])),
+        resources: v
+            .get("resources")
+            .and_then(Value::as_array)
+            .map(|rs| {
+                rs.iter()
+                    .filter_map(|r| r.get("ARN").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -941,12 +950,18 @@ impl Reader for SdkReader {
                 if out.len() >= query.max_events {
                     break 'pages;
                 }
-                out.push(parse_trail_event(
+                let mut ev = parse_trail_event(
                     e.event_id(),
                     e.event_name(),
                     smithy_time(e.event_time()),
                     e.cloud_trail_event(),
-                ));
+                );
+                for name in e.resources().iter().filter_map(|r| r.resource_name()) {
+                    if !ev.resources.iter().any(|x| x == name) {
+                        ev.resources.push(name.to_string());
+                    }
+                }
+                out.push(ev);
             }
         }
         out.sort_by(|a, b| a.event_time.cmp(&b.event_time));

@@ -325,10 +325,83 @@ const DENIAL_EVENTS: &[&str] = &[
     "GenerateDataKeyWithoutPlaintext",
 ];
 
+/// A KMS refusal: access denied, or the key's state (disabled, pending deletion).
 fn is_denial(e: &TrailEvent) -> bool {
-    e.error_code
-        .as_deref()
-        .is_some_and(|c| c.starts_with("AccessDenied") || c == "KMS.AccessDeniedException")
+    e.error_code.as_deref().is_some_and(|c| {
+        let c = c.strip_prefix("KMS.").unwrap_or(c);
+        c.starts_with("AccessDenied") || c == "DisabledException" || c == "KMSInvalidStateException"
+    })
+}
+
+/// At most this many CloudTrail events are quoted per cause (all are in [`Diagnosis::denials`]).
+const MAX_EVENTS_PER_CAUSE: usize = 3;
+
+/// What a CloudTrail denial must point at to count for this launch.
+struct DenialScope<'s> {
+    /// The instance, its volumes and the image's snapshots.
+    ids: &'s [String],
+    /// The keys, as referenced and as ARNs.
+    keys: &'s [String],
+    principal: Option<&'s str>,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    launch: chrono::DateTime<chrono::Utc>,
+}
+
+impl DenialScope<'_> {
+    /// How strongly `ev` points at this launch; `None` when it does not (outside the window, or
+    /// about other resources and other keys, or by someone else about nothing in particular).
+    fn relevance(&self, ev: &TrailEvent) -> Option<u8> {
+        if let Some(t) = ev.event_time.as_deref().and_then(parse_rfc3339) {
+            if t < self.start || t > self.end {
+                return None;
+            }
+        }
+        let ours = |id: &str| self.ids.iter().any(|x| x == id);
+        let our_key = |k: &str| self.keys.iter().any(|x| same_key(x, k));
+        let names_ours = ev.ebs_id.as_deref().is_some_and(ours)
+            || ev.instance_ids.iter().any(|i| ours(i))
+            || ev.resources.iter().any(|r| ours(r));
+        let names_key = ev.key_id.as_deref().is_some_and(our_key)
+            || ev.resources.iter().any(|r| our_key(r))
+            || ev.error_message.as_deref().is_some_and(|m| {
+                self.keys
+                    .iter()
+                    .any(|k| k.contains(':') && m.contains(k.as_str()))
+            });
+        let names_other =
+            ev.ebs_id.as_deref().is_some_and(|i| !ours(i)) || ev.key_id.is_some() && !names_key;
+        let by_principal = self.principal.is_some_and(|p| {
+            ev.user_arn.as_deref() == Some(p) || ev.session_issuer_arn.as_deref() == Some(p)
+        });
+        match (names_ours, names_key) {
+            (true, true) => Some(4),
+            (true, false) => Some(3),
+            (false, true) if !names_other => Some(2),
+            (false, true) => Some(1),
+            (false, false) if !names_other && by_principal => Some(0),
+            _ => None,
+        }
+    }
+
+    /// The relevant denials, most relevant first, then closest to the launch.
+    fn select(&self, events: Vec<TrailEvent>) -> Vec<TrailEvent> {
+        let mut scored: Vec<(u8, i64, TrailEvent)> = events
+            .into_iter()
+            .filter_map(|e| {
+                let score = self.relevance(&e)?;
+                let distance = e
+                    .event_time
+                    .as_deref()
+                    .and_then(parse_rfc3339)
+                    .map(|t| (t - self.launch).num_seconds().abs())
+                    .unwrap_or(i64::MAX);
+                Some((score, distance, e))
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored.into_iter().map(|(_, _, e)| e).collect()
+    }
 }
 
 /// Keys found, with the volumes/snapshots using them, in first-seen order.
@@ -681,7 +754,34 @@ impl<'a, R: Reader> Run<'a, R> {
             k.report.analysis = Some(analysis);
         }
 
-        // CloudTrail denials as evidence; a denial no finding explains is a cause of its own.
+        // CloudTrail denials: only those that point at this launch (its instance, volumes or
+        // snapshots, or its keys, within the window), most specific and closest in time first.
+        let denials = {
+            let ids: Vec<String> = d
+                .instance
+                .iter()
+                .map(|i| i.id.clone())
+                .chain(keys.iter().flat_map(|k| k.report.used_by.iter().cloned()))
+                .collect();
+            let key_names: Vec<String> = keys
+                .iter()
+                .flat_map(|k| {
+                    std::iter::once(k.report.key_id.clone())
+                        .chain(k.report.description.as_ref().map(|d| d.arn.clone()))
+                })
+                .collect();
+            let scope = DenialScope {
+                ids: &ids,
+                keys: &key_names,
+                principal: principal.as_ref().map(|p| p.arn.as_str()),
+                start: launch_time - self.options.trail_before,
+                end: launch_time + self.options.trail_after,
+                launch: launch_time,
+            };
+            scope.select(denials)
+        };
+        // As evidence; denials no finding explains are a cause of their own (one per key, action
+        // and principal).
         for ev in &denials {
             let key_arn = keys
                 .iter()
@@ -690,6 +790,7 @@ impl<'a, R: Reader> Run<'a, R> {
                     ev.key_id
                         .as_deref()
                         .is_some_and(|id| same_key(id, &desc.arn))
+                        || ev.resources.iter().any(|r| same_key(r, &desc.arn))
                         || ev
                             .error_message
                             .as_deref()
@@ -698,6 +799,13 @@ impl<'a, R: Reader> Run<'a, R> {
                 .map(|desc| desc.arn.clone());
             let evidence = event_evidence(ev);
             let action = format!("kms:{}", ev.event_name);
+            let room = |c: &Cause| {
+                c.evidence
+                    .iter()
+                    .filter(|e| matches!(e, Evidence::Event { .. }))
+                    .count()
+                    < MAX_EVENTS_PER_CAUSE
+            };
             let mut attached = false;
             for c in causes
                 .iter_mut()
@@ -705,7 +813,9 @@ impl<'a, R: Reader> Run<'a, R> {
             {
                 if c.actions.is_empty() || c.actions.iter().any(|a| a.eq_ignore_ascii_case(&action))
                 {
-                    c.evidence.push(evidence.clone());
+                    if room(c) {
+                        c.evidence.push(evidence.clone());
+                    }
                     attached = true;
                 }
             }
@@ -714,7 +824,9 @@ impl<'a, R: Reader> Run<'a, R> {
                     .iter_mut()
                     .find(|c| key_arn.is_none() || c.key_arn == key_arn)
                 {
-                    c.evidence.push(evidence.clone());
+                    if room(c) {
+                        c.evidence.push(evidence.clone());
+                    }
                     attached = true;
                 }
             }
@@ -723,18 +835,32 @@ impl<'a, R: Reader> Run<'a, R> {
                     .user_arn
                     .clone()
                     .unwrap_or_else(|| "the launching principal".to_string());
-                causes.push(Cause {
-                    rank: 0,
-                    code: "kms-access-denied".into(),
-                    key_arn: key_arn.clone(),
-                    message: format!(
-                        "KMS denied `{who}` {action} on {} during the launch, and the policies amishare could read do not explain why (see what could not be read)",
-                        key_arn.as_deref().or(ev.key_id.as_deref()).unwrap_or("the key")
-                    ),
-                    actions: vec![action],
-                    evidence: vec![evidence],
-                    fix: None,
-                });
+                let on = key_arn
+                    .clone()
+                    .or(ev.key_id.clone())
+                    .unwrap_or_else(|| "the key".to_string());
+                let message = format!(
+                    "KMS denied `{who}` {action} on {on} during the launch, and the policies amishare could read do not explain why (see what could not be read)"
+                );
+                match causes
+                    .iter_mut()
+                    .find(|c| c.code == "kms-access-denied" && c.message == message)
+                {
+                    Some(c) => {
+                        if room(c) {
+                            c.evidence.push(evidence);
+                        }
+                    }
+                    None => causes.push(Cause {
+                        rank: 0,
+                        code: "kms-access-denied".into(),
+                        key_arn: key_arn.clone(),
+                        message,
+                        actions: vec![action],
+                        evidence: vec![evidence],
+                        fix: None,
+                    }),
+                }
             }
         }
         if let Some(sr) = &state_reason {

@@ -275,4 +275,6 @@ pub struct TrailEvent {
     /// The `aws:ebs:id` of the request's encryption context (grant constraint or
     /// `encryptionContext`): the volume, snapshot or instance EC2 used the key for.
     pub ebs_id: Option<String>,
+    /// The event's resources (record `resources[].ARN`, LookupEvents `Resources[].ResourceName`).
+    pub resources: Vec<String>,
 }
