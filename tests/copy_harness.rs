@@ -22,8 +22,9 @@ fn harness_starts_resets_and_reads_the_request_log() {
         .is_empty());
     let pid = emu.pid;
     drop(emu);
-    // The Drop guard killed the process and waited for it.
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
-    assert!(!alive, "emulator pid {pid} still alive after drop");
+    // The Drop guard killed the process and waited for it to end.
+    assert!(
+        !common::process_alive(pid),
+        "emulator pid {pid} still alive after drop"
+    );
 }

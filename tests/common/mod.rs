@@ -432,18 +432,31 @@ print(json.dumps(out))
 impl Drop for Emulator {
     /// `kill PID`, wait up to 3 s for the process to go, then `kill -9`.
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.pid.to_string()).status();
-        let proc_dir = PathBuf::from(format!("/proc/{}", self.pid));
-        for _ in 0..60 {
-            if !proc_dir.exists() {
-                return;
+        // SIGTERM first (a clean stop), SIGKILL if it is still there after 5 s; wait for either.
+        for signal in ["-TERM", "-KILL"] {
+            let _ = Command::new("kill")
+                .arg(signal)
+                .arg(self.pid.to_string())
+                .status();
+            for _ in 0..100 {
+                if !process_alive(self.pid) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill")
-            .arg("-9")
-            .arg(self.pid.to_string())
-            .status();
+    }
+}
+
+/// Whether a process still runs: a zombie (exited, not yet reaped by its parent) does not.
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the first field after the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
     }
 }
 
