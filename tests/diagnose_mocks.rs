@@ -727,6 +727,11 @@ fn get_key_policy_access_denied_is_reported_as_unseen_and_undecided() {
     );
     let key = d.keys.iter().find(|k| k.key_id == SEED_KEY).unwrap();
     assert!(!key.policy_read);
+    // The report's "could not see" section: what, AWS's answer, what it means, how to see it.
+    insta::assert_snapshot!(
+        "key_policy_unseen_text",
+        amishare::cli::diagnose::render_text(&d)
+    );
 }
 
 #[test]
@@ -1155,4 +1160,26 @@ fn key_pending_deletion_quotes_the_invalid_state_refusal() {
             .any(|c| c.contains("aws kms cancel-key-deletion")),
         "{cmds:?}"
     );
+}
+
+/// The rendered report (text and JSON) of the de/ja/ko seed, the representative case: the
+/// cause with its evidence, the IAM policy to write and the commands that apply it.
+#[test]
+fn snapshot_seed_report_text_and_json() {
+    let w = seed_same_account_world();
+    let r = w.reader(
+        "123456789012",
+        "arn:aws:iam::123456789012:user/admin",
+        "eu-west-1",
+    );
+    let d = diagnose(
+        &r,
+        None,
+        DiagnoseTarget::Instance {
+            instance_id: "i-0seed000000000001".into(),
+            principal: None,
+        },
+    );
+    insta::assert_snapshot!("seed_report_text", amishare::cli::diagnose::render_text(&d));
+    insta::assert_json_snapshot!("seed_report_json", d);
 }

@@ -84,6 +84,8 @@ pub enum SessionError {
     Identity(AwsError),
     #[error("cannot assume role `{role_arn}`: {source}")]
     AssumeRole { role_arn: String, source: AwsError },
+    #[error("profile `{profile}` not found in the AWS config or credentials file")]
+    ProfileNotFound { profile: String },
 }
 
 impl SessionError {
@@ -93,8 +95,45 @@ impl SessionError {
             SessionError::NoRegion { .. } => "pass `--region`, set `AWS_REGION`, or set `region` in the profile",
             SessionError::Identity(_) => "check the credentials: `aws sts get-caller-identity` (with the same profile) must work",
             SessionError::AssumeRole { .. } => "the role must exist and trust the source account (and the external id, if one is required)",
+            SessionError::ProfileNotFound { .. } => "list the profiles with `aws configure list-profiles`, or set `AWS_CONFIG_FILE`",
         }
     }
+
+    /// The user asked for something that does not exist (exit 2), rather than AWS failing.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, SessionError::ProfileNotFound { .. })
+    }
+}
+
+/// Whether `profile` is named in the shared config file (`[profile NAME]`, or `[default]`) or
+/// the credentials file (`[NAME]`), honouring `AWS_CONFIG_FILE` / `AWS_SHARED_CREDENTIALS_FILE`.
+/// Only asked after loading failed, to tell a misspelt profile from a broken one.
+fn profile_exists(profile: &str) -> bool {
+    let home = dirs::home_dir().unwrap_or_default().join(".aws");
+    let file = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| home.join(default))
+    };
+    let named = |path: std::path::PathBuf, config: bool| {
+        std::fs::read_to_string(path).is_ok_and(|text| {
+            text.lines().any(|l| {
+                let Some(section) = l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']'))
+                else {
+                    return false;
+                };
+                let section = section.trim();
+                let name = if config && section != "default" {
+                    section.strip_prefix("profile").map(str::trim)
+                } else {
+                    Some(section)
+                };
+                name == Some(profile)
+            })
+        })
+    };
+    named(file("AWS_CONFIG_FILE", "config"), true)
+        || named(file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), false)
 }
 
 /// Credentials and region for one account, with who they are.
@@ -131,7 +170,15 @@ impl AwsSession {
             loader = loader.endpoint_url(url);
         }
         let config = loader.load().await;
-        Self::from_config(config, opts.profile.clone()).await
+        let r = Self::from_config(config, opts.profile.clone()).await;
+        match (&r, &opts.profile) {
+            (Err(SessionError::NoRegion { .. } | SessionError::Identity(_)), Some(p))
+                if !profile_exists(p) =>
+            {
+                Err(SessionError::ProfileNotFound { profile: p.clone() })
+            }
+            _ => r,
+        }
     }
 
     /// A session from an already built config (tests, or a caller with its own setup).

@@ -48,11 +48,25 @@ where
             service,
             operation,
             code: None,
-            message: DisplayErrorContext(&err).to_string(),
+            message: error_chain(&err),
             request_id: header_request_id,
             http_status,
         },
     }
+}
+
+/// The error and its sources, `: `-separated, each once (no Debug dump: one readable line).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
 }
 
 /// `result.map_err(aws_err("ec2", "DescribeImages"))`.

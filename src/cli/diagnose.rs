@@ -78,7 +78,11 @@ pub fn target(args: &DiagnoseArgs) -> Result<DiagnoseTarget, CliError> {
 
 fn session_error(e: SessionError) -> CliError {
     let hint = e.hint();
-    CliError::runtime(e.to_string()).with_hint(hint)
+    if e.is_bad_input() {
+        CliError::usage(e.to_string(), hint)
+    } else {
+        CliError::runtime(e.to_string()).with_hint(hint)
+    }
 }
 
 pub async fn run(global: &GlobalArgs, args: DiagnoseArgs) -> Result<Exit, CliError> {
@@ -148,6 +152,18 @@ pub fn exit_code(d: &Diagnosis) -> Exit {
     }
 }
 
+/// `code: message`, or just the message when it already starts with the code (EC2 writes
+/// `Client.InternalError: Client error on launch` as the message of `Client.InternalError`).
+fn reason(code: Option<&str>, message: Option<&str>) -> String {
+    match (code, message) {
+        (Some(c), Some(m)) if m.starts_with(c) => m.to_string(),
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c.to_string(),
+        (None, Some(m)) => m.to_string(),
+        (None, None) => "-".to_string(),
+    }
+}
+
 fn indent(text: &str, by: &str) -> String {
     text.lines()
         .map(|l| format!("{by}{l}\n"))
@@ -181,9 +197,8 @@ pub fn render_text(d: &Diagnosis) -> String {
             i.state_reason
                 .as_ref()
                 .map(|r| format!(
-                    ", state reason {}: {}",
-                    r.code.as_deref().unwrap_or("-"),
-                    r.message.as_deref().unwrap_or("-")
+                    ", state reason {}",
+                    reason(r.code.as_deref(), r.message.as_deref())
                 ))
                 .unwrap_or_default()
         );
@@ -255,9 +270,8 @@ pub fn render_text(d: &Diagnosis) -> String {
                 } => {
                     let _ = writeln!(
                         o,
-                        "    - {instance_id} StateReason {}: {}",
-                        code.as_deref().unwrap_or("-"),
-                        message.as_deref().unwrap_or("-")
+                        "    - {instance_id} StateReason {}",
+                        reason(code.as_deref(), message.as_deref())
                     );
                 }
                 Evidence::Event {
