@@ -976,3 +976,337 @@ fn aws_managed_ami_is_re_encrypted_with_a_customer_key_then_copied_and_rolled_ba
     assert!(source_images(&emu).iter().any(|i| i["ImageId"] == ami));
     assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
 }
+
+fn launch_permissions(emu: &Emulator, ami: &str) -> Vec<Value> {
+    emu.aws(
+        SOURCE_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_image_attribute",
+        json!({"ImageId": ami, "Attribute": "launchPermission"}),
+    )["LaunchPermissions"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn revoke_after_copy_removes_the_shares_and_key_access_and_the_copy_still_launches() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--with-target-key"]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let key = seed["source_key_arn"].as_str().unwrap();
+    let target_key = seed["target_key_arn"].as_str().unwrap();
+    let snapshot = seed["snapshot_id"].as_str().unwrap();
+    let policy_before = key_policy(&emu, key);
+    let out = copy_cmd(&emu, &seed, ami)
+        .args([
+            "--grant",
+            &grant(),
+            "--target-key",
+            target_key,
+            "--revoke-after-copy",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = stdout_json(&out);
+    let report = &doc["report"];
+    assert_eq!(report["status"], "ok", "{report:#}");
+    let t = &report["targets"][0];
+    assert_eq!(t["test_launch"]["result"], "running", "{t:#}");
+    let copy = t["image_id"].as_str().unwrap().to_string();
+    // The revoke steps ran after the copy and the test launch, and each succeeded.
+    let changes = report["changes"].as_array().unwrap();
+    let summaries: Vec<&str> = changes
+        .iter()
+        .map(|c| c["summary"].as_str().unwrap())
+        .collect();
+    let launch_at = summaries
+        .iter()
+        .position(|s| s.starts_with("test-launch"))
+        .unwrap();
+    let revoke_at = summaries
+        .iter()
+        .position(|s| s.starts_with("stop sharing"))
+        .unwrap();
+    assert!(launch_at < revoke_at, "{summaries:#?}");
+    assert!(changes.iter().all(|c| c["ok"] == true), "{changes:#?}");
+
+    // The source is as it was: no launch permission, no createVolumePermission, key policy back.
+    assert!(launch_permissions(&emu, ami).is_empty());
+    let perms = emu.aws(
+        SOURCE_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_snapshot_attribute",
+        json!({"SnapshotId": snapshot, "Attribute": "createVolumePermission"}),
+    );
+    assert!(
+        perms["CreateVolumePermissions"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{perms}"
+    );
+    let after = key_policy(&emu, key);
+    for sid in [
+        "Allow use of the key",
+        "Allow attachment of persistent resources",
+    ] {
+        assert!(
+            !principals_of(&after, sid)
+                .iter()
+                .any(|p| p.contains(TARGET_ACCOUNT)),
+            "{after:#}"
+        );
+        assert_eq!(
+            principals_of(&after, sid),
+            principals_of(&policy_before, sid)
+        );
+    }
+
+    // The copy is encrypted with the target key, so it launches without any of that.
+    let snaps = emu.aws(
+        TARGET_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_images",
+        json!({"ImageIds": [copy]}),
+    );
+    let snap = snaps["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let s = emu.aws(
+        TARGET_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_snapshots",
+        json!({"SnapshotIds": [snap]}),
+    );
+    assert_eq!(s["Snapshots"][0]["KmsKeyId"], target_key);
+    let run = emu.aws(
+        TARGET_ACCOUNT,
+        REGION,
+        "ec2",
+        "run_instances",
+        json!({"ImageId": copy, "InstanceType": "t3.nano", "MinCount": 1, "MaxCount": 1}),
+    );
+    let id = run["Instances"][0]["InstanceId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut state = String::new();
+    for _ in 0..100 {
+        let d = emu.aws(
+            TARGET_ACCOUNT,
+            REGION,
+            "ec2",
+            "describe_instances",
+            json!({"InstanceIds": [id]}),
+        );
+        state = d["Reservations"][0]["Instances"][0]["State"]["Name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if state != "pending" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    emu.aws(
+        TARGET_ACCOUNT,
+        REGION,
+        "ec2",
+        "terminate_instances",
+        json!({"InstanceIds": [id]}),
+    );
+    assert_eq!(state, "running");
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+}
+
+#[test]
+fn throttled_ec2_and_kms_calls_are_retried_and_the_run_succeeds() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    emu.clear_requests();
+    emu.add_fault(json!({"type": "throttle", "service": "ec2", "rate": 0.3}));
+    emu.add_fault(json!({"type": "throttle", "service": "kms", "rate": 0.3}));
+    let out = copy_cmd(&emu, &seed, ami)
+        .env("AWS_MAX_ATTEMPTS", "10")
+        .args(["--grant", &grant(), "--yes"])
+        .output()
+        .unwrap();
+    let requests = emu.requests();
+    emu.clear_faults();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = stdout_json(&out);
+    assert_eq!(doc["report"]["status"], "ok");
+    assert_eq!(
+        doc["report"]["targets"][0]["test_launch"]["result"],
+        "running"
+    );
+    let throttled: Vec<&Value> = requests.iter().filter(|r| !r["fault"].is_null()).collect();
+    let services: std::collections::BTreeSet<&str> = throttled
+        .iter()
+        .map(|r| r["service"].as_str().unwrap())
+        .collect();
+    assert!(
+        throttled.len() >= 5 && services.contains("ec2") && services.contains("kms"),
+        "faults did not fire: {} of {} calls, services {services:?}",
+        throttled.len(),
+        requests.len()
+    );
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+}
+
+#[test]
+fn a_5xx_on_a_mutating_step_fails_with_exit_3_and_the_rerun_resumes() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    emu.add_fault(
+        json!({"type": "5xx", "service": "ec2", "action": "ModifyImageAttribute", "count": 10}),
+    );
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--grant", &grant(), "--yes"])
+        .output()
+        .unwrap();
+    emu.clear_faults();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = stdout_json(&out);
+    let run_id = doc["report"]["run_id"].as_str().unwrap().to_string();
+    assert_eq!(doc["report"]["status"], "failed");
+    let journal: Value = serde_json::from_str(
+        &std::fs::read_to_string(emu.state_path().join("runs").join(format!("{run_id}.json")))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(journal["status"], "failed", "{journal:#}");
+    let entries = journal["entries"].as_object().unwrap();
+    let failed: Vec<&Value> = entries
+        .values()
+        .filter(|e| e["state"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{journal:#}");
+    assert_eq!(
+        failed[0]["step"]["action"]["action"],
+        "add-launch-permission"
+    );
+    assert!(failed[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("InternalError"));
+    assert!(
+        entries
+            .values()
+            .any(|e| e["step"]["action"]["action"] == "put-key-policy" && e["state"] == "done"),
+        "{journal:#}"
+    );
+    assert!(!entries
+        .values()
+        .any(|e| e["step"]["action"]["action"] == "copy-image"));
+    assert!(launch_permissions(&emu, ami).is_empty());
+
+    // Rerun with the fault gone: the same run continues where it stopped.
+    emu.clear_requests();
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--grant", &grant(), "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = stdout_json(&out);
+    assert_eq!(doc["report"]["run_id"], run_id.as_str());
+    assert_eq!(doc["report"]["status"], "ok");
+    let actions = mutating_actions(&emu);
+    assert!(
+        !actions.contains(&"kms:PutKeyPolicy".to_string()),
+        "the key policy edit was done already: {actions:?}"
+    );
+    assert!(actions.contains(&"ec2:ModifyImageAttribute".to_string()));
+    assert_eq!(launch_permissions(&emu, ami)[0]["UserId"], TARGET_ACCOUNT);
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+}
+
+#[test]
+fn ctrl_c_during_the_test_launch_terminates_the_instance_and_exits_non_zero() {
+    let emu = Emulator::start_with(&common::StartOptions {
+        latency_ms: 0,
+        pending_seconds: 3.0,
+    });
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let mut cmd = emu.std_command_as_source(&seed);
+    cmd.args([
+        "--output",
+        "json",
+        "copy",
+        ami,
+        "--to",
+        TARGET_ACCOUNT,
+        "--target-role",
+        TARGET_ROLE,
+        "--grant",
+        &grant(),
+        "--yes",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !emu.requests().iter().any(|r| r["action"] == "RunInstances") {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the run never reached RunInstances"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let live = emu.live_instances(&[TARGET_ACCOUNT], &[REGION]);
+    assert_eq!(live.len(), 1, "the test instance is not pending: {live:?}");
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        out.status.code().is_some(),
+        "killed by the signal instead of handling it"
+    );
+    let doc = stdout_json(&out);
+    assert_eq!(doc["report"]["status"], "interrupted", "{doc:#}");
+    let launch = &doc["report"]["targets"][0]["test_launch"];
+    assert_eq!(launch["result"], "interrupted", "{launch:#}");
+    assert_eq!(launch["terminated"], true);
+    let terminates: Vec<Value> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r["action"] == "TerminateInstances" && r["account"] == TARGET_ACCOUNT)
+        .collect();
+    assert!(!terminates.is_empty());
+    assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+}

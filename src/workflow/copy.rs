@@ -1533,6 +1533,20 @@ async fn sleep_or_cancel(d: Duration, rx: &mut watch::Receiver<bool>) -> bool {
     }
 }
 
+/// An error worth polling again for (after the SDK's own retries): throttling or a 5xx.
+fn transient(e: &AwsError) -> bool {
+    let code = e.code.as_deref().unwrap_or("");
+    code.contains("Throttl")
+        || code == "RequestLimitExceeded"
+        || code.ends_with("InternalError")
+        || code.contains("ServiceUnavailable")
+        || code.contains("Unavailable")
+        || e.http_status.is_some_and(|s| s >= 500)
+}
+
+/// Polls in a row that may fail transiently before a waiter gives up.
+const MAX_TRANSIENT_POLLS: u32 = 8;
+
 fn next_delay(d: Duration, max: Duration) -> Duration {
     std::cmp::min(d.mul_f64(1.5), max)
 }
@@ -2322,12 +2336,23 @@ async fn wait_copy<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?
     let started = Instant::now();
     let mut delay = ctx.timing.poll_start;
     let mut rx = ctx.cancel.clone();
+    let mut transient_errors = 0;
     loop {
-        let status = conn
-            .writer
-            .image_status(image_id)
-            .await
-            .map_err(|e| e.to_string())?;
+        let status = match conn.writer.image_status(image_id).await {
+            Ok(s) => {
+                transient_errors = 0;
+                s
+            }
+            Err(e) if transient(&e) && transient_errors < MAX_TRANSIENT_POLLS => {
+                transient_errors += 1;
+                if !sleep_or_cancel(delay, &mut rx).await {
+                    return Err(format!("interrupted while waiting for copy {image_id}"));
+                }
+                delay = next_delay(delay, ctx.timing.poll_max);
+                continue;
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         let Some(status) = status else {
             tr.copy_state = Some("missing".into());
             return Err(format!("copy {image_id} disappeared"));
@@ -2490,9 +2515,11 @@ async fn test_launch<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
     let mut delay = ctx.timing.poll_start;
     let mut rx = ctx.cancel.clone();
     let mut last_state = "pending".to_string();
+    let mut transient_errors = 0;
     loop {
         match conn.writer.instance_status(&instance_id).await {
             Ok(s) => {
+                transient_errors = 0;
                 let state = s.state.clone().unwrap_or_else(|| "unknown".into());
                 if state != last_state {
                     ctx.events.emit(Event::LaunchState {
@@ -2519,6 +2546,9 @@ async fn test_launch<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
                         break;
                     }
                 }
+            }
+            Err(e) if transient(&e) && transient_errors < MAX_TRANSIENT_POLLS => {
+                transient_errors += 1;
             }
             Err(e) => {
                 report.error = Some(e.to_string());
