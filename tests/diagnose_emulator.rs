@@ -555,3 +555,39 @@ fn diagnose_emulator_key_pending_deletion() {
         "{cmds}"
     );
 }
+
+/// Bad input is exit 2 with a one-line error naming the value and a hint: a misspelt
+/// `--key-account-profile`, and an instance id that is not one.
+#[test]
+fn diagnose_emulator_bad_input_exit_2() {
+    let sc = Scenario::new(&["--share"]);
+    let out = sc
+        .amishare()
+        .args([
+            "diagnose",
+            "i-0123456789abcdef0",
+            "--key-account-profile",
+            "nosuch",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: profile `nosuch` not found"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("help:"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    let out = sc
+        .amishare()
+        .args(["diagnose", "vol-0123"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`vol-0123` is not an instance id"),
+        "{stderr}"
+    );
+}

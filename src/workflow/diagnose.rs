@@ -9,6 +9,18 @@
 //! managed key used across accounts, key disabled or pending deletion, denials in CloudTrail),
 //! ranked, each with evidence and a paste-ready fix. Everything it could not read is listed with
 //! what that means and how to see it. No policy evaluation happens here.
+//!
+//! Cause codes are the policy engine's finding codes (DESIGN.md) plus these, which only the
+//! diagnosis produces (from what AWS shows, not from a policy):
+//!
+//! | code                   | when                                                          | fix                                  |
+//! |------------------------|---------------------------------------------------------------|--------------------------------------|
+//! | `key-disabled`         | DescribeKey: `KeyState` `Disabled`                            | `aws kms enable-key`                 |
+//! | `key-pending-deletion` | DescribeKey: `KeyState` `PendingDeletion`                     | `aws kms cancel-key-deletion`, then `enable-key` |
+//! | `kms-access-denied`    | a KMS refusal in CloudTrail for this launch that the policies read do not explain (usually: one could not be read) | none: see [`Diagnosis::unseen`] |
+//!
+//! Ranking: causes quoted by a CloudTrail refusal first, then key state, AWS managed key,
+//! explicit Deny, key policy, grant, identity policy, and `kms-access-denied` last.
 
 use std::collections::BTreeSet;
 
