@@ -409,9 +409,57 @@ fn dry_run_makes_no_mutating_call() {
     let doc = stdout_json(&out);
     let steps = doc["plan"]["steps"].as_array().unwrap();
     assert!(steps.len() >= 6, "{steps:#?}");
-    assert!(!emu.requests().is_empty(), "discovery read nothing?");
-    assert_eq!(mutating_actions(&emu), Vec::<String>::new());
+    let requests = emu.requests();
+    assert!(!requests.is_empty(), "discovery read nothing?");
+    // Nothing changed: the only calls the log counts as mutating are DryRun permission probes.
+    let real: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r["mutating"] == true && r["dry_run"] != true)
+        .collect();
+    assert!(real.is_empty(), "{real:#?}");
+    let mut probed: Vec<String> = requests
+        .iter()
+        .filter(|r| r["dry_run"] == true)
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r["account"].as_str().unwrap(),
+                r["action"].as_str().unwrap()
+            )
+        })
+        .collect();
+    probed.sort();
+    assert_eq!(
+        probed,
+        vec![
+            format!("{SOURCE_ACCOUNT}:ModifyImageAttribute"),
+            format!("{TARGET_ACCOUNT}:CopyImage"),
+            format!("{TARGET_ACCOUNT}:RunInstances"),
+        ]
+    );
+    // The plan reports each probe and AWS's answer.
+    let probes = doc["plan"]["probes"].as_array().unwrap();
+    assert_eq!(probes.len(), 3, "{probes:#?}");
+    for p in probes {
+        assert!(p["outcome"].is_string(), "{p:#}");
+        assert_ne!(p["outcome"], "not-probed", "{p:#}");
+    }
+    let share = probes
+        .iter()
+        .find(|p| p["probe"]["api"] == "ModifyImageAttribute")
+        .unwrap();
+    assert_eq!(share["outcome"], "allowed", "{share:#}");
     assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
+    // The text plan shows them too.
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--grant", &grant(), "--dry-run", "--output", "text"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("permission probe (DryRun) ec2:ModifyImageAttribute"),
+        "{text}"
+    );
 }
 
 #[test]

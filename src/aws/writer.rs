@@ -12,8 +12,8 @@ use super::clients::AwsSession;
 use super::error::{aws_err, AwsError};
 use super::reader::decode_policy_document;
 use crate::workflow::ports_write::{
-    CopyImageRequest, ImageStatus, InstanceStatus, LaunchRequest, ManagedPolicy, Writer,
-    TAG_SOURCE_IMAGE,
+    CopyImageRequest, DryRunOutcome, DryRunProbe, ImageStatus, InstanceStatus, LaunchRequest,
+    ManagedPolicy, Writer, TAG_SOURCE_IMAGE,
 };
 
 /// SDK clients for one account and region.
@@ -36,6 +36,32 @@ impl SdkWriter {
             iam: session.iam(),
         }
     }
+}
+
+/// A `DryRun=true` answer: AWS always answers with an error, `DryRunOperation` meaning allowed.
+fn dry_run_outcome<T>(answer: Result<T, AwsError>) -> DryRunOutcome {
+    match answer {
+        Ok(_) => DryRunOutcome::Inconclusive {
+            message: "AWS answered the dry run as a real call".into(),
+        },
+        Err(e) if e.code.as_deref() == Some("DryRunOperation") => DryRunOutcome::Allowed,
+        Err(e) if e.is_access_denied() => DryRunOutcome::Denied {
+            message: e.to_string(),
+        },
+        Err(e) => DryRunOutcome::Inconclusive {
+            message: e.to_string(),
+        },
+    }
+}
+
+/// The test instance's only network interface: no public IP.
+fn test_nic(subnet_id: Option<String>) -> InstanceNetworkInterfaceSpecification {
+    InstanceNetworkInterfaceSpecification::builder()
+        .device_index(0)
+        .associate_public_ip_address(false)
+        .delete_on_termination(true)
+        .set_subnet_id(subnet_id)
+        .build()
 }
 
 fn ec2_tags(tags: &[(String, String)]) -> Vec<Tag> {
@@ -507,12 +533,7 @@ impl Writer for SdkWriter {
     }
 
     async fn run_instance(&self, request: &LaunchRequest) -> Result<String, AwsError> {
-        let nic = InstanceNetworkInterfaceSpecification::builder()
-            .device_index(0)
-            .associate_public_ip_address(false)
-            .delete_on_termination(true)
-            .set_subnet_id(request.subnet_id.clone())
-            .build();
+        let nic = test_nic(request.subnet_id.clone());
         let out = self
             .ec2
             .run_instances()
@@ -596,6 +617,59 @@ impl Writer for SdkWriter {
             .await
             .map_err(aws_err("ec2", "DeleteSnapshot"))?;
         Ok(())
+    }
+
+    async fn dry_run(&self, probe: &DryRunProbe) -> DryRunOutcome {
+        match probe {
+            DryRunProbe::ModifyImageAttribute { image_id, account } => dry_run_outcome(
+                self.ec2
+                    .modify_image_attribute()
+                    .image_id(image_id)
+                    .launch_permission(
+                        LaunchPermissionModifications::builder()
+                            .add(LaunchPermission::builder().user_id(account).build())
+                            .build(),
+                    )
+                    .dry_run(true)
+                    .send()
+                    .await
+                    .map_err(aws_err("ec2", "ModifyImageAttribute")),
+            ),
+            DryRunProbe::CopyImage {
+                source_image_id,
+                source_region,
+                kms_key_id,
+            } => dry_run_outcome(
+                self.ec2
+                    .copy_image()
+                    .source_image_id(source_image_id)
+                    .source_region(source_region)
+                    .name("amishare-dry-run")
+                    .encrypted(true)
+                    .set_kms_key_id(kms_key_id.clone())
+                    .dry_run(true)
+                    .send()
+                    .await
+                    .map_err(aws_err("ec2", "CopyImage")),
+            ),
+            DryRunProbe::RunInstances {
+                image_id,
+                instance_type,
+                subnet_id,
+            } => dry_run_outcome(
+                self.ec2
+                    .run_instances()
+                    .image_id(image_id)
+                    .instance_type(InstanceType::from(instance_type.as_str()))
+                    .min_count(1)
+                    .max_count(1)
+                    .network_interfaces(test_nic(subnet_id.clone()))
+                    .dry_run(true)
+                    .send()
+                    .await
+                    .map_err(aws_err("ec2", "RunInstances")),
+            ),
+        }
     }
 }
 

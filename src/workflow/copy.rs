@@ -26,13 +26,13 @@ use super::inventory::{
 };
 use super::journal::{Journal, JournalError, JournalStore, LiveJournal, RunStatus};
 use super::plan::{
-    AccessCheck, Action, Blocker, Fingerprint, Handoff, Plan, PlanOptions, SourceImage, SourceKey,
-    SourceSnapshot, Step, PLAN_VERSION,
+    AccessCheck, Action, Blocker, Fingerprint, Handoff, PermissionProbe, Plan, PlanOptions,
+    SourceImage, SourceKey, SourceSnapshot, Step, PLAN_VERSION,
 };
 use super::ports::{AwsError, Reader, Seen};
 use super::ports_write::{
-    CopyImageRequest, ImageStatus, LaunchRequest, ManagedPolicy, Writer, TAG_PURPOSE, TAG_RUN_ID,
-    TAG_SOURCE_ACCOUNT, TAG_SOURCE_IMAGE, TAG_TEST_LAUNCH,
+    CopyImageRequest, DryRunProbe, ImageStatus, LaunchRequest, ManagedPolicy, Writer, TAG_PURPOSE,
+    TAG_RUN_ID, TAG_SOURCE_ACCOUNT, TAG_SOURCE_IMAGE, TAG_TEST_LAUNCH,
 };
 use crate::policy;
 use crate::policy::template::KMS_KEY_USAGE_POLICY_NAME;
@@ -145,6 +145,9 @@ pub struct Discovery {
     /// `--reencrypt-with` on an AMI with AWS managed keys.
     #[serde(default)]
     pub reencrypt: Option<ReencryptFacts>,
+    /// `--dry-run`: EC2 `DryRun=true` permission probes.
+    #[serde(default)]
+    pub probes: Vec<PermissionProbe>,
 }
 
 /// What `--reencrypt-with` depends on.
@@ -208,6 +211,9 @@ pub async fn discover<R: Reader, W: Writer, E: Events + ?Sized>(
         name: "discover".into(),
     });
     let mut d = discover_image(world, image_id, opts).await?;
+    if opts.probe {
+        d.probes = probe(world, &d, opts).await;
+    }
     let Some(key) = opts.reencrypt_with.as_deref() else {
         return Ok(d);
     };
@@ -241,12 +247,72 @@ pub async fn discover<R: Reader, W: Writer, E: Events + ?Sized>(
             ),
         });
         d = discover_image(world, &c.image_id, opts).await?;
+        if opts.probe {
+            d.probes = probe(world, &d, opts).await;
+        }
         facts.using_copy = true;
     } else {
         facts.pending_copy = pending.map(|c| c.image_id.clone());
     }
     d.reencrypt = Some(facts);
     Ok(d)
+}
+
+/// `--dry-run`'s EC2 permission probes (`DryRun=true`, no change): sharing the image in the
+/// source; CopyImage and RunInstances in each target account's first region.
+async fn probe<R: Reader, W: Writer>(
+    world: &World<R, W>,
+    d: &Discovery,
+    opts: &PlanOptions,
+) -> Vec<PermissionProbe> {
+    let mut out = Vec::new();
+    let src = &world.source;
+    if let Some(account) = opts.target_accounts.first() {
+        let probe = DryRunProbe::ModifyImageAttribute {
+            image_id: d.image.id.clone(),
+            account: account.clone(),
+        };
+        out.push(PermissionProbe {
+            account: d.source.account.clone(),
+            region: d.source_region.clone(),
+            outcome: src.writer.dry_run(&probe).await,
+            probe,
+        });
+    }
+    let instance_type = opts
+        .instance_type
+        .clone()
+        .unwrap_or_else(|| smallest_instance_type(d.image.architecture.as_deref()).to_string());
+    for t in &d.targets {
+        let Some(r) = t.regions.first() else { continue };
+        let Some(conn) = world.target_conn(&t.account, &r.region) else {
+            continue;
+        };
+        let mut probes = Vec::new();
+        if !opts.share_only {
+            probes.push(DryRunProbe::CopyImage {
+                source_image_id: d.image.id.clone(),
+                source_region: d.source_region.clone(),
+                kms_key_id: r.target_key.clone(),
+            });
+        }
+        if opts.test_launch {
+            probes.push(DryRunProbe::RunInstances {
+                image_id: d.image.id.clone(),
+                instance_type: instance_type.clone(),
+                subnet_id: opts.subnet_id.clone(),
+            });
+        }
+        for probe in probes {
+            out.push(PermissionProbe {
+                account: t.account.clone(),
+                region: r.region.clone(),
+                outcome: conn.writer.dry_run(&probe).await,
+                probe,
+            });
+        }
+    }
+    out
 }
 
 async fn discover_image<R: Reader, W: Writer>(
@@ -396,6 +462,7 @@ async fn discover_image<R: Reader, W: Writer>(
         keys,
         targets,
         reencrypt: None,
+        probes: Vec::new(),
     })
 }
 
@@ -1236,6 +1303,7 @@ pub fn build_plan_with_prefix(
         handoffs,
         existing_copies,
         warnings,
+        probes: d.probes.clone(),
     })
 }
 
@@ -2890,6 +2958,7 @@ mod tests {
                 }],
             }],
             reencrypt: None,
+            probes: vec![],
         }
     }
 

@@ -8,6 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::ports_write::{DryRunOutcome, DryRunProbe};
 use crate::policy::edit::AddedPrincipal;
 
 /// The plan format version (bumped on incompatible changes).
@@ -403,6 +404,16 @@ pub struct AccessCheck {
     pub findings: Vec<String>,
 }
 
+/// One EC2 `DryRun=true` permission probe made by `--dry-run`, and AWS's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionProbe {
+    pub account: String,
+    pub region: String,
+    pub probe: DryRunProbe,
+    #[serde(flatten)]
+    pub outcome: DryRunOutcome,
+}
+
 /// The plan: a value, serialisable, displayable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -420,6 +431,9 @@ pub struct Plan {
     /// Copies that already exist and need nothing (account, region, image id).
     pub existing_copies: Vec<(String, String, String)>,
     pub warnings: Vec<String>,
+    /// `--dry-run`: the permission probes made during discovery.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<PermissionProbe>,
 }
 
 impl Plan {
@@ -518,6 +532,21 @@ impl fmt::Display for Plan {
         }
         for w in &self.warnings {
             writeln!(f, "  warning: {w}")?;
+        }
+        for p in &self.probes {
+            let outcome = match &p.outcome {
+                DryRunOutcome::Allowed => "allowed".to_string(),
+                DryRunOutcome::Denied { message } => format!("DENIED: {message}"),
+                DryRunOutcome::Inconclusive { message } => format!("not known: {message}"),
+                DryRunOutcome::NotProbed => "not probed".to_string(),
+            };
+            writeln!(
+                f,
+                "  permission probe (DryRun) {} in {}/{}: {outcome}",
+                p.probe.api(),
+                p.account,
+                p.region
+            )?;
         }
         for (account, region, image) in &self.existing_copies {
             writeln!(f, "  copy exists: {account}/{region} {image}")?;
@@ -633,6 +662,7 @@ mod tests {
             handoffs: vec![],
             existing_copies: vec![],
             warnings: vec![],
+            probes: vec![],
         }
     }
 

@@ -96,6 +96,51 @@ pub struct InstanceStatus {
     pub reason_message: Option<String>,
 }
 
+/// An EC2 call made with `DryRun=true` (`--dry-run`): AWS checks the caller's permission for it
+/// and changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "api")]
+pub enum DryRunProbe {
+    /// Adding a launch permission for `account` on the source image.
+    ModifyImageAttribute { image_id: String, account: String },
+    /// CopyImage of the source image into this writer's region.
+    CopyImage {
+        source_image_id: String,
+        source_region: String,
+        kms_key_id: Option<String>,
+    },
+    /// RunInstances of the test instance.
+    RunInstances {
+        image_id: String,
+        instance_type: String,
+        subnet_id: Option<String>,
+    },
+}
+
+impl DryRunProbe {
+    pub fn api(&self) -> &'static str {
+        match self {
+            DryRunProbe::ModifyImageAttribute { .. } => "ec2:ModifyImageAttribute",
+            DryRunProbe::CopyImage { .. } => "ec2:CopyImage",
+            DryRunProbe::RunInstances { .. } => "ec2:RunInstances",
+        }
+    }
+}
+
+/// What AWS answered a dry run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum DryRunOutcome {
+    /// `DryRunOperation`: the call would have been allowed.
+    Allowed,
+    /// `UnauthorizedOperation` (or another access denial): the caller may not make it.
+    Denied { message: String },
+    /// Any other answer (e.g. the image is not visible yet): the permission is not known.
+    Inconclusive { message: String },
+    /// This writer makes no probes.
+    NotProbed,
+}
+
 /// Everything the copy and rollback workflows change in one account and region.
 pub trait Writer: Send + Sync {
     /// The account these credentials act in.
@@ -222,4 +267,10 @@ pub trait Writer: Send + Sync {
         &self,
         snapshot_id: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// The call `probe` describes, with `DryRun=true`. Writers that cannot probe say so.
+    fn dry_run(&self, probe: &DryRunProbe) -> impl Future<Output = DryRunOutcome> + Send {
+        let _ = probe;
+        async { DryRunOutcome::NotProbed }
+    }
 }
