@@ -576,3 +576,37 @@ async fn a_failed_launch_is_diagnosed_and_the_instance_not_terminated_twice() {
         "terminating an already terminated instance would replace its state reason"
     );
 }
+
+#[tokio::test]
+async fn a_test_instance_that_cannot_be_terminated_is_reported_as_left_behind() {
+    let cloud = cloud(KEY);
+    let w = world(&cloud, &[T1]);
+    let plan = plan(&w, &options(&[T1]), "run-1").await;
+    cloud.fail(
+        Some(T1),
+        "TerminateInstances",
+        "UnauthorizedOperation",
+        None,
+    );
+    let store = MemoryJournalStore::default();
+    let report = run(&w, &store, &plan).await;
+    let launch = report.targets[0].test_launch.as_ref().unwrap();
+    let id = launch.instance_id.clone().unwrap();
+    assert!(!launch.terminated, "{launch:#?}");
+    assert!(
+        launch
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("cannot terminate"),
+        "{launch:#?}"
+    );
+    assert_eq!(cloud.instance(&id).state, "running");
+    assert!(
+        report.left_behind.iter().any(|l| l.contains(&id)),
+        "{:?}",
+        report.left_behind
+    );
+    let journal = store.load("run-1").unwrap();
+    assert_eq!(journal.unconfirmed_instances().len(), 1);
+}
