@@ -105,7 +105,7 @@ pub fn analyze(req: &AnalysisRequest<'_>) -> Result<Analysis, PolicyError> {
     }
     // Lints, minus those that repeat an error finding's statement and fix.
     let errors_len = findings.len();
-    for l in lint(req.key, &key_arn, &caller, req.identity_policies) {
+    for l in lint(req.key, &key_arn, req.identity_policies) {
         let repeats = findings[..errors_len].iter().any(|f| {
             f.statement.is_some()
                 && f.statement == l.statement
@@ -371,21 +371,15 @@ impl Ctx<'_> {
                     " ({} cannot hold for calls EC2 makes from its own infrastructure)",
                     network.join(", ")
                 ));
-                let repaired = with_via_aws_service_exception(&s.original);
-                let (k, i) = match source {
-                    Source::KeyPolicy => (vec![repaired], Vec::new()),
-                    Source::IdentityPolicy => (Vec::new(), vec![repaired]),
-                };
-                Fix {
-                    summary: format!(
+                super::lint::replacement_fix(
+                    where_,
+                    &sref.label(),
+                    format!(
                         "add the exception `\"Bool\": {{\"aws:ViaAWSService\": \"false\"}}` to {} so it no longer applies to calls AWS services make on your behalf",
                         sref.label()
                     ),
-                    key_policy_statements: k,
-                    identity_policy_statements: i,
-                    remove: vec![format!("replace statement {} of the {where_} with the statement below", sref.label())],
-                    commands: Vec::new(),
-                }
+                    with_via_aws_service_exception(&s.original),
+                )
             }
             _ => Fix {
                 summary: format!(

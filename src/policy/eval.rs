@@ -103,10 +103,14 @@ pub struct SourceDecision {
 
 impl SourceDecision {
     fn new(outcome: Outcome) -> Self {
+        Self::decided(outcome, Vec::new(), Vec::new())
+    }
+
+    fn decided(outcome: Outcome, statements: Vec<StatementRef>, grants: Vec<String>) -> Self {
         Self {
             outcome,
-            statements: Vec::new(),
-            grants: Vec::new(),
+            statements,
+            grants,
         }
     }
 }
@@ -364,23 +368,11 @@ pub fn evaluate(
                 }
             }
             if !denies.is_empty() {
-                SourceDecision {
-                    outcome: Outcome::ExplicitDeny,
-                    statements: denies,
-                    grants: Vec::new(),
-                }
+                SourceDecision::decided(Outcome::ExplicitDeny, denies, Vec::new())
             } else if !direct.is_empty() {
-                SourceDecision {
-                    outcome: Outcome::Allow,
-                    statements: direct,
-                    grants: Vec::new(),
-                }
+                SourceDecision::decided(Outcome::Allow, direct, Vec::new())
             } else if !delegated.is_empty() {
-                SourceDecision {
-                    outcome: Outcome::DelegatesToIam,
-                    statements: delegated,
-                    grants: Vec::new(),
-                }
+                SourceDecision::decided(Outcome::DelegatesToIam, delegated, Vec::new())
             } else {
                 SourceDecision::new(Outcome::NoMatch)
             }
@@ -404,17 +396,9 @@ pub fn evaluate(
         }
     }
     let identity = if !id_denies.is_empty() {
-        SourceDecision {
-            outcome: Outcome::ExplicitDeny,
-            statements: id_denies,
-            grants: Vec::new(),
-        }
+        SourceDecision::decided(Outcome::ExplicitDeny, id_denies, Vec::new())
     } else if !id_allows.is_empty() {
-        SourceDecision {
-            outcome: Outcome::Allow,
-            statements: id_allows,
-            grants: Vec::new(),
-        }
+        SourceDecision::decided(Outcome::Allow, id_allows, Vec::new())
     } else {
         SourceDecision::new(Outcome::NoMatch)
     };
@@ -430,17 +414,9 @@ pub fn evaluate(
         }
     }
     let grants = if !g_direct.is_empty() {
-        SourceDecision {
-            outcome: Outcome::Allow,
-            statements: Vec::new(),
-            grants: g_direct,
-        }
+        SourceDecision::decided(Outcome::Allow, Vec::new(), g_direct)
     } else if !g_account.is_empty() {
-        SourceDecision {
-            outcome: Outcome::DelegatesToIam,
-            statements: Vec::new(),
-            grants: g_account,
-        }
+        SourceDecision::decided(Outcome::DelegatesToIam, Vec::new(), g_account)
     } else {
         SourceDecision::new(Outcome::NoMatch)
     };

@@ -17,7 +17,7 @@ use super::condition::Base;
 use super::context::is_grant_action;
 use super::eval::{KeyArn, KeyInfo};
 use super::findings::{key_statements_for, Finding, FindingCode, Fix, Severity};
-use super::matching::{glob_match, Caller, PrincipalPattern};
+use super::matching::{glob_match, PrincipalPattern};
 use super::model::{Effect, PolicyDocument, Statement, StatementRef};
 use serde_json::{json, Value};
 
@@ -39,12 +39,7 @@ fn covers_ebs(st: &Statement) -> bool {
 }
 
 /// Lint the key policy and the identity policies.
-pub fn lint(
-    key: &KeyInfo,
-    key_arn: &KeyArn,
-    caller: &Caller,
-    identity: &[PolicyDocument],
-) -> Vec<Finding> {
+pub fn lint(key: &KeyInfo, key_arn: &KeyArn, identity: &[PolicyDocument]) -> Vec<Finding> {
     let mut out = Vec::new();
     if let Some(doc) = &key.policy {
         out.extend(lint_key_policy(doc, &key_arn.account));
@@ -54,7 +49,6 @@ pub fn lint(
             lint_common(doc, st, "identity policy", &mut out);
         }
     }
-    let _ = caller;
     out
 }
 
@@ -66,6 +60,24 @@ pub fn lint_key_policy(doc: &PolicyDocument, key_account: &str) -> Vec<Finding> 
         lint_key_statement(doc, st, key_account, &mut out);
     }
     out
+}
+
+/// A fix that replaces statement `label` of the key policy or an identity policy (`where_`).
+pub fn replacement_fix(where_: &str, label: &str, summary: String, statement: Value) -> Fix {
+    let (k, i) = if where_ == "key policy" {
+        (vec![statement], Vec::new())
+    } else {
+        (Vec::new(), vec![statement])
+    };
+    Fix {
+        summary,
+        key_policy_statements: k,
+        identity_policy_statements: i,
+        remove: vec![format!(
+            "replace statement {label} of the {where_} with the statement below"
+        )],
+        commands: Vec::new(),
+    }
 }
 
 fn sref(doc: &PolicyDocument, st: &Statement) -> StatementRef {
@@ -80,11 +92,6 @@ fn lint_common(doc: &PolicyDocument, st: &Statement, where_: &str, out: &mut Vec
         if let Value::Object(m) = &mut fixed {
             m.insert("Resource".to_string(), json!("*"));
         }
-        let (k, i) = if where_ == "key policy" {
-            (vec![fixed], Vec::new())
-        } else {
-            (Vec::new(), vec![fixed])
-        };
         out.push(
             Finding::new(
                 FindingCode::IneffectiveStatement,
@@ -92,17 +99,12 @@ fn lint_common(doc: &PolicyDocument, st: &Statement, where_: &str, out: &mut Vec
                 format!("{where_} statement {label} has no `Resource`, so it never applies"),
             )
             .with_statement(r.clone())
-            .with_fix(Fix {
-                summary: format!(
-                    "add `\"Resource\": \"*\"` (in a key policy: this key) to {label}"
-                ),
-                key_policy_statements: k,
-                identity_policy_statements: i,
-                remove: vec![format!(
-                    "replace statement {label} of the {where_} with the statement below"
-                )],
-                commands: Vec::new(),
-            }),
+            .with_fix(replacement_fix(
+                where_,
+                &label,
+                format!("add `\"Resource\": \"*\"` (in a key policy: this key) to {label}"),
+                fixed,
+            )),
         );
     }
 
@@ -193,11 +195,6 @@ fn lint_common(doc: &PolicyDocument, st: &Statement, where_: &str, out: &mut Vec
                 }
                 Effect::Deny if !has_via_aws_service_exception(st) => {
                     let fixed = with_via_aws_service_exception(&st.original);
-                    let (k, i) = if where_ == "key policy" {
-                        (vec![fixed], Vec::new())
-                    } else {
-                        (Vec::new(), vec![fixed])
-                    };
                     out.push(
                         Finding::new(
                             code,
@@ -208,13 +205,12 @@ fn lint_common(doc: &PolicyDocument, st: &Statement, where_: &str, out: &mut Vec
                             ),
                         )
                         .with_statement(r.clone())
-                        .with_fix(Fix {
-                            summary: format!("add `\"Bool\": {{\"aws:ViaAWSService\": \"false\"}}` to {label}"),
-                            key_policy_statements: k,
-                            identity_policy_statements: i,
-                            remove: vec![format!("replace statement {label} of the {where_} with the statement below")],
-                            commands: Vec::new(),
-                        }),
+                        .with_fix(replacement_fix(
+                            where_,
+                            &label,
+                            format!("add `\"Bool\": {{\"aws:ViaAWSService\": \"false\"}}` to {label}"),
+                            fixed,
+                        )),
                     );
                 }
                 _ => {}

@@ -95,13 +95,17 @@ fn unwrap_envelope(v: &Value, origin: &str) -> Result<Option<Value>, PolicyParse
 /// Parse one policy document from JSON text.
 pub fn parse_policy(text: &str, origin: &str) -> Result<PolicyDocument, PolicyParseError> {
     let v = parse_json(text, origin)?;
-    parse_policy_value(&v, origin)
+    parse_policy_owned(v, origin)
 }
 
 /// Parse one policy document from a JSON value (also accepts the AWS CLI envelopes).
 pub fn parse_policy_value(v: &Value, origin: &str) -> Result<PolicyDocument, PolicyParseError> {
-    if let Some(inner) = unwrap_envelope(v, origin)? {
-        return parse_document(&inner, origin, "");
+    parse_policy_owned(v.clone(), origin)
+}
+
+fn parse_policy_owned(v: Value, origin: &str) -> Result<PolicyDocument, PolicyParseError> {
+    if let Some(inner) = unwrap_envelope(&v, origin)? {
+        return parse_document(inner, origin, "");
     }
     parse_document(v, origin, "")
 }
@@ -124,13 +128,13 @@ pub fn parse_policies(text: &str, origin: &str) -> Result<Vec<PolicyDocument>, P
                 .map(|(i, item)| {
                     let o = format!("{origin}[{i}]");
                     match unwrap_envelope(item, &o)? {
-                        Some(inner) => parse_document(&inner, &o, ""),
-                        None => parse_document(item, &o, ""),
+                        Some(inner) => parse_document(inner, &o, ""),
+                        None => parse_document(item.clone(), &o, ""),
                     }
                 })
                 .collect()
         }
-        _ => parse_policy_value(&v, origin).map(|d| vec![d]),
+        _ => parse_policy_owned(v, origin).map(|d| vec![d]),
     }
 }
 
@@ -154,17 +158,17 @@ fn join(prefix: &str, rest: &str) -> String {
 }
 
 fn parse_document(
-    v: &Value,
+    v: Value,
     origin: &str,
     prefix: &str,
 ) -> Result<PolicyDocument, PolicyParseError> {
-    let Value::Object(m) = v else {
+    let Value::Object(m) = &v else {
         return Err(PolicyParseError::element(
             origin,
             if prefix.is_empty() { "$" } else { prefix },
             format!(
                 "a policy document must be a JSON object, found {}",
-                type_name(v)
+                type_name(&v)
             ),
         ));
     };
@@ -202,7 +206,7 @@ fn parse_document(
         version,
         id,
         statements,
-        original: v.clone(),
+        original: v,
     })
 }
 
@@ -372,27 +376,25 @@ fn parse_conditions(
         };
         for (key, vals) in keys {
             let key_path = join(&op_path, key);
-            let raw: Vec<(String, String)> = match vals {
+            let raw: Vec<(Option<usize>, String)> = match vals {
                 Value::Array(items) => items
                     .iter()
                     .enumerate()
                     .map(|(i, x)| {
-                        scalar_text(x)
-                            .map(|t| (format!("{key_path}[{i}]"), t))
-                            .ok_or_else(|| {
-                                PolicyParseError::element(
-                                    origin,
-                                    format!("{key_path}[{i}]"),
-                                    format!(
-                                        "must be a string, number or boolean, found {}",
-                                        type_name(x)
-                                    ),
-                                )
-                            })
+                        scalar_text(x).map(|t| (Some(i), t)).ok_or_else(|| {
+                            PolicyParseError::element(
+                                origin,
+                                format!("{key_path}[{i}]"),
+                                format!(
+                                    "must be a string, number or boolean, found {}",
+                                    type_name(x)
+                                ),
+                            )
+                        })
                     })
                     .collect::<Result<_, _>>()?,
                 other => vec![(
-                    key_path.clone(),
+                    None,
                     scalar_text(other).ok_or_else(|| {
                         PolicyParseError::element(
                             origin,
@@ -407,9 +409,14 @@ fn parse_conditions(
             };
             let values = raw
                 .into_iter()
-                .map(|(p, t)| {
-                    CondValue::new(t, &operator)
-                        .map_err(|m| PolicyParseError::element(origin, p, m))
+                .map(|(i, t)| {
+                    CondValue::new(t, &operator).map_err(|m| {
+                        let p = match i {
+                            Some(i) => format!("{key_path}[{i}]"),
+                            None => key_path.clone(),
+                        };
+                        PolicyParseError::element(origin, p, m)
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             out.push(Condition {
