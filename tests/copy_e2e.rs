@@ -748,6 +748,7 @@ fn apply_runs_a_saved_plan() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
+    emu.clear_requests();
     let out = emu
         .amishare_as_source(&seed)
         .args([
@@ -766,6 +767,13 @@ fn apply_runs_a_saved_plan() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(stdout_json(&out)["report"]["status"], "ok");
+    // The plan's DryRun probes were made by `--dry-run`; applying it does not repeat them.
+    let probes: Vec<Value> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r["dry_run"] == true)
+        .collect();
+    assert!(probes.is_empty(), "{probes:#?}");
     assert_no_live_instances(&emu, &[TARGET_ACCOUNT], &[REGION]);
 }
 

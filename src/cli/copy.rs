@@ -733,7 +733,13 @@ pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> Result<Exit, CliErro
     )
     .await?;
     let progress = Progress::new(global.output == OutputFormat::Json && global.verbose == 0);
-    let discovery = discover(&world, &plan.source.image_id, &plan.options, &progress)
+    // A plan saved by `--dry-run --plan-out` keeps `probe: true`: its DryRun probes were made
+    // then and are in the plan; applying checks the world, it does not probe again.
+    let discover_opts = PlanOptions {
+        probe: false,
+        ..plan.options.clone()
+    };
+    let discovery = discover(&world, &plan.source.image_id, &discover_opts, &progress)
         .await
         .map_err(copy_error)?;
     let now = crate::workflow::copy::fingerprint(&discovery);

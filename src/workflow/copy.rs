@@ -1701,7 +1701,13 @@ pub async fn apply<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?
         }
         return Ok(report);
     };
-    let d = discover(ctx.world, &image, &plan.options, ctx.events).await?;
+    // Applying never probes: the DryRun probes belong to `--dry-run`, whose saved plan keeps
+    // `probe: true`.
+    let discover_opts = PlanOptions {
+        probe: false,
+        ..plan.options.clone()
+    };
+    let d = discover(ctx.world, &image, &discover_opts, ctx.events).await?;
     let next = build_plan_with_prefix(&d, &plan.options, &plan.run_id, &format!("{}r", step.id))?;
     let mut next_report = Report::unapplied(&next, "ok");
     next_report.changes = std::mem::take(&mut report.changes);
