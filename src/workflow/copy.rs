@@ -2503,8 +2503,11 @@ pub async fn terminate_and_confirm<W: Writer>(
             }
         }
     }
+    // TerminateInstances has just answered (`shutting-down`): look again only after a pause.
     let mut delay = timing.poll_start;
     loop {
+        tokio::time::sleep(delay).await;
+        delay = next_delay(delay, timing.poll_max);
         match w.instance_status(instance_id).await {
             Ok(s) => match s.state.as_deref() {
                 Some("terminated") | None => return Ok(()),
@@ -2523,8 +2526,6 @@ pub async fn terminate_and_confirm<W: Writer>(
                 timing.terminate_timeout.as_secs()
             ));
         }
-        tokio::time::sleep(delay).await;
-        delay = next_delay(delay, timing.poll_max);
     }
 }
 
@@ -2591,6 +2592,12 @@ async fn test_launch<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
     let mut last_state = "pending".to_string();
     let mut transient_errors = 0;
     loop {
+        // RunInstances has just answered `pending`: every look comes after a pause.
+        if !sleep_or_cancel(delay, &mut rx).await {
+            report.result = "interrupted".into();
+            break;
+        }
+        delay = next_delay(delay, ctx.timing.poll_max);
         match conn.writer.instance_status(&instance_id).await {
             Ok(s) => {
                 transient_errors = 0;
@@ -2634,11 +2641,6 @@ async fn test_launch<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
             report.result = "timeout".into();
             break;
         }
-        if !sleep_or_cancel(delay, &mut rx).await {
-            report.result = "interrupted".into();
-            break;
-        }
-        delay = next_delay(delay, ctx.timing.poll_max);
     }
     // Always terminate, whatever happened above (a Ctrl-C included). An instance AWS already
     // shows terminated (a failed launch) is confirmed as it is: terminating it again would
