@@ -535,6 +535,24 @@ fn seed_same_account_world() -> World {
     w
 }
 
+/// The seed instance diagnosed as the de/ja/ko articles' admin in the key's account and region,
+/// the launching principal taken from CloudTrail unless given.
+fn diagnose_seed_instance(w: &World, principal: Option<&str>) -> Diagnosis {
+    let r = w.reader(
+        "123456789012",
+        "arn:aws:iam::123456789012:user/admin",
+        "eu-west-1",
+    );
+    diagnose(
+        &r,
+        None,
+        DiagnoseTarget::Instance {
+            instance_id: "i-0seed000000000001".into(),
+            principal: principal.map(str::to_string),
+        },
+    )
+}
+
 fn assert_names_missing_create_grant_in_iam(d: &Diagnosis) {
     assert_eq!(d.outcome, DiagnosisOutcome::CauseFound, "{d:#?}");
     let p = d.principal.as_ref().unwrap();
@@ -592,19 +610,7 @@ fn assert_names_missing_create_grant_in_iam(d: &Diagnosis) {
 #[test]
 fn seed_000_de_full_ec2_permissions_lack_kms_create_grant() {
     let w = seed_same_account_world();
-    let r = w.reader(
-        "123456789012",
-        "arn:aws:iam::123456789012:user/admin",
-        "eu-west-1",
-    );
-    let d = diagnose(
-        &r,
-        None,
-        DiagnoseTarget::Instance {
-            instance_id: "i-0seed000000000001".into(),
-            principal: None,
-        },
-    );
+    let d = diagnose_seed_instance(&w, None);
     assert_names_missing_create_grant_in_iam(&d);
     // the principal came from CloudTrail's StartInstances event, not from a flag
     assert_eq!(
@@ -616,19 +622,7 @@ fn seed_000_de_full_ec2_permissions_lack_kms_create_grant() {
 #[test]
 fn seed_002_ja_full_ec2_permissions_lack_kms_create_grant() {
     let w = seed_same_account_world();
-    let r = w.reader(
-        "123456789012",
-        "arn:aws:iam::123456789012:user/admin",
-        "eu-west-1",
-    );
-    let d = diagnose(
-        &r,
-        None,
-        DiagnoseTarget::Instance {
-            instance_id: "i-0seed000000000001".into(),
-            principal: None,
-        },
-    );
+    let d = diagnose_seed_instance(&w, None);
     assert_names_missing_create_grant_in_iam(&d);
     // the rendered report quotes the article's CloudTrail message and the exact fix commands
     let text = amishare::cli::diagnose::render_text(&d);
@@ -647,19 +641,7 @@ fn seed_002_ja_full_ec2_permissions_lack_kms_create_grant() {
 fn seed_003_ko_full_ec2_permissions_lack_kms_create_grant_principal_given() {
     // Same scenario, principal passed explicitly (`--principal`), as the copy workflow does.
     let w = seed_same_account_world();
-    let r = w.reader(
-        "123456789012",
-        "arn:aws:iam::123456789012:user/admin",
-        "eu-west-1",
-    );
-    let d = diagnose(
-        &r,
-        None,
-        DiagnoseTarget::Instance {
-            instance_id: "i-0seed000000000001".into(),
-            principal: Some("arn:aws:iam::123456789012:user/test".into()),
-        },
-    );
+    let d = diagnose_seed_instance(&w, Some("arn:aws:iam::123456789012:user/test"));
     assert_names_missing_create_grant_in_iam(&d);
     let json = serde_json::to_value(&d).unwrap();
     assert_eq!(json["outcome"], "cause-found");
@@ -1074,19 +1056,7 @@ fn cloudtrail_denials_are_matched_to_the_launch() {
     let mut w = seed_same_account_world();
     w.trail = trail::pages("CreateGrant", vec![events]);
     w.trail.push(trail::nothing_else());
-    let r = w.reader(
-        "123456789012",
-        "arn:aws:iam::123456789012:user/admin",
-        "eu-west-1",
-    );
-    let d = diagnose(
-        &r,
-        None,
-        DiagnoseTarget::Instance {
-            instance_id: "i-0seed000000000001".into(),
-            principal: Some(TEST.into()),
-        },
-    );
+    let d = diagnose_seed_instance(&w, Some(TEST));
     let ids: Vec<_> = d
         .denials
         .iter()
@@ -1139,19 +1109,7 @@ fn key_pending_deletion_quotes_the_invalid_state_refusal() {
     w.kms.push(kms::policy(DEFAULT_KEY_POLICY));
     w.trail = trail::pages("CreateGrant", vec![vec![refused]]);
     w.trail.push(trail::nothing_else());
-    let r = w.reader(
-        "123456789012",
-        "arn:aws:iam::123456789012:user/admin",
-        "eu-west-1",
-    );
-    let d = diagnose(
-        &r,
-        None,
-        DiagnoseTarget::Instance {
-            instance_id: "i-0seed000000000001".into(),
-            principal: Some("arn:aws:iam::123456789012:user/test".into()),
-        },
-    );
+    let d = diagnose_seed_instance(&w, Some("arn:aws:iam::123456789012:user/test"));
     assert_eq!(codes(&d)[0], "key-pending-deletion", "{:?}", codes(&d));
     assert!(has_event(&d.causes[0], "CreateGrant"), "{:#?}", d.causes[0]);
     let cmds = &d.causes[0].fix.as_ref().unwrap().commands;
@@ -1167,19 +1125,7 @@ fn key_pending_deletion_quotes_the_invalid_state_refusal() {
 #[test]
 fn snapshot_seed_report_text_and_json() {
     let w = seed_same_account_world();
-    let r = w.reader(
-        "123456789012",
-        "arn:aws:iam::123456789012:user/admin",
-        "eu-west-1",
-    );
-    let d = diagnose(
-        &r,
-        None,
-        DiagnoseTarget::Instance {
-            instance_id: "i-0seed000000000001".into(),
-            principal: None,
-        },
-    );
+    let d = diagnose_seed_instance(&w, None);
     insta::assert_snapshot!("seed_report_text", amishare::cli::diagnose::render_text(&d));
     insta::assert_json_snapshot!("seed_report_json", d);
 }
