@@ -107,6 +107,12 @@ fn bench(c: &mut Criterion) {
     };
     assert_eq!(analyze(&req).unwrap().verdict, Verdict::Allow);
 
+    c.bench_function("serde_json only: 32KB key policy text to Value", |b| {
+        b.iter(|| serde_json::from_str::<Value>(black_box(&key_text)).unwrap())
+    });
+    c.bench_function("parse_policy only: 32KB key policy", |b| {
+        b.iter(|| parse_policy(black_box(&key_text), "key.json").unwrap())
+    });
     c.bench_function("analyze 32KB key policy + 10 identity policies", |b| {
         b.iter(|| analyze(black_box(&req)).unwrap())
     });

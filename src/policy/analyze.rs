@@ -167,13 +167,15 @@ fn group_by_statement(
     out
 }
 
+/// The statement `r` names, with its JSON as read.
 fn find_statement<'d>(
     docs: impl Iterator<Item = &'d PolicyDocument>,
     r: &StatementRef,
-) -> Option<&'d Statement> {
-    docs.filter(|d| d.origin == r.policy)
-        .flat_map(|d| d.statements.iter())
-        .find(|s| s.index == r.index)
+) -> Option<(&'d Statement, Value)> {
+    docs.filter(|d| d.origin == r.policy).find_map(|d| {
+        let st = d.statements.iter().find(|s| s.index == r.index)?;
+        Some((st, d.statement_value(r.index)?.clone()))
+    })
 }
 
 const NETWORK_KEYS: &[&str] = &[
@@ -351,7 +353,8 @@ impl Ctx<'_> {
             Source::IdentityPolicy => find_statement(self.req.identity_policies.iter(), &sref),
         };
         let network: Vec<String> = st
-            .map(|s| {
+            .as_ref()
+            .map(|(s, _)| {
                 s.conditions
                     .iter()
                     .filter(|c| is_network_key(&c.key))
@@ -366,7 +369,7 @@ impl Ctx<'_> {
             self.caller.arn
         );
         let fix = match st {
-            Some(s) if !network.is_empty() && !has_via_aws_service_exception(s) => {
+            Some((s, json)) if !network.is_empty() && !has_via_aws_service_exception(s) => {
                 message.push_str(&format!(
                     " ({} cannot hold for calls EC2 makes from its own infrastructure)",
                     network.join(", ")
@@ -378,7 +381,7 @@ impl Ctx<'_> {
                         "add the exception `\"Bool\": {{\"aws:ViaAWSService\": \"false\"}}` to {} so it no longer applies to calls AWS services make on your behalf",
                         sref.label()
                     ),
-                    with_via_aws_service_exception(&s.original),
+                    with_via_aws_service_exception(&json),
                 )
             }
             _ => Fix {
@@ -506,9 +509,9 @@ impl Ctx<'_> {
                 self.via_service(),
                 f.statement.label()
             );
-            if let Some(s) = st {
+            if let Some((_, json)) = &st {
                 fix.key_policy_statements.push(replace_condition(
-                    &s.original,
+                    json,
                     &f.operator,
                     &f.key,
                     Some(("StringEquals", "kms:ViaService", json!(self.via_service()))),
@@ -529,11 +532,11 @@ impl Ctx<'_> {
                 f.describe(),
                 f.statement.label()
             );
-            if let Some(s) = st {
+            if let Some((_, json)) = &st {
                 let mut vals: Vec<Value> = f.values.iter().map(|v| json!(v)).collect();
                 vals.push(json!(self.via_service()));
                 fix.key_policy_statements.push(replace_condition(
-                    &s.original,
+                    json,
                     &f.operator,
                     &f.key,
                     Some((&f.operator, &f.key, Value::Array(vals))),

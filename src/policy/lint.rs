@@ -80,6 +80,13 @@ pub fn replacement_fix(where_: &str, label: &str, summary: String, statement: Va
     }
 }
 
+/// The statement's own JSON, as read.
+fn statement_json(doc: &PolicyDocument, st: &Statement) -> Value {
+    doc.statement_value(st.index)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
 fn sref(doc: &PolicyDocument, st: &Statement) -> StatementRef {
     StatementRef::new(doc, st)
 }
@@ -88,7 +95,7 @@ fn lint_common(doc: &PolicyDocument, st: &Statement, where_: &str, out: &mut Vec
     let r = sref(doc, st);
     let label = r.label();
     if st.resource.is_none() {
-        let mut fixed = st.original.clone();
+        let mut fixed = statement_json(doc, st);
         if let Value::Object(m) = &mut fixed {
             m.insert("Resource".to_string(), json!("*"));
         }
@@ -194,7 +201,7 @@ fn lint_common(doc: &PolicyDocument, st: &Statement, where_: &str, out: &mut Vec
                     );
                 }
                 Effect::Deny if !has_via_aws_service_exception(st) => {
-                    let fixed = with_via_aws_service_exception(&st.original);
+                    let fixed = with_via_aws_service_exception(&statement_json(doc, st));
                     out.push(
                         Finding::new(
                             code,
@@ -241,7 +248,7 @@ fn lint_key_statement(
     };
     for pat in &p.patterns {
         if let PrincipalPattern::Invalid(v) = pat {
-            let mut fixed = st.original.clone();
+            let mut fixed = statement_json(doc, st);
             if let Value::Object(m) = &mut fixed {
                 m.insert("Principal".to_string(), json!({"AWS": "*"}));
                 let cond = m.entry("Condition").or_insert_with(|| json!({}));
@@ -290,7 +297,7 @@ fn lint_key_statement(
     }
     if st.effect == Effect::Allow {
         if !p.negated && p.patterns.contains(&PrincipalPattern::Any) && st.conditions.is_empty() {
-            let mut fixed = st.original.clone();
+            let mut fixed = statement_json(doc, st);
             if let Value::Object(m) = &mut fixed {
                 m.insert(
                     "Condition".to_string(),

@@ -1,8 +1,9 @@
 //! The parsed form of IAM identity policies, KMS key policies and KMS grants.
 //!
-//! Every parsed value keeps the original `serde_json::Value` (the crate uses serde_json's
+//! Every parsed document keeps the original `serde_json::Value` (the crate uses serde_json's
 //! `preserve_order`), so an unmodified document serialises back with the same statements, in the
-//! same order, with the same keys, including elements this model does not know.
+//! same order, with the same keys, including elements this model does not know; a statement's
+//! own JSON is [`PolicyDocument::statement_value`].
 
 use super::condition::Condition;
 use super::matching::PrincipalPattern;
@@ -25,6 +26,16 @@ impl PolicyDocument {
     /// The document exactly as read.
     pub fn value(&self) -> &Value {
         &self.original
+    }
+
+    /// The statement at `index` exactly as read (the `Statement` object itself when the document
+    /// holds a single statement object).
+    pub fn statement_value(&self, index: usize) -> Option<&Value> {
+        match self.original.get("Statement")? {
+            Value::Array(items) => items.get(index),
+            one @ Value::Object(_) if index == 0 => Some(one),
+            _ => None,
+        }
     }
 
     /// Pretty JSON of the original document (same statements, order and keys).
@@ -77,8 +88,6 @@ pub struct Statement {
     pub resource: Option<NameList>,
     /// All conditions; they AND together.
     pub conditions: Vec<Condition>,
-    /// The statement exactly as read.
-    pub original: Value,
 }
 
 impl Statement {

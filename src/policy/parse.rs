@@ -507,7 +507,6 @@ fn parse_statement(
         action,
         resource,
         conditions,
-        original: v.clone(),
     })
 }
 
@@ -755,7 +754,15 @@ mod tests {
         let text = r#"{"Version":"2012-10-17","Id":"key-default-1","Statement":[{"Sid":"B","Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*","Custom":{"z":1,"a":2}},{"Resource":"*","Action":["kms:Decrypt"],"Effect":"Deny","Principal":"*"}],"Zeta":true}"#;
         let doc = parse_policy(text, "k.json").unwrap();
         assert_eq!(doc.to_json_compact(), text);
-        assert_eq!(doc.statements[0].original["Custom"]["z"], 1);
+        assert_eq!(doc.statement_value(0).unwrap()["Custom"]["z"], 1);
+        assert_eq!(doc.statement_value(1).unwrap()["Effect"], "Deny");
+        let one = parse_policy(
+            r#"{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#,
+            "o",
+        )
+        .unwrap();
+        assert_eq!(one.statement_value(0).unwrap()["Action"], "kms:*");
+        assert!(one.statement_value(1).is_none());
     }
 
     #[test]
