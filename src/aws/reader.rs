@@ -114,6 +114,26 @@ fn image_info(img: &aws_sdk_ec2::types::Image) -> ImageInfo {
     }
 }
 
+/// DescribeInstances of one instance: the instance with that id in the answer, if any (shared by
+/// the reader and the writer).
+pub(super) async fn describe_one_instance(
+    ec2: &aws_sdk_ec2::Client,
+    instance_id: &str,
+) -> Result<Option<aws_sdk_ec2::types::Instance>, AwsError> {
+    let out = ec2
+        .describe_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await
+        .map_err(aws_err("ec2", "DescribeInstances"))?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| i.instance_id() == Some(instance_id))
+        .cloned())
+}
+
 /// `%7B%22Version...` -> `{"Version...`: IAM returns policy documents URL-encoded.
 pub fn decode_policy_document(doc: &str) -> String {
     let trimmed = doc.trim_start();
@@ -836,18 +856,8 @@ impl Reader for SdkReader {
     }
 
     async fn describe_instance(&self, instance_id: &str) -> Result<InstanceInfo, AwsError> {
-        let out = self
-            .ec2
-            .describe_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .map_err(aws_err("ec2", "DescribeInstances"))?;
-        let inst = out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .next()
+        let inst = describe_one_instance(&self.ec2, instance_id)
+            .await?
             .ok_or_else(|| AwsError {
                 code: Some("InvalidInstanceID.NotFound".to_string()),
                 ..AwsError::new(

@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::{
 
 use super::clients::AwsSession;
 use super::error::{aws_err, AwsError};
-use super::reader::decode_policy_document;
+use super::reader::{decode_policy_document, describe_one_instance};
 use crate::workflow::ports_write::{
     CopyImageRequest, DryRunOutcome, DryRunProbe, ImageStatus, InstanceStatus, LaunchRequest,
     ManagedPolicy, Writer, TAG_SOURCE_IMAGE,
@@ -396,55 +396,26 @@ impl Writer for SdkWriter {
     ) -> Result<(), AwsError> {
         let (kind, name) = principal_kind_name(principal_arn)?;
         let iam = &self.iam;
+        // One IAM call per (principal kind, attach or detach): the same request with another
+        // builder type each, hence a macro rather than a function.
+        macro_rules! call {
+            ($op:ident, $name_field:ident, $operation:literal) => {
+                iam.$op()
+                    .$name_field(name)
+                    .policy_arn(policy_arn)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(aws_err("iam", $operation))
+            };
+        }
         match (kind, attach) {
-            ("user", true) => iam
-                .attach_user_policy()
-                .user_name(name)
-                .policy_arn(policy_arn)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err("iam", "AttachUserPolicy")),
-            ("user", false) => iam
-                .detach_user_policy()
-                .user_name(name)
-                .policy_arn(policy_arn)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err("iam", "DetachUserPolicy")),
-            ("role", true) => iam
-                .attach_role_policy()
-                .role_name(name)
-                .policy_arn(policy_arn)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err("iam", "AttachRolePolicy")),
-            ("role", false) => iam
-                .detach_role_policy()
-                .role_name(name)
-                .policy_arn(policy_arn)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err("iam", "DetachRolePolicy")),
-            (_, true) => iam
-                .attach_group_policy()
-                .group_name(name)
-                .policy_arn(policy_arn)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err("iam", "AttachGroupPolicy")),
-            (_, false) => iam
-                .detach_group_policy()
-                .group_name(name)
-                .policy_arn(policy_arn)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err("iam", "DetachGroupPolicy")),
+            ("user", true) => call!(attach_user_policy, user_name, "AttachUserPolicy"),
+            ("user", false) => call!(detach_user_policy, user_name, "DetachUserPolicy"),
+            ("role", true) => call!(attach_role_policy, role_name, "AttachRolePolicy"),
+            ("role", false) => call!(detach_role_policy, role_name, "DetachRolePolicy"),
+            (_, true) => call!(attach_group_policy, group_name, "AttachGroupPolicy"),
+            (_, false) => call!(detach_group_policy, group_name, "DetachGroupPolicy"),
         }
     }
 
@@ -560,18 +531,8 @@ impl Writer for SdkWriter {
     }
 
     async fn instance_status(&self, instance_id: &str) -> Result<InstanceStatus, AwsError> {
-        let out = self
-            .ec2
-            .describe_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .map_err(aws_err("ec2", "DescribeInstances"))?;
-        let inst = out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find(|i| i.instance_id() == Some(instance_id));
+        let inst = describe_one_instance(&self.ec2, instance_id).await?;
+        let inst = inst.as_ref();
         Ok(InstanceStatus {
             instance_id: instance_id.to_string(),
             state: inst
