@@ -58,6 +58,44 @@ fn copy_cmd(emu: &Emulator, seed: &Value, ami: &str) -> assert_cmd::Command {
     cmd
 }
 
+/// `amishare copy AMI --grant ... --yes` as a child process, to kill or interrupt mid-run.
+fn spawn_copy(
+    emu: &Emulator,
+    seed: &Value,
+    ami: &str,
+    stdio: fn() -> std::process::Stdio,
+) -> std::process::Child {
+    let mut cmd = emu.std_command_as_source(seed);
+    cmd.args([
+        "--output",
+        "json",
+        "copy",
+        ami,
+        "--to",
+        TARGET_ACCOUNT,
+        "--target-role",
+        TARGET_ROLE,
+        "--grant",
+        &grant(),
+        "--yes",
+    ])
+    .stdout(stdio())
+    .stderr(stdio());
+    cmd.spawn().unwrap()
+}
+
+/// Wait until the emulator's request log shows `action` (failing after `max_secs`).
+fn wait_for_request(emu: &Emulator, action: &str, max_secs: u64) {
+    let started = std::time::Instant::now();
+    while !emu.requests().iter().any(|r| r["action"] == action) {
+        assert!(
+            started.elapsed().as_secs() < max_secs,
+            "the run never reached {action}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 fn mutating_actions(emu: &Emulator) -> Vec<String> {
     Emulator::actions(&emu.mutating_requests())
 }
@@ -619,31 +657,8 @@ fn interrupted_run_is_resumed_from_the_journal() {
     let seed = emu.seed(&[]);
     let ami = seed["ami_id"].as_str().unwrap();
     // Start a run and kill it (SIGKILL: no cleanup at all) while the copy is pending.
-    let mut cmd = emu.std_command_as_source(&seed);
-    cmd.args([
-        "--output",
-        "json",
-        "copy",
-        ami,
-        "--to",
-        TARGET_ACCOUNT,
-        "--target-role",
-        TARGET_ROLE,
-        "--grant",
-        &grant(),
-        "--yes",
-    ])
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let started = std::time::Instant::now();
-    while !emu.requests().iter().any(|r| r["action"] == "CopyImage") {
-        assert!(
-            started.elapsed().as_secs() < 60,
-            "the first run never reached CopyImage"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let mut child = spawn_copy(&emu, &seed, ami, std::process::Stdio::null);
+    wait_for_request(&emu, "CopyImage", 60);
     child.kill().unwrap();
     child.wait().unwrap();
     emu.clear_requests();
@@ -1315,31 +1330,8 @@ fn ctrl_c_during_the_test_launch_terminates_the_instance_and_exits_non_zero() {
     });
     let seed = emu.seed(&[]);
     let ami = seed["ami_id"].as_str().unwrap();
-    let mut cmd = emu.std_command_as_source(&seed);
-    cmd.args([
-        "--output",
-        "json",
-        "copy",
-        ami,
-        "--to",
-        TARGET_ACCOUNT,
-        "--target-role",
-        TARGET_ROLE,
-        "--grant",
-        &grant(),
-        "--yes",
-    ])
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let started = std::time::Instant::now();
-    while !emu.requests().iter().any(|r| r["action"] == "RunInstances") {
-        assert!(
-            started.elapsed().as_secs() < 120,
-            "the run never reached RunInstances"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let child = spawn_copy(&emu, &seed, ami, std::process::Stdio::piped);
+    wait_for_request(&emu, "RunInstances", 120);
     let live = emu.live_instances(&[TARGET_ACCOUNT], &[REGION]);
     assert_eq!(live.len(), 1, "the test instance is not pending: {live:?}");
     let status = std::process::Command::new("kill")
