@@ -303,3 +303,23 @@ fn bad_arguments_are_usage_errors() {
         "{err}"
     );
 }
+
+/// Regression: `NO_COLOR=1` (any non-empty value, per no-color.org) was rejected as an invalid
+/// value for `--no-color` and made every command a usage error.
+#[test]
+fn no_color_env_accepts_any_value() {
+    for value in ["1", "yes", "true", ""] {
+        let out = Command::cargo_bin("amishare")
+            .unwrap()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("NO_COLOR", value)
+            .args(["explain", "--key-policy"])
+            .arg(format!("{FIX}default-key-policy.json"))
+            .args(["--principal", EXT_SESSION, "--key-arn", KEY])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "NO_COLOR={value:?}: {stderr}");
+        assert!(!String::from_utf8(out.stdout).unwrap().contains('\u{1b}'));
+    }
+}

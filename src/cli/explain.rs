@@ -196,7 +196,7 @@ pub fn run(global: &GlobalArgs, args: ExplainArgs) -> Result<Exit, CliError> {
     let out = match global.output {
         OutputFormat::Json => render_json(&analysis),
         OutputFormat::Text => {
-            let color = !global.no_color && std::io::stdout().is_terminal();
+            let color = global.colour_allowed() && std::io::stdout().is_terminal();
             render_text(&analysis, color)
         }
     };

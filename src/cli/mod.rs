@@ -88,9 +88,17 @@ pub struct GlobalArgs {
     /// More detail on stderr (repeat for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Never colour the output
-    #[arg(long, global = true, env = "NO_COLOR")]
+    /// Never colour the output (also when the NO_COLOR environment variable is set and not empty)
+    #[arg(long, global = true)]
     pub no_color: bool,
+}
+
+impl GlobalArgs {
+    /// Whether output may be coloured: not with `--no-color`, nor when `NO_COLOR` is set to a
+    /// non-empty value (no-color.org: any value, not just `true`, which clap's env would demand).
+    pub fn colour_allowed(&self) -> bool {
+        !self.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    }
 }
 
 #[derive(Debug, Parser)]
