@@ -25,8 +25,10 @@
 //! to edit the policy before). An explicit Deny or no match refuses the edit. When the evaluator
 //! cannot parse the edited policy, a structural fallback is used: some `Allow` without
 //! `Condition` names the editor, its role, its account root or `*` for an action matching
-//! `kms:PutKeyPolicy` with a `Resource`, and no `Deny` without `Condition` applies. Refusing wrongly
-//! is safe; locking out is not.
+//! `kms:PutKeyPolicy` with a `Resource`, and no `Deny` without `Condition` applies (a `NotPrincipal`
+//! Deny applies unless it lists the editor's account, its role for a role session, and its exact
+//! ARN: the evaluator's rule, so a role ARN alone does not exempt the role's sessions). Refusing
+//! wrongly is safe; locking out is not.
 //!
 //! The editor must be in the key's account: PutKeyPolicy only works there.
 
@@ -36,8 +38,10 @@ use serde_json::{Map, Value};
 use super::context::{CallerContext, RequestContext};
 use super::diff::{diff_policies, PolicyDiff};
 use super::eval::{evaluate_key_request, KeyInfo, KeyManager, Outcome};
-use super::matching::{glob_match_ignore_case as glob_ignore_case, Caller};
-use super::parse::parse_policy_value;
+use super::matching::{
+    glob_match_ignore_case as glob_ignore_case, not_principal_excludes, Caller, PrincipalPattern,
+};
+use super::parse::{parse_policy_value, type_name};
 use super::template::{
     is_account_id, is_partition, key_policy_principals_in, key_statements_for, same_principal,
     validate_key_arn, TemplateError, KEY_ATTACHMENT_ACTIONS, KEY_USE_ACTIONS, KEY_USE_SID,
@@ -569,17 +573,6 @@ fn statements_of(policy: &Value) -> Result<Vec<Value>, PolicyEditError> {
     Ok(statements)
 }
 
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn sid_of(statement: &Value) -> Option<&str> {
     statement.get("Sid").and_then(Value::as_str)
 }
@@ -840,10 +833,26 @@ impl<'a> Editor<'a> {
         false
     }
 
-    /// Whether `principal` names exactly the editor (or `*`): what a `NotPrincipal` must list to
-    /// exempt it.
-    fn listed_exactly(&self, principal: &Value) -> bool {
-        aws_values_any(principal, |v| v == "*" || v == self.arn)
+    /// Whether a `NotPrincipal` element exempts the editor, by the evaluator's own rule
+    /// ([`not_principal_excludes`]): it must list every identity the request carries (the
+    /// account, the role for a role session, and the exact ARN), so a role ARN alone does not
+    /// exempt the role's sessions. An editor the evaluator cannot parse is never exempt.
+    fn exempted_by_not_principal(&self, principal: &Value) -> bool {
+        let Ok(caller) = Caller::parse(self.arn) else {
+            return false;
+        };
+        let patterns: Vec<PrincipalPattern> = match principal {
+            Value::String(s) if s == "*" => vec![PrincipalPattern::Any],
+            Value::Object(map) => map
+                .get("AWS")
+                .map(principal_strings)
+                .unwrap_or_default()
+                .iter()
+                .map(|v| PrincipalPattern::aws(v.trim()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        not_principal_excludes(&patterns, &caller)
     }
 
     fn matches_principal(&self, principal: &Value) -> bool {
@@ -910,9 +919,8 @@ fn structural_lock_out_check(policy: &Value, editor: &Editor) -> bool {
     for statement in statements {
         let applies_to_editor = match (statement.get("Principal"), statement.get("NotPrincipal")) {
             (Some(p), _) => editor.matches_principal(p),
-            // Conservative: only the exact ARN (or `*`) excludes the editor; a role ARN in
-            // `NotPrincipal` does not exempt the role's sessions.
-            (None, Some(np)) => !editor.listed_exactly(np),
+            // The evaluator's rule: a role ARN in `NotPrincipal` does not exempt its sessions.
+            (None, Some(np)) => !editor.exempted_by_not_principal(np),
             (None, None) => false,
         };
         let action = match (statement.get("Action"), statement.get("NotAction")) {
@@ -1024,13 +1032,66 @@ mod tests {
                 "evaluator case {i}"
             );
         }
-        // A NotPrincipal deny that lists the role does not exempt the role's sessions (AWS), but
-        // does exempt the role itself.
-        let e = editor(session);
-        assert!(!structural_lock_out_check(&denied, &e));
-        assert!(!editor_keeps_put_key_policy(&denied, &e));
-        let e = editor("arn:aws:iam::111122223333:role/ops/Admin");
-        assert!(structural_lock_out_check(&denied, &e));
+        // A NotPrincipal deny that lists only the role does not exempt the role's sessions (AWS),
+        // nor the role itself (its account is not listed).
+        for who in [session, "arn:aws:iam::111122223333:role/ops/Admin"] {
+            let e = editor(who);
+            assert!(!structural_lock_out_check(&denied, &e), "{who}");
+            assert!(!editor_keeps_put_key_policy(&denied, &e), "{who}");
+        }
+    }
+
+    /// A `NotPrincipal` Deny exempts the editor only when it lists every identity of the request
+    /// (account, role, exact ARN): the evaluator and the structural fallback agree, whether called
+    /// directly or reached because the evaluator cannot parse the edited policy.
+    #[test]
+    fn not_principal_deny_fallback_agrees_with_evaluator() {
+        const ROLE: &str = "arn:aws:iam::111122223333:role/ops/Admin";
+        const SESSION: &str = "arn:aws:sts::111122223333:assumed-role/Admin/s";
+        const ROOT: &str = "arn:aws:iam::111122223333:root";
+        const USER: &str = "arn:aws:iam::111122223333:user/bob";
+        let policy = |not_principal: Value| {
+            json!({"Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "kms:*", "Resource": "*"},
+                {"Effect": "Deny", "NotPrincipal": not_principal, "Action": "kms:PutKeyPolicy", "Resource": "*"}]})
+        };
+        let cases = [
+            (json!({"AWS": ROLE}), SESSION, false),
+            (json!({"AWS": ROLE}), ROLE, false),
+            (json!({"AWS": [SESSION]}), SESSION, false),
+            (json!({"AWS": [ROLE, SESSION]}), SESSION, false),
+            (json!({"AWS": [ROLE, ROOT]}), SESSION, false),
+            (json!({"AWS": [ROLE, SESSION, ROOT]}), SESSION, true),
+            (json!({"AWS": [ROLE, ROOT]}), ROLE, true),
+            (json!({"AWS": USER}), USER, false),
+            (json!({"AWS": [USER, "111122223333"]}), USER, true),
+            (json!({"AWS": [SESSION, ROOT]}), USER, false),
+            (json!("*"), USER, true),
+        ];
+        for (i, (not_principal, who, expected)) in cases.into_iter().enumerate() {
+            let e = editor(who);
+            let policy = policy(not_principal);
+            assert_eq!(
+                structural_lock_out_check(&policy, &e),
+                expected,
+                "structural case {i}"
+            );
+            assert_eq!(
+                editor_keeps_put_key_policy(&policy, &e),
+                expected,
+                "evaluator case {i}"
+            );
+            // The same policy plus a statement the evaluator refuses: the fallback decides.
+            let mut unparsable = policy.clone();
+            unparsable["Statement"].as_array_mut().unwrap().push(json!(
+                {"Effect": "Allow", "Principal": {"Unknown": "x"}, "Action": "kms:Decrypt", "Resource": "*"}));
+            assert!(parse_policy_value(&unparsable, "test").is_err());
+            assert_eq!(
+                editor_keeps_put_key_policy(&unparsable, &e),
+                expected,
+                "fallback case {i}"
+            );
+        }
     }
 
     #[test]

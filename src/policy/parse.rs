@@ -138,7 +138,8 @@ pub fn parse_policies(text: &str, origin: &str) -> Result<Vec<PolicyDocument>, P
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// How a JSON value's type reads in an error message ("an array", "a string", ...).
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
