@@ -6,11 +6,18 @@
 //! [`SessionOptions`] wins. [`AwsSession::assume_role`] derives a session for another account
 //! with STS AssumeRole (session name `amishare`). Every session knows who it is (STS
 //! GetCallerIdentity) and hands out clients for EC2, KMS, IAM, STS and CloudTrail.
+//!
+//! Credentials are resolved once per session: every client of a session shares the SDK identity
+//! cache of its [`SdkConfig`], and the STS client that assumes a target role is built from the
+//! source session's config, so it reuses the cached source credentials. (aws-config's
+//! `AssumeRoleProvider` is not used: it builds its STS client with `IdentityCache::no_cache()`, so
+//! a source profile with `role_arn` + `source_profile` was assumed again for every target.)
 
 use aws_config::retry::RetryConfig;
-use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::Credentials;
 
 use super::error::{aws_err, AwsError};
 use crate::workflow::inventory::CallerIdentity;
@@ -207,13 +214,11 @@ impl AwsSession {
         external_id: Option<&str>,
     ) -> Result<Self, SessionError> {
         let role_arn = role.arn();
-        let mut builder = AssumeRoleProvider::builder(role_arn.clone())
-            .configure(&self.config)
-            .session_name(SESSION_NAME);
-        if let Some(id) = external_id {
-            builder = builder.external_id(id);
-        }
-        let provider = builder.build().await;
+        let provider = AssumedRole {
+            sts: self.sts(),
+            role_arn: role_arn.clone(),
+            external_id: external_id.map(str::to_string),
+        };
         let config = self
             .config
             .to_builder()
@@ -273,6 +278,51 @@ impl AwsSession {
 
     pub fn cloudtrail(&self) -> aws_sdk_cloudtrail::Client {
         aws_sdk_cloudtrail::Client::new(&self.config)
+    }
+}
+
+/// Credentials of a role assumed (session name `amishare`) with an STS client of the source
+/// session, which shares the source config's identity cache: refreshing these credentials does
+/// not resolve the source credentials again while they are valid.
+#[derive(Debug)]
+struct AssumedRole {
+    sts: aws_sdk_sts::Client,
+    role_arn: String,
+    external_id: Option<String>,
+}
+
+impl AssumedRole {
+    async fn assume(&self) -> aws_credential_types::provider::Result {
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(&self.role_arn)
+            .role_session_name(SESSION_NAME)
+            .set_external_id(self.external_id.clone())
+            .send()
+            .await
+            .map_err(CredentialsError::provider_error)?;
+        let c = out.credentials.ok_or_else(|| {
+            CredentialsError::unhandled("the AssumeRole answer has no credentials")
+        })?;
+        let expiry =
+            std::time::SystemTime::try_from(c.expiration).map_err(CredentialsError::unhandled)?;
+        Ok(Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            Some(expiry),
+            "amishare-assume-role",
+        ))
+    }
+}
+
+impl ProvideCredentials for AssumedRole {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(self.assume())
     }
 }
 
