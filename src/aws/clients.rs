@@ -12,6 +12,13 @@
 //! source session's config, so it reuses the cached source credentials. (aws-config's
 //! `AssumeRoleProvider` is not used: it builds its STS client with `IdentityCache::no_cache()`, so
 //! a source profile with `role_arn` + `source_profile` was assumed again for every target.)
+//!
+//! Retries: the SDK's standard retry mode and its defaults (3 attempts, exponential backoff,
+//! client-side retry quota) are kept. `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` and the profile's
+//! `max_attempts` / `retry_mode` are honoured (amishare sets no retry config of its own unless
+//! [`SessionOptions::max_attempts`] is given, which wins). Long runs under throttling (many
+//! targets and regions, each copy polled until available) should raise it, e.g.
+//! `AWS_MAX_ATTEMPTS=10`: with 3 attempts a throttled Describe call can fail the run.
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -159,24 +166,30 @@ fn retry_config(max_attempts: u32) -> RetryConfig {
     }
 }
 
+/// aws-config's default loader with the options' overrides; anything not overridden (retries
+/// included) comes from the environment and the profile.
+fn config_loader(opts: &SessionOptions) -> aws_config::ConfigLoader {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(n) = opts.max_attempts {
+        loader = loader.retry_config(retry_config(n));
+    }
+    if let Some(profile) = &opts.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &opts.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &opts.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader
+}
+
 impl AwsSession {
     /// Load a session from the default chain / named profile, with region and endpoint
     /// overrides, and ask STS who it is.
     pub async fn load(opts: &SessionOptions) -> Result<Self, SessionError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(n) = opts.max_attempts {
-            loader = loader.retry_config(retry_config(n));
-        }
-        if let Some(profile) = &opts.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(region) = &opts.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(url) = &opts.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let config = loader.load().await;
+        let config = config_loader(opts).load().await;
         let r = Self::from_config(config, opts.profile.clone()).await;
         match (&r, &opts.profile) {
             (Err(SessionError::NoRegion { .. } | SessionError::Identity(_)), Some(p))
@@ -378,5 +391,46 @@ mod tests {
     fn retries_configurable() {
         assert_eq!(retry_config(1).max_attempts(), 1);
         assert_eq!(retry_config(7).max_attempts(), 7);
+    }
+
+    /// The profile's `max_attempts` reaches the SdkConfig (amishare's loader sets no retry config
+    /// of its own), and `SessionOptions::max_attempts` wins over it.
+    #[tokio::test]
+    #[allow(deprecated)] // ProfileFiles: the re-export aws-config still takes
+    async fn profile_max_attempts_is_honoured() {
+        use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_some() {
+            eprintln!("skipped: AWS_MAX_ATTEMPTS is set and takes precedence over the profile");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        let credentials = dir.path().join("credentials");
+        std::fs::write(
+            &config,
+            "[profile slow]\nregion = us-east-1\nmax_attempts = 9\n",
+        )
+        .unwrap();
+        std::fs::write(&credentials, "").unwrap();
+        let files = || {
+            ProfileFiles::builder()
+                .with_file(ProfileFileKind::Config, &config)
+                .with_file(ProfileFileKind::Credentials, &credentials)
+                .build()
+        };
+        let attempts = |opts: SessionOptions| {
+            let loader = config_loader(&opts).profile_files(files());
+            async move { loader.load().await.retry_config().map(|r| r.max_attempts()) }
+        };
+        let slow = SessionOptions {
+            profile: Some("slow".to_string()),
+            ..SessionOptions::default()
+        };
+        assert_eq!(attempts(slow.clone()).await, Some(9));
+        let overridden = SessionOptions {
+            max_attempts: Some(2),
+            ..slow
+        };
+        assert_eq!(attempts(overridden).await, Some(2));
     }
 }
