@@ -113,9 +113,13 @@ impl SessionError {
         }
     }
 
-    /// The user asked for something that does not exist (exit 2), rather than AWS failing.
+    /// The user's input or configuration is at fault (exit 2: a misspelt profile, no region),
+    /// rather than AWS failing.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, SessionError::ProfileNotFound { .. })
+        matches!(
+            self,
+            SessionError::ProfileNotFound { .. } | SessionError::NoRegion { .. }
+        )
     }
 }
 

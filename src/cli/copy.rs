@@ -134,11 +134,6 @@ fn copy_error(e: CopyError) -> CliError {
     }
 }
 
-fn session_error(e: crate::aws::clients::SessionError) -> CliError {
-    let hint = e.hint();
-    CliError::runtime(e.to_string()).with_hint(hint)
-}
-
 /// Build the clients for the source account and every target account and region.
 async fn connect(
     global: &GlobalArgs,
@@ -159,7 +154,7 @@ async fn connect(
         endpoint_url: None,
         max_attempts,
     };
-    let source = AwsSession::load(&opts).await.map_err(session_error)?;
+    let source = AwsSession::load(&opts).await?;
     let regions: Vec<String> = if regions.is_empty() {
         vec![source.region.clone()]
     } else {
@@ -180,8 +175,7 @@ async fn connect(
                         &RoleSpec::parse(role, account),
                         access.external_id.as_deref(),
                     )
-                    .await
-                    .map_err(session_error)?,
+                    .await?,
             )
         } else if let Some(profile) = &access.target_profile {
             let o = SessionOptions {
@@ -190,7 +184,7 @@ async fn connect(
                 endpoint_url: None,
                 max_attempts,
             };
-            Some(AwsSession::load(&o).await.map_err(session_error)?)
+            Some(AwsSession::load(&o).await?)
         } else if account == &source.account {
             Some(source.clone())
         } else {
@@ -591,7 +585,7 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
             endpoint_url: None,
             max_attempts: args.max_attempts,
         };
-        let source = AwsSession::load(&opts).await.map_err(session_error)?;
+        let source = AwsSession::load(&opts).await?;
         prompt_missing(&mut args, &SdkReader::new(&source)).await?;
         validate(&args)?;
     }

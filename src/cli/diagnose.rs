@@ -1,7 +1,7 @@
 //! `amishare diagnose`: explain a failed launch from the live account, with the exact fix.
 
 use super::{CliError, Exit, GlobalArgs, OutputFormat};
-use crate::aws::clients::{AwsSession, SessionError, SessionOptions};
+use crate::aws::clients::{AwsSession, SessionOptions};
 use crate::aws::reader::SdkReader;
 use crate::workflow::diagnose::{
     diagnose_launch, DiagnoseOptions, DiagnoseTarget, Diagnosis, DiagnosisOutcome, Evidence,
@@ -76,15 +76,6 @@ pub fn target(args: &DiagnoseArgs) -> Result<DiagnoseTarget, CliError> {
     }
 }
 
-fn session_error(e: SessionError) -> CliError {
-    let hint = e.hint();
-    if e.is_bad_input() {
-        CliError::usage(e.to_string(), hint)
-    } else {
-        CliError::runtime(e.to_string()).with_hint(hint)
-    }
-}
-
 pub async fn run(global: &GlobalArgs, args: DiagnoseArgs) -> Result<Exit, CliError> {
     let target = target(&args)?;
     let opts = SessionOptions {
@@ -92,7 +83,7 @@ pub async fn run(global: &GlobalArgs, args: DiagnoseArgs) -> Result<Exit, CliErr
         region: global.region.clone(),
         ..SessionOptions::default()
     };
-    let session = AwsSession::load(&opts).await.map_err(session_error)?;
+    let session = AwsSession::load(&opts).await?;
     let reader = SdkReader::new(&session);
     let key_reader = match &args.key_account_profile {
         Some(p) => {
@@ -101,7 +92,7 @@ pub async fn run(global: &GlobalArgs, args: DiagnoseArgs) -> Result<Exit, CliErr
                 region: Some(session.region.clone()),
                 ..SessionOptions::default()
             };
-            let s = AwsSession::load(&kopts).await.map_err(session_error)?;
+            let s = AwsSession::load(&kopts).await?;
             Some(SdkReader::new(&s))
         }
         None => None,

@@ -65,6 +65,19 @@ impl CliError {
     }
 }
 
+/// Every command maps a failure to build its AWS sessions the same way: bad input or
+/// configuration (a misspelt profile, no region) is exit 2, anything else exit 3; both with a hint.
+impl From<crate::aws::clients::SessionError> for CliError {
+    fn from(e: crate::aws::clients::SessionError) -> Self {
+        let hint = e.hint();
+        if e.is_bad_input() {
+            CliError::usage(e.to_string(), hint)
+        } else {
+            CliError::runtime(e.to_string()).with_hint(hint)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum OutputFormat {
     #[default]
