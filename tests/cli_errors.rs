@@ -38,3 +38,61 @@ fn no_region_is_a_usage_error_naming_the_fix() {
         assert!(stderr.contains("help: pass `--region`"), "{stderr}");
     }
 }
+
+/// Malformed ids, regions and principals are refused before any AWS call, naming the value.
+#[test]
+fn malformed_values_are_usage_errors_naming_the_value() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["copy", "ami-12", "--to", "444455556666"],
+            "`ami-12` is not an AMI id",
+        ),
+        (
+            &[
+                "copy",
+                "ami-0123456789abcdef0",
+                "--to",
+                "444455556666",
+                "--target-region",
+                "mars-1",
+            ],
+            "`--target-region mars-1` is not an AWS region",
+        ),
+        (
+            &[
+                "copy",
+                "ami-0123456789abcdef0",
+                "--to",
+                "444455556666",
+                "--grant",
+                "arn:aws:iam::444455556666:role/*",
+            ],
+            "`--grant arn:aws:iam::444455556666:role/*` is not an IAM user, role or group ARN",
+        ),
+        (&["diagnose", "i-123"], "`i-123` is not an instance id"),
+        (
+            &["--region", "useast1", "diagnose", "i-0123456789abcdef0"],
+            "`--region useast1` is not an AWS region",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = Command::cargo_bin("amishare")
+            .unwrap()
+            .env_clear()
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_REGION", "us-east-1")
+            // Nothing listens here: reaching AWS would be exit 3, not 2.
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .args(*args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: {message}\n")),
+            "{args:?}: {stderr}"
+        );
+    }
+}

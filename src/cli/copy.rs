@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 
-use super::prompt::{confirm, is_account_id, is_principal_arn, prompt_missing, require_values};
+use super::prompt::{
+    confirm, is_account_id, is_ec2_id, is_principal_arn, is_region, prompt_missing, require_values,
+};
 use super::{CliError, Exit, GlobalArgs, OutputFormat};
 use crate::aws::clients::{AwsSession, RoleSpec, SessionOptions};
 use crate::aws::reader::SdkReader;
@@ -329,8 +331,16 @@ fn validate(args: &CopyArgs) -> Result<(), CliError> {
             ));
         }
     }
+    for r in &args.target_region {
+        if !is_region(r) {
+            return Err(CliError::usage(
+                format!("`--target-region {r}` is not an AWS region"),
+                "regions look like `us-east-1` or `eu-central-1`",
+            ));
+        }
+    }
     if let Some(ami) = &args.ami_id {
-        if !ami.starts_with("ami-") {
+        if !is_ec2_id(ami, "ami-") {
             return Err(CliError::usage(
                 format!("`{ami}` is not an AMI id"),
                 "AMI ids look like `ami-0123456789abcdef0`",

@@ -40,7 +40,7 @@ pub fn target(args: &DiagnoseArgs) -> Result<DiagnoseTarget, CliError> {
             "`amishare diagnose i-0123...` explains a failed launch; `amishare diagnose --ami ami-0abc... --principal ARN` predicts one",
         )),
         (Some(id), None) => {
-            if !id.starts_with("i-") || id.len() < 4 {
+            if !super::prompt::is_ec2_id(id, "i-") {
                 return Err(CliError::usage(
                     format!("`{id}` is not an instance id"),
                     "instance ids look like `i-0123456789abcdef0`",
@@ -52,7 +52,7 @@ pub fn target(args: &DiagnoseArgs) -> Result<DiagnoseTarget, CliError> {
             })
         }
         (None, Some(ami)) => {
-            if !ami.starts_with("ami-") || ami.len() < 6 {
+            if !super::prompt::is_ec2_id(ami, "ami-") {
                 return Err(CliError::usage(
                     format!("`{ami}` is not an AMI id"),
                     "AMI ids look like `ami-0abc1234def567890`",
@@ -399,19 +399,29 @@ mod tests {
     #[test]
     fn validates_targets() {
         assert!(matches!(
-            target(&args(Some("i-0abc"), None, None)),
+            target(&args(Some("i-0123456789abcdef0"), None, None)),
             Ok(DiagnoseTarget::Instance { .. })
         ));
         assert!(matches!(
-            target(&args(None, Some("ami-0abc"), Some("arn:aws:iam::1:role/R"))),
+            target(&args(
+                None,
+                Some("ami-0123456789abcdef0"),
+                Some("arn:aws:iam::1:role/R")
+            )),
             Ok(DiagnoseTarget::Ami { .. })
         ));
         for bad in [
             args(None, None, None),
             args(Some("vol-1"), None, None),
-            args(None, Some("ami-0abc"), None),
-            args(Some("i-0abc"), Some("ami-0abc"), None),
-            args(Some("i-0abc"), None, Some("alice")),
+            args(Some("i-123"), None, None),
+            args(None, Some("ami-12"), Some("arn:aws:iam::1:role/R")),
+            args(None, Some("ami-0123456789abcdef0"), None),
+            args(
+                Some("i-0123456789abcdef0"),
+                Some("ami-0123456789abcdef0"),
+                None,
+            ),
+            args(Some("i-0123456789abcdef0"), None, Some("alice")),
         ] {
             let e = target(&bad).err().map(|e| e.exit);
             assert_eq!(e, Some(Exit::Usage), "{bad:?}");

@@ -169,6 +169,14 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<Exit, CliError> {
+    if let Some(region) = &cli.global.region {
+        if !prompt::is_region(region) {
+            return Err(CliError::usage(
+                format!("`--region {region}` is not an AWS region"),
+                "regions look like `us-east-1` or `eu-central-1`",
+            ));
+        }
+    }
     match cli.command {
         Command::Explain(args) => explain::run(&cli.global, args),
         Command::Copy(args) => block_on(copy::run(&cli.global, args)),

@@ -65,7 +65,36 @@ pub fn is_principal_arn(s: &str) -> bool {
         && *service == "iam"
         && region.is_empty()
         && is_account_id(account)
-        && name.is_some_and(|n| !n.is_empty() && !n.ends_with('/'))
+        && name.is_some_and(|n| {
+            // IAM names and paths: letters, digits and `+=,.@_-`, with `/` between path parts;
+            // no wildcards (a partial-wildcard principal is invalid in a policy).
+            !n.is_empty()
+                && !n.ends_with('/')
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+        })
+}
+
+/// An EC2 resource id with this prefix: `ami-`, `i-`, `snap-`... followed by 8 or 17 hex digits.
+pub fn is_ec2_id(s: &str, prefix: &str) -> bool {
+    s.strip_prefix(prefix).is_some_and(|hex| {
+        matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+/// An AWS region name such as `us-east-1`, `eu-central-2` or `us-gov-west-1`.
+pub fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let [geo, middle @ .., number] = parts.as_slice() else {
+        return false;
+    };
+    let lower = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    geo.len() == 2
+        && lower(geo)
+        && !middle.is_empty()
+        && middle.iter().all(lower)
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A KMS key reference CopyImage accepts: a key id, `alias/NAME`, or a key or alias ARN.
