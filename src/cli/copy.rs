@@ -136,10 +136,13 @@ fn copy_error(e: CopyError) -> CliError {
     }
 }
 
-/// Build the clients for the source account and every target account and region.
+/// Build the clients for the source account and every target account and region; `loaded` is
+/// the source session when the caller already has it (the guided prompts did), so its
+/// credentials are not resolved a second time.
 async fn connect(
     global: &GlobalArgs,
     access: &AccessSpec,
+    loaded: Option<AwsSession>,
     source_region: Option<&str>,
     accounts: &[String],
     regions: &[String],
@@ -156,7 +159,10 @@ async fn connect(
         endpoint_url: None,
         max_attempts,
     };
-    let source = AwsSession::load(&opts).await?;
+    let source = match loaded {
+        Some(session) => session,
+        None => AwsSession::load(&opts).await?,
+    };
     let regions: Vec<String> = if regions.is_empty() {
         vec![source.region.clone()]
     } else {
@@ -587,6 +593,7 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         external_id: args.external_id.clone(),
         target_profile: args.target_profile.clone(),
     };
+    let mut loaded = None;
     if args.ami_id.is_none() || args.to.is_empty() {
         require_values(&args)?;
         let opts = SessionOptions {
@@ -598,6 +605,7 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         let source = AwsSession::load(&opts).await?;
         prompt_missing(&mut args, &SdkReader::new(&source)).await?;
         validate(&args)?;
+        loaded = Some(source);
     }
     let Some(image_id) = args.ami_id.clone() else {
         return Err(CliError::usage("no AMI given", "pass the AMI id"));
@@ -605,6 +613,7 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
     let (world, regions) = connect(
         global,
         &access,
+        loaded,
         None,
         &args.to,
         &args.target_region,
@@ -730,6 +739,7 @@ pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> Result<Exit, CliErro
     let (world, _) = connect(
         global,
         &plan.options.access,
+        None,
         Some(&plan.source.region),
         &plan.options.target_accounts,
         &plan.options.target_regions,
@@ -824,6 +834,7 @@ pub async fn rollback(global: &GlobalArgs, args: RollbackArgs) -> Result<Exit, C
     let (world, _) = connect(
         global,
         &plan.options.access,
+        None,
         Some(&plan.source.region),
         &plan.options.target_accounts,
         &plan.options.target_regions,
