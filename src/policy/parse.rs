@@ -113,7 +113,7 @@ fn parse_policy_owned(v: Value, origin: &str) -> Result<PolicyDocument, PolicyPa
 /// Parse a file holding one policy document or a JSON array of documents.
 pub fn parse_policies(text: &str, origin: &str) -> Result<Vec<PolicyDocument>, PolicyParseError> {
     let v = parse_json(text, origin)?;
-    match &v {
+    match v {
         Value::Array(items) => {
             if items.is_empty() {
                 return Err(PolicyParseError::element(
@@ -123,13 +123,13 @@ pub fn parse_policies(text: &str, origin: &str) -> Result<Vec<PolicyDocument>, P
                 ));
             }
             items
-                .iter()
+                .into_iter()
                 .enumerate()
                 .map(|(i, item)| {
                     let o = format!("{origin}[{i}]");
-                    match unwrap_envelope(item, &o)? {
+                    match unwrap_envelope(&item, &o)? {
                         Some(inner) => parse_document(inner, &o, ""),
-                        None => parse_document(item.clone(), &o, ""),
+                        None => parse_document(item, &o, ""),
                     }
                 })
                 .collect()
@@ -158,6 +158,61 @@ fn join(prefix: &str, rest: &str) -> String {
     }
 }
 
+/// Where an element sits in a document, e.g. `Statement[2].Condition.StringEquals`. Built on the
+/// stack while walking the document and only rendered to text when an error names it, so a
+/// valid document costs no path strings.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    /// A rendered prefix (empty at the document root).
+    Root(&'a str),
+    /// `parent.key` (just `key` when the parent renders empty).
+    Key(&'a Path<'a>, &'a str),
+    /// `parent[i]`.
+    Index(&'a Path<'a>, usize),
+}
+
+impl<'a> Path<'a> {
+    fn key(&'a self, key: &'a str) -> Path<'a> {
+        Path::Key(self, key)
+    }
+
+    fn index(&'a self, i: usize) -> Path<'a> {
+        Path::Index(self, i)
+    }
+
+    fn write_to(&self, out: &mut String) {
+        match self {
+            Path::Root(s) => out.push_str(s),
+            Path::Key(parent, key) => {
+                parent.write_to(out);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Path::Index(parent, i) => {
+                parent.write_to(out);
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        self.write_to(&mut out);
+        out
+    }
+}
+
+impl PolicyParseError {
+    /// An element error at `path` (rendered only now, on the error path).
+    fn at(origin: &str, path: &Path<'_>, message: impl Into<String>) -> Self {
+        Self::element(origin, path.render(), message)
+    }
+}
+
 fn parse_document(
     v: Value,
     origin: &str,
@@ -173,28 +228,32 @@ fn parse_document(
             ),
         ));
     };
-    let version = opt_string(m, "Version", origin, &join(prefix, "Version"))?;
-    let id = opt_string(m, "Id", origin, &join(prefix, "Id"))?;
+    let root = Path::Root(prefix);
+    let version = opt_string(m, "Version", origin, &root)?;
+    let id = opt_string(m, "Id", origin, &root)?;
     let statements = match m.get("Statement") {
         None => {
-            return Err(PolicyParseError::element(
+            return Err(PolicyParseError::at(
                 origin,
-                join(prefix, "Statement"),
+                &root.key("Statement"),
                 "the policy has no `Statement` element",
             ))
         }
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, s)| parse_statement(s, i, origin, &join(prefix, &format!("Statement[{i}]"))))
-            .collect::<Result<Vec<_>, _>>()?,
+        Some(Value::Array(items)) => {
+            let list = root.key("Statement");
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, s)| parse_statement(s, i, origin, &list.index(i)))
+                .collect::<Result<Vec<_>, _>>()?
+        }
         Some(obj @ Value::Object(_)) => {
-            vec![parse_statement(obj, 0, origin, &join(prefix, "Statement"))?]
+            vec![parse_statement(obj, 0, origin, &root.key("Statement"))?]
         }
         Some(other) => {
-            return Err(PolicyParseError::element(
+            return Err(PolicyParseError::at(
                 origin,
-                join(prefix, "Statement"),
+                &root.key("Statement"),
                 format!(
                     "must be an object or an array of objects, found {}",
                     type_name(other)
@@ -211,39 +270,50 @@ fn parse_document(
     })
 }
 
+/// The optional string element `key` of the object at `parent`.
 fn opt_string(
     m: &Map<String, Value>,
     key: &str,
     origin: &str,
-    path: &str,
+    parent: &Path<'_>,
 ) -> Result<Option<String>, PolicyParseError> {
     match m.get(key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(PolicyParseError::element(
+        Some(other) => Err(PolicyParseError::at(
             origin,
-            path,
+            &parent.key(key),
             format!("must be a string, found {}", type_name(other)),
         )),
     }
 }
 
-fn string_list(v: &Value, origin: &str, path: &str) -> Result<Vec<String>, PolicyParseError> {
+/// Call `f` with each string of a string-or-array-of-strings element, in order, without
+/// copying them.
+fn each_str<'v>(
+    v: &'v Value,
+    origin: &str,
+    path: &Path<'_>,
+    mut f: impl FnMut(&'v str) -> Result<(), PolicyParseError>,
+) -> Result<(), PolicyParseError> {
     match v {
-        Value::String(s) => Ok(vec![s.clone()]),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, x)| match x {
-                Value::String(s) => Ok(s.clone()),
-                other => Err(PolicyParseError::element(
-                    origin,
-                    format!("{path}[{i}]"),
-                    format!("must be a string, found {}", type_name(other)),
-                )),
-            })
-            .collect(),
-        other => Err(PolicyParseError::element(
+        Value::String(s) => f(s),
+        Value::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                match x {
+                    Value::String(s) => f(s)?,
+                    other => {
+                        return Err(PolicyParseError::at(
+                            origin,
+                            &path.index(i),
+                            format!("must be a string, found {}", type_name(other)),
+                        ))
+                    }
+                }
+            }
+            Ok(())
+        }
+        other => Err(PolicyParseError::at(
             origin,
             path,
             format!(
@@ -254,17 +324,29 @@ fn string_list(v: &Value, origin: &str, path: &str) -> Result<Vec<String>, Polic
     }
 }
 
+fn string_list(v: &Value, origin: &str, path: &Path<'_>) -> Result<Vec<String>, PolicyParseError> {
+    let mut out = Vec::with_capacity(match v {
+        Value::Array(items) => items.len(),
+        _ => 1,
+    });
+    each_str(v, origin, path, |s| {
+        out.push(s.to_string());
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 fn name_list(
     m: &Map<String, Value>,
     pos: &str,
     neg: &str,
     lowercase: bool,
     origin: &str,
-    path: &str,
+    path: &Path<'_>,
 ) -> Result<Option<NameList>, PolicyParseError> {
     let (negated, key, v) = match (m.get(pos), m.get(neg)) {
         (Some(_), Some(_)) => {
-            return Err(PolicyParseError::element(
+            return Err(PolicyParseError::at(
                 origin,
                 path,
                 format!("a statement cannot have both `{pos}` and `{neg}`"),
@@ -274,7 +356,7 @@ fn name_list(
         (None, Some(v)) => (true, neg, v),
         (None, None) => return Ok(None),
     };
-    let written = string_list(v, origin, &join(path, key))?;
+    let written = string_list(v, origin, &path.key(key))?;
     let items = if lowercase {
         written.iter().map(|s| s.to_ascii_lowercase()).collect()
     } else {
@@ -291,34 +373,43 @@ fn parse_principal(
     v: &Value,
     negated: bool,
     origin: &str,
-    path: &str,
+    path: &Path<'_>,
 ) -> Result<PrincipalElement, PolicyParseError> {
-    let mut patterns = Vec::new();
+    let mut patterns = Vec::with_capacity(match v {
+        Value::Object(m) => m.values().map(|x| x.as_array().map_or(1, Vec::len)).sum(),
+        _ => 1,
+    });
     match v {
         Value::String(s) if s == "*" => patterns.push(PrincipalPattern::Any),
         Value::Object(m) => {
             for (kind, val) in m {
-                let p = join(path, kind);
-                let list = string_list(val, origin, &p)?;
-                for s in list {
-                    patterns.push(match kind.as_str() {
-                        "AWS" => PrincipalPattern::aws(s.trim()),
-                        "Service" => PrincipalPattern::Service(s),
-                        "Federated" => PrincipalPattern::Federated(s),
-                        "CanonicalUser" => PrincipalPattern::CanonicalUser(s),
-                        other => {
-                            return Err(PolicyParseError::element(
-                                origin,
-                                p,
-                                format!("unknown principal type `{other}` (expected `AWS`, `Service`, `Federated` or `CanonicalUser`)"),
-                            ))
+                let p = path.key(kind);
+                let make: fn(&str) -> PrincipalPattern = match kind.as_str() {
+                    "AWS" => |s| PrincipalPattern::aws(s.trim()),
+                    "Service" => |s| PrincipalPattern::Service(s.to_string()),
+                    "Federated" => |s| PrincipalPattern::Federated(s.to_string()),
+                    "CanonicalUser" => |s| PrincipalPattern::CanonicalUser(s.to_string()),
+                    other => {
+                        // The element's own type is checked first, as it always was.
+                        each_str(val, origin, &p, |_| Ok(()))?;
+                        if matches!(val, Value::Array(items) if items.is_empty()) {
+                            continue;
                         }
-                    });
-                }
+                        return Err(PolicyParseError::at(
+                            origin,
+                            &p,
+                            format!("unknown principal type `{other}` (expected `AWS`, `Service`, `Federated` or `CanonicalUser`)"),
+                        ));
+                    }
+                };
+                each_str(val, origin, &p, |s| {
+                    patterns.push(make(s));
+                    Ok(())
+                })?;
             }
         }
         other => {
-            return Err(PolicyParseError::element(
+            return Err(PolicyParseError::at(
                 origin,
                 path,
                 format!(
@@ -343,32 +434,48 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
+/// One condition value at `path`, checked against its operator.
+fn cond_value(
+    x: &Value,
+    operator: &Operator,
+    origin: &str,
+    path: &Path<'_>,
+    not_scalar: impl FnOnce(&Value) -> String,
+) -> Result<CondValue, PolicyParseError> {
+    let text = scalar_text(x).ok_or_else(|| PolicyParseError::at(origin, path, not_scalar(x)))?;
+    CondValue::new(text, operator).map_err(|m| PolicyParseError::at(origin, path, m))
+}
+
 fn parse_conditions(
     v: &Value,
     origin: &str,
-    path: &str,
+    path: &Path<'_>,
 ) -> Result<Vec<Condition>, PolicyParseError> {
     let Value::Object(ops) = v else {
-        return Err(PolicyParseError::element(
+        return Err(PolicyParseError::at(
             origin,
             path,
             format!("must be an object of operators, found {}", type_name(v)),
         ));
     };
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(
+        ops.values()
+            .map(|keys| keys.as_object().map_or(0, Map::len))
+            .sum(),
+    );
     for (op_name, keys) in ops {
-        let op_path = join(path, op_name);
+        let op_path = path.key(op_name);
         let operator = Operator::parse(op_name).ok_or_else(|| {
-            PolicyParseError::element(
+            PolicyParseError::at(
                 origin,
                 &op_path,
                 format!("unknown condition operator `{op_name}`"),
             )
         })?;
         let Value::Object(keys) = keys else {
-            return Err(PolicyParseError::element(
+            return Err(PolicyParseError::at(
                 origin,
-                op_path,
+                &op_path,
                 format!(
                     "must be an object of condition keys, found {}",
                     type_name(keys)
@@ -376,50 +483,36 @@ fn parse_conditions(
             ));
         };
         for (key, vals) in keys {
-            let key_path = join(&op_path, key);
-            let raw: Vec<(Option<usize>, String)> = match vals {
-                Value::Array(items) => items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, x)| {
-                        scalar_text(x).map(|t| (Some(i), t)).ok_or_else(|| {
-                            PolicyParseError::element(
-                                origin,
-                                format!("{key_path}[{i}]"),
-                                format!(
-                                    "must be a string, number or boolean, found {}",
-                                    type_name(x)
-                                ),
-                            )
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
-                other => vec![(
-                    None,
-                    scalar_text(other).ok_or_else(|| {
-                        PolicyParseError::element(
+            let key_path = op_path.key(key);
+            let values = match vals {
+                Value::Array(items) => {
+                    // Every value's type is checked before any is parsed for the operator, so
+                    // the first error reported is the same as ever.
+                    if let Some((i, bad)) = items.iter().enumerate().find(|(_, x)| {
+                        matches!(x, Value::Null | Value::Array(_) | Value::Object(_))
+                    }) {
+                        return Err(PolicyParseError::at(
                             origin,
-                            &key_path,
-                            format!(
-                                "must be a value or an array of values, found {}",
-                                type_name(other)
-                            ),
-                        )
-                    })?,
-                )],
+                            &key_path.index(i),
+                            not_scalar_item(bad),
+                        ));
+                    }
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| {
+                            cond_value(x, &operator, origin, &key_path.index(i), not_scalar_item)
+                        })
+                        .collect::<Result<Vec<_>, _>>()?
+                }
+                other => vec![cond_value(
+                    other,
+                    &operator,
+                    origin,
+                    &key_path,
+                    not_scalar_value,
+                )?],
             };
-            let values = raw
-                .into_iter()
-                .map(|(i, t)| {
-                    CondValue::new(t, &operator).map_err(|m| {
-                        let p = match i {
-                            Some(i) => format!("{key_path}[{i}]"),
-                            None => key_path.clone(),
-                        };
-                        PolicyParseError::element(origin, p, m)
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
             out.push(Condition {
                 operator_name: op_name.clone(),
                 operator,
@@ -432,72 +525,81 @@ fn parse_conditions(
     Ok(out)
 }
 
+fn not_scalar_item(x: &Value) -> String {
+    format!(
+        "must be a string, number or boolean, found {}",
+        type_name(x)
+    )
+}
+
+fn not_scalar_value(x: &Value) -> String {
+    format!(
+        "must be a value or an array of values, found {}",
+        type_name(x)
+    )
+}
+
 fn parse_statement(
     v: &Value,
     index: usize,
     origin: &str,
-    path: &str,
+    path: &Path<'_>,
 ) -> Result<Statement, PolicyParseError> {
     let Value::Object(m) = v else {
-        return Err(PolicyParseError::element(
+        return Err(PolicyParseError::at(
             origin,
             path,
             format!("a statement must be an object, found {}", type_name(v)),
         ));
     };
-    let sid = opt_string(m, "Sid", origin, &join(path, "Sid"))?;
+    let sid = opt_string(m, "Sid", origin, path)?;
     let effect = match m.get("Effect") {
         Some(Value::String(s)) if s == "Allow" => Effect::Allow,
         Some(Value::String(s)) if s == "Deny" => Effect::Deny,
         Some(Value::String(s)) => {
-            return Err(PolicyParseError::element(
+            return Err(PolicyParseError::at(
                 origin,
-                join(path, "Effect"),
+                &path.key("Effect"),
                 format!("`{s}` is not `Allow` or `Deny`"),
             ))
         }
         Some(other) => {
-            return Err(PolicyParseError::element(
+            return Err(PolicyParseError::at(
                 origin,
-                join(path, "Effect"),
+                &path.key("Effect"),
                 format!("must be `Allow` or `Deny`, found {}", type_name(other)),
             ))
         }
         None => {
-            return Err(PolicyParseError::element(
+            return Err(PolicyParseError::at(
                 origin,
-                join(path, "Effect"),
+                &path.key("Effect"),
                 "the statement has no `Effect`",
             ))
         }
     };
     let principal = match (m.get("Principal"), m.get("NotPrincipal")) {
         (Some(_), Some(_)) => {
-            return Err(PolicyParseError::element(
+            return Err(PolicyParseError::at(
                 origin,
                 path,
                 "a statement cannot have both `Principal` and `NotPrincipal`",
             ))
         }
-        (Some(p), None) => Some(parse_principal(p, false, origin, &join(path, "Principal"))?),
-        (None, Some(p)) => Some(parse_principal(
-            p,
-            true,
-            origin,
-            &join(path, "NotPrincipal"),
-        )?),
+        (Some(p), None) => Some(parse_principal(p, false, origin, &path.key("Principal"))?),
+        (None, Some(p)) => Some(parse_principal(p, true, origin, &path.key("NotPrincipal"))?),
         (None, None) => None,
     };
     let action = name_list(m, "Action", "NotAction", true, origin, path)?.ok_or_else(|| {
-        PolicyParseError::element(
+        PolicyParseError::at(
             origin,
-            join(path, "Action"),
+            &path.key("Action"),
             "the statement has no `Action` or `NotAction`",
         )
     })?;
     let resource = name_list(m, "Resource", "NotResource", false, origin, path)?;
     let conditions = match m.get("Condition") {
-        Some(c) => parse_conditions(c, origin, &join(path, "Condition"))?,
+        Some(c) => parse_conditions(c, origin, &path.key("Condition"))?,
         None => Vec::new(),
     };
     Ok(Statement {
@@ -585,21 +687,16 @@ fn parse_grant(v: &Value, origin: &str, path: &str) -> Result<Grant, PolicyParse
             format!("a grant must be an object, found {}", type_name(v)),
         ));
     };
-    let grantee_principal = opt_string(
-        m,
-        "GranteePrincipal",
-        origin,
-        &join(path, "GranteePrincipal"),
-    )?
-    .ok_or_else(|| {
-        PolicyParseError::element(
-            origin,
-            join(path, "GranteePrincipal"),
-            "the grant has no `GranteePrincipal`",
-        )
-    })?;
+    let grantee_principal = opt_string(m, "GranteePrincipal", origin, &Path::Root(path))?
+        .ok_or_else(|| {
+            PolicyParseError::element(
+                origin,
+                join(path, "GranteePrincipal"),
+                "the grant has no `GranteePrincipal`",
+            )
+        })?;
     let operations = match m.get("Operations") {
-        Some(ops) => string_list(ops, origin, &join(path, "Operations"))?,
+        Some(ops) => string_list(ops, origin, &Path::Root(&join(path, "Operations")))?,
         None => {
             return Err(PolicyParseError::element(
                 origin,
@@ -639,8 +736,8 @@ fn parse_grant(v: &Value, origin: &str, path: &str) -> Result<Grant, PolicyParse
         PrincipalPattern::aws(&grantee_principal)
     };
     Ok(Grant {
-        grant_id: opt_string(m, "GrantId", origin, &join(path, "GrantId"))?,
-        name: opt_string(m, "Name", origin, &join(path, "Name"))?,
+        grant_id: opt_string(m, "GrantId", origin, &Path::Root(path))?,
+        name: opt_string(m, "Name", origin, &Path::Root(path))?,
         grantee_principal,
         grantee,
         operations,
