@@ -96,10 +96,6 @@ fn wait_for_request(emu: &Emulator, action: &str, max_secs: u64) {
     }
 }
 
-fn mutating_actions(emu: &Emulator) -> Vec<String> {
-    Emulator::actions(&emu.mutating_requests())
-}
-
 #[test]
 fn seed_004_happy_path_end_to_end() {
     let emu = Emulator::start();
@@ -187,7 +183,7 @@ fn seed_004_happy_path_end_to_end() {
     assert_eq!(launch["result"], "running", "{launch}");
     assert_eq!(launch["terminated"], true);
     assert_eq!(launch["instance_type"], "t3.nano");
-    let actions = mutating_actions(&emu);
+    let actions = emu.mutating_actions();
     for a in [
         "kms:PutKeyPolicy",
         "ec2:ModifyImageAttribute",
@@ -222,7 +218,8 @@ fn several_encrypted_snapshots_are_all_shared() {
     );
     let doc = stdout_json(&out);
     assert_eq!(doc["report"]["status"], "ok");
-    let shares = mutating_actions(&emu)
+    let shares = emu
+        .mutating_actions()
         .iter()
         .filter(|a| *a == "ec2:ModifySnapshotAttribute")
         .count();
@@ -430,7 +427,7 @@ fn aws_managed_key_is_blocked_with_the_re_encrypting_fix_and_changes_nothing() {
     assert!(b["fix"].as_str().unwrap().contains("copy-image"), "{b}");
     assert!(b["fix"].as_str().unwrap().contains("--kms-key-id"), "{b}");
     assert!(doc["plan"]["steps"].as_array().unwrap().is_empty());
-    assert_eq!(mutating_actions(&emu), Vec::<String>::new());
+    assert_eq!(emu.mutating_actions(), Vec::<String>::new());
 }
 
 #[test]
@@ -521,7 +518,7 @@ fn second_run_changes_nothing() {
     assert!(doc["plan"]["steps"].as_array().unwrap().is_empty());
     assert_eq!(doc["report"]["status"], "nothing-to-do");
     assert_eq!(doc["report"]["targets"][0]["image_id"], copy_id);
-    assert_eq!(mutating_actions(&emu), Vec::<String>::new());
+    assert_eq!(emu.mutating_actions(), Vec::<String>::new());
 }
 
 #[test]
@@ -701,7 +698,7 @@ fn interrupted_run_is_resumed_from_the_journal() {
         )],
         "the resumed run continues the same journal"
     );
-    let actions = mutating_actions(&emu);
+    let actions = emu.mutating_actions();
     assert!(
         !actions.contains(&"ec2:CopyImage".to_string()),
         "{actions:?}"
@@ -743,7 +740,7 @@ fn apply_refuses_a_plan_when_the_world_changed() {
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("key policy of"), "{stderr}");
-    assert_eq!(mutating_actions(&emu), Vec::<String>::new());
+    assert_eq!(emu.mutating_actions(), Vec::<String>::new());
 }
 
 #[test]
@@ -1016,7 +1013,7 @@ fn aws_managed_ami_is_re_encrypted_with_a_customer_key_then_copied_and_rolled_ba
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(stdout_json(&out)["report"]["status"], "nothing-to-do");
-    assert_eq!(mutating_actions(&emu), Vec::<String>::new());
+    assert_eq!(emu.mutating_actions(), Vec::<String>::new());
 
     // Rollback with --delete-copies undoes both plans: the key policy, the shares, the copy in
     // the target and the re-encrypted copy in the source.
@@ -1314,7 +1311,7 @@ fn a_5xx_on_a_mutating_step_fails_with_exit_3_and_the_rerun_resumes() {
     let doc = stdout_json(&out);
     assert_eq!(doc["report"]["run_id"], run_id.as_str());
     assert_eq!(doc["report"]["status"], "ok");
-    let actions = mutating_actions(&emu);
+    let actions = emu.mutating_actions();
     assert!(
         !actions.contains(&"kms:PutKeyPolicy".to_string()),
         "the key policy edit was done already: {actions:?}"

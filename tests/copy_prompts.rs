@@ -78,10 +78,6 @@ fn pick(p: &mut OsSession, index: usize) {
     p.send("\r").unwrap();
 }
 
-fn mutating_actions(emu: &Emulator) -> Vec<String> {
-    Emulator::actions(&emu.mutating_requests())
-}
-
 #[test]
 fn guided_copy_answered_no_changes_nothing() {
     let emu = Emulator::start();
@@ -157,7 +153,7 @@ fn guided_copy_answered_no_changes_nothing() {
         Emulator::actions(&emu.requests()).contains(&"ec2:DescribeImages".to_string()),
         "the picker and discovery read the images"
     );
-    assert_eq!(mutating_actions(&emu), Vec::<String>::new());
+    assert_eq!(emu.mutating_actions(), Vec::<String>::new());
     assert!(emu
         .live_instances(&[TARGET_ACCOUNT], &[REGION, "us-east-2"])
         .is_empty());
@@ -215,7 +211,7 @@ fn guided_copy_answered_yes_copies_with_the_chosen_key_and_grant() {
 
     // what the answers asked for happened: the copy in the target, encrypted with the chosen key,
     // and the principal given the KMS key usage policy
-    let actions = mutating_actions(&emu);
+    let actions = emu.mutating_actions();
     for a in ["kms:PutKeyPolicy", "ec2:CopyImage", "iam:AttachRolePolicy"] {
         assert!(
             actions.contains(&a.to_string()),
@@ -304,7 +300,7 @@ fn without_a_terminal_a_missing_value_is_a_usage_error_naming_the_flag() {
     assert!(err.contains("`--yes`"), "{err}");
 
     // the first two failed before any AWS call; the third only read
-    assert_eq!(mutating_actions(&emu), Vec::<String>::new());
+    assert_eq!(emu.mutating_actions(), Vec::<String>::new());
 }
 
 #[test]

@@ -2840,7 +2840,6 @@ mod tests {
     use crate::workflow::inventory::{
         CreateVolumePermission, ImageBlockDevice, LaunchPermission, PrincipalKind,
     };
-    use crate::workflow::plan::AccessSpec;
 
     const SRC: &str = "111122223333";
     const TGT: &str = "444455556666";
@@ -2974,18 +2973,8 @@ mod tests {
         PlanOptions {
             target_accounts: vec![TGT.into()],
             target_regions: vec!["us-east-1".into()],
-            grants: vec![],
-            target_key: None,
-            name: None,
-            copy_tags: false,
             test_launch: true,
-            instance_type: None,
-            subnet_id: None,
             launch_timeout_secs: 60,
-            revoke_after_copy: false,
-            skip_key_policy_edit: false,
-            share_only: false,
-            access: AccessSpec::default(),
             ..PlanOptions::default()
         }
     }

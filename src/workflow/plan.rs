@@ -622,18 +622,8 @@ mod tests {
             options: PlanOptions {
                 target_accounts: vec!["444455556666".into()],
                 target_regions: vec!["us-east-1".into()],
-                grants: vec![],
-                target_key: None,
-                name: None,
-                copy_tags: false,
                 test_launch: true,
-                instance_type: None,
-                subnet_id: None,
                 launch_timeout_secs: 600,
-                revoke_after_copy: false,
-                skip_key_policy_edit: false,
-                share_only: false,
-                access: AccessSpec::default(),
                 ..PlanOptions::default()
             },
             fingerprint: Fingerprint::default(),

@@ -160,6 +160,11 @@ impl Emulator {
     }
 
     /// `service:Action` of each request, e.g. `kms:PutKeyPolicy`.
+    /// The `service:Action` names of the mutating calls in the request log, oldest first.
+    pub fn mutating_actions(&self) -> Vec<String> {
+        Self::actions(&self.mutating_requests())
+    }
+
     pub fn actions(requests: &[Value]) -> Vec<String> {
         requests
             .iter()
