@@ -12,3 +12,6 @@ pub mod plan;
 pub mod ports;
 pub mod ports_write;
 pub mod rollback;
+
+#[cfg(test)]
+mod golden_tests;
