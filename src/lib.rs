@@ -5,7 +5,11 @@
 //! - [`policy`]: PURE policy parsing, evaluation, explanation and editing (no I/O, no SDK).
 //! - [`aws`]: adapters implementing the workflow's ports with the AWS SDK.
 
+// Only `cli` prints: every other module hands results up as values, progress as events.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod aws;
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
 pub mod policy;
 pub mod state;

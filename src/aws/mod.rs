@@ -1,8 +1,14 @@
-//! Adapters that implement the workflow's ports with `aws-sdk-*` clients: credentials and clients
-//! per account/region (profiles, SSO, env, AssumeRole, `AWS_ENDPOINT_URL`) and error mapping that
-//! keeps the AWS error code and request id.
+//! Adapters that implement the workflow's ports with `aws-sdk-*` clients.
+//!
+//! - [`session`]: the composition of SDK clients: credentials and region per account (profiles,
+//!   SSO, env, AssumeRole, `AWS_ENDPOINT_URL`), who they are, and the clients they hand out.
+//! - [`reader`] / [`writer`]: the `Reader` / `Writer` ports, one file per AWS service.
+//! - [`error`]: SDK errors mapped to `AwsError`, keeping the AWS error code and request id.
 
-pub mod clients;
 pub mod error;
 pub mod reader;
+pub mod session;
 pub mod writer;
+
+/// The former name of [`session`], kept so `crate::aws::clients::...` paths keep working.
+pub use self::session as clients;

@@ -1,28 +1,20 @@
-//! `amishare copy`, `apply` and `rollback`: the cross-account workflow.
+//! `amishare copy`: the cross-account workflow: validate the flags, prompt for what is missing,
+//! connect, discover, plan, then show the plan (blocked, dry run, nothing to do) or apply it.
 
-use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use tokio::sync::watch;
-
-use super::prompt::{
-    confirm, is_account_id, is_ec2_id, is_principal_arn, is_region, prompt_missing, require_values,
-};
-use super::{CliError, Exit, GlobalArgs, OutputFormat};
-use crate::aws::clients::{AwsSession, RoleSpec, SessionOptions};
+use super::apply::{apply_and_report, exit_for};
+use super::connect::{connect, source_session, Reach};
+use super::progress::Progress;
+use super::prompt::{confirm, prompt_missing, require_values, CopyAnswers};
+use super::validate::{is_account_id, is_ec2_id, is_principal_arn, is_region};
+use super::{render, CliError, Exit, GlobalArgs, OutputFormat};
 use crate::aws::reader::SdkReader;
-use crate::aws::writer::SdkWriter;
+use crate::aws::session::AwsSession;
 use crate::state::FileJournalStore;
-use crate::workflow::copy::{
-    build_plan, discover, Apply, Conn, CopyError, Report, TargetAccess, Timing, World,
-};
-use crate::workflow::events::{Event, Events};
+use crate::workflow::copy::{build_plan, discover, Report};
 use crate::workflow::journal::{Journal, JournalStore, RunStatus};
 use crate::workflow::plan::{AccessSpec, Plan, PlanOptions};
-use crate::workflow::rollback::RollbackReport;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CopyArgs {
@@ -97,233 +89,45 @@ pub struct CopyArgs {
     pub max_attempts: Option<u32>,
 }
 
-#[derive(Debug, Clone, clap::Args)]
-pub struct ApplyArgs {
-    /// A plan saved by `amishare copy --plan-out`
-    pub plan_file: PathBuf,
-    /// Do not ask for confirmation
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Never prompt
-    #[arg(long)]
-    pub no_input: bool,
-}
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct RollbackArgs {
-    /// The run id printed by `amishare copy`
-    pub run_id: String,
-    /// Also deregister the copies and delete their snapshots
-    #[arg(long)]
-    pub delete_copies: bool,
-    /// Do not ask for confirmation
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-}
-
-type SdkWorld = World<SdkReader, SdkWriter>;
-
-fn copy_error(e: CopyError) -> CliError {
-    match e {
-        CopyError::Input { message, hint } => CliError::usage(message, hint),
-        CopyError::WorldChanged(d) => CliError::runtime(format!(
-            "the world changed since the plan was made: {}",
-            d.join("; ")
-        ))
-        .with_hint("run `amishare copy ... --plan-out FILE` again and review the new plan"),
-        CopyError::Interrupted => CliError::runtime("interrupted"),
-        other => CliError::runtime(other.to_string()),
-    }
-}
-
-/// Build the clients for the source account and every target account and region; `loaded` is
-/// the source session when the caller already has it (the guided prompts did), so its
-/// credentials are not resolved a second time.
-async fn connect(
-    global: &GlobalArgs,
-    access: &AccessSpec,
-    loaded: Option<AwsSession>,
-    source_region: Option<&str>,
-    accounts: &[String],
-    regions: &[String],
-    max_attempts: Option<u32>,
-) -> Result<(SdkWorld, Vec<String>), CliError> {
-    let opts = SessionOptions {
-        profile: access
-            .source_profile
-            .clone()
-            .or_else(|| global.profile.clone()),
-        region: source_region
-            .map(str::to_string)
-            .or_else(|| global.region.clone()),
-        endpoint_url: None,
-        max_attempts,
-    };
-    let source = match loaded {
-        Some(session) => session,
-        None => AwsSession::load(&opts).await?,
-    };
-    let regions: Vec<String> = if regions.is_empty() {
-        vec![source.region.clone()]
-    } else {
-        regions.to_vec()
-    };
-    if access.target_profile.is_some() && accounts.len() > 1 {
-        return Err(CliError::usage(
-            "`--target-profile` gives credentials for one account, but several `--to` accounts were given",
-            "use `--target-role NAME` (assumed in every target account) for several targets",
-        ));
-    }
-    let mut targets = Vec::new();
-    for account in accounts {
-        let session = if let Some(role) = &access.target_role {
-            Some(
-                source
-                    .assume_role(
-                        &RoleSpec::parse(role, account),
-                        access.external_id.as_deref(),
-                    )
-                    .await?,
-            )
-        } else if let Some(profile) = &access.target_profile {
-            let o = SessionOptions {
-                profile: Some(profile.clone()),
-                region: Some(source.region.clone()),
-                endpoint_url: None,
-                max_attempts,
-            };
-            Some(AwsSession::load(&o).await?)
-        } else if account == &source.account {
-            Some(source.clone())
-        } else {
-            None
-        };
-        if let Some(s) = &session {
-            if &s.account != account {
-                return Err(CliError::usage(
-                    format!(
-                        "the target credentials act in account {} (`{}`), not in `{account}`",
-                        s.account, s.arn
-                    ),
-                    "pass the role or profile of the account named with `--to`",
-                ));
-            }
-        }
-        let mut conns = BTreeMap::new();
-        if let Some(s) = &session {
-            for r in &regions {
-                let rs = s.in_region(r);
-                conns.insert(
-                    r.clone(),
-                    Conn {
-                        reader: SdkReader::new(&rs),
-                        writer: SdkWriter::new(&rs),
-                    },
-                );
-            }
-        }
-        targets.push(TargetAccess {
-            account: account.clone(),
-            identity: session.as_ref().map(AwsSession::identity),
-            regions: conns,
-        });
-    }
-    let world = World {
-        source: Conn {
-            reader: SdkReader::new(&source),
-            writer: SdkWriter::new(&source),
-        },
-        targets,
-    };
-    Ok((world, regions))
-}
-
-/// Progress on stderr: bars for copies on a terminal, plain lines otherwise.
-struct Progress {
-    multi: MultiProgress,
-    bars: Mutex<BTreeMap<String, ProgressBar>>,
-    tty: bool,
-    quiet: bool,
-}
-
-impl Progress {
-    fn new(quiet: bool) -> Self {
-        Self {
-            multi: MultiProgress::new(),
-            bars: Mutex::new(BTreeMap::new()),
-            tty: std::io::stderr().is_terminal(),
-            quiet,
+impl CopyArgs {
+    /// The values the guided prompts may fill in, as the flags gave them.
+    fn answers(&self) -> CopyAnswers {
+        CopyAnswers {
+            ami_id: self.ami_id.clone(),
+            to: self.to.clone(),
+            target_region: self.target_region.clone(),
+            grant: self.grant.clone(),
+            target_key: self.target_key.clone(),
         }
     }
 
-    fn line(&self, s: String) {
-        if self.quiet {
-            return;
-        }
-        if self.tty {
-            let _ = self.multi.println(s);
-        } else {
-            eprintln!("{s}");
-        }
+    fn take_answers(&mut self, answers: CopyAnswers) {
+        self.ami_id = answers.ami_id;
+        self.to = answers.to;
+        self.target_region = answers.target_region;
+        self.grant = answers.grant;
+        self.target_key = answers.target_key;
     }
-}
 
-impl Events for Progress {
-    fn emit(&self, event: Event) {
-        match event {
-            Event::Phase { name } => self.line(format!("== {name}")),
-            Event::StepStarted { step, summary } => self.line(format!("-> {step}: {summary}")),
-            Event::StepFinished { step, ok, detail } => {
-                let d = detail.map(|d| format!(": {d}")).unwrap_or_default();
-                self.line(format!("{} {step}{d}", if ok { "ok" } else { "FAILED" }));
-            }
-            Event::CopyProgress {
-                account,
-                region,
-                image_id,
-                state,
-                percent,
-            } => {
-                let key = format!("{account}/{region}");
-                if self.tty && !self.quiet {
-                    if let Ok(mut bars) = self.bars.lock() {
-                        let bar = bars.entry(key.clone()).or_insert_with(|| {
-                            let b = self.multi.add(ProgressBar::new(100));
-                            if let Ok(style) =
-                                ProgressStyle::with_template("{prefix} [{bar:30}] {pos:>3}% {msg}")
-                            {
-                                b.set_style(style.progress_chars("=> "));
-                            }
-                            b.set_prefix(key.clone());
-                            b
-                        });
-                        bar.set_position(u64::from(percent.unwrap_or(0)));
-                        bar.set_message(format!("{image_id} {state}"));
-                    }
-                }
-            }
-            Event::CopyFinished {
-                account,
-                region,
-                image_id,
-                state,
-            } => {
-                if let Ok(mut bars) = self.bars.lock() {
-                    if let Some(b) = bars.remove(&format!("{account}/{region}")) {
-                        b.finish_and_clear();
-                    }
-                }
-                self.line(format!("   copy {image_id} in {account}/{region}: {state}"));
-            }
-            Event::LaunchState {
-                account,
-                region,
-                instance_id,
-                state,
-            } => self.line(format!(
-                "   test instance {instance_id} in {account}/{region}: {state}"
-            )),
-            Event::Note { message } => self.line(format!("   {message}")),
+    /// The plan's options, for these target regions and this access.
+    fn plan_options(&self, access: AccessSpec, regions: Vec<String>) -> PlanOptions {
+        PlanOptions {
+            target_accounts: self.to.clone(),
+            target_regions: regions,
+            grants: self.grant.clone(),
+            target_key: self.target_key.clone(),
+            name: self.name.clone(),
+            copy_tags: self.copy_tags,
+            test_launch: !self.no_test_launch,
+            instance_type: self.instance_type.clone(),
+            subnet_id: self.subnet_id.clone(),
+            launch_timeout_secs: self.launch_timeout,
+            revoke_after_copy: self.revoke_after_copy,
+            skip_key_policy_edit: self.skip_key_policy_edit,
+            share_only: self.share_only,
+            access,
+            reencrypt_with: self.reencrypt_with.clone(),
+            probe: self.dry_run,
         }
     }
 }
@@ -391,200 +195,6 @@ fn new_run_id() -> String {
     format!("{t}-{}", &u[..8])
 }
 
-fn exit_for(report: &Report) -> Exit {
-    let launch_or_copy_failed = report.targets.iter().any(|t| {
-        t.copy_state.as_deref() == Some("failed")
-            || t.test_launch.as_ref().is_some_and(|l| l.result == "failed")
-    });
-    match report.status.as_str() {
-        "ok" | "nothing-to-do" | "dry-run" => Exit::Success,
-        "blocked" => Exit::Denied,
-        _ if launch_or_copy_failed => Exit::Denied,
-        _ => Exit::Runtime,
-    }
-}
-
-fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::runtime(format!("cannot render JSON: {e}")))?;
-    println!("{text}");
-    Ok(())
-}
-
-/// The report for humans.
-pub fn render_report(r: &Report) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Run {}: {} ({} from {}/{})",
-        r.run_id, r.status, r.image_id, r.source_account, r.source_region
-    );
-    for b in &r.blockers {
-        let _ = writeln!(out, "  BLOCKED [{}]: {}", b.code, b.message);
-        let _ = writeln!(out, "    fix: {}", b.fix);
-    }
-    for t in &r.targets {
-        let _ = writeln!(
-            out,
-            "  {}/{}: {}{}",
-            t.account,
-            t.region,
-            t.status,
-            t.image_id
-                .as_deref()
-                .map(|i| format!(
-                    "  AMI {i}{}",
-                    t.copy_state
-                        .as_deref()
-                        .map(|s| format!(" ({s})"))
-                        .unwrap_or_default()
-                ))
-                .unwrap_or_default()
-        );
-        if let Some(reason) = &t.copy_state_reason {
-            let _ = writeln!(out, "      copy state reason: {reason}");
-        }
-        if let Some(l) = &t.test_launch {
-            let _ = writeln!(
-                out,
-                "      test launch: {} {} -> {}{}{}; {}",
-                l.instance_id.as_deref().unwrap_or("(none)"),
-                l.instance_type,
-                l.result,
-                l.seconds_to_running
-                    .map(|s| format!(" after {s:.1} s"))
-                    .unwrap_or_default(),
-                l.state_reason_code
-                    .as_deref()
-                    .map(|c| format!(
-                        ", state reason {c}: {}",
-                        l.state_reason_message.as_deref().unwrap_or("")
-                    ))
-                    .unwrap_or_default(),
-                if l.terminated {
-                    "terminated (confirmed)"
-                } else {
-                    "NOT confirmed terminated"
-                }
-            );
-        }
-        if let Some(d) = &t.diagnosis {
-            let _ = writeln!(out, "      cause: {}", d.cause);
-            if !d.codes.is_empty() {
-                let _ = writeln!(out, "      findings: {}", d.codes.join(", "));
-            }
-            if let Some(fix) = &d.fix {
-                let _ = writeln!(out, "      fix: {fix}");
-            }
-            for s in &d.key_policy_statements {
-                if let Ok(text) = serde_json::to_string_pretty(s) {
-                    let _ = writeln!(out, "      key policy statement to add:");
-                    for line in text.lines() {
-                        let _ = writeln!(out, "        {line}");
-                    }
-                }
-            }
-            for e in &d.evidence {
-                let _ = writeln!(out, "      evidence: {e}");
-            }
-        }
-        if let Some(e) = &t.error {
-            if t.diagnosis.is_none() {
-                let _ = writeln!(out, "      error: {e}");
-            }
-        }
-    }
-    if !r.changes.is_empty() {
-        let _ = writeln!(out, "Changes:");
-        for c in &r.changes {
-            let _ = writeln!(
-                out,
-                "  [{}] {} {}/{}: {}{}",
-                if c.ok { "done" } else { "FAILED" },
-                c.step,
-                c.account,
-                c.region,
-                c.summary,
-                if c.created.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (created {})", c.created.join(", "))
-                }
-            );
-            if let Some(e) = &c.error {
-                for line in e.lines() {
-                    let _ = writeln!(out, "      {line}");
-                }
-            }
-        }
-    }
-    for h in &r.handoffs {
-        let _ = writeln!(out, "Hand-off for the admin of {}:", h.account);
-        let _ = writeln!(out, "  {}.json:", h.policy_name);
-        for line in h.policy_document.lines() {
-            let _ = writeln!(out, "    {line}");
-        }
-        for c in &h.commands {
-            let _ = writeln!(out, "  $ {c}");
-        }
-    }
-    for w in &r.warnings {
-        let _ = writeln!(out, "warning: {w}");
-    }
-    if r.left_behind.is_empty() {
-        let _ = writeln!(out, "Left behind: nothing");
-    } else {
-        let _ = writeln!(out, "Left behind:");
-        for l in &r.left_behind {
-            let _ = writeln!(out, "  {l}");
-        }
-    }
-    if !r.changes.is_empty() {
-        let _ = writeln!(out, "Undo with: amishare rollback {}", r.run_id);
-    }
-    out
-}
-
-/// Ctrl-C sets the cancel flag; the workflow then stops waiting and terminates its test instances.
-fn cancel_on_ctrl_c() -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted: stopping, terminating test instances (Ctrl-C again is ignored until done)");
-            let _ = tx.send(true);
-            // keep the sender alive so the receivers see the flag
-            std::future::pending::<()>().await;
-        }
-    });
-    rx
-}
-
-async fn apply_and_report(
-    global: &GlobalArgs,
-    world: &SdkWorld,
-    plan: &Plan,
-    journal: Journal,
-    store: &FileJournalStore,
-    progress: &Progress,
-) -> Result<Exit, CliError> {
-    let ctx = Apply {
-        world,
-        store,
-        events: progress,
-        cancel: cancel_on_ctrl_c(),
-        timing: Timing::default(),
-    };
-    let report = crate::workflow::copy::apply(&ctx, plan, journal)
-        .await
-        .map_err(copy_error)?;
-    match global.output {
-        OutputFormat::Json => print_json(&serde_json::json!({"plan": plan, "report": report}))?,
-        OutputFormat::Text => print!("{}", render_report(&report)),
-    }
-    Ok(exit_for(&report))
-}
-
 pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliError> {
     validate(&args)?;
     let access = AccessSpec {
@@ -593,53 +203,21 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         external_id: args.external_id.clone(),
         target_profile: args.target_profile.clone(),
     };
-    let mut loaded = None;
-    if args.ami_id.is_none() || args.to.is_empty() {
-        require_values(&args)?;
-        let opts = SessionOptions {
-            profile: global.profile.clone(),
-            region: global.region.clone(),
-            endpoint_url: None,
-            max_attempts: args.max_attempts,
-        };
-        let source = AwsSession::load(&opts).await?;
-        prompt_missing(&mut args, &SdkReader::new(&source)).await?;
-        validate(&args)?;
-        loaded = Some(source);
-    }
+    let loaded = ask_for_missing(global, &mut args).await?;
     let Some(image_id) = args.ami_id.clone() else {
         return Err(CliError::usage("no AMI given", "pass the AMI id"));
     };
-    let (world, regions) = connect(
-        global,
-        &access,
-        loaded,
-        None,
-        &args.to,
-        &args.target_region,
-        args.max_attempts,
-    )
-    .await?;
-    let opts = PlanOptions {
-        target_accounts: args.to.clone(),
-        target_regions: regions,
-        grants: args.grant.clone(),
-        target_key: args.target_key.clone(),
-        name: args.name.clone(),
-        copy_tags: args.copy_tags,
-        test_launch: !args.no_test_launch,
-        instance_type: args.instance_type.clone(),
-        subnet_id: args.subnet_id.clone(),
-        launch_timeout_secs: args.launch_timeout,
-        revoke_after_copy: args.revoke_after_copy,
-        skip_key_policy_edit: args.skip_key_policy_edit,
-        share_only: args.share_only,
-        access,
-        reencrypt_with: args.reencrypt_with.clone(),
-        probe: args.dry_run,
+    let reach = Reach {
+        access: &access,
+        source_region: None,
+        accounts: &args.to,
+        regions: &args.target_region,
+        max_attempts: args.max_attempts,
     };
+    let (world, regions) = connect(global, &reach, loaded).await?;
+    let opts = args.plan_options(access, regions);
     let store = FileJournalStore::default_location();
-    let progress = Progress::new(global.output == OutputFormat::Json && global.verbose == 0);
+    let progress = Progress::for_output(global);
     let resume = if args.dry_run {
         None
     } else {
@@ -655,43 +233,19 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         }
         None => (new_run_id(), 1),
     };
-    let discovery = discover(&world, &image_id, &opts, &progress)
-        .await
-        .map_err(copy_error)?;
-    let plan = build_plan(&discovery, &opts, &run_id, attempt).map_err(copy_error)?;
+    let discovery = discover(&world, &image_id, &opts, &progress).await?;
+    let plan = build_plan(&discovery, &opts, &run_id, attempt)?;
     if let Some(path) = &args.plan_out {
-        let text = serde_json::to_string_pretty(&plan)
-            .map_err(|e| CliError::runtime(format!("cannot render the plan: {e}")))?;
-        std::fs::write(path, text).map_err(|e| {
-            CliError::runtime(format!(
-                "cannot write the plan to `{}`: {e}",
-                path.display()
-            ))
-        })?;
+        write_plan(path, &plan)?;
     }
-    let status = if !plan.blockers.is_empty() {
-        Some("blocked")
-    } else if args.dry_run {
-        Some("dry-run")
-    } else if plan.is_empty()
-        && resume
-            .as_ref()
-            .is_none_or(|j| j.unconfirmed_instances().is_empty())
-    {
-        Some("nothing-to-do")
-    } else {
-        None
-    };
-    if let Some(status) = status {
+    if let Some(status) = unapplied_status(&plan, args.dry_run, resume.as_ref()) {
         let report = Report::unapplied(&plan, status);
         match global.output {
-            OutputFormat::Json => print_json(&serde_json::json!({"plan": plan, "report": report}))?,
-            OutputFormat::Text => {
-                print!("{plan}");
-                if status != "dry-run" {
-                    print!("{}", render_report(&report));
-                }
-            }
+            OutputFormat::Json => println!("{}", render::report::json(&plan, &report)?),
+            OutputFormat::Text => print!(
+                "{}",
+                render::plan::unapplied_text(&plan, &report, status == "dry-run")
+            ),
         }
         return Ok(exit_for(&report));
     }
@@ -714,160 +268,45 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
     apply_and_report(global, &world, &plan, journal, &store, &progress).await
 }
 
-pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> Result<Exit, CliError> {
-    let text = std::fs::read_to_string(&args.plan_file).map_err(|e| {
-        CliError::usage(
-            format!("cannot read the plan `{}`: {e}", args.plan_file.display()),
-            "pass a file written by `amishare copy --plan-out FILE`",
-        )
-    })?;
-    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
-        CliError::usage(
-            format!(
-                "`{}` is not an amishare plan: {e}",
-                args.plan_file.display()
-            ),
-            "pass a file written by `amishare copy --plan-out FILE`",
-        )
-    })?;
-    if plan.version != crate::workflow::plan::PLAN_VERSION {
-        return Err(CliError::usage(
-            format!("plan version {} is not supported", plan.version),
-            "make the plan again with this amishare version",
-        ));
+/// When the AMI or the target accounts are missing: ask for them (and the other values not
+/// given) when amishare may ask, else the usage error naming the flag. Returns the source
+/// session the prompts loaded, so connecting does not resolve its credentials again.
+async fn ask_for_missing(
+    global: &GlobalArgs,
+    args: &mut CopyArgs,
+) -> Result<Option<AwsSession>, CliError> {
+    if args.ami_id.is_some() && !args.to.is_empty() {
+        return Ok(None);
     }
-    let (world, _) = connect(
-        global,
-        &plan.options.access,
-        None,
-        Some(&plan.source.region),
-        &plan.options.target_accounts,
-        &plan.options.target_regions,
-        None,
-    )
-    .await?;
-    let progress = Progress::new(global.output == OutputFormat::Json && global.verbose == 0);
-    // A plan saved by `--dry-run --plan-out` keeps `probe: true`: its DryRun probes were made
-    // then and are in the plan; applying checks the world, it does not probe again.
-    let discover_opts = PlanOptions {
-        probe: false,
-        ..plan.options.clone()
-    };
-    let discovery = discover(&world, &plan.source.image_id, &discover_opts, &progress)
-        .await
-        .map_err(copy_error)?;
-    let now = crate::workflow::copy::fingerprint(&discovery);
-    let diffs = plan.fingerprint.differences(&now);
-    if !diffs.is_empty() {
-        return Err(copy_error(CopyError::WorldChanged(diffs)));
-    }
-    if !plan.blockers.is_empty() {
-        return Err(CliError {
-            exit: Exit::Denied,
-            message: format!(
-                "the plan is blocked: {}",
-                plan.blockers
-                    .iter()
-                    .map(|b| b.code.clone())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            hint: plan.blockers.first().map(|b| b.fix.clone()),
-        });
-    }
-    let store = FileJournalStore::default_location();
-    if store.load(&plan.run_id).is_ok() {
-        return Err(CliError::usage(
-            format!("plan `{}` was applied already", plan.run_id),
-            "make a new plan with `amishare copy ... --plan-out FILE` (a rerun plans only what is still missing)",
-        ));
-    }
-    if global.output == OutputFormat::Text {
-        eprint!("{plan}");
-    }
-    if !confirm("Apply this plan?", args.yes, args.no_input)? {
-        eprintln!("nothing changed");
-        return Ok(Exit::Success);
-    }
-    apply_and_report(
-        global,
-        &world,
-        &plan,
-        Journal::new(plan.clone()),
-        &store,
-        &progress,
-    )
-    .await
+    let mut answers = args.answers();
+    require_values(&answers, args.no_input)?;
+    let source = source_session(global, args.max_attempts).await?;
+    prompt_missing(&mut answers, args.no_input, &SdkReader::new(&source)).await?;
+    args.take_answers(answers);
+    validate(args)?;
+    Ok(Some(source))
 }
 
-fn render_rollback(r: &RollbackReport) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let _ = writeln!(out, "Rollback of run {}: {}", r.run_id, r.status);
-    for u in &r.undone {
-        let _ = writeln!(
-            out,
-            "  [{}] {} {}/{}: {}",
-            u.result, u.step, u.account, u.region, u.summary
-        );
-        if let Some(d) = &u.detail {
-            for line in d.lines() {
-                let _ = writeln!(out, "      {line}");
-            }
-        }
-    }
-    out
-}
-
-pub async fn rollback(global: &GlobalArgs, args: RollbackArgs) -> Result<Exit, CliError> {
-    let store = FileJournalStore::default_location();
-    let journal = store.load(&args.run_id).map_err(|e| {
-        CliError::usage(
-            e.to_string(),
-            format!(
-                "run ids are printed by `amishare copy`; journals are in {}",
-                store.dir().display()
-            ),
-        )
-    })?;
-    let plan = &journal.plan;
-    let (world, _) = connect(
-        global,
-        &plan.options.access,
-        None,
-        Some(&plan.source.region),
-        &plan.options.target_accounts,
-        &plan.options.target_regions,
-        None,
-    )
-    .await?;
-    let n = journal.entries.len();
-    if !confirm(
-        &format!("Undo the {n} recorded step(s) of run {}?", args.run_id),
-        args.yes,
-        false,
-    )? {
-        eprintln!("nothing changed");
-        return Ok(Exit::Success);
-    }
-    let progress = Progress::new(global.output == OutputFormat::Json && global.verbose == 0);
-    let report = crate::workflow::rollback::rollback(
-        &world,
-        &store,
-        &progress,
-        &args.run_id,
-        args.delete_copies,
-        Timing::default(),
-    )
-    .await
-    .map_err(copy_error)?;
-    match global.output {
-        OutputFormat::Json => print_json(&serde_json::to_value(&report).unwrap_or_default())?,
-        OutputFormat::Text => print!("{}", render_rollback(&report)),
-    }
-    Ok(if report.complete() {
-        Exit::Success
-    } else {
-        Exit::Denied
+fn write_plan(path: &Path, plan: &Plan) -> Result<(), CliError> {
+    let text = render::plan::plan_file(plan)?;
+    std::fs::write(path, text).map_err(|e| {
+        CliError::runtime(format!(
+            "cannot write the plan to `{}`: {e}",
+            path.display()
+        ))
     })
+}
+
+/// Why the plan is shown and not applied: `blocked`, `dry-run`, or `nothing-to-do` (no step, and
+/// no test instance of a resumed run left to confirm terminated); `None`: apply it.
+fn unapplied_status(plan: &Plan, dry_run: bool, resume: Option<&Journal>) -> Option<&'static str> {
+    if !plan.blockers.is_empty() {
+        Some("blocked")
+    } else if dry_run {
+        Some("dry-run")
+    } else if plan.is_empty() && resume.is_none_or(|j| j.unconfirmed_instances().is_empty()) {
+        Some("nothing-to-do")
+    } else {
+        None
+    }
 }

@@ -1,6 +1,6 @@
 //! `amishare explain`: offline analysis of policy files; no AWS access at all.
 
-use super::render_explain::{render_json, render_text};
+use super::render::explain::{render_json, render_text};
 use super::{CliError, Exit, GlobalArgs, OutputFormat};
 use crate::policy::{
     analyze, parse_grants, parse_policies, parse_policy, AnalysisRequest, Caller, CallerContext,

@@ -1,82 +1,29 @@
 //! Command-line layer: clap arguments, settings resolution, prompts, progress and rendering.
 //! The only layer that prints, prompts, reads the terminal or decides exit codes.
+//!
+//! One file per command ([`copy`], [`apply`], [`rollback`], [`explain`], [`diagnose`]); the
+//! composition root that builds the AWS sessions from the flags ([`connect`]); progress on stderr
+//! ([`progress`]); the guided prompts ([`prompt`]) and the syntax checks of typed values
+//! ([`validate`]); all rendering of results ([`render`]); exit codes and errors ([`error`]).
 
+pub mod apply;
+pub mod connect;
 pub mod copy;
 pub mod diagnose;
+pub mod error;
 pub mod explain;
+pub mod progress;
 pub mod prompt;
-pub mod render_explain;
+pub mod render;
+pub mod rollback;
+pub mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
 
-/// Exit codes of DESIGN.md's command-line contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// Success (explain: access allowed; diagnose: no problem found).
-    Success = 0,
-    /// The analysed access is denied, a cause was found, or a test launch failed.
-    Denied = 1,
-    /// Bad input or usage.
-    Usage = 2,
-    /// An AWS or runtime error (diagnose: could not decide).
-    Runtime = 3,
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> Self {
-        ExitCode::from(e as u8)
-    }
-}
-
-/// An error that ends the command: a one-line message (user input in backticks, lowercase, no
-/// final period) and an optional hint saying how to fix it.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct CliError {
-    pub exit: Exit,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-impl CliError {
-    /// Bad input or usage (exit 2).
-    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self {
-            exit: Exit::Usage,
-            message: message.into(),
-            hint: Some(hint.into()),
-        }
-    }
-
-    /// AWS or runtime failure (exit 3).
-    pub fn runtime(message: impl Into<String>) -> Self {
-        Self {
-            exit: Exit::Runtime,
-            message: message.into(),
-            hint: None,
-        }
-    }
-
-    #[must_use]
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-}
-
-/// Every command maps a failure to build its AWS sessions the same way: bad input or
-/// configuration (a misspelt profile, no region) is exit 2, anything else exit 3; both with a hint.
-impl From<crate::aws::clients::SessionError> for CliError {
-    fn from(e: crate::aws::clients::SessionError) -> Self {
-        let hint = e.hint();
-        if e.is_bad_input() {
-            CliError::usage(e.to_string(), hint)
-        } else {
-            CliError::runtime(e.to_string()).with_hint(hint)
-        }
-    }
-}
+pub use error::{CliError, Exit};
+/// The former home of `amishare explain`'s rendering, kept so `cli::render_explain` paths work.
+pub use render::explain as render_explain;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum OutputFormat {
@@ -133,9 +80,9 @@ pub enum Command {
     /// Share an AMI with other accounts, fix its KMS keys' policies, copy it there and test-launch it
     Copy(copy::CopyArgs),
     /// Apply a plan saved by `amishare copy --plan-out`, refusing if the world changed since
-    Apply(copy::ApplyArgs),
+    Apply(apply::ApplyArgs),
     /// Undo what a run changed, from its journal
-    Rollback(copy::RollbackArgs),
+    Rollback(rollback::RollbackArgs),
     /// Decide offline, from policy files alone, whether a principal can launch or copy an encrypted AMI
     Explain(explain::ExplainArgs),
     /// Explain a failed launch ("Client error on launch"), or predict one, from the live account
@@ -170,7 +117,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<Exit, CliError> {
     if let Some(region) = &cli.global.region {
-        if !prompt::is_region(region) {
+        if !validate::is_region(region) {
             return Err(CliError::usage(
                 format!("`--region {region}` is not an AWS region"),
                 "regions look like `us-east-1` or `eu-central-1`",
@@ -180,8 +127,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         Command::Explain(args) => explain::run(&cli.global, args),
         Command::Copy(args) => block_on(copy::run(&cli.global, args)),
-        Command::Apply(args) => block_on(copy::apply(&cli.global, args)),
-        Command::Rollback(args) => block_on(copy::rollback(&cli.global, args)),
+        Command::Apply(args) => block_on(apply::run(&cli.global, args)),
+        Command::Rollback(args) => block_on(rollback::run(&cli.global, args)),
         Command::Diagnose(args) => block_on(diagnose::run(&cli.global, args)),
     }
 }

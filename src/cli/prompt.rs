@@ -1,4 +1,5 @@
-//! Guided prompts of `amishare copy` (dialoguer), and the rule for when there may be any.
+//! Guided prompts of `amishare copy` (dialoguer), the confirmation every changing command asks,
+//! and the rule for when there may be any.
 //!
 //! Prompts appear only when stdin and stderr are terminals and `--no-input` was not given.
 //! Otherwise a missing value is a usage error (exit 2) that names the flag to pass.
@@ -7,7 +8,7 @@
 
 use std::io::IsTerminal;
 
-use super::copy::CopyArgs;
+use super::validate::{is_account_id, is_key_ref, is_principal_arn};
 use super::CliError;
 use crate::workflow::inventory::ImageInfo;
 use crate::workflow::ports::Reader;
@@ -44,90 +45,6 @@ pub const REGIONS: &[&str] = &[
     "me-central-1",
     "sa-east-1",
 ];
-
-/// An AWS account id: exactly 12 ASCII digits.
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// An IAM user, role or group ARN (`arn:PARTITION:iam::ACCOUNT:user|role|group/NAME`).
-pub fn is_principal_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    let [arn, partition, service, region, account, resource] = parts.as_slice() else {
-        return false;
-    };
-    let name = resource
-        .strip_prefix("user/")
-        .or_else(|| resource.strip_prefix("role/"))
-        .or_else(|| resource.strip_prefix("group/"));
-    *arn == "arn"
-        && !partition.is_empty()
-        && *service == "iam"
-        && region.is_empty()
-        && is_account_id(account)
-        && name.is_some_and(|n| {
-            // IAM names and paths: letters, digits and `+=,.@_-`, with `/` between path parts;
-            // no wildcards (a partial-wildcard principal is invalid in a policy).
-            !n.is_empty()
-                && !n.ends_with('/')
-                && n.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
-        })
-}
-
-/// An EC2 resource id with this prefix: `ami-`, `i-`, `snap-`... followed by 8 or 17 hex digits.
-pub fn is_ec2_id(s: &str, prefix: &str) -> bool {
-    s.strip_prefix(prefix).is_some_and(|hex| {
-        matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit())
-    })
-}
-
-/// An AWS region name such as `us-east-1`, `eu-central-2` or `us-gov-west-1`.
-pub fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    let [geo, middle @ .., number] = parts.as_slice() else {
-        return false;
-    };
-    let lower = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
-    geo.len() == 2
-        && lower(geo)
-        && !middle.is_empty()
-        && middle.iter().all(lower)
-        && !number.is_empty()
-        && number.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// A KMS key reference CopyImage accepts: a key id, `alias/NAME`, or a key or alias ARN.
-pub fn is_key_ref(s: &str) -> bool {
-    let is_key_id = |k: &str| {
-        k.len() == 36
-            && k.bytes().enumerate().all(|(i, b)| {
-                matches!(i, 8 | 13 | 18 | 23) == (b == b'-') && (b == b'-' || b.is_ascii_hexdigit())
-            })
-            || k.strip_prefix("mrk-")
-                .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
-    };
-    let is_alias = |a: &str| {
-        a.strip_prefix("alias/").is_some_and(|n| {
-            !n.is_empty()
-                && !n.starts_with("aws/")
-                && n.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b))
-        })
-    };
-    if let Some(rest) = s.strip_prefix("arn:") {
-        let parts: Vec<&str> = rest.splitn(5, ':').collect();
-        let [partition, service, region, account, resource] = parts.as_slice() else {
-            return false;
-        };
-        return !partition.is_empty()
-            && *service == "kms"
-            && !region.is_empty()
-            && is_account_id(account)
-            && (resource.strip_prefix("key/").is_some_and(is_key_id) || is_alias(resource));
-    }
-    is_key_id(s) || is_alias(s)
-}
 
 /// Split a list typed by the user at commas and white space.
 pub fn split_list(s: &str) -> Vec<String> {
@@ -223,18 +140,29 @@ fn no_terminal_hint(no_input: bool) -> &'static str {
     }
 }
 
+/// The values of `amishare copy` the guided prompts may fill in: what the flags gave and, after
+/// [`prompt_missing`], what the user answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyAnswers {
+    pub ami_id: Option<String>,
+    pub to: Vec<String>,
+    pub target_region: Vec<String>,
+    pub grant: Vec<String>,
+    pub target_key: Option<String>,
+}
+
 /// When prompting is not possible, the usage error for the first missing required value
 /// (naming the flag that gives it); `Ok` when nothing required is missing or amishare may ask.
-pub fn require_values(args: &CopyArgs) -> Result<(), CliError> {
-    if interactive(args.no_input) {
+pub fn require_values(answers: &CopyAnswers, no_input: bool) -> Result<(), CliError> {
+    if interactive(no_input) {
         return Ok(());
     }
-    missing_value_error(args, no_terminal_hint(args.no_input))
+    missing_value_error(answers, no_terminal_hint(no_input))
 }
 
 /// The error for the first missing required value, without looking at the terminal.
-pub fn missing_value_error(args: &CopyArgs, why: &str) -> Result<(), CliError> {
-    if args.ami_id.is_none() {
+pub fn missing_value_error(answers: &CopyAnswers, why: &str) -> Result<(), CliError> {
+    if answers.ami_id.is_none() {
         return Err(CliError::usage(
             "no AMI given",
             format!(
@@ -242,7 +170,7 @@ pub fn missing_value_error(args: &CopyArgs, why: &str) -> Result<(), CliError> {
             ),
         ));
     }
-    if args.to.is_empty() {
+    if answers.to.is_empty() {
         return Err(CliError::usage(
             "no target account given",
             format!(
@@ -278,78 +206,98 @@ pub fn confirm(question: &str, yes: bool, no_input: bool) -> Result<bool, CliErr
 /// The guided part of `amishare copy`: ask for the AMI and the target accounts when missing, and
 /// then, for the values not given as flags, the target regions, the principals to grant and the
 /// target key. Without a terminal, a missing required value is an error naming its flag.
-pub async fn prompt_missing<R: Reader>(args: &mut CopyArgs, source: &R) -> Result<(), CliError> {
-    require_values(args)?;
-    if !interactive(args.no_input) {
+pub async fn prompt_missing<R: Reader>(
+    answers: &mut CopyAnswers,
+    no_input: bool,
+    source: &R,
+) -> Result<(), CliError> {
+    require_values(answers, no_input)?;
+    if !interactive(no_input) {
         return Ok(());
     }
-    if args.ami_id.is_none() {
-        args.ami_id = Some(pick_image(source).await?);
+    if answers.ami_id.is_none() {
+        answers.ami_id = Some(pick_image(source).await?);
     }
-    if args.to.is_empty() {
-        let answer: String = dialoguer::Input::new()
-            .with_prompt("Target account ids (12 digits, separated by spaces or commas)")
-            .validate_with(|s: &String| parse_accounts(s).map(|_| ()))
-            .interact_text()
-            .map_err(read_error)?;
-        args.to = parse_accounts(&answer).map_err(|e| CliError::usage(e, "enter 12 digits"))?;
+    if answers.to.is_empty() {
+        answers.to = ask_accounts()?;
     }
-    if args.target_region.is_empty() {
-        let (regions, checked) = region_choices(source.region());
-        let picked = dialoguer::MultiSelect::new()
-            .with_prompt("Target regions (space toggles, enter accepts)")
-            .items(&regions)
-            .defaults(&checked)
-            .max_length(12)
-            .interact()
-            .map_err(read_error)?;
-        args.target_region = picked
-            .into_iter()
-            .filter_map(|i| regions.get(i).cloned())
-            .collect();
-        if args.target_region.is_empty() {
-            args.target_region.push(source.region().to_string());
-        }
+    if answers.target_region.is_empty() {
+        answers.target_region = ask_regions(source.region())?;
     }
-    if args.grant.is_empty() {
-        let targets = args.to.clone();
-        let answer: String = dialoguer::Input::new()
-            .with_prompt(
-                "Principals that will launch the copy (IAM user/role/group ARNs; empty: none)",
-            )
-            .allow_empty(true)
-            .validate_with(|s: &String| parse_grants(s, &targets).map(|_| ()))
-            .interact_text()
-            .map_err(read_error)?;
-        args.grant =
-            parse_grants(&answer, &args.to).map_err(|e| CliError::usage(e, "enter IAM ARNs"))?;
+    if answers.grant.is_empty() {
+        answers.grant = ask_grants(&answers.to)?;
     }
-    if args.target_key.is_none() {
-        let choice = dialoguer::Select::new()
-            .with_prompt("Key for the copy in the target")
-            .items(["the target account's EBS default key", "a key ARN or alias"])
-            .default(0)
-            .interact()
-            .map_err(read_error)?;
-        if choice == 1 {
-            let key: String = dialoguer::Input::new()
-                .with_prompt("Target key (key ARN, alias ARN or alias/NAME)")
-                .validate_with(|s: &String| {
-                    if is_key_ref(s.trim()) {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "`{}` is not a KMS key id, key ARN or customer alias",
-                            s.trim()
-                        ))
-                    }
-                })
-                .interact_text()
-                .map_err(read_error)?;
-            args.target_key = Some(key.trim().to_string());
-        }
+    if answers.target_key.is_none() {
+        answers.target_key = ask_target_key()?;
     }
     Ok(())
+}
+
+fn ask_accounts() -> Result<Vec<String>, CliError> {
+    let answer: String = dialoguer::Input::new()
+        .with_prompt("Target account ids (12 digits, separated by spaces or commas)")
+        .validate_with(|s: &String| parse_accounts(s).map(|_| ()))
+        .interact_text()
+        .map_err(read_error)?;
+    parse_accounts(&answer).map_err(|e| CliError::usage(e, "enter 12 digits"))
+}
+
+/// The picked regions; none picked: the source region.
+fn ask_regions(source_region: &str) -> Result<Vec<String>, CliError> {
+    let (regions, checked) = region_choices(source_region);
+    let picked = dialoguer::MultiSelect::new()
+        .with_prompt("Target regions (space toggles, enter accepts)")
+        .items(&regions)
+        .defaults(&checked)
+        .max_length(12)
+        .interact()
+        .map_err(read_error)?;
+    let mut picked: Vec<String> = picked
+        .into_iter()
+        .filter_map(|i| regions.get(i).cloned())
+        .collect();
+    if picked.is_empty() {
+        picked.push(source_region.to_string());
+    }
+    Ok(picked)
+}
+
+fn ask_grants(targets: &[String]) -> Result<Vec<String>, CliError> {
+    let answer: String = dialoguer::Input::new()
+        .with_prompt("Principals that will launch the copy (IAM user/role/group ARNs; empty: none)")
+        .allow_empty(true)
+        .validate_with(|s: &String| parse_grants(s, targets).map(|_| ()))
+        .interact_text()
+        .map_err(read_error)?;
+    parse_grants(&answer, targets).map_err(|e| CliError::usage(e, "enter IAM ARNs"))
+}
+
+/// `None`: the target account's EBS default key.
+fn ask_target_key() -> Result<Option<String>, CliError> {
+    let choice = dialoguer::Select::new()
+        .with_prompt("Key for the copy in the target")
+        .items(["the target account's EBS default key", "a key ARN or alias"])
+        .default(0)
+        .interact()
+        .map_err(read_error)?;
+    if choice != 1 {
+        return Ok(None);
+    }
+    let key: String = dialoguer::Input::new()
+        .with_prompt("Target key (key ARN, alias ARN or alias/NAME)")
+        .validate_with(|s: &String| {
+            if is_key_ref(s.trim()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{}` is not a KMS key id, key ARN or customer alias",
+                    s.trim()
+                ))
+            }
+        })
+        .interact_text()
+        .map_err(read_error)?;
+    Ok(Some(key.trim().to_string()))
 }
 
 async fn pick_image<R: Reader>(source: &R) -> Result<String, CliError> {
@@ -386,15 +334,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn account_ids_are_twelve_digits() {
-        assert!(is_account_id("444455556666"));
-        assert!(!is_account_id("44445555666"));
-        assert!(!is_account_id("4444555566667"));
-        assert!(!is_account_id("44445555666x"));
-        assert!(!is_account_id("４４４455556666"));
-    }
-
-    #[test]
     fn accounts_split_at_commas_and_spaces_and_drop_duplicates() {
         assert_eq!(
             parse_accounts(" 444455556666, 777788889999 444455556666 ").as_deref(),
@@ -408,25 +347,6 @@ mod tests {
             parse_accounts(" , "),
             Err("enter at least one account id".to_string())
         );
-    }
-
-    #[test]
-    fn principal_arns_are_iam_users_roles_or_groups() {
-        assert!(is_principal_arn("arn:aws:iam::444455556666:role/Launcher"));
-        assert!(is_principal_arn("arn:aws:iam::444455556666:user/ops/alice"));
-        assert!(is_principal_arn(
-            "arn:aws-cn:iam::444455556666:group/Admins"
-        ));
-        assert!(!is_principal_arn("arn:aws:iam::444455556666:policy/P"));
-        assert!(!is_principal_arn("arn:aws:iam::444455556666:role/"));
-        assert!(!is_principal_arn(
-            "arn:aws:sts::444455556666:assumed-role/R/s"
-        ));
-        assert!(!is_principal_arn("arn:aws:iam::4444:role/R"));
-        assert!(!is_principal_arn(
-            "arn:aws:iam:us-east-1:444455556666:role/R"
-        ));
-        assert!(!is_principal_arn("role/Launcher"));
     }
 
     #[test]
@@ -444,28 +364,6 @@ mod tests {
         assert!(err.contains("not a target (444455556666)"), "{err}");
         let err = parse_grants("Launcher", &targets).unwrap_err();
         assert!(err.starts_with("`Launcher` is not an IAM"), "{err}");
-    }
-
-    #[test]
-    fn key_refs_are_ids_aliases_or_arns_but_never_aws_managed_aliases() {
-        assert!(is_key_ref("1234abcd-12ab-34cd-56ef-1234567890ab"));
-        assert!(is_key_ref("mrk-1234abcd12ab34cd56ef1234567890ab"));
-        assert!(is_key_ref("alias/ami-copies"));
-        assert!(is_key_ref(
-            "arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-        ));
-        assert!(is_key_ref(
-            "arn:aws:kms:eu-west-1:444455556666:alias/ami-copies"
-        ));
-        assert!(!is_key_ref("alias/aws/ebs"));
-        assert!(!is_key_ref("alias/"));
-        assert!(!is_key_ref("1234abcd-12ab-34cd-56ef-1234567890a"));
-        assert!(!is_key_ref("1234abcd+12ab-34cd-56ef-1234567890ab"));
-        assert!(!is_key_ref(
-            "arn:aws:kms:us-east-1:4444:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-        ));
-        assert!(!is_key_ref("arn:aws:iam::444455556666:role/R"));
-        assert!(!is_key_ref(""));
     }
 
     #[test]

@@ -401,6 +401,7 @@ mod tests {
     /// of its own), and `SessionOptions::max_attempts` wins over it.
     #[tokio::test]
     #[allow(deprecated)] // ProfileFiles: the re-export aws-config still takes
+    #[allow(clippy::print_stderr)] // a test says why it skipped
     async fn profile_max_attempts_is_honoured() {
         use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
         if std::env::var_os("AWS_MAX_ATTEMPTS").is_some() {

@@ -1,0 +1,182 @@
+//! `amishare apply PLAN`: apply a plan saved by `amishare copy --plan-out`, refusing if the world
+//! changed since; and the application of a plan that `copy` shares (progress, Ctrl-C, report,
+//! exit code).
+
+use std::path::{Path, PathBuf};
+
+use tokio::sync::watch;
+
+use super::connect::{connect, Reach, SdkWorld};
+use super::progress::Progress;
+use super::prompt::confirm;
+use super::render::report::render_report;
+use super::{render, CliError, Exit, GlobalArgs, OutputFormat};
+use crate::state::FileJournalStore;
+use crate::workflow::copy::{discover, Apply, CopyError, Report, Timing};
+use crate::workflow::journal::{Journal, JournalStore};
+use crate::workflow::plan::{Plan, PlanOptions};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `amishare copy --plan-out`
+    pub plan_file: PathBuf,
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Never prompt
+    #[arg(long)]
+    pub no_input: bool,
+}
+
+pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<Exit, CliError> {
+    let plan = read_plan(&args.plan_file)?;
+    let (world, _) = connect(global, &Reach::of_plan(&plan), None).await?;
+    let progress = Progress::for_output(global);
+    check_world_unchanged(&world, &plan, &progress).await?;
+    check_not_blocked(&plan)?;
+    let store = FileJournalStore::default_location();
+    check_not_applied(&store, &plan)?;
+    if global.output == OutputFormat::Text {
+        eprint!("{plan}");
+    }
+    if !confirm("Apply this plan?", args.yes, args.no_input)? {
+        eprintln!("nothing changed");
+        return Ok(Exit::Success);
+    }
+    apply_and_report(
+        global,
+        &world,
+        &plan,
+        Journal::new(plan.clone()),
+        &store,
+        &progress,
+    )
+    .await
+}
+
+/// The saved plan, of a version this amishare applies.
+fn read_plan(path: &Path) -> Result<Plan, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::usage(
+            format!("cannot read the plan `{}`: {e}", path.display()),
+            "pass a file written by `amishare copy --plan-out FILE`",
+        )
+    })?;
+    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
+        CliError::usage(
+            format!("`{}` is not an amishare plan: {e}", path.display()),
+            "pass a file written by `amishare copy --plan-out FILE`",
+        )
+    })?;
+    if plan.version != crate::workflow::plan::PLAN_VERSION {
+        return Err(CliError::usage(
+            format!("plan version {} is not supported", plan.version),
+            "make the plan again with this amishare version",
+        ));
+    }
+    Ok(plan)
+}
+
+/// Discover again and compare with the plan's fingerprint: any difference refuses the plan.
+async fn check_world_unchanged(
+    world: &SdkWorld,
+    plan: &Plan,
+    progress: &Progress,
+) -> Result<(), CliError> {
+    // A plan saved by `--dry-run --plan-out` keeps `probe: true`: its DryRun probes were made
+    // then and are in the plan; applying checks the world, it does not probe again.
+    let discover_opts = PlanOptions {
+        probe: false,
+        ..plan.options.clone()
+    };
+    let discovery = discover(world, &plan.source.image_id, &discover_opts, progress).await?;
+    let now = crate::workflow::copy::fingerprint(&discovery);
+    let diffs = plan.fingerprint.differences(&now);
+    if !diffs.is_empty() {
+        return Err(CopyError::WorldChanged(diffs).into());
+    }
+    Ok(())
+}
+
+/// A blocked plan is not applied (exit 1, the first blocker's fix as the hint).
+fn check_not_blocked(plan: &Plan) -> Result<(), CliError> {
+    if plan.blockers.is_empty() {
+        return Ok(());
+    }
+    Err(CliError {
+        exit: Exit::Denied,
+        message: format!(
+            "the plan is blocked: {}",
+            plan.blockers
+                .iter()
+                .map(|b| b.code.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        hint: plan.blockers.first().map(|b| b.fix.clone()),
+    })
+}
+
+/// A plan whose run has a journal was applied already.
+fn check_not_applied(store: &FileJournalStore, plan: &Plan) -> Result<(), CliError> {
+    if store.load(&plan.run_id).is_ok() {
+        return Err(CliError::usage(
+            format!("plan `{}` was applied already", plan.run_id),
+            "make a new plan with `amishare copy ... --plan-out FILE` (a rerun plans only what is still missing)",
+        ));
+    }
+    Ok(())
+}
+
+/// Ctrl-C sets the cancel flag; the workflow then stops waiting and terminates its test instances.
+fn cancel_on_ctrl_c() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: stopping, terminating test instances (Ctrl-C again is ignored until done)");
+            let _ = tx.send(true);
+            // keep the sender alive so the receivers see the flag
+            std::future::pending::<()>().await;
+        }
+    });
+    rx
+}
+
+/// Apply the plan with its journal, then print the report and say how the command exits.
+pub(super) async fn apply_and_report(
+    global: &GlobalArgs,
+    world: &SdkWorld,
+    plan: &Plan,
+    journal: Journal,
+    store: &FileJournalStore,
+    progress: &Progress,
+) -> Result<Exit, CliError> {
+    let ctx = Apply {
+        world,
+        store,
+        events: progress,
+        cancel: cancel_on_ctrl_c(),
+        timing: Timing::default(),
+    };
+    let report = crate::workflow::copy::apply(&ctx, plan, journal).await?;
+    match global.output {
+        OutputFormat::Json => println!("{}", render::report::json(plan, &report)?),
+        OutputFormat::Text => print!("{}", render_report(&report)),
+    }
+    Ok(exit_for(&report))
+}
+
+/// The exit code of a copy or apply: 0 done (or nothing to do, or a dry run), 1 blocked or a
+/// copy or test launch failed, 3 anything else.
+pub(super) fn exit_for(report: &Report) -> Exit {
+    let launch_or_copy_failed = report.targets.iter().any(|t| {
+        t.copy_state.as_deref() == Some("failed")
+            || t.test_launch.as_ref().is_some_and(|l| l.result == "failed")
+    });
+    match report.status.as_str() {
+        "ok" | "nothing-to-do" | "dry-run" => Exit::Success,
+        "blocked" => Exit::Denied,
+        _ if launch_or_copy_failed => Exit::Denied,
+        _ => Exit::Runtime,
+    }
+}
