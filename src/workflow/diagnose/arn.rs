@@ -1,10 +1,23 @@
-//! The few ARN questions the diagnosis asks (account, region, principal kind and
+//! The few ARN questions the diagnosis asks (partition, account, region, principal kind and
 //! name, "same key?"), on plain strings.
 //!
 //! TODO(lead): these go when the shared `domain` module (ARNs, principals, partitions) lands;
 //! every caller in `diagnose/` goes through this file, so the swap is one file.
 
 use crate::workflow::inventory::PrincipalKind;
+
+/// The partition of an ARN: `arn:aws-cn:iam::A:role/R` -> `aws-cn` (`None` for anything that is
+/// not an ARN, e.g. a bare key id).
+pub(super) fn arn_partition(arn: &str) -> Option<&str> {
+    arn.strip_prefix("arn:")
+        .and_then(|rest| rest.split(':').next())
+        .filter(|p| !p.is_empty())
+}
+
+/// The partition of the first of `arns` that is an ARN, else `aws` (the commercial partition).
+pub(super) fn partition_of<'s>(arns: &[&'s str]) -> &'s str {
+    arns.iter().find_map(|a| arn_partition(a)).unwrap_or("aws")
+}
 
 /// `arn:aws:sts::A:assumed-role/R/S` -> account `A`; `arn:aws:iam::A:...` -> `A`.
 pub(super) fn arn_account(arn: &str) -> Option<&str> {
@@ -51,6 +64,21 @@ pub(super) fn principal_name(principal: &str) -> (PrincipalKind, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partition_comes_from_the_first_arn() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["arn:aws:iam::1:user/a"], "aws"),
+            (&["arn:aws-cn:iam::1:user/a"], "aws-cn"),
+            (&["arn:aws-us-gov:sts::1:assumed-role/R/s"], "aws-us-gov"),
+            (&["key-id", "arn:aws-cn:kms:cn-north-1:1:key/k"], "aws-cn"),
+            (&["not-an-arn"], "aws"),
+            (&[], "aws"),
+        ];
+        for (arns, want) in cases {
+            assert_eq!(partition_of(arns), *want, "{arns:?}");
+        }
+    }
 
     #[test]
     fn account_region_and_key_identity() {

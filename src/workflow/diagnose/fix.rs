@@ -7,10 +7,11 @@
 
 use serde_json::{json, Value};
 
-use super::arn::{arn_account, principal_name};
+use super::arn::{arn_account, partition_of, principal_name};
 use super::documents::{append_statements, in_key_policy, replace_statement, slug};
 use super::facts::policy_origin;
 use super::types::{CauseFix, FixDocument};
+use crate::policy::template::KMS_KEY_USAGE_POLICY_NAME;
 use crate::policy::{self, Finding, FindingCode, StatementRef};
 use crate::workflow::inventory::{
     IdentityPolicies, IdentityPolicyDoc, ImageInfo, KeyDescription, PolicySource, PrincipalKind,
@@ -214,9 +215,14 @@ fn identity_change(
                 content: json!({"Version": "2012-10-17", "Statement": fx.identity_policy_statements}),
             });
             commands.push(format!(
-                "aws iam create-policy --policy-name KmsKeyUsagePolicy --policy-document file://{file}   # in account {account}"
+                "aws iam create-policy --policy-name {KMS_KEY_USAGE_POLICY_NAME} --policy-document file://{file}   # in account {account}"
             ));
-            commands.push(attach_command(principal, &account, identity));
+            commands.push(attach_command(
+                principal,
+                &account,
+                identity,
+                &[principal, &ctx.desc.arn],
+            ));
         }
     }
 }
@@ -269,8 +275,18 @@ fn merged_key_policy(
     append_statements(cur, add)
 }
 
-fn attach_command(principal: &str, account: &str, identity: Option<&IdentityPolicies>) -> String {
-    let policy_arn = format!("arn:aws:iam::{account}:policy/KmsKeyUsagePolicy");
+/// The command that attaches the new `KmsKeyUsagePolicy` of `account` to `principal`, in the
+/// partition of `partition_from` (the principal's ARN, else the key's).
+fn attach_command(
+    principal: &str,
+    account: &str,
+    identity: Option<&IdentityPolicies>,
+    partition_from: &[&str],
+) -> String {
+    let policy_arn = format!(
+        "arn:{}:iam::{account}:policy/{KMS_KEY_USAGE_POLICY_NAME}",
+        partition_of(partition_from)
+    );
     let (kind, name) = principal_name(principal);
     let name = identity.and_then(|i| i.name.clone()).unwrap_or(name);
     match kind {
@@ -313,4 +329,101 @@ fn identity_update_command(
         "aws iam put-{kind}-policy --{kind}-name {owner} --policy-name {} --policy-document file://{file}",
         doc.name
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Severity;
+
+    fn key(arn: &str, account: &str, region: &str) -> KeyDescription {
+        KeyDescription {
+            arn: arn.to_string(),
+            key_id: arn.rsplit('/').next().unwrap_or(arn).to_string(),
+            account: account.to_string(),
+            region: region.to_string(),
+            key_manager: Some("CUSTOMER".into()),
+            key_state: Some("Enabled".into()),
+            multi_region: None,
+            description: None,
+            origin: None,
+            aliases: None,
+        }
+    }
+
+    /// The identity-side fix (a new KmsKeyUsagePolicy, created and attached) names the policy in
+    /// the partition of the ARNs at hand, not always `arn:aws:`.
+    #[test]
+    fn identity_fix_is_in_the_partition_of_the_principal() {
+        let cases = [
+            (
+                "arn:aws-cn:iam::111122223333:role/Launcher",
+                key("arn:aws-cn:kms:cn-north-1:444455556666:key/k1", "444455556666", "cn-north-1"),
+                "aws iam attach-role-policy --role-name Launcher --policy-arn arn:aws-cn:iam::111122223333:policy/KmsKeyUsagePolicy",
+            ),
+            (
+                "arn:aws-us-gov:sts::111122223333:assumed-role/Deployer/session",
+                key("arn:aws-us-gov:kms:us-gov-west-1:444455556666:key/k2", "444455556666", "us-gov-west-1"),
+                "aws iam attach-role-policy --role-name Deployer --policy-arn arn:aws-us-gov:iam::111122223333:policy/KmsKeyUsagePolicy",
+            ),
+            (
+                "arn:aws-us-gov:iam::111122223333:user/alice",
+                key("arn:aws-us-gov:kms:us-gov-east-1:111122223333:key/k3", "111122223333", "us-gov-east-1"),
+                "aws iam attach-user-policy --user-name alice --policy-arn arn:aws-us-gov:iam::111122223333:policy/KmsKeyUsagePolicy",
+            ),
+            (
+                "arn:aws:iam::111122223333:root",
+                key("arn:aws:kms:eu-west-1:444455556666:key/k4", "444455556666", "eu-west-1"),
+                "attach arn:aws:iam::111122223333:policy/KmsKeyUsagePolicy to the users, groups or roles that launch",
+            ),
+        ];
+        for (principal, desc, attach) in cases {
+            let fx = policy::Fix {
+                summary: "attach an identity policy".into(),
+                identity_policy_statements: vec![json!({
+                    "Sid": "AllowUseOfTheKey", "Effect": "Allow",
+                    "Action": ["kms:CreateGrant"], "Resource": [desc.arn.clone()]
+                })],
+                ..policy::Fix::default()
+            };
+            let finding = Finding::new(
+                FindingCode::IdentityPolicyMissingAction,
+                Severity::Error,
+                "the identity policies lack kms:CreateGrant",
+            )
+            .with_fix(fx.clone());
+            let ctx = FixContext {
+                desc: &desc,
+                key_policy: None,
+                identity: None,
+                principal,
+                editor: None,
+            };
+            let fix = build_fix(&fx, &finding, &ctx);
+            assert_eq!(
+                fix.commands,
+                vec![
+                    "aws iam create-policy --policy-name KmsKeyUsagePolicy --policy-document file://kms-key-usage-policy.json   # in account 111122223333".to_string(),
+                    attach.to_string(),
+                ],
+                "{principal}"
+            );
+            assert_eq!(fix.documents.len(), 1, "{principal}");
+            assert_eq!(fix.documents[0].account, "111122223333", "{principal}");
+        }
+    }
+
+    #[test]
+    fn partition_falls_back_to_the_key_arn() {
+        let cmd = attach_command(
+            "AROAEXAMPLEID",
+            "111122223333",
+            None,
+            &["AROAEXAMPLEID", "arn:aws-cn:kms:cn-north-1:1:key/k"],
+        );
+        assert!(
+            cmd.contains("arn:aws-cn:iam::111122223333:policy/KmsKeyUsagePolicy"),
+            "{cmd}"
+        );
+    }
 }
