@@ -9,9 +9,10 @@
 use std::collections::BTreeSet;
 
 use super::arn::arn_account;
+use super::code::CauseCode;
 use super::denials;
 use super::documents::statement_json;
-use super::facts::{is_launch_failure, DescribedKey, Facts, KeyFacts};
+use super::facts::{is_launch_failure, DescribedKey, Facts, KeyFacts, KeyState};
 use super::fix::{aws_managed_fix, build_fix, key_state_fix, FixContext};
 use super::rank::rank;
 use super::types::{
@@ -195,21 +196,14 @@ fn judge_key(
         key_state: desc.key_state.clone(),
         account: desc.account.clone(),
     };
-    match desc.key_state.as_deref() {
-        Some("Disabled") => out
-            .causes
-            .push(key_state_cause(desc, false, key_evidence.clone())),
-        Some("PendingDeletion") => {
-            out.causes
-                .push(key_state_cause(desc, true, key_evidence.clone()))
-        }
-        _ => {}
+    if let Some(c) = key_state_cause(key, &key_evidence) {
+        out.causes.push(c);
     }
     let Some(p) = facts.principal.as_ref() else {
         if key.manager == KeyManager::Aws && desc.account != launch_account {
             out.causes.push(Cause {
                 rank: 0,
-                code: "aws-managed-key".into(),
+                code: CauseCode::Finding(FindingCode::AwsManagedKey),
                 key_arn: Some(desc.arn.clone()),
                 message: format!(
                     "key `{}` is AWS managed (aws/ebs) in account {}: no other account can use it",
@@ -268,22 +262,23 @@ fn judge_key(
     Some(analysis)
 }
 
-/// A disabled key, or one pending deletion.
-fn key_state_cause(desc: &KeyDescription, pending_deletion: bool, evidence: Evidence) -> Cause {
-    let (code, what) = if pending_deletion {
-        ("key-pending-deletion", "pending deletion")
-    } else {
-        ("key-disabled", "disabled")
+/// A disabled key, or one pending deletion, is a cause of its own (KMS refuses every use).
+fn key_state_cause(key: &DescribedKey, evidence: &Evidence) -> Option<Cause> {
+    let (code, what, pending_deletion) = match key.state.as_ref()? {
+        KeyState::Disabled => (CauseCode::KeyDisabled, "disabled", false),
+        KeyState::PendingDeletion => (CauseCode::KeyPendingDeletion, "pending deletion", true),
+        KeyState::Enabled | KeyState::Other(_) => return None,
     };
-    Cause {
+    let desc = &key.desc;
+    Some(Cause {
         rank: 0,
-        code: code.to_string(),
+        code,
         key_arn: Some(desc.arn.clone()),
         message: format!("key `{}` is {what}: KMS refuses every use of it", desc.arn),
         actions: Vec::new(),
-        evidence: vec![evidence],
+        evidence: vec![evidence.clone()],
         fix: Some(key_state_fix(desc, pending_deletion)),
-    }
+    })
 }
 
 /// An error finding of the policy engine as a cause, with the statement it points at and a fix.
@@ -318,20 +313,13 @@ fn finding_cause(
     });
     Cause {
         rank: 0,
-        code: code_str(f.code),
+        code: CauseCode::Finding(f.code),
         key_arn: Some(key.desc.arn.clone()),
         message: f.message.clone(),
         actions: f.actions.clone(),
         evidence,
         fix,
     }
-}
-
-fn code_str(code: FindingCode) -> String {
-    serde_json::to_value(code)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| format!("{code:?}"))
 }
 
 /// A cause found; or nothing wrong (every key analysed and allowed with the identity policies

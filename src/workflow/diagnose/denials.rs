@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::arn::same_key;
+use super::code::CauseCode;
 use super::facts::{parse_rfc3339, Facts};
 use super::types::{Cause, Evidence};
 use crate::workflow::inventory::{KeyDescription, TrailEvent};
@@ -199,12 +200,12 @@ fn unexplained(
     );
     match causes
         .iter_mut()
-        .find(|c| c.code == "kms-access-denied" && c.message == message)
+        .find(|c| c.code == CauseCode::KmsAccessDenied && c.message == message)
     {
         Some(c) => quote(c, &evidence),
         None => causes.push(Cause {
             rank: 0,
-            code: "kms-access-denied".into(),
+            code: CauseCode::KmsAccessDenied,
             key_arn,
             message,
             actions: vec![action],

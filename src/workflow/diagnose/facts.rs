@@ -82,6 +82,8 @@ pub struct KeyFacts {
 #[derive(Debug, Clone)]
 pub struct DescribedKey {
     pub desc: KeyDescription,
+    /// `desc.key_state`, typed (`None`: not shown).
+    pub state: Option<KeyState>,
     pub manager: KeyManager,
     /// The key policy as read (`None`: not visible).
     pub policy_text: Option<String>,
@@ -91,6 +93,29 @@ pub struct DescribedKey {
     pub grants: Option<Vec<Grant>>,
     /// Who would run put-key-policy (the key account's caller), when known.
     pub editor: Option<String>,
+}
+
+/// A key's state, as DescribeKey's `KeyState` says.
+///
+/// TODO(lead): replace with the shared `domain` key state when it lands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyState {
+    Enabled,
+    Disabled,
+    PendingDeletion,
+    /// `PendingImport`, `Unavailable`, `Creating`, ..., and whatever AWS adds.
+    Other(String),
+}
+
+impl KeyState {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "Enabled" => Self::Enabled,
+            "Disabled" => Self::Disabled,
+            "PendingDeletion" => Self::PendingDeletion,
+            other => Self::Other(other.to_string()),
+        }
+    }
 }
 
 /// StateReason codes of a launch that failed (rather than an instance stopped by someone).

@@ -29,6 +29,7 @@
 //! causes; `types.rs` holds the public values; `arn.rs` the few ARN helpers used here.
 
 mod arn;
+mod code;
 mod decide;
 mod denials;
 mod documents;
@@ -38,6 +39,7 @@ mod gather;
 mod rank;
 mod types;
 
+pub use code::CauseCode;
 pub use types::{
     Cause, CauseFix, DiagnoseError, DiagnoseOptions, DiagnoseTarget, Diagnosis, DiagnosisOutcome,
     Evidence, FixDocument, KeyReport, PolicyName, PrincipalInfo, PrincipalSource, Unseen,

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::code::CauseCode;
 use crate::policy::{Analysis, Finding, Operation};
 use crate::workflow::inventory::{
     ImageInfo, InstanceInfo, KeyDescription, PolicySource, TrailEvent,
@@ -156,7 +157,7 @@ pub struct Cause {
     pub rank: usize,
     /// A finding code of DESIGN.md, or `key-disabled`, `key-pending-deletion`,
     /// `kms-access-denied` (a denial seen in CloudTrail that the policies read do not explain).
-    pub code: String,
+    pub code: CauseCode,
     pub key_arn: Option<String>,
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
