@@ -390,3 +390,7 @@ fn guardrails_unseen() -> Unseen {
         how_to_see: "aws organizations list-policies-for-target --target-id ACCOUNT --filter SERVICE_CONTROL_POLICY (from the management account); aws iam get-user/get-role (PermissionsBoundary)".into(),
     }
 }
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

@@ -83,6 +83,18 @@ pub struct PrincipalInfo {
     pub identity_policies: Option<Vec<PolicyName>>,
 }
 
+impl PrincipalInfo {
+    /// A principal given by the caller, its identity policies not read yet.
+    pub(super) fn given(arn: &str) -> Self {
+        Self {
+            arn: arn.to_string(),
+            source: PrincipalSource::Given,
+            invoked_by: None,
+            identity_policies: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicyName {
     pub source: PolicySource,

@@ -12,8 +12,7 @@ mod trail;
 use super::arn::arn_account;
 use super::facts::{is_launch_failure, parse_rfc3339, policy_origin, Facts};
 use super::types::{
-    DiagnoseError, DiagnoseOptions, DiagnoseTarget, PolicyName, PrincipalInfo, PrincipalSource,
-    Unseen,
+    DiagnoseError, DiagnoseOptions, DiagnoseTarget, PolicyName, PrincipalInfo, Unseen,
 };
 use crate::policy::{self, PolicyDocument};
 use crate::workflow::inventory::{IdentityPolicies, InstanceInfo};
@@ -69,7 +68,7 @@ pub async fn gather<R: Reader>(
                 }
             }
             facts.principal = match principal {
-                Some(p) => Some(given(p)),
+                Some(p) => Some(PrincipalInfo::given(p)),
                 None => run.launch_principal(&inst.id, facts.launch_time).await,
             };
             // The image's snapshots carry the key EC2 reads from (a borrower's volumes are
@@ -83,7 +82,7 @@ pub async fn gather<R: Reader>(
             image_id,
             principal,
         } => {
-            facts.principal = Some(given(principal));
+            facts.principal = Some(PrincipalInfo::given(principal));
             facts.image = run.image_and_keys(image_id, &mut key_refs).await;
         }
     }
@@ -102,15 +101,6 @@ pub async fn gather<R: Reader>(
         }
     }
     Ok(facts)
-}
-
-fn given(arn: &str) -> PrincipalInfo {
-    PrincipalInfo {
-        arn: arn.to_string(),
-        source: PrincipalSource::Given,
-        invoked_by: None,
-        identity_policies: None,
-    }
 }
 
 impl<R: Reader> Run<'_, R> {
