@@ -23,10 +23,13 @@
 //! explicit Deny, key policy, grant, identity policy, and `kms-access-denied` last.
 //!
 //! Where things live: `gather/` reads (over the [`Reader`] port) into plain facts
-//! (`facts.rs`); `decide.rs` turns facts into causes, outcome and summary without any I/O;
-//! `denials.rs` matches CloudTrail refusals to the launch and to causes; `fix.rs` builds fix
-//! documents and aws CLI commands (`documents.rs`: the JSON edits they need); `rank.rs` orders
-//! causes; `types.rs` holds the public values; `arn.rs` the few ARN helpers used here.
+//! (`facts.rs`): `image.rs` the image and its snapshots, `trail.rs` CloudTrail, `keys.rs` each
+//! key's description, policy and grants; `decide.rs` turns facts into causes, outcome and
+//! summary without any I/O (its tests: `decide_tests.rs`); `denials.rs` matches CloudTrail
+//! refusals to the launch and to causes; `fix.rs` builds fix documents and aws CLI commands
+//! (`documents.rs`: the JSON edits they need); `rank.rs` orders causes; `code.rs` is the closed
+//! set of cause codes; `types.rs` holds the other public values; `arn.rs` the few ARN helpers
+//! used here (partition, account, region, principal name).
 
 mod arn;
 mod code;
