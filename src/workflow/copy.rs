@@ -2764,7 +2764,7 @@ fn summarize(
             Some(k) if !c.message.contains(k.as_str()) => format!("{k}: {}", c.message),
             _ => c.message.clone(),
         });
-        out.codes.push(c.code.clone());
+        out.codes.push(c.code.to_string());
         if let Some(fix) = &c.fix {
             if out.fix.is_none() {
                 out.fix = Some(fix.summary.clone());
