@@ -18,10 +18,10 @@ os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")
 def build_app(middleware):  # type: ignore[no-untyped-def]
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from . import ec2_patches, kms_patches
+    from . import ec2, kms_patches
 
     kms_patches.apply()
-    ec2_patches.apply()
+    ec2.apply()
 
     dispatcher = DomainDispatcherApplication(create_backend_app)
 

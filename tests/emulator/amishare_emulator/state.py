@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 LOCK = threading.RLock()
@@ -28,12 +29,21 @@ FAULTS: list[dict[str, Any]] = []
 _fault_seq = [0]
 
 
+class CallerKind(StrEnum):
+    """CloudTrail's userIdentity.type for the callers the emulator knows (serialises to that string)."""
+
+    IAM_USER = "IAMUser"
+    ASSUMED_ROLE = "AssumedRole"
+    ROOT = "Root"
+    UNKNOWN = "Unknown"
+
+
 @dataclass
 class Caller:
     account: str
     arn: str
     access_key: str
-    kind: str  # IAMUser | AssumedRole | Root | Unknown
+    kind: CallerKind
     principal_id: str
     role_arn: str | None = None  # for assumed roles: the role's ARN
     user_name: str | None = None
