@@ -86,11 +86,27 @@ def trust_policy(principal: str) -> str:
     })
 
 
-def ensure_role(iam: Any, name: str, trust: str, description: str) -> str:
+ADMIN_POLICY = json.dumps({"Version": "2012-10-17",
+                           "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+# AmazonEC2FullAccess as AWS publishes it: EC2 and friends, no KMS action ("full EC2 permissions").
+EC2_FULL_ACCESS = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["ec2:*", "elasticloadbalancing:*", "cloudwatch:*", "autoscaling:*"],
+     "Resource": "*"},
+    {"Effect": "Allow", "Action": "iam:CreateServiceLinkedRole", "Resource": "*",
+     "Condition": {"StringEquals": {"iam:AWSServiceName": ["autoscaling.amazonaws.com", "ec2scheduled.amazonaws.com",
+                                                           "elasticloadbalancing.amazonaws.com"]}}}]})
+
+
+def ensure_role(iam: Any, name: str, trust: str, description: str, admin: bool = False) -> str:
+    """A role; `admin`: with the inline policy `AdministratorAccess` (Action/Resource `*`), as the
+    roles amishare's tests use have on AWS (e.g. OrganizationAccountAccessRole)."""
     try:
-        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, Description=description)["Role"]["Arn"]
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, Description=description)["Role"]["Arn"]
     except iam.exceptions.EntityAlreadyExistsException:
-        return iam.get_role(RoleName=name)["Role"]["Arn"]
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+    if admin:
+        iam.put_role_policy(RoleName=name, PolicyName="AdministratorAccess", PolicyDocument=ADMIN_POLICY)
+    return arn
 
 
 def make_ami(ec2: Any, az: str, name: str, sizes: list[int], encrypted: bool, kms_key_id: str | None,
@@ -128,11 +144,11 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
     az = region + "a"
 
     admin_role = ensure_role(s_iam, f"{p}-key-admin", trust_policy(f"arn:aws:iam::{src}:root"),
-                             "Administers the source AMI key")
+                             "Administers the source AMI key", admin=True)
     source_role = ensure_role(s_iam, f"{p}-source", trust_policy(f"arn:aws:iam::{src}:root"),
-                              "Builds and shares AMIs (key user)")
+                              "Builds and shares AMIs (key user)", admin=True)
     target_role = ensure_role(t_iam, f"{p}-target", trust_policy(f"arn:aws:iam::{src}:root"),
-                              "Assumed from the source account to copy/launch shared AMIs")
+                              "Assumed from the source account to copy/launch shared AMIs", admin=True)
     users = [source_role]
     if args.key_allows_target:
         users.append(f"arn:aws:iam::{tgt}:root")

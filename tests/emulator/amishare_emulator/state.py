@@ -62,7 +62,24 @@ def set_request_context(caller: Caller | None, pending_override: float | None) -
 
 
 def current_caller() -> Caller | None:
-    return getattr(_local, "caller", None)
+    """The principal AWS acts for now: an AWS service's role while it works (`acting_as`), else the
+    caller of the request."""
+    return getattr(_local, "acting", None) or getattr(_local, "caller", None)
+
+
+class acting_as:  # noqa: N801  (a context manager used like a function)
+    """`with acting_as(caller):` an AWS service (Auto Scaling) works as its own role."""
+
+    def __init__(self, caller: Caller):
+        self.caller = caller
+
+    def __enter__(self) -> Caller:
+        self.prev = getattr(_local, "acting", None)
+        _local.acting = self.caller
+        return self.caller
+
+    def __exit__(self, *exc: object) -> None:
+        _local.acting = self.prev
 
 
 def pending_seconds() -> float:

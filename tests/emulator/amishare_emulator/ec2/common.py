@@ -9,7 +9,7 @@ from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami
 from moto.ec2.models.elastic_block_store import Snapshot
 
-from .. import cloudtrail, kms_patches
+from .. import cloudtrail, identity, kms_patches, orgs
 from ..keyuse import evaluate_key_use
 from ..state import current_caller, now, pending_seconds, record_decision
 
@@ -30,13 +30,18 @@ def backends_in_region(region: str) -> list[Any]:
     return out
 
 
+def launch_permission_names(lp: dict[str, str], account: str) -> bool:
+    """Does this launch permission name `account` (its id, or its organization or one of its OUs)?"""
+    if lp.get("UserId") == account:
+        return True
+    arn = lp.get("OrganizationArn") or lp.get("OrganizationalUnitArn")
+    return bool(arn) and arn in orgs.org_arns(account)
+
+
 def image_visible_to(ami: Ami, account: str) -> bool:
     if ami.owner_id == account:
         return True
-    for lp in ami.launch_permissions:
-        if lp.get("UserId") == account or lp.get("Group") == "all":
-            return True
-    return False
+    return any(lp.get("Group") == "all" or launch_permission_names(lp, account) for lp in ami.launch_permissions)
 
 
 def snapshot_visible_to(snap: Snapshot, account: str) -> bool:
@@ -124,7 +129,8 @@ def check_key_use(
     Returns (allowed, key_arn, decision)."""
     key = kms_patches.lookup_key_by_ref(key_ref) if key_ref else None
     key_arn = key.arn if key is not None else (key_ref or "")
-    decision = evaluate_key_use(key, caller.arn, caller.account)
+    principal = identity.resolve(caller.arn, caller.account)
+    decision = evaluate_key_use(key, caller.arn, caller.account, principal, {"aws:ebs:id": resource_id})
     record_decision(
         {
             "operation": operation,
@@ -137,18 +143,7 @@ def check_key_use(
         }
     )
     if not decision.allowed:
-        action = decision.missing_action or "kms:CreateGrant"
-        msg = (
-            f"User: {caller.arn} is not authorized to perform: {action} on resource: {key_arn} "
-            f"because no resource-based policy allows the {action} action"
-        )
-        if decision.reasons and decision.reasons[0].startswith("explicit Deny") or any(
-            r.startswith("explicit Deny") for r in decision.reasons
-        ):
-            msg = (
-                f"User: {caller.arn} is not authorized to perform: {action} on resource: {key_arn} "
-                f"with an explicit deny in a resource-based policy"
-            )
+        msg = decision.denial_message(caller.arn, key_arn)
         params = {
             "keyId": key_arn,
             "granteePrincipal": f"{caller.account}:aws:ec2-infrastructure",

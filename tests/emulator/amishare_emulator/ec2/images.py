@@ -28,6 +28,7 @@ from .common import (
     find_snapshot,
     find_snapshot_any,
     image_visible_to,
+    launch_permission_names,
     resolve_kms_ref,
     snapshot_visible_to,
 )
@@ -281,8 +282,10 @@ def describe_images(self: Any, ami_ids: list[str] | None = None, filters: dict[s
                 if u == "all" and a.is_public:
                     keep.append(a)
                     break
-                uid = me if u == "self" else u
-                if {"UserId": uid} in a.launch_permissions and (u == "self" or a.owner_id == me):
+                if u == "self" and any(launch_permission_names(lp, me) for lp in a.launch_permissions):
+                    keep.append(a)
+                    break
+                if {"UserId": u} in a.launch_permissions and a.owner_id == me:
                     keep.append(a)
                     break
         pool = keep

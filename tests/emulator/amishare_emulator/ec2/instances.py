@@ -9,7 +9,7 @@ from moto.core.utils import utcnow
 from moto.ec2.exceptions import EC2ClientError, InvalidAMIIdError, MalformedAMIIdError
 from moto.ec2.models.instances import Instance, InstanceBackend, InstanceState, StateReason
 
-from .. import cloudtrail
+from .. import cloudtrail, kms_patches
 from ..state import now, pending_seconds
 from .common import (
     LAUNCH_FAIL_CODE,
@@ -93,6 +93,26 @@ def _wrap_transition(name: str, transitional: tuple[str, int] | None) -> None:
 _orig_run_instances = InstanceBackend.run_instances
 
 
+def launch_keys(backend: Any, refs: list[dict[str, Any]]) -> list[str]:
+    """The keys EC2 uses for a launch: each encrypted snapshot's key, and the launcher's EBS default key
+    for snapshots it does not own when that is a customer managed key (new volumes are encrypted with
+    it; EC2 user guide "Use encryption with EBS-backed AMIs")."""
+    keys: list[str] = []
+    for m in refs:
+        ebs = m["Ebs"]
+        if not (ebs.get("Encrypted") and ebs.get("KmsKeyId")):
+            continue
+        if ebs["KmsKeyId"] not in keys:
+            keys.append(ebs["KmsKeyId"])
+        snap = find_snapshot_any(backend.region_name, ebs.get("SnapshotId") or "")
+        if snap is not None and snap.owner_id != backend.account_id:
+            default = default_ebs_key_arn(backend)
+            key = kms_patches.lookup_key_by_ref(default, backend.account_id, backend.region_name)
+            if key is not None and key.key_manager != "AWS" and key.arn not in keys:
+                keys.append(key.arn)
+    return keys
+
+
 def run_instances(self: Any, image_id: str, count: int, user_data: Any, security_group_names: list[str],
                   **kwargs: Any) -> Any:
     caller = caller_for(self)
@@ -124,11 +144,7 @@ def run_instances(self: Any, image_id: str, count: int, user_data: Any, security
                                      "DeleteOnTermination": ebs.get("DeleteOnTermination", True)}})
         kwargs["block_device_mappings"] = mappings
     reservation = _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
-    keys = []
-    for m in refs:
-        ebs = m["Ebs"]
-        if ebs.get("Encrypted") and ebs.get("KmsKeyId") and ebs["KmsKeyId"] not in keys:
-            keys.append(ebs["KmsKeyId"])
+    keys = launch_keys(self, refs)
     for inst in reservation.instances:
         fail = None
         for k in keys:
