@@ -85,7 +85,7 @@ def _activity(group: FakeAutoScalingGroup, a: dict[str, Any]) -> dict[str, Any]:
 
 def describe_scaling_activities(self: AutoScalingResponse) -> ActionResult:
     name = self._get_param("AutoScalingGroupName")
-    ids = self._get_multi_param("ActivityIds.member")
+    ids = self._get_param("ActivityIds") or []
     out = []
     for g in list(self.autoscaling_backend.autoscaling_groups.values()):
         if name and g.name != name:

@@ -25,7 +25,10 @@ from .policy_eval import (  # noqa: F401  (re-exported: older imports use keyuse
     statement_principal_matches, statement_resource_matches,
 )
 
-# The actions EC2 needs on the caller's behalf. Both groups must be allowed.
+# The actions EC2 needs on the caller's behalf; both groups must be allowed. EC2's CreateGrant is made
+# with the caller's rights (key policy + identity policies + grants). EC2 then decrypts under the grant
+# it created, so the caller's identity policies need only CreateGrant (the seeds' fix); the key policy
+# (or a grant) must still admit the caller or its account for Decrypt/ReEncryptFrom.
 REQUIRED_GROUPS = [["kms:CreateGrant"], ["kms:Decrypt", "kms:ReEncryptFrom"]]
 GRANT_OPS = ("kms:creategrant", "kms:listgrants", "kms:revokegrant")
 EC2_SOURCE_IP = "52.95.4.1"  # "an EC2 infrastructure address, never the user's" (DOMAIN.md)
@@ -155,7 +158,9 @@ def _grant_for(key: Any, action: str, p: Principal, enc_ctx: dict[str, str] | No
 
 def decide_action(key: Any, stmts: list[dict[str, Any]], action: str, p: Principal, via_ec2: bool,
                   enc_ctx: dict[str, str] | None = None, source_ip: str | None = None,
-                  extra_ctx: dict[str, Any] | None = None) -> ActionVerdict:
+                  extra_ctx: dict[str, Any] | None = None, key_policy_only: bool = False) -> ActionVerdict:
+    """`key_policy_only`: EC2's use actions, done under the grant EC2 created: the key policy (or a
+    grant) must admit the principal or its account, identity policies count only with a Deny."""
     ctx = request_context(action, p, key.region, via_ec2, enc_ctx, source_ip, extra_ctx)
     notes: list[str] = []
     direct, account, kdeny = _key_policy(stmts, action, p, key.arn, ctx, via_ec2, notes)
@@ -167,6 +172,8 @@ def decide_action(key: Any, stmts: list[dict[str, Any]], action: str, p: Princip
     if idv.effect == "Deny":
         return ActionVerdict(False, "identity policy", idv.statement, "explicit deny in identity policy", sids, notes)
     same = p.account == key.account_id
+    if key_policy_only and sids:
+        return ActionVerdict(True, "key policy", sids[0], "", sids, notes)
     if same and direct:
         return ActionVerdict(True, "key policy", direct[0], "", sids, notes)
     if sids and idv.effect == "Allow":
@@ -205,7 +212,7 @@ def evaluate_key_use(key: Any, caller_arn: str, caller_account: str, principal: 
     missing, denied_by = None, None
     for group in REQUIRED_GROUPS:
         for a in group:
-            per[a] = decide_action(key, stmts, a, p, True, enc_ctx)
+            per[a] = decide_action(key, stmts, a, p, True, enc_ctx, key_policy_only=a != "kms:CreateGrant")
         deny = next((a for a in group if per[a].missing.startswith("explicit deny")), None)
         denied_by = denied_by or deny
         if missing is None and not any(per[a].allowed for a in group):

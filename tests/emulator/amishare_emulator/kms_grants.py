@@ -77,7 +77,8 @@ def list_retirable_grants(self: KmsResponse) -> str:
     p = identity.resolve(caller_arn, account)
     verdict = identity.evaluate_identity(p, "kms:ListRetirableGrants", principal,
                                          identity.principal_context(p), False)
-    record_decision({"operation": "kms:list_retirable_grants", "caller": caller_arn, "caller_account": account,
+    record_decision({"operation": "kms:list_retirable_grants", "resource": principal, "caller": caller_arn,
+                     "caller_account": account,
                      "key": None, "allowed": verdict.effect == "Allow", "decided_by": "identity policy",
                      "statement": verdict.statement, "reasons": verdict.notes})
     if verdict.effect != "Allow":

@@ -202,7 +202,8 @@ def _authorise(resp: KmsResponse, name: str, key: Any) -> None:
     principal = identity.resolve(caller_arn, resp.current_account)
     decision = evaluate_direct_call(key, action, caller_arn, resp.current_account, principal,
                                     caller.source_ip if caller else None, extra, enc)
-    record_decision({"operation": f"kms:{name}", "caller": caller_arn, "caller_account": resp.current_account,
+    record_decision({"operation": f"kms:{name}", "resource": key.arn, "caller": caller_arn,
+                     "caller_account": resp.current_account,
                      "key": key.arn, "key_manager": getattr(key, "key_manager", None), "direct_call": True,
                      **decision.to_json()})
     if not decision.allowed:
