@@ -179,3 +179,24 @@ def test_direct_kms_calls_check_identity_policies_in_the_same_account(aws, seed,
     assert kms.encrypt(KeyId=s["source_key_id"], Plaintext=b"x")["KeyId"] == s["source_key_arn"]
     d = ctl.get("/decisions")[-1]
     assert d["direct_call"] and d["decided_by"] == "identity policy" and d["statement"] == "use/Use"
+
+
+def test_create_volume_from_an_encrypted_snapshot_checks_the_key(aws, seed, ctl):
+    s = seed(ec2_user="test")
+    creds = {"AccessKeyId": s["ec2_user_access_key_id"], "SecretAccessKey": s["ec2_user_secret_access_key"],
+             "SessionToken": ""}
+    ec2 = aws.client("ec2", creds=creds)
+
+    def create():
+        v = ec2.create_volume(SnapshotId=s["snapshot_id"], AvailabilityZone=REGION + "a")["VolumeId"]
+        first = ec2.describe_volumes(VolumeIds=[v])["Volumes"][0]["State"]
+        wait_past_pending()
+        return v, first, ec2.describe_volumes(VolumeIds=[v])["Volumes"][0]["State"]
+
+    v, first, last = create()
+    assert (first, last) == ("creating", "error")
+    assert [d["operation"] for d in ctl.get("/decisions") if d["resource"] == v] == ["CreateVolume"]
+    aws.client("iam", SRC).put_user_policy(UserName="test", PolicyName="use",
+                                           PolicyDocument=kms_usage_policy(s["source_key_arn"]))
+    _, first, last = create()
+    assert last == "available"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.exceptions import EC2ClientError, InvalidAMIAttributeItemValueError, InvalidSnapshotIdError
-from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot
+from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot, Volume
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.ec2.utils import generic_filter, random_snapshot_id
 
@@ -226,6 +227,8 @@ def create_volume(self: Any, size: int, zone_name: str, snapshot_id: str | None 
             kms_key_id = resolve_kms_ref(self, kms_key_id) or kms_key_id
         vol = _orig_create_volume(self, size, zone_name, None, encrypted, kms_key_id, **kw)
         vol.snapshot_id = snapshot_id
+        if snap.encrypted and _API_CALL.active:
+            _check_volume_keys(self, vol, snap)
         return vol
     if encrypted and not kms_key_id:
         kms_key_id = default_ebs_key_arn(self)
@@ -234,6 +237,44 @@ def create_volume(self: Any, size: int, zone_name: str, snapshot_id: str | None 
     elif not encrypted and getattr(self, "ebs_encryption_by_default", False):
         encrypted, kms_key_id = True, default_ebs_key_arn(self)
     return _orig_create_volume(self, size, zone_name, None, encrypted, kms_key_id, **kw)
+
+
+class _ApiCall(threading.local):
+    active = False
+
+
+_API_CALL = _ApiCall()  # set while the CreateVolume API runs (RunInstances creates volumes too)
+_orig_resp_create_volume = ElasticBlockStore.create_volume
+_orig_volume_status = Volume.status.fget  # type: ignore[attr-defined]
+
+
+def resp_create_volume(self: ElasticBlockStore) -> ActionResult:
+    _API_CALL.active = True
+    try:
+        return _orig_resp_create_volume(self)
+    finally:
+        _API_CALL.active = False
+
+
+def _check_volume_keys(backend: Any, vol: Any, snap: Snapshot) -> None:
+    """CreateVolume from an encrypted snapshot: EBS uses the snapshot's key and the new volume's key
+    for the caller; a denial leaves the volume `creating`, then `error` (Knowledge Center
+    "ebs-troubleshoot-kms-encrypted-snapshot")."""
+    caller = caller_for(backend)
+    for key in dict.fromkeys([snap.kms_key_id, vol.kms_key_id]):
+        ok, karn, _d = check_key_use(key, caller, "CreateVolume", vol.id, backend.region_name,
+                                     {"snapshotId": snap.id})
+        if not ok:
+            set_pending(vol, fail=f"{SNAPSHOT_FAIL_MESSAGE}: {karn}")
+            return
+
+
+def _volume_status(self: Any) -> str:
+    if is_pending(self):
+        return "creating"
+    if self.__dict__.get("_emu_fail"):
+        return "error"
+    return _orig_volume_status(self)
 
 
 def _create_default_encryption_key(self: Any) -> str:
@@ -355,6 +396,8 @@ def resp_reset_ebs_default_kms_key_id(self: Any) -> ActionResult:
 
 
 def apply() -> None:
+    Volume.status = property(_volume_status)  # type: ignore[assignment]
+    ElasticBlockStore.create_volume = resp_create_volume  # type: ignore[assignment]
     Snapshot.status = property(_snap_status_get, _snap_status_set)  # type: ignore[assignment]
     Snapshot.progress = property(_snap_progress)  # type: ignore[assignment]
     Snapshot.state_message = property(_snap_state_message)  # type: ignore[attr-defined]
