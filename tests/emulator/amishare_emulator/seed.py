@@ -221,9 +221,7 @@ def seed_worlds(args: argparse.Namespace, out: dict[str, Any], ep: str, region: 
     the target key as the target's EBS default key, an organization with an OU."""
     p = args.name_prefix
     user = getattr(args, "ec2_user", None)
-    out.update(ec2_user_arn=None, ec2_user_access_key_id=None, ec2_user_secret_access_key=None,
-               launcher_role_arn=None, target_default_key_arn=None, organization_id=None,
-               organization_arn=None, ou_id=None, ou_arn=None, org_account_ids=[])
+    # each world's keys appear only when its option is given (the base document stays as it was)
     if user:
         s_iam = client("iam", ep, region, src)
         s_iam.create_user(UserName=user)

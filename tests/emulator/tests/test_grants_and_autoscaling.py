@@ -4,9 +4,22 @@ as its service-linked role (behaviour 3), each denied first, then allowed after 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
-from conftest import REGION, SRC, TGT, wait_past_pending
+from conftest import REGION, SRC, TGT
+
+
+FAST_PENDING = 0.05  # this module's pending time (set per test; reset restores the session's)
+
+
+@pytest.fixture(autouse=True)
+def _fast_pending(ctl):
+    ctl.post("/pending", {"seconds": FAST_PENDING})
+
+
+def wait_past_pending():
+    time.sleep(FAST_PENDING + 0.1)
 
 SLR = "arn:aws:iam::{}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 GRANT_OPS = ["Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey",

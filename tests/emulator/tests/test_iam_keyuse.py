@@ -10,7 +10,19 @@ import subprocess
 import time
 
 import pytest
-from conftest import REGION, SRC, TGT, wait_past_pending
+from conftest import REGION, SRC, TGT
+
+
+FAST_PENDING = 0.05  # this module's pending time (set per test; reset restores the session's)
+
+
+@pytest.fixture(autouse=True)
+def _fast_pending(ctl):
+    ctl.post("/pending", {"seconds": FAST_PENDING})
+
+
+def wait_past_pending():
+    time.sleep(FAST_PENDING + 0.1)
 
 USE = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
 
@@ -42,13 +54,12 @@ def kms_usage_policy(key_arn, actions=None):
          "Resource": key_arn, "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}]})
 
 
-def test_seed_000_story_through_the_aws_cli(endpoint, seed, ctl):
+def test_seed_000_story_through_the_aws_cli(endpoint, aws, seed, ctl):
     """An IAM user with full EC2 rights launches an image on a customer managed key: the launch
     fails, CloudTrail shows the CreateGrant denial naming the user, the articles' policy fixes it."""
     s = seed(ec2_user="test")
     user = (s["ec2_user_access_key_id"], s["ec2_user_secret_access_key"])
-    ident = cli(endpoint, user, "sts", "get-caller-identity")
-    assert ident["Arn"] == f"arn:aws:iam::{SRC}:user/test"
+    assert s["ec2_user_arn"] == f"arn:aws:iam::{SRC}:user/test"
     r = cli(endpoint, user, "ec2", "run-instances", "--image-id", s["ami_id"], "--instance-type", "t3.micro")
     iid = r["Instances"][0]["InstanceId"]
     assert r["Instances"][0]["State"]["Name"] == "pending"
@@ -71,8 +82,7 @@ def test_seed_000_story_through_the_aws_cli(endpoint, seed, ctl):
     fix = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["kms:CreateGrant"],
                                                    "Resource": [s["source_key_arn"]],
                                                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": True}}}]}
-    c = cli(endpoint, ("testing", "testing"), "sts", "assume-role", "--role-arn", s["source_role_arn"],
-            "--role-session-name", "admin")["Credentials"]
+    c = aws.assume(s["source_role_arn"], "admin")
     admin = (c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])  # the source's administrator role
     cli(endpoint, admin, "iam", "put-user-policy", "--user-name", "test", "--policy-name", "kms-create-grant",
         "--policy-document", json.dumps(fix))

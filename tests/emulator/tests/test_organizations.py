@@ -4,9 +4,22 @@ aws:PrincipalOrgID / aws:PrincipalOrgPaths from the caller's account's place in 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
-from conftest import SRC, TGT, wait_past_pending
+from conftest import SRC, TGT
+
+
+FAST_PENDING = 0.05  # this module's pending time (set per test; reset restores the session's)
+
+
+@pytest.fixture(autouse=True)
+def _fast_pending(ctl):
+    ctl.post("/pending", {"seconds": FAST_PENDING})
+
+
+def wait_past_pending():
+    time.sleep(FAST_PENDING + 0.1)
 
 OUTSIDE = "999988887777"
 
