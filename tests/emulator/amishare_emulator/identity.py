@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .orgs import org_facts
 from .policy_eval import (
     as_list, condition_holds_for_allow, condition_holds_for_deny, parse_statements, principal_tuple, sid_of,
     statement_action_matches, statement_resource_matches,
@@ -81,28 +82,6 @@ def _tags(raw: Any) -> dict[str, str]:
     if isinstance(raw, list):
         return {t.get("Key"): t.get("Value") for t in raw if isinstance(t, dict)}
     return {}
-
-
-def org_facts(account: str) -> tuple[str | None, list[str]]:
-    """(organization id, [aws:PrincipalOrgPaths entry]) of an account, from moto's Organizations."""
-    from moto.organizations.models import organizations_backends
-
-    for _acct, per in list(organizations_backends.items()):
-        backend = per.get("aws") if hasattr(per, "get") else None
-        org = getattr(backend, "org", None)
-        if org is None:
-            continue
-        acc = next((a for a in backend.accounts if a.id == account), None)
-        if acc is None:
-            continue
-        chain, parent = [], acc.parent_id
-        by_id = {ou.id: ou for ou in backend.ou}
-        while parent and parent in by_id and parent != org.root_id:
-            chain.append(parent)
-            parent = by_id[parent].parent_id
-        path = "/".join([org.id, org.root_id, *reversed(chain)]) + "/"
-        return org.id, [path]
-    return None, []
 
 
 def resolve(caller_arn: str, account: str) -> Principal:

@@ -1,6 +1,7 @@
 """Organizations as far as sharing needs them (Organizations API reference; EC2 user guide "Share an
 AMI with organizations or OUs"): which organization / OUs an account belongs to, and a seeding aid.
 
+- `org_facts(account)`: its organization id and aws:PrincipalOrgPaths.
 - `org_arns(account)`: the ARNs of the account's organization and of every OU on its path (root
   excluded); a launch permission naming any of them makes an image visible and launchable.
 - CreateAccount with the tag `emulator:account-id` = a 12-digit id creates the member account with
@@ -41,6 +42,21 @@ def org_arns(account: str) -> set[str]:
         out.add(by_id[parent].arn)
         parent = by_id[parent].parent_id
     return out
+
+
+def org_facts(account: str) -> tuple[str | None, list[str]]:
+    """(organization id, [aws:PrincipalOrgPaths entry `o-x/r-x/ou-x/.../`]) of an account."""
+    found = _backend_of(account)
+    if found is None:
+        return None, []
+    backend, acc = found
+    org = backend.org
+    chain, parent = [], acc.parent_id
+    by_id = {ou.id: ou for ou in backend.ou}
+    while parent in by_id and parent != org.root_id:
+        chain.append(parent)
+        parent = by_id[parent].parent_id
+    return org.id, ["/".join([org.id, org.root_id, *reversed(chain)]) + "/"]
 
 
 _orig_create_account = OrganizationsBackend.create_account
