@@ -3,7 +3,8 @@ role; of a user plus its groups) and its account's place in the organization. Re
 and Organizations backends at decision time, so a policy attached a moment ago counts.
 
 A caller with no IAM entity (moto's default identity `arn:aws:sts::ACCT:user/moto` for credentials the
-emulator did not issue, or an account root) is the account's administrator: its identity policies
+emulator did not issue, an account root, or a session of a role that does not exist in the emulator's
+IAM — moto lets anyone assume any role ARN) is the account's administrator: its identity policies
 allow everything. That is what the credentials of the account owner are on AWS, and what amishare's
 end-to-end tests use as the source caller.
 """
@@ -94,7 +95,9 @@ def resolve(caller_arn: str, account: str) -> Principal:
         if role is not None:
             return Principal(caller_arn, account, role.arn, "role", _tags(role.tags),
                              _managed_docs(role) + _inline_docs(role), org_id, paths)
-        return Principal(caller_arn, account, f"arn:aws:iam::{account}:role/{kind_tuple[2]}", "role",
+        # moto lets anyone assume a role that does not exist; on AWS such credentials can only come
+        # from a real role, which the callers mean to be an administrator role: no IAM entity here
+        return Principal(caller_arn, account, f"arn:aws:iam::{account}:role/{kind_tuple[2]}", "admin",
                          org_id=org_id, org_paths=paths)
     if kind_tuple is not None and iam is not None and kind_tuple[0] == "user" and caller_arn.startswith("arn:aws:iam:"):
         user = iam.users.get(kind_tuple[2])
