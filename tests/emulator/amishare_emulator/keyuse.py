@@ -1,23 +1,51 @@
-"""The emulator's key-use rule: may the caller's account/principal use a KMS key?
+"""The emulator's key-use rule: may a principal use a KMS key, directly or through EC2?
 
-Deliberately simple and written independently of amishare's Rust analyzer: it is the
-independent check of the workflow.  The exact rule is documented in tests/emulator/README.md
-("Key-use rule"); keep the two in sync.
+Written independently of amishare's Rust analyzer, from the KMS Developer Guide ("Determining access
+to an AWS KMS key", "key-policy-default", "key-policy-modifying-external-accounts", "grants",
+"conditions-kms") and the IAM User Guide ("Policy evaluation logic", "Cross-account policy evaluation
+logic"). The exact rule is documented in tests/emulator/README.md ("Key-use rule"); keep them in sync.
+
+Per action: an explicit Deny in the key policy or the caller's identity policies denies. Otherwise,
+same account: allowed when the key policy allows the principal itself (its ARN, its role, `*`), or
+allows the account (`ACCT`/`arn:aws:iam::ACCT:root`: delegation) and an identity policy allows; cross
+account: the key policy must allow the external account or principal AND an identity policy must
+allow. A grant is a third source: a grant to the principal (or its role) allows by itself, a grant
+to its account needs an identity policy too.
 """
 
 from __future__ import annotations
 
-import ipaddress  # noqa: F401  (kept for future IpAddress support)
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-ALLOW_CONDITION_KEYS = {"kms:grantisforawsresource", "kms:viaservice", "kms:calleraccount"}
-NETWORK_KEYS = {"aws:sourceip", "aws:sourcevpc", "aws:sourcevpce"}
-# The actions EC2 needs on the caller's behalf.  Both groups must be allowed.
+from .identity import Principal, evaluate_identity, principal_context
+from .policy_eval import (  # noqa: F401  (re-exported: older imports use keyuse.*)
+    condition_holds_for_allow, condition_holds_for_deny, is_account_value, matching_principal_values,
+    parse_statements, principal_tuple, principal_value_matches, sid_of, statement_action_matches,
+    statement_principal_matches, statement_resource_matches,
+)
+
+# The actions EC2 needs on the caller's behalf; both groups must be allowed. EC2's CreateGrant is made
+# with the caller's rights (key policy + identity policies + grants). EC2 then decrypts under the grant
+# it created, so the caller's identity policies need only CreateGrant (the seeds' fix); the key policy
+# (or a grant) must still admit the caller or its account for Decrypt/ReEncryptFrom.
 REQUIRED_GROUPS = [["kms:CreateGrant"], ["kms:Decrypt", "kms:ReEncryptFrom"]]
-DENY_ACTIONS = ["kms:CreateGrant", "kms:Decrypt", "kms:ReEncryptFrom"]
+GRANT_OPS = ("kms:creategrant", "kms:listgrants", "kms:revokegrant")
+EC2_SOURCE_IP = "52.95.4.1"  # "an EC2 infrastructure address, never the user's" (DOMAIN.md)
+
+
+@dataclass
+class ActionVerdict:
+    allowed: bool
+    decided_by: str             # key policy | identity policy | key policy + identity policy | grant | ...
+    statement: str = ""         # deciding key-policy Sid, identity "<policy>/<Sid>" or "grant <id>"
+    missing: str = ""           # denied: "key policy" | "identity policy" | "explicit deny in ..."
+    key_sids: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"allowed": self.allowed, "decided_by": self.decided_by, "statement": self.statement,
+                **({"missing": self.missing} if self.missing else {})}
 
 
 @dataclass
@@ -25,350 +53,207 @@ class Decision:
     allowed: bool
     reasons: list[str] = field(default_factory=list)
     missing_action: str | None = None  # the action AWS would report as denied (kms:CreateGrant first)
-    matched: dict[str, list[str]] = field(default_factory=dict)
+    matched: dict[str, list[str]] = field(default_factory=dict)  # action -> allowing key-policy Sids
+    decided_by: str = ""
+    statement: str = ""
+    per_action: dict[str, ActionVerdict] = field(default_factory=dict)
+    missing_source: str = ""  # denied: key policy | identity policy | explicit deny in key/identity policy
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "allowed": self.allowed,
-            "reasons": self.reasons,
-            "missing_action": self.missing_action,
-            "matched": self.matched,
-        }
+        return {"allowed": self.allowed, "reasons": self.reasons, "missing_action": self.missing_action,
+                "matched": self.matched, "decided_by": self.decided_by, "statement": self.statement,
+                "actions": {a: v.to_json() for a, v in self.per_action.items()},
+                **({"missing_source": self.missing_source} if self.missing_source else {})}
+
+    def denial_message(self, caller_arn: str, key_arn: str) -> str:
+        action = self.missing_action or "kms:CreateGrant"
+        missing = self.missing_source or "key policy"
+        head = f"User: {caller_arn} is not authorized to perform: {action} on resource: {key_arn}"
+        if missing == "explicit deny in identity policy":
+            return f"{head} with an explicit deny in an identity-based policy"
+        if missing == "explicit deny in key policy":
+            return f"{head} with an explicit deny in a resource-based policy"
+        if missing == "identity policy":
+            return f"{head} because no identity-based policy allows the {action} action"
+        return f"{head} because no resource-based policy allows the {action} action"
 
 
-def _as_list(v: Any) -> list[Any]:
-    if v is None:
-        return []
-    if isinstance(v, list):
-        return v
-    return [v]
+def _admin(caller_arn: str, account: str) -> Principal:
+    return Principal(caller_arn, account, caller_arn, "admin")
 
 
-def _wild_re(pattern: str, ignore_case: bool = True) -> re.Pattern[str]:
-    out = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile("^" + out + "$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
-
-
-def action_matches(patterns: list[Any], action: str) -> bool:
-    return any(isinstance(p, str) and _wild_re(p).match(action) for p in patterns)
-
-
-def statement_action_matches(stmt: dict[str, Any], action: str) -> bool:
-    if "Action" in stmt:
-        return action_matches(_as_list(stmt["Action"]), action)
-    if "NotAction" in stmt:
-        return not action_matches(_as_list(stmt["NotAction"]), action)
-    return False
-
-
-def statement_resource_matches(stmt: dict[str, Any], key_arn: str) -> bool:
-    if "Resource" in stmt:
-        return any(
-            isinstance(r, str) and (r == "*" or _wild_re(r, ignore_case=False).match(key_arn))
-            for r in _as_list(stmt["Resource"])
-        )
-    if "NotResource" in stmt:
-        return not any(
-            isinstance(r, str) and (r == "*" or _wild_re(r, ignore_case=False).match(key_arn))
-            for r in _as_list(stmt["NotResource"])
-        )
-    return False  # a key policy statement without Resource has no effect
-
-
-_ARN_RE = re.compile(r"^arn:aws[\w-]*:(iam|sts)::(\d{12}):(.+)$")
-
-
-def _principal_tuple(arn: str) -> tuple[str, str, str] | None:
-    """(kind, account, name) for role / user / assumed-role / root ARNs."""
-    m = _ARN_RE.match(arn)
-    if not m:
-        return None
-    service, account, rest = m.groups()
-    if rest == "root":
-        return ("root", account, "")
-    if service == "sts" and rest.startswith("assumed-role/"):
-        parts = rest.split("/")
-        return ("role", account, parts[1] if len(parts) > 1 else "")
-    if rest.startswith("role/"):
-        return ("role", account, rest.split("/")[-1])
-    if rest.startswith("user/"):
-        return ("user", account, rest.split("/")[-1])
-    return (rest.split("/")[0], account, rest.split("/")[-1])
-
-
-def principal_values(p: Any) -> list[str]:
-    if p == "*":
-        return ["*"]
-    if isinstance(p, dict):
-        return [str(v) for v in _as_list(p.get("AWS"))]
-    return []
-
-
-def principal_value_matches(value: str, caller_arn: str, caller_account: str) -> bool:
-    value = value.strip()
-    if value == "*":
-        return True
-    if re.fullmatch(r"\d{12}", value):
-        return value == caller_account
-    want = _principal_tuple(value)
-    if want is None:
-        return False
-    if want[0] == "root":
-        return want[1] == caller_account
-    have = _principal_tuple(caller_arn)
-    if value == caller_arn:
-        return True
-    return have is not None and have == want
-
-
-def statement_principal_matches(stmt: dict[str, Any], caller_arn: str, caller_account: str) -> bool:
-    if "Principal" in stmt:
-        return any(
-            principal_value_matches(v, caller_arn, caller_account)
-            for v in principal_values(stmt["Principal"])
-        )
-    if "NotPrincipal" in stmt:
-        return not any(
-            principal_value_matches(v, caller_arn, caller_account)
-            for v in principal_values(stmt["NotPrincipal"])
-        )
-    return False
-
-
-_STRING_OPS = {
-    "stringequals": (False, False, False),  # (negated, ignore_case, like)
-    "stringnotequals": (True, False, False),
-    "stringequalsignorecase": (False, True, False),
-    "stringnotequalsignorecase": (True, True, False),
-    "stringlike": (False, False, True),
-    "stringnotlike": (True, False, True),
-    "arnequals": (False, False, True),
-    "arnlike": (False, False, True),
-    "arnnotequals": (True, False, True),
-    "arnnotlike": (True, False, True),
-}
-
-
-def _bool_str(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v).strip().lower()
-
-
-def eval_operator(op: str, key: str, values: list[Any], ctx: dict[str, str]) -> bool | None:
-    """True/False, or None for an operator this rule does not understand."""
-    op_l = op.lower()
-    set_prefix = None
-    for pref in ("forallvalues:", "foranyvalue:"):
-        if op_l.startswith(pref):
-            set_prefix = pref
-            op_l = op_l[len(pref):]
-    if_exists = op_l.endswith("ifexists")
-    if if_exists:
-        op_l = op_l[: -len("ifexists")]
-    present = key in ctx
-    if op_l == "null":
-        return any(_bool_str(v) == ("false" if present else "true") for v in values)
-    if not present:
-        if set_prefix == "forallvalues:":
-            return True
-        if set_prefix == "foranyvalue:":
-            return False
-        if if_exists:
-            return True
-        if op_l in _STRING_OPS:
-            return _STRING_OPS[op_l][0]
-        if op_l == "bool":
-            return False
-        return None
-    actual = ctx[key]
-    if op_l == "bool":
-        return any(_bool_str(v) == _bool_str(actual) for v in values)
-    if op_l in _STRING_OPS:
-        negated, ic, like = _STRING_OPS[op_l]
-
-        def one(v: Any) -> bool:
-            v = str(v)
-            if like:
-                return bool(_wild_re(v, ignore_case=ic).match(actual))
-            return v.lower() == actual.lower() if ic else v == actual
-
-        hit = any(one(v) for v in values)
-        return (not hit) if negated else hit
-    return None
-
-
-def condition_holds_for_allow(cond: dict[str, Any], ctx: dict[str, str]) -> tuple[bool, str]:
-    for op, block in (cond or {}).items():
-        if not isinstance(block, dict):
-            return False, f"malformed condition {op}"
-        for key, vals in block.items():
-            k = key.lower()
-            if k in NETWORK_KEYS:
-                return False, f"condition on {key} never holds for EC2's calls (they come from AWS infrastructure)"
-            if k not in ALLOW_CONDITION_KEYS:
-                return False, f"condition key {key} is not one this rule evaluates"
-            r = eval_operator(op, k, _as_list(vals), ctx)
-            if r is None:
-                return False, f"condition operator {op} is not supported"
-            if not r:
-                return False, f"condition {op} {key}={vals} does not hold (request has {ctx.get(k, 'no value')})"
-    return True, ""
-
-
-def condition_holds_for_deny(cond: dict[str, Any], ctx: dict[str, str]) -> bool:
-    """Conservative: network keys and unknown keys count as holding; known keys are evaluated."""
-    for op, block in (cond or {}).items():
-        if not isinstance(block, dict):
-            continue
-        for key, vals in block.items():
-            k = key.lower()
-            if k in NETWORK_KEYS:
-                continue
-            if k in ALLOW_CONDITION_KEYS or k == "aws:viaawsservice":
-                r = eval_operator(op, k, _as_list(vals), ctx)
-                if r is False:
-                    return False
-                continue
-            # any other key: assume it holds (the conservative reading for a Deny)
-    return True
-
-
-def parse_statements(policy: str | None) -> list[dict[str, Any]] | None:
-    try:
-        doc = json.loads(policy or "")
-    except Exception:
-        return None
-    if not isinstance(doc, dict):
-        return None
-    stmts = doc.get("Statement")
-    if isinstance(stmts, dict):
-        stmts = [stmts]
-    if not isinstance(stmts, list):
-        return None
-    return [s for s in stmts if isinstance(s, dict)]
-
-
-def request_context(action: str, caller_account: str, key_region: str, via_ec2: bool) -> dict[str, str]:
-    ctx = {"kms:calleraccount": caller_account, "aws:viaawsservice": "true" if via_ec2 else "false"}
+def request_context(action: str, p: Principal, key_region: str, via_ec2: bool,
+                    enc_ctx: dict[str, str] | None = None, source_ip: str | None = None,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    ctx: dict[str, Any] = {"kms:calleraccount": p.account, "aws:viaawsservice": "true" if via_ec2 else "false",
+                           **principal_context(p)}
     if via_ec2:
         ctx["kms:viaservice"] = f"ec2.{key_region}.amazonaws.com"
-        if action.lower() in ("kms:creategrant", "kms:listgrants", "kms:revokegrant"):
+        ctx["aws:sourceip"] = EC2_SOURCE_IP
+        if action.lower() in GRANT_OPS:
             ctx["kms:grantisforawsresource"] = "true"
+    else:
+        if source_ip:
+            ctx["aws:sourceip"] = source_ip
+        if action.lower() in GRANT_OPS:
+            ctx["kms:grantisforawsresource"] = "false"
+    if enc_ctx:
+        ctx["kms:encryptioncontextkeys"] = list(enc_ctx)
+        for k, v in enc_ctx.items():
+            ctx[f"kms:encryptioncontext:{k.lower()}"] = v
+    ctx.update(extra or {})
     return ctx
 
 
-def allowing_statements(
-    stmts: list[dict[str, Any]], action: str, caller_arn: str, caller_account: str, key_arn: str,
-    key_region: str, via_ec2: bool, notes: list[str],
-) -> list[str]:
-    ctx = request_context(action, caller_account, key_region, via_ec2)
-    out = []
+def _key_policy(stmts: list[dict[str, Any]], action: str, p: Principal, key_arn: str, ctx: dict[str, Any],
+                via_ec2: bool, notes: list[str]) -> tuple[list[str], list[str], str | None]:
+    """(Sids allowing the principal itself, Sids allowing its account, first applying Deny Sid)."""
+    direct, account, deny = [], [], None
     for i, s in enumerate(stmts):
-        if str(s.get("Effect", "")).lower() != "allow":
-            continue
-        sid = str(s.get("Sid", f"#{i}"))
         if not statement_action_matches(s, action):
             continue
+        sid = sid_of(s, i)
         if not statement_resource_matches(s, key_arn):
             notes.append(f"{sid}: no Resource matching the key")
             continue
-        if not statement_principal_matches(s, caller_arn, caller_account):
+        vals = matching_principal_values(s, p.arn, p.account)
+        if vals is None:
             continue
-        ok, why = condition_holds_for_allow(s.get("Condition") or {}, ctx)
+        effect = str(s.get("Effect", "")).lower()
+        if effect == "deny":
+            if deny is None and condition_holds_for_deny(s.get("Condition") or {}, ctx, via_ec2):
+                deny = sid
+            continue
+        if effect != "allow":
+            continue
+        ok, why = condition_holds_for_allow(s.get("Condition") or {}, ctx, via_ec2)
         if not ok:
             notes.append(f"{sid} ({action}): {why}")
             continue
-        out.append(sid)
-    return out
+        (account if vals and all(is_account_value(v) for v in vals) else direct).append(sid)
+    return direct, account, deny
 
 
-def denying_statements(
-    stmts: list[dict[str, Any]], actions: list[str], caller_arn: str, caller_account: str,
-    key_arn: str, key_region: str, via_ec2: bool,
-) -> list[str]:
-    out = []
-    for i, s in enumerate(stmts):
-        if str(s.get("Effect", "")).lower() != "deny":
+def _grant_for(key: Any, action: str, p: Principal, enc_ctx: dict[str, str] | None) -> tuple[Any, bool]:
+    """(a grant giving `p` the action, whether it names only the account), or (None, False)."""
+    op = action.split(":", 1)[-1]
+    best = None
+    for g in list(getattr(key, "grants", {}).values()):
+        if op not in (g.operations or []):
             continue
-        sid = str(s.get("Sid", f"#{i}"))
-        for action in actions:
-            ctx = request_context(action, caller_account, key_region, via_ec2)
-            if (
-                statement_action_matches(s, action)
-                and statement_resource_matches(s, key_arn)
-                and statement_principal_matches(s, caller_arn, caller_account)
-                and condition_holds_for_deny(s.get("Condition") or {}, ctx)
-            ):
-                out.append(f"{sid} ({action})")
-                break
-    return out
+        grantee = str(g.grantee_principal or "")
+        if not principal_value_matches(grantee, p.arn, p.account):
+            continue
+        c = g.constraints or {}
+        have = enc_ctx or {}
+        if c.get("EncryptionContextSubset") and any(have.get(k) != v for k, v in c["EncryptionContextSubset"].items()):
+            continue
+        if c.get("EncryptionContextEquals") and c["EncryptionContextEquals"] != have:
+            continue
+        if not is_account_value(grantee):
+            return g, False
+        best = best or g
+    return best, best is not None
 
 
-def evaluate_key_use(key: Any, caller_arn: str, caller_account: str) -> Decision:
-    """May EC2, acting for (caller_arn, caller_account), use `key` (a moto kms Key or None)?"""
+def decide_action(key: Any, stmts: list[dict[str, Any]], action: str, p: Principal, via_ec2: bool,
+                  enc_ctx: dict[str, str] | None = None, source_ip: str | None = None,
+                  extra_ctx: dict[str, Any] | None = None, key_policy_only: bool = False) -> ActionVerdict:
+    """`key_policy_only`: EC2's use actions, done under the grant EC2 created: the key policy (or a
+    grant) must admit the principal or its account, identity policies count only with a Deny."""
+    ctx = request_context(action, p, key.region, via_ec2, enc_ctx, source_ip, extra_ctx)
+    notes: list[str] = []
+    direct, account, kdeny = _key_policy(stmts, action, p, key.arn, ctx, via_ec2, notes)
+    idv = evaluate_identity(p, action, key.arn, ctx, via_ec2)
+    notes += idv.notes
+    sids = direct + account
+    if kdeny is not None:
+        return ActionVerdict(False, "key policy", kdeny, "explicit deny in key policy", sids, notes)
+    if idv.effect == "Deny":
+        return ActionVerdict(False, "identity policy", idv.statement, "explicit deny in identity policy", sids, notes)
+    same = p.account == key.account_id
+    if key_policy_only and sids:
+        return ActionVerdict(True, "key policy", sids[0], "", sids, notes)
+    if same and direct:
+        return ActionVerdict(True, "key policy", direct[0], "", sids, notes)
+    if sids and idv.effect == "Allow":
+        by = "identity policy" if same else "key policy + identity policy"
+        return ActionVerdict(True, by, idv.statement if same else f"{sids[0]} + {idv.statement}", "", sids, notes)
+    grant, to_account = _grant_for(key, action, p, enc_ctx)
+    if grant is not None and (not to_account or idv.effect == "Allow"):
+        by = "grant + identity policy" if to_account else "grant"
+        return ActionVerdict(True, by, f"grant {grant.id}", "", sids, notes)
+    missing = "identity policy" if sids else "key policy"
+    return ActionVerdict(False, missing, "", missing, sids, notes)
+
+
+def _refusal(key: Any, p: Principal) -> str | None:
     if key is None:
-        return Decision(False, ["key does not exist (or is not in the key's region)"], "kms:CreateGrant")
-    key_arn = key.arn
-    key_region = key.region
-    if getattr(key, "key_manager", "CUSTOMER") == "AWS" and key.account_id != caller_account:
-        return Decision(
-            False,
-            [f"{key_arn} is an AWS managed key: it can never be used by another account"],
-            "kms:CreateGrant",
-        )
+        return "key does not exist (or is not in the key's region)"
+    if getattr(key, "key_manager", "CUSTOMER") == "AWS" and key.account_id != p.account:
+        return f"{key.arn} is an AWS managed key: it can never be used by another account"
     if getattr(key, "key_state", "Enabled") != "Enabled":
-        return Decision(False, [f"key state is {key.key_state}"], "kms:CreateGrant")
-    stmts = parse_statements(key.policy)
-    if stmts is None:
-        return Decision(False, ["key policy is not valid JSON"], "kms:CreateGrant")
-    notes: list[str] = []
-    matched: dict[str, list[str]] = {}
-    missing = None
+        return f"key state is {key.key_state}"
+    if parse_statements(key.policy) is None:
+        return "key policy is not valid JSON"
+    return None
+
+
+def evaluate_key_use(key: Any, caller_arn: str, caller_account: str, principal: Principal | None = None,
+                     enc_ctx: dict[str, str] | None = None) -> Decision:
+    """May EC2, acting for the caller, use `key` (a moto kms Key or None)? `principal` None: a caller
+    with no IAM entity (identity policies allow everything)."""
+    p = principal or _admin(caller_arn, caller_account)
+    refused = _refusal(key, p)
+    if refused:
+        return Decision(False, [refused], "kms:CreateGrant", decided_by="key", statement=refused)
+    stmts = parse_statements(key.policy) or []
+    per: dict[str, ActionVerdict] = {}
+    missing, denied_by = None, None
     for group in REQUIRED_GROUPS:
-        hits: list[str] = []
-        for action in group:
-            sids = allowing_statements(
-                stmts, action, caller_arn, caller_account, key_arn, key_region, True, notes
-            )
-            if sids:
-                matched[action] = sids
-                hits.extend(sids)
-        if not hits and missing is None:
+        for a in group:
+            per[a] = decide_action(key, stmts, a, p, True, enc_ctx, key_policy_only=a != "kms:CreateGrant")
+        deny = next((a for a in group if per[a].missing.startswith("explicit deny")), None)
+        denied_by = denied_by or deny
+        if missing is None and not any(per[a].allowed for a in group):
             missing = group[0]
-    denies = denying_statements(
-        stmts, DENY_ACTIONS, caller_arn, caller_account, key_arn, key_region, True
-    )
-    reasons = []
-    if missing:
-        reasons.append(
-            f"no key policy statement allows {' or '.join(g for grp in REQUIRED_GROUPS if missing in grp for g in grp)}"
-            f" to {caller_arn} (account {caller_account})"
-        )
-    if denies:
-        reasons.append("explicit Deny applies: " + ", ".join(denies))
-        missing = missing or "kms:CreateGrant"
-    reasons.extend(notes)
-    allowed = missing is None and not denies
-    if allowed:
-        reasons.insert(0, "allowed by " + "; ".join(f"{a}: {','.join(s)}" for a, s in matched.items()))
-    return Decision(allowed, reasons, None if allowed else missing, matched)
+    if missing is None and denied_by is not None:
+        missing = "kms:CreateGrant"  # EC2's first call (CreateGrant) is the one CloudTrail shows denied
+    return _summarise(per, missing, caller_arn, caller_account)
 
 
-def evaluate_direct_call(key: Any, action: str, caller_arn: str, caller_account: str) -> Decision:
-    """A direct KMS API call from another account (no EC2 in between)."""
-    if getattr(key, "key_manager", "CUSTOMER") == "AWS" and key.account_id != caller_account:
-        return Decision(False, ["AWS managed keys cannot be used by another account"], action)
+def _summarise(per: dict[str, ActionVerdict], missing: str | None, caller_arn: str, account: str) -> Decision:
+    matched = {a: v.key_sids for a, v in per.items() if v.key_sids}
+    notes = [n for v in per.values() for n in v.notes]
+    if missing is None:
+        deciding = per.get("kms:CreateGrant") or next(iter(per.values()))
+        reasons = ["allowed: " + "; ".join(f"{a} by {v.decided_by} ({v.statement})"
+                                           for a, v in per.items() if v.allowed)]
+        return Decision(True, reasons + notes, None, matched, deciding.decided_by, deciding.statement, per)
+    v = per[missing]
+    if not v.missing:  # denied through another action of the request (an explicit Deny on it)
+        v = next(x for x in per.values() if x.missing.startswith("explicit deny"))
+    if v.missing.startswith("explicit deny"):
+        why = f"explicit Deny applies: {v.statement} ({missing}) in the {v.decided_by}"
+    elif v.missing == "identity policy":
+        why = (f"the key policy allows {missing} to the account of {caller_arn} but no identity policy of "
+               f"that principal allows it")
+    else:
+        why = f"no key policy statement allows {missing} to {caller_arn} (account {account}), and no grant"
+    return Decision(False, [why] + notes, missing, matched, v.decided_by, v.statement, per, v.missing)
+
+
+def evaluate_direct_call(key: Any, action: str, caller_arn: str, caller_account: str,
+                         principal: Principal | None = None, source_ip: str | None = None,
+                         extra_ctx: dict[str, Any] | None = None,
+                         enc_ctx: dict[str, str] | None = None) -> Decision:
+    """A KMS API call made by the principal itself (no AWS service in between)."""
+    p = principal or _admin(caller_arn, caller_account)
+    if getattr(key, "key_manager", "CUSTOMER") == "AWS" and key.account_id != p.account:
+        return Decision(False, ["AWS managed keys cannot be used by another account"], action,
+                        decided_by="key", statement="AWS managed key")
     stmts = parse_statements(key.policy)
     if stmts is None:
-        return Decision(False, ["key policy is not valid JSON"], action)
-    notes: list[str] = []
-    sids = allowing_statements(
-        stmts, action, caller_arn, caller_account, key.arn, key.region, False, notes
-    )
-    denies = denying_statements(stmts, [action], caller_arn, caller_account, key.arn, key.region, False)
-    allowed = bool(sids) and not denies
-    reasons = (["allowed by " + ",".join(sids)] if allowed else []) + (
-        ["explicit Deny: " + ",".join(denies)] if denies else []
-    ) + notes
-    return Decision(allowed, reasons, None if allowed else action, {action: sids})
+        return Decision(False, ["key policy is not valid JSON"], action, decided_by="key")
+    v = decide_action(key, stmts, action, p, False, enc_ctx, source_ip, extra_ctx)
+    return _summarise({action: v}, None if v.allowed else action, caller_arn, caller_account)

@@ -12,8 +12,10 @@ from moto.kms.models import KmsBackend, kms_backends
 from moto.kms.responses import KmsResponse
 from moto.kms.utils import RESERVED_ALIASES
 
-from .keyuse import evaluate_direct_call, statement_action_matches, statement_principal_matches
-from .keyuse import parse_statements, statement_resource_matches
+from . import identity, kms_grants
+from .keyuse import evaluate_direct_call
+from .policy_eval import parse_statements, statement_action_matches, statement_principal_matches
+from .policy_eval import statement_resource_matches
 from .state import current_caller, record_decision
 
 _KEY_ARN = re.compile(r"^arn:aws[\w-]*:kms:([a-z0-9-]+):(\d{12}):(key|alias)/(.+)$")
@@ -24,7 +26,6 @@ CROSS_ACCOUNT_OPS = {
     "create_grant": "kms:CreateGrant",
     "list_grants": "kms:ListGrants",
     "revoke_grant": "kms:RevokeGrant",
-    "retire_grant": "kms:RetireGrant",
     "encrypt": "kms:Encrypt",
     "decrypt": "kms:Decrypt",
     "re_encrypt": "kms:ReEncryptFrom",
@@ -178,36 +179,60 @@ def _access_denied(caller_arn: str, action: str, key_arn: str, explicit: bool = 
     )
 
 
+def _request_facts(resp: KmsResponse, name: str) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """(extra condition keys, encryption context) of a direct call."""
+    extra: dict[str, Any] = {}
+    if name == "create_grant":
+        extra["kms:grantoperations"] = list(resp._get_param("Operations") or [])
+        extra["kms:granteeprincipal"] = resp._get_param("GranteePrincipal") or ""
+        if resp._get_param("RetiringPrincipal"):
+            extra["kms:retiringprincipal"] = resp._get_param("RetiringPrincipal")
+    enc = resp._get_param("EncryptionContext")
+    if name == "re_encrypt":
+        enc = resp._get_param("SourceEncryptionContext")
+    return extra, enc if isinstance(enc, dict) else None
+
+
+def _authorise(resp: KmsResponse, name: str, key: Any) -> None:
+    """Key policy + identity policies + grants for a direct call; AccessDeniedException when denied."""
+    caller = current_caller()
+    caller_arn = caller.arn if caller else f"arn:aws:iam::{resp.current_account}:root"
+    action = CROSS_ACCOUNT_OPS.get(name) or OWNER_ONLY_OPS[name]
+    extra, enc = _request_facts(resp, name)
+    principal = identity.resolve(caller_arn, resp.current_account)
+    decision = evaluate_direct_call(key, action, caller_arn, resp.current_account, principal,
+                                    caller.source_ip if caller else None, extra, enc)
+    record_decision({"operation": f"kms:{name}", "resource": key.arn, "caller": caller_arn,
+                     "caller_account": resp.current_account,
+                     "key": key.arn, "key_manager": getattr(key, "key_manager", None), "direct_call": True,
+                     **decision.to_json()})
+    if not decision.allowed:
+        raise JsonRESTError("AccessDeniedException", decision.denial_message(caller_arn, key.arn))
+
+
 def _wrap_op(name: str) -> None:
     orig = getattr(KmsResponse, name)
 
     def wrapper(self: KmsResponse) -> Any:
         self._emu_target = None
         target = _foreign_target(self)
+        key_ref = self._get_param("KeyId")
         if target is not None:
             caller = current_caller()
             caller_arn = caller.arn if caller else f"arn:aws:iam::{self.current_account}:root"
-            key_ref = self._get_param("KeyId")
+            key = lookup_key_by_ref(key_ref, target[0], self.region)
             if name in OWNER_ONLY_OPS:
-                key = lookup_key_by_ref(key_ref, target[0], self.region)
                 if key is None:
                     raise JsonRESTError("NotFoundException", f"Key '{key_ref}' does not exist")
                 raise _access_denied(caller_arn, OWNER_ONLY_OPS[name], key.arn)
-            if name in CROSS_ACCOUNT_OPS:
-                if target[1] != self.region:
-                    raise JsonRESTError("NotFoundException", f"Key '{key_ref}' does not exist")
-                key = lookup_key_by_ref(key_ref, target[0], self.region)
-                if key is None:
-                    raise JsonRESTError("NotFoundException", f"Key '{key_ref}' does not exist")
-                action = CROSS_ACCOUNT_OPS[name]
-                decision = evaluate_direct_call(key, action, caller_arn, self.current_account)
-                record_decision({"operation": f"kms:{name}", "caller": caller_arn,
-                                 "caller_account": self.current_account, "key": key.arn,
-                                 "direct_call": True, **decision.to_json()})
-                if not decision.allowed:
-                    raise _access_denied(caller_arn, action, key.arn,
-                                         any(r.startswith("explicit Deny") for r in decision.reasons))
-                self._emu_target = (target[0], self.region)
+            if target[1] != self.region or key is None:
+                raise JsonRESTError("NotFoundException", f"Key '{key_ref}' does not exist")
+            _authorise(self, name, key)
+            self._emu_target = (target[0], self.region)
+            return orig(self)
+        key = lookup_key_by_ref(key_ref, self.current_account, self.region) if isinstance(key_ref, str) else None
+        if key is not None:
+            _authorise(self, name, key)
         return orig(self)
 
     setattr(KmsResponse, name, wrapper)
@@ -310,6 +335,7 @@ def create_key(self: KmsResponse) -> str:
 
 
 def apply() -> None:
+    kms_grants.apply()
     KmsBackend._generate_default_keys = _generate_default_keys  # type: ignore[assignment]
     KmsResponse.kms_backend = property(_kms_backend)  # type: ignore[assignment]
     KmsResponse.put_key_policy = put_key_policy  # type: ignore[assignment]

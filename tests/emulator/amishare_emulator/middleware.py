@@ -9,6 +9,7 @@ import os
 import random
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import parse_qs
@@ -151,98 +152,110 @@ class EmulatorMiddleware:
         except ValueError:
             return _json_response(start_response, 400, {"error": "body must be JSON"})
         sub = path[len("/_emulator"):] or "/"
+        handler, arg = _route(method, sub)
+        if handler is None:
+            return _json_response(start_response, 404, {"error": f"unknown control endpoint {method} {path}"})
+        status, out = handler(self, ControlRequest(method, qs, body, arg))
+        return _json_response(start_response, status, out)
 
-        if sub in ("/", "/health"):
-            if qs.get("wait"):
-                self._ready.wait(float(qs["wait"]) if qs["wait"].replace(".", "", 1).isdigit() else 60.0)
-            return _json_response(start_response, 200, {
-                "ok": True, "pid": os.getpid(), "loaded": self._ready.is_set(), "latency_ms": CONFIG.latency_ms,
-                "pending_seconds": CONFIG.pending_seconds, "faults": len(FAULTS),
-                "requests": len(REQUEST_LOG)})
-        if sub == "/reset" and method == "POST":
-            self.wait_ready()
-            t = time.perf_counter()
-            self.reset_aws()
-            state.reset_extension_state()
-            return _json_response(start_response, 200, {"reset": True,
-                                                        "ms": round((time.perf_counter() - t) * 1000, 1)})
-        if sub == "/requests":
-            if method == "DELETE":
-                with LOCK:
-                    REQUEST_LOG.clear()
-                return _json_response(start_response, 200, {"cleared": True})
+    def _health(self, req: ControlRequest) -> tuple[int, Any]:
+        if req.qs.get("wait"):
+            w = req.qs["wait"]
+            self._ready.wait(float(w) if w.replace(".", "", 1).isdigit() else 60.0)
+        return 200, {"ok": True, "pid": os.getpid(), "loaded": self._ready.is_set(),
+                     "latency_ms": CONFIG.latency_ms, "pending_seconds": CONFIG.pending_seconds,
+                     "faults": len(FAULTS), "requests": len(REQUEST_LOG)}
+
+    def _reset(self, req: ControlRequest) -> tuple[int, Any]:
+        self.wait_ready()
+        t = time.perf_counter()
+        self.reset_aws()
+        state.reset_extension_state()
+        return 200, {"reset": True, "ms": round((time.perf_counter() - t) * 1000, 1)}
+
+    def _requests(self, req: ControlRequest) -> tuple[int, Any]:
+        with LOCK:
+            items = list(REQUEST_LOG)
+        qs = req.qs
+        if "since" in qs:
+            items = [r for r in items if r["seq"] > int(qs["since"])]
+        for k in ("account", "region", "service", "action"):
+            if k in qs:
+                items = [r for r in items if str(r.get(k)) == qs[k]]
+        if "mutating" in qs:
+            want = qs["mutating"].lower() == "true"
+            items = [r for r in items if r["mutating"] == want]
+        return 200, items
+
+    def _clear_requests(self, req: ControlRequest) -> tuple[int, Any]:
+        with LOCK:
+            REQUEST_LOG.clear()
+        return 200, {"cleared": True}
+
+    def _config(self, req: ControlRequest) -> tuple[int, Any]:
+        if req.method in ("POST", "PUT"):
             with LOCK:
-                items = list(REQUEST_LOG)
-            if "since" in qs:
-                items = [r for r in items if r["seq"] > int(qs["since"])]
-            for k in ("account", "region", "service", "action"):
-                if k in qs:
-                    items = [r for r in items if str(r.get(k)) == qs[k]]
-            if "mutating" in qs:
-                want = qs["mutating"].lower() == "true"
-                items = [r for r in items if r["mutating"] == want]
-            return _json_response(start_response, 200, items)
-        if sub == "/requests/clear" and method == "POST":
-            with LOCK:
-                REQUEST_LOG.clear()
-            return _json_response(start_response, 200, {"cleared": True})
-        if sub == "/config":
-            if method in ("POST", "PUT"):
-                with LOCK:
-                    if "latency_ms" in body:
-                        CONFIG.latency_ms = max(0.0, float(body["latency_ms"]))
-                    if "pending_seconds" in body:
-                        CONFIG.pending_seconds = max(0.0, float(body["pending_seconds"]))
-            return _json_response(start_response, 200, {"latency_ms": CONFIG.latency_ms,
-                                                        "pending_seconds": CONFIG.pending_seconds})
-        if sub == "/latency" and method in ("POST", "PUT"):
-            CONFIG.latency_ms = max(0.0, float(body.get("ms", body.get("latency_ms", 0))))
-            return _json_response(start_response, 200, {"latency_ms": CONFIG.latency_ms})
-        if sub == "/pending" and method in ("POST", "PUT"):
-            CONFIG.pending_seconds = max(0.0, float(body.get("seconds", body.get("pending_seconds", 0))))
-            return _json_response(start_response, 200, {"pending_seconds": CONFIG.pending_seconds})
-        if sub == "/faults":
-            if method == "DELETE":
-                with LOCK:
-                    FAULTS.clear()
-                return _json_response(start_response, 200, {"cleared": True})
-            if method in ("POST", "PUT"):
-                specs = body if isinstance(body, list) else [body]
-                out = []
-                for spec in specs:
-                    kind = spec.get("type", "throttle")
-                    if kind not in ("throttle", "5xx"):
-                        return _json_response(start_response, 400, {"error": "type must be throttle or 5xx"})
-                    if spec.get("rate") is not None and not 0 <= float(spec["rate"]) <= 1:
-                        return _json_response(start_response, 400, {"error": "rate must be in 0..1"})
-                    spec["type"] = kind
-                    out.append(state.add_fault(spec))
-                return _json_response(start_response, 200, out if isinstance(body, list) else out[0])
-            with LOCK:
-                return _json_response(start_response, 200, list(FAULTS))
-        if sub.startswith("/faults/") and method == "DELETE":
-            fid = int(sub.split("/")[-1])
-            with LOCK:
-                FAULTS[:] = [f for f in FAULTS if f["id"] != fid]
-            return _json_response(start_response, 200, {"deleted": fid})
-        if sub == "/decisions":
-            if method == "DELETE":
-                with LOCK:
-                    DECISION_LOG.clear()
-                return _json_response(start_response, 200, {"cleared": True})
-            with LOCK:
-                return _json_response(start_response, 200, list(DECISION_LOG))
-        if sub == "/cloudtrail":
-            with cloudtrail._LOCK:
-                out = []
-                for (acct, reg), evs in cloudtrail.EVENTS.items():
-                    if qs.get("account") and qs["account"] != acct:
-                        continue
-                    if qs.get("region") and qs["region"] != reg:
-                        continue
-                    out.extend({"account": acct, "region": reg, **e} for e in evs)
-            return _json_response(start_response, 200, out)
-        return _json_response(start_response, 404, {"error": f"unknown control endpoint {method} {path}"})
+                if "latency_ms" in req.body:
+                    CONFIG.latency_ms = max(0.0, float(req.body["latency_ms"]))
+                if "pending_seconds" in req.body:
+                    CONFIG.pending_seconds = max(0.0, float(req.body["pending_seconds"]))
+        return 200, {"latency_ms": CONFIG.latency_ms, "pending_seconds": CONFIG.pending_seconds}
+
+    def _latency(self, req: ControlRequest) -> tuple[int, Any]:
+        CONFIG.latency_ms = max(0.0, float(req.body.get("ms", req.body.get("latency_ms", 0))))
+        return 200, {"latency_ms": CONFIG.latency_ms}
+
+    def _pending(self, req: ControlRequest) -> tuple[int, Any]:
+        CONFIG.pending_seconds = max(0.0, float(req.body.get("seconds", req.body.get("pending_seconds", 0))))
+        return 200, {"pending_seconds": CONFIG.pending_seconds}
+
+    def _list_faults(self, req: ControlRequest) -> tuple[int, Any]:
+        with LOCK:
+            return 200, list(FAULTS)
+
+    def _clear_faults(self, req: ControlRequest) -> tuple[int, Any]:
+        with LOCK:
+            FAULTS.clear()
+        return 200, {"cleared": True}
+
+    def _add_faults(self, req: ControlRequest) -> tuple[int, Any]:
+        specs = req.body if isinstance(req.body, list) else [req.body]
+        out = []
+        for spec in specs:
+            kind = spec.get("type", "throttle")
+            if kind not in ("throttle", "5xx"):
+                return 400, {"error": "type must be throttle or 5xx"}
+            if spec.get("rate") is not None and not 0 <= float(spec["rate"]) <= 1:
+                return 400, {"error": "rate must be in 0..1"}
+            spec["type"] = kind
+            out.append(state.add_fault(spec))
+        return 200, out if isinstance(req.body, list) else out[0]
+
+    def _delete_fault(self, req: ControlRequest) -> tuple[int, Any]:
+        fid = int(req.arg)
+        with LOCK:
+            FAULTS[:] = [f for f in FAULTS if f["id"] != fid]
+        return 200, {"deleted": fid}
+
+    def _decisions(self, req: ControlRequest) -> tuple[int, Any]:
+        with LOCK:
+            return 200, list(DECISION_LOG)
+
+    def _clear_decisions(self, req: ControlRequest) -> tuple[int, Any]:
+        with LOCK:
+            DECISION_LOG.clear()
+        return 200, {"cleared": True}
+
+    def _cloudtrail(self, req: ControlRequest) -> tuple[int, Any]:
+        with cloudtrail._LOCK:
+            out = []
+            for (acct, reg), evs in cloudtrail.EVENTS.items():
+                if req.qs.get("account") and req.qs["account"] != acct:
+                    continue
+                if req.qs.get("region") and req.qs["region"] != reg:
+                    continue
+                out.extend({"account": acct, "region": reg, **e} for e in evs)
+        return 200, out
 
     # ------------------------------------------------------------------ AWS
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
@@ -356,3 +369,52 @@ class EmulatorMiddleware:
         state.set_request_context(None, None)
         start_response(f"{status} {'OK' if status == 200 else 'ERROR'}", hdrs)
         return [data]
+
+
+@dataclass
+class ControlRequest:
+    method: str
+    qs: dict[str, str]
+    body: Any
+    arg: str  # the path segment a `{id}` route matched ("" otherwise)
+
+
+Handler = Callable[[EmulatorMiddleware, ControlRequest], "tuple[int, Any]"]
+ANY = "*"
+# (path under /_emulator, method or ANY, handler): the first match wins; a path ending in "/{id}"
+# matches one more segment, passed as ControlRequest.arg.
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("/", ANY, EmulatorMiddleware._health),
+    ("/health", ANY, EmulatorMiddleware._health),
+    ("/reset", "POST", EmulatorMiddleware._reset),
+    ("/requests", "DELETE", EmulatorMiddleware._clear_requests),
+    ("/requests", ANY, EmulatorMiddleware._requests),
+    ("/requests/clear", "POST", EmulatorMiddleware._clear_requests),
+    ("/config", ANY, EmulatorMiddleware._config),
+    ("/latency", "POST", EmulatorMiddleware._latency),
+    ("/latency", "PUT", EmulatorMiddleware._latency),
+    ("/pending", "POST", EmulatorMiddleware._pending),
+    ("/pending", "PUT", EmulatorMiddleware._pending),
+    ("/faults", "DELETE", EmulatorMiddleware._clear_faults),
+    ("/faults", "POST", EmulatorMiddleware._add_faults),
+    ("/faults", "PUT", EmulatorMiddleware._add_faults),
+    ("/faults", ANY, EmulatorMiddleware._list_faults),
+    ("/faults/{id}", "DELETE", EmulatorMiddleware._delete_fault),
+    ("/decisions", "DELETE", EmulatorMiddleware._clear_decisions),
+    ("/decisions", ANY, EmulatorMiddleware._decisions),
+    ("/cloudtrail", ANY, EmulatorMiddleware._cloudtrail),
+]
+
+
+def _route(method: str, sub: str) -> tuple[Handler | None, str]:
+    for path, m, handler in ROUTES:
+        if m != ANY and m != method:
+            continue
+        if path == sub:
+            return handler, ""
+        if path.endswith("/{id}"):
+            prefix = path[: -len("{id}")]
+            rest = sub[len(prefix):]
+            if sub.startswith(prefix) and rest and "/" not in rest:
+                return handler, rest
+    return None, ""

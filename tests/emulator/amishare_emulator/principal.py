@@ -6,7 +6,7 @@ import os
 import re
 from typing import Any
 
-from .state import Caller
+from .state import Caller, CallerKind
 
 _CRED_RE = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
 _principal_id_cache: dict[str, str] = {}
@@ -72,7 +72,7 @@ def resolve_caller(environ: dict[str, Any]) -> Caller:
             account=account,
             arn=ar.arn,
             access_key=access_key,
-            kind="AssumedRole",
+            kind=CallerKind.ASSUMED_ROLE,
             principal_id=pid,
             role_arn=ar.role_arn,
             user_name=ar.role_arn.split("/")[-1],
@@ -86,7 +86,7 @@ def resolve_caller(environ: dict[str, Any]) -> Caller:
             account=account,
             arn=user.arn,
             access_key=access_key,
-            kind="IAMUser",
+            kind=CallerKind.IAM_USER,
             principal_id=user.id,
             user_name=user.name,
             region=region,
@@ -98,7 +98,7 @@ def resolve_caller(environ: dict[str, Any]) -> Caller:
         account=account,
         arn=f"arn:aws:sts::{account}:user/moto",
         access_key=access_key,
-        kind="IAMUser",
+        kind=CallerKind.IAM_USER,
         principal_id="AKIAIOSFODNN7EXAMPLE",
         user_name="moto",
         region=region,
@@ -115,7 +115,7 @@ def user_identity(caller: Caller) -> dict[str, Any]:
         "accountId": caller.account,
         "accessKeyId": caller.access_key,
     }
-    if caller.kind == "AssumedRole":
+    if caller.kind is CallerKind.ASSUMED_ROLE:
         ui["sessionContext"] = {
             "sessionIssuer": {
                 "type": "Role",
@@ -132,6 +132,6 @@ def user_identity(caller: Caller) -> dict[str, Any]:
 
 
 def username(caller: Caller) -> str:
-    if caller.kind == "AssumedRole":
+    if caller.kind is CallerKind.ASSUMED_ROLE:
         return caller.arn.split("/")[-1]  # session name, as CloudTrail shows it
     return caller.user_name or ""

@@ -2,7 +2,8 @@
 
 python3 -m amishare_emulator.seed --endpoint URL [--source-account ID] [--target-account ID]
     [--region R] [--snapshots N] [--with-aws-managed] [--with-unencrypted] [--with-target-key]
-    [--share] [--key-allows-target] [--name-prefix P]
+    [--share] [--key-allows-target] [--name-prefix P] [--ec2-user [NAME]] [--launcher-role]
+    [--target-key-default] [--org-ou-accounts N]
 """
 
 from __future__ import annotations
@@ -86,11 +87,27 @@ def trust_policy(principal: str) -> str:
     })
 
 
-def ensure_role(iam: Any, name: str, trust: str, description: str) -> str:
+ADMIN_POLICY = json.dumps({"Version": "2012-10-17",
+                           "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+# AmazonEC2FullAccess as AWS publishes it: EC2 and friends, no KMS action ("full EC2 permissions").
+EC2_FULL_ACCESS = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["ec2:*", "elasticloadbalancing:*", "cloudwatch:*", "autoscaling:*"],
+     "Resource": "*"},
+    {"Effect": "Allow", "Action": "iam:CreateServiceLinkedRole", "Resource": "*",
+     "Condition": {"StringEquals": {"iam:AWSServiceName": ["autoscaling.amazonaws.com", "ec2scheduled.amazonaws.com",
+                                                           "elasticloadbalancing.amazonaws.com"]}}}]})
+
+
+def ensure_role(iam: Any, name: str, trust: str, description: str, admin: bool = False) -> str:
+    """A role; `admin`: with the inline policy `AdministratorAccess` (Action/Resource `*`), as the
+    roles amishare's tests use have on AWS (e.g. OrganizationAccountAccessRole)."""
     try:
-        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, Description=description)["Role"]["Arn"]
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, Description=description)["Role"]["Arn"]
     except iam.exceptions.EntityAlreadyExistsException:
-        return iam.get_role(RoleName=name)["Role"]["Arn"]
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+    if admin:
+        iam.put_role_policy(RoleName=name, PolicyName="AdministratorAccess", PolicyDocument=ADMIN_POLICY)
+    return arn
 
 
 def make_ami(ec2: Any, az: str, name: str, sizes: list[int], encrypted: bool, kms_key_id: str | None,
@@ -128,11 +145,11 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
     az = region + "a"
 
     admin_role = ensure_role(s_iam, f"{p}-key-admin", trust_policy(f"arn:aws:iam::{src}:root"),
-                             "Administers the source AMI key")
+                             "Administers the source AMI key", admin=True)
     source_role = ensure_role(s_iam, f"{p}-source", trust_policy(f"arn:aws:iam::{src}:root"),
-                              "Builds and shares AMIs (key user)")
+                              "Builds and shares AMIs (key user)", admin=True)
     target_role = ensure_role(t_iam, f"{p}-target", trust_policy(f"arn:aws:iam::{src}:root"),
-                              "Assumed from the source account to copy/launch shared AMIs")
+                              "Assumed from the source account to copy/launch shared AMIs", admin=True)
     users = [source_role]
     if args.key_allows_target:
         users.append(f"arn:aws:iam::{tgt}:root")
@@ -185,17 +202,65 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
         out["unencrypted_ami_id"] = a3
         out["unencrypted_snapshot_id"] = s3[0]
         shared_images.append((a3, s3))
-    if args.with_target_key:
+    if args.with_target_key or getattr(args, "target_key_default", False):
         tk = t_kms.create_key(Description=f"{p} target re-encryption key")["KeyMetadata"]
         t_kms.create_alias(AliasName=f"alias/{p}-target", TargetKeyId=tk["KeyId"])
         out["target_key_id"] = tk["KeyId"]
         out["target_key_arn"] = tk["Arn"]
+    seed_worlds(args, out, ep, region, src, tgt)
     if args.share:
         for image_id, snap_ids in shared_images:
             s_ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"UserId": tgt}]})
             for sid in snap_ids:
                 s_ec2.modify_snapshot_attribute(SnapshotId=sid, CreateVolumePermission={"Add": [{"UserId": tgt}]})
     return out
+
+
+def seed_worlds(args: argparse.Namespace, out: dict[str, Any], ep: str, region: str, src: str, tgt: str) -> None:
+    """The optional worlds of issue 9: seed 000's IAM user, a target launcher role without KMS rights,
+    the target key as the target's EBS default key, an organization with an OU."""
+    p = args.name_prefix
+    user = getattr(args, "ec2_user", None)
+    # each world's keys appear only when its option is given (the base document stays as it was)
+    if user:
+        s_iam = client("iam", ep, region, src)
+        s_iam.create_user(UserName=user)
+        s_iam.put_user_policy(UserName=user, PolicyName="AmazonEC2FullAccess", PolicyDocument=EC2_FULL_ACCESS)
+        ak = s_iam.create_access_key(UserName=user)["AccessKey"]
+        out.update(ec2_user_arn=f"arn:aws:iam::{src}:user/{user}", ec2_user_access_key_id=ak["AccessKeyId"],
+                   ec2_user_secret_access_key=ak["SecretAccessKey"])
+    if getattr(args, "launcher_role", False):
+        t_iam = client("iam", ep, region, tgt)
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam::{src}:root", f"arn:aws:iam::{tgt}:root"]},
+             "Action": "sts:AssumeRole"}]})
+        arn = ensure_role(t_iam, f"{p}-launcher", trust, "Launches instances in the target (EC2 rights, no KMS)")
+        t_iam.put_role_policy(RoleName=f"{p}-launcher", PolicyName="AmazonEC2FullAccess",
+                              PolicyDocument=EC2_FULL_ACCESS)
+        out["launcher_role_arn"] = arn
+    if getattr(args, "target_key_default", False):
+        client("ec2", ep, region, tgt).modify_ebs_default_kms_key_id(KmsKeyId=out["target_key_arn"])
+        out["target_default_key_arn"] = out["target_key_arn"]
+    n = getattr(args, "org_ou_accounts", 0) or 0
+    if n > 0:
+        seed_organization(out, ep, region, src, tgt, n, p)
+
+
+def seed_organization(out: dict[str, Any], ep: str, region: str, src: str, tgt: str, n: int, p: str) -> None:
+    """An organization managed by the source account with one OU holding the target and n-1 more accounts."""
+    org = client("organizations", ep, region, src)
+    o = org.create_organization(FeatureSet="ALL")["Organization"]
+    root = org.list_roots()["Roots"][0]["Id"]
+    ou = org.create_organizational_unit(ParentId=root, Name=f"{p}-ou")["OrganizationalUnit"]
+    ids = []
+    for i in range(n):
+        tags = [{"Key": "emulator:account-id", "Value": tgt}] if i == 0 else []
+        st = org.create_account(Email=f"member{i}@example.com", AccountName=f"{p}-member-{i}",
+                                Tags=tags)["CreateAccountStatus"]
+        org.move_account(AccountId=st["AccountId"], SourceParentId=root, DestinationParentId=ou["Id"])
+        ids.append(st["AccountId"])
+    out.update(organization_id=o["Id"], organization_arn=o["Arn"], ou_id=ou["Id"], ou_arn=ou["Arn"],
+               org_account_ids=ids)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--key-allows-target", action="store_true",
                     help="name the target account root in the key policy's key-user statements")
     ap.add_argument("--name-prefix", default="amishare")
+    ap.add_argument("--ec2-user", nargs="?", const="test", default=None, metavar="NAME",
+                    help="an IAM user (default name test) in the source with full EC2 rights and no KMS (seed 000)")
+    ap.add_argument("--launcher-role", action="store_true",
+                    help="a role <prefix>-launcher in the target with full EC2 rights and no KMS")
+    ap.add_argument("--target-key-default", action="store_true",
+                    help="create the target key (as --with-target-key) and make it the target's EBS default key")
+    ap.add_argument("--org-ou-accounts", type=int, default=0, metavar="N",
+                    help="an organization (managed by the source) with an OU of N accounts, the target first")
     args = ap.parse_args(argv)
     for acct in (args.source_account, args.target_account):
         if len(acct) != 12 or not acct.isdigit():

@@ -18,10 +18,12 @@ os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")
 def build_app(middleware):  # type: ignore[no-untyped-def]
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from . import ec2_patches, kms_patches
+    from . import autoscaling, ec2, kms_patches, orgs
 
     kms_patches.apply()
-    ec2_patches.apply()
+    ec2.apply()
+    autoscaling.apply()
+    orgs.apply()
 
     dispatcher = DomainDispatcherApplication(create_backend_app)
 
@@ -37,7 +39,8 @@ def build_app(middleware):  # type: ignore[no-untyped-def]
 def warm_up(dispatcher) -> None:  # type: ignore[no-untyped-def]
     """Create the Flask apps for the services amishare uses, so the first call is fast."""
     for service, region in (("ec2", "us-east-1"), ("kms", "us-east-1"), ("sts", "us-east-1"),
-                            ("iam", "us-east-1"), ("cloudtrail", "us-east-1")):
+                            ("iam", "us-east-1"), ("cloudtrail", "us-east-1"),
+                            ("autoscaling", "us-east-1"), ("organizations", "us-east-1")):
         host = f"{service}.{region}.amazonaws.com"
         try:
             with dispatcher.lock:

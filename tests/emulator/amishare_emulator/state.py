@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 LOCK = threading.RLock()
@@ -28,12 +29,21 @@ FAULTS: list[dict[str, Any]] = []
 _fault_seq = [0]
 
 
+class CallerKind(StrEnum):
+    """CloudTrail's userIdentity.type for the callers the emulator knows (serialises to that string)."""
+
+    IAM_USER = "IAMUser"
+    ASSUMED_ROLE = "AssumedRole"
+    ROOT = "Root"
+    UNKNOWN = "Unknown"
+
+
 @dataclass
 class Caller:
     account: str
     arn: str
     access_key: str
-    kind: str  # IAMUser | AssumedRole | Root | Unknown
+    kind: CallerKind
     principal_id: str
     role_arn: str | None = None  # for assumed roles: the role's ARN
     user_name: str | None = None
@@ -52,7 +62,24 @@ def set_request_context(caller: Caller | None, pending_override: float | None) -
 
 
 def current_caller() -> Caller | None:
-    return getattr(_local, "caller", None)
+    """The principal AWS acts for now: an AWS service's role while it works (`acting_as`), else the
+    caller of the request."""
+    return getattr(_local, "acting", None) or getattr(_local, "caller", None)
+
+
+class acting_as:  # noqa: N801  (a context manager used like a function)
+    """`with acting_as(caller):` an AWS service (Auto Scaling) works as its own role."""
+
+    def __init__(self, caller: Caller):
+        self.caller = caller
+
+    def __enter__(self) -> Caller:
+        self.prev = getattr(_local, "acting", None)
+        _local.acting = self.caller
+        return self.caller
+
+    def __exit__(self, *exc: object) -> None:
+        _local.acting = self.prev
 
 
 def pending_seconds() -> float:

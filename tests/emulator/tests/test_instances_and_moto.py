@@ -174,3 +174,15 @@ def test_cli_works_against_the_emulator(endpoint, seed):
         pytest.skip("aws CLI not installed")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["Images"] == []
+
+
+def test_seed_script_cli_worlds(endpoint):
+    out = subprocess.run([str(EMU / "seed"), "--endpoint", endpoint, "--ec2-user", "--launcher-role",
+                          "--target-key-default", "--org-ou-accounts", "2"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["ec2_user_arn"] == f"arn:aws:iam::{SRC}:user/test" and doc["ec2_user_access_key_id"]
+    assert doc["launcher_role_arn"] == f"arn:aws:iam::{TGT}:role/amishare-launcher"
+    assert doc["target_default_key_arn"] == doc["target_key_arn"] is not None
+    assert doc["org_account_ids"][0] == TGT and len(doc["org_account_ids"]) == 2
+    assert doc["organization_arn"].endswith(doc["organization_id"]) and doc["ou_arn"].endswith(doc["ou_id"])

@@ -1,0 +1,80 @@
+"""Organizations as far as sharing needs them (Organizations API reference; EC2 user guide "Share an
+AMI with organizations or OUs"): which organization / OUs an account belongs to, and a seeding aid.
+
+- `org_facts(account)`: its organization id and aws:PrincipalOrgPaths.
+- `org_arns(account)`: the ARNs of the account's organization and of every OU on its path (root
+  excluded); a launch permission naming any of them makes an image visible and launchable.
+- CreateAccount with the tag `emulator:account-id` = a 12-digit id creates the member account with
+  that id (AWS picks ids; the seed uses this to place a known target account in an OU). The tag is
+  not stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.organizations.models import OrganizationsBackend, organizations_backends
+
+ACCOUNT_ID_TAG = "emulator:account-id"
+
+
+def _backend_of(account: str) -> tuple[Any, Any] | None:
+    """(management backend, FakeAccount) of the organization `account` belongs to."""
+    for _acct, per in list(organizations_backends.items()):
+        backend = per.get("aws") if hasattr(per, "get") else None
+        if backend is None or getattr(backend, "org", None) is None:
+            continue
+        acc = next((a for a in backend.accounts if a.id == account), None)
+        if acc is not None:
+            return backend, acc
+    return None
+
+
+def org_arns(account: str) -> set[str]:
+    found = _backend_of(account)
+    if found is None:
+        return set()
+    backend, acc = found
+    out = {backend.org.arn}
+    by_id = {ou.id: ou for ou in backend.ou}
+    parent = acc.parent_id
+    while parent in by_id and parent != backend.org.root_id:
+        out.add(by_id[parent].arn)
+        parent = by_id[parent].parent_id
+    return out
+
+
+def org_facts(account: str) -> tuple[str | None, list[str]]:
+    """(organization id, [aws:PrincipalOrgPaths entry `o-x/r-x/ou-x/.../`]) of an account."""
+    found = _backend_of(account)
+    if found is None:
+        return None, []
+    backend, acc = found
+    org = backend.org
+    chain, parent = [], acc.parent_id
+    by_id = {ou.id: ou for ou in backend.ou}
+    while parent in by_id and parent != org.root_id:
+        chain.append(parent)
+        parent = by_id[parent].parent_id
+    return org.id, ["/".join([org.id, org.root_id, *reversed(chain)]) + "/"]
+
+
+_orig_create_account = OrganizationsBackend.create_account
+
+
+def create_account(self: OrganizationsBackend, **kwargs: Any) -> dict[str, Any]:
+    tags = list(kwargs.get("Tags") or [])
+    wanted = next((t.get("Value") for t in tags if t.get("Key") == ACCOUNT_ID_TAG), None)
+    kwargs["Tags"] = [t for t in tags if t.get("Key") != ACCOUNT_ID_TAG]
+    status = _orig_create_account(self, **kwargs)
+    if wanted and len(wanted) == 12 and wanted.isdigit():
+        new_id = status["CreateAccountStatus"]["AccountId"]
+        acc = next(a for a in self.accounts if a.id == new_id)
+        acc.id = wanted
+        organizations_backends.master_accounts[wanted] = organizations_backends.master_accounts.pop(new_id)
+        status = acc.create_account_status
+    return status
+
+
+def apply() -> None:
+    OrganizationsBackend.create_account = create_account  # type: ignore[assignment]
