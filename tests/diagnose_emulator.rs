@@ -93,6 +93,52 @@ impl Scenario {
             .unwrap();
     }
 
+    /// Make `amishare-target` a role with full EC2 rights and no KMS permission in its IAM (the
+    /// seed gives it administrator rights, as OrganizationAccountAccessRole has), so a launch
+    /// needs both the key policy and its identity policies, as on AWS.
+    fn target_role_without_kms_rights(&self) {
+        let iam = self.target.iam();
+        self.rt.block_on(async {
+            iam.delete_role_policy()
+                .role_name("amishare-target")
+                .policy_name("AdministratorAccess")
+                .send()
+                .await
+                .unwrap();
+            iam.put_role_policy()
+                .role_name("amishare-target")
+                .policy_name("AmazonEC2FullAccess")
+                .policy_document(
+                    json!({"Version": "2012-10-17", "Statement": [
+                        {"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]})
+                    .to_string(),
+                )
+                .send()
+                .await
+                .unwrap();
+        });
+    }
+
+    /// Create `KmsKeyUsagePolicy` in the target with `document` and attach it to `amishare-target`.
+    fn attach_usage_policy(&self, document: &Value) {
+        let iam = self.target.iam();
+        self.rt.block_on(async {
+            let p = iam
+                .create_policy()
+                .policy_name("KmsKeyUsagePolicy")
+                .policy_document(document.to_string())
+                .send()
+                .await
+                .unwrap();
+            iam.attach_role_policy()
+                .role_name("amishare-target")
+                .policy_arn(p.policy().unwrap().arn().unwrap())
+                .send()
+                .await
+                .unwrap();
+        });
+    }
+
     /// Launch `image` in the target account and wait until it is running or terminated.
     fn launch_in_target(&self, image: &str) -> (String, String) {
         let ec2 = self.target.ec2();
@@ -232,6 +278,7 @@ fn first_cause_quotes_create_grant_denial(doc: &Value) {
 #[test]
 fn seed_004_zh_key_policy_lacks_target_account() {
     let sc = Scenario::new(&["--share"]);
+    sc.target_role_without_kms_rights();
     let (id, state) = sc.launch_in_target(&sc.s("ami_id"));
     assert_eq!(state, "terminated");
     let (code, doc) = sc.diagnose(&[&id, "--key-account-profile", "src"]);
@@ -270,9 +317,16 @@ fn seed_004_zh_key_policy_lacks_target_account() {
             .any(|c| c.as_str().unwrap().starts_with("aws kms put-key-policy")),
         "{fix:#}"
     );
-    // The fix really fixes it: apply the document, launch again, and it runs (the emulator does
-    // not check IAM, so the key policy part is what this proves).
+    // The fix really fixes it: apply both documents (cross account, the key policy AND the
+    // launcher's IAM must allow), launch again, and it runs.
     sc.put_key_policy(&policy_doc["content"]);
+    let usage = fix["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["file_name"] == "kms-key-usage-policy.json")
+        .unwrap();
+    sc.attach_usage_policy(&usage["content"]);
     let (_, state) = sc.launch_in_target(&sc.s("ami_id"));
     assert_eq!(state, "running", "after applying amishare's key policy fix");
 }
@@ -417,6 +471,7 @@ fn diagnose_emulator_healthy_instance_exit_0() {
 #[test]
 fn diagnose_emulator_ami_prediction_reads_identity_policies() {
     let sc = Scenario::new(&["--share", "--key-allows-target"]);
+    sc.target_role_without_kms_rights();
     let role = sc.s("target_role_arn");
     let ami = sc.s("ami_id");
     let (code, doc) = sc.diagnose(&[
@@ -440,22 +495,7 @@ fn diagnose_emulator_ami_prediction_reads_identity_policies() {
         .iter()
         .find(|d| d["file_name"] == "kms-key-usage-policy.json")
         .unwrap();
-    let iam = sc.target.iam();
-    sc.rt.block_on(async {
-        let p = iam
-            .create_policy()
-            .policy_name("KmsKeyUsagePolicy")
-            .policy_document(policy["content"].to_string())
-            .send()
-            .await
-            .unwrap();
-        iam.attach_role_policy()
-            .role_name("amishare-target")
-            .policy_arn(p.policy().unwrap().arn().unwrap())
-            .send()
-            .await
-            .unwrap();
-    });
+    sc.attach_usage_policy(&policy["content"]);
     let (code, doc) = sc.diagnose(&[
         "--ami",
         &ami,
