@@ -11,6 +11,7 @@
 pub mod aws;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
+pub mod domain;
 pub mod policy;
 pub mod state;
 pub mod workflow;

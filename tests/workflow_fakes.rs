@@ -175,7 +175,7 @@ async fn plan(world: &FakeWorld, opts: &PlanOptions, run_id: &str) -> Plan {
     let d = discover(world, AMI, opts, &CollectEvents::default())
         .await
         .unwrap();
-    build_plan(&d, opts, run_id, 1).unwrap()
+    build_plan(&d, opts, run_id, 1, "2026-01-01T00:00:00Z").unwrap()
 }
 
 fn fast() -> Timing {

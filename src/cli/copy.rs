@@ -13,7 +13,7 @@ use crate::aws::reader::SdkReader;
 use crate::aws::session::AwsSession;
 use crate::state::FileJournalStore;
 use crate::workflow::copy::{build_plan, discover, Report};
-use crate::workflow::journal::{Journal, JournalStore, RunStatus};
+use crate::workflow::journal::{self, Journal, JournalStore, RunStatus};
 use crate::workflow::plan::{AccessSpec, Plan, PlanOptions};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -234,7 +234,7 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         None => (new_run_id(), 1),
     };
     let discovery = discover(&world, &image_id, &opts, &progress).await?;
-    let plan = build_plan(&discovery, &opts, &run_id, attempt)?;
+    let plan = build_plan(&discovery, &opts, &run_id, attempt, &journal::now())?;
     if let Some(path) = &args.plan_out {
         write_plan(path, &plan)?;
     }

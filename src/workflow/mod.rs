@@ -12,6 +12,8 @@ pub mod plan;
 pub mod ports;
 pub mod ports_write;
 pub mod rollback;
+pub mod waiters;
+pub mod world;
 
 #[cfg(test)]
 mod golden_tests;

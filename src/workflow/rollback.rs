@@ -9,12 +9,14 @@
 
 use serde::Serialize;
 
-use super::copy::{terminate_and_confirm, CopyError, Timing, World};
+use super::copy::CopyError;
 use super::events::{Event, Events};
 use super::journal::{JournalStore, LiveJournal, RunStatus, StepState};
 use super::plan::Action;
 use super::ports::{Reader, Seen};
 use super::ports_write::Writer;
+use super::waiters::{terminate_and_confirm, Timing};
+use super::world::World;
 use crate::policy;
 
 /// One undo.

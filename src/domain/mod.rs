@@ -1,0 +1,4 @@
+//! AWS vocabulary every layer shares, as pure values: ARNs and the principals they name.
+//! Below every other module: it depends on nothing of amishare's.
+
+pub mod arn;

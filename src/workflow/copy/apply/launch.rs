@@ -1,0 +1,190 @@
+//! The test launch: one instance of the smallest type, no public IP, tagged; wait until it runs
+//! or fails; ALWAYS terminate it and confirm the termination (also on error and Ctrl-C), with
+//! the launch and the termination in the journal so an interrupted run can finish the job.
+
+use std::time::{Duration, Instant};
+
+use super::Run;
+use crate::workflow::copy::report::LaunchReport;
+use crate::workflow::events::{Event, Events};
+use crate::workflow::journal::JournalStore;
+use crate::workflow::plan::{Action, Plan, Step};
+use crate::workflow::ports::Reader;
+use crate::workflow::ports_write::{LaunchRequest, Writer, TAG_PURPOSE, TAG_RUN_ID};
+use crate::workflow::waiters::{
+    next_delay, sleep_or_cancel, terminate_and_confirm, transient, MAX_TRANSIENT_POLLS,
+};
+use crate::workflow::world::Conn;
+
+/// Launch one test instance of `image_id` as `step` says, wait until running or failed, ALWAYS
+/// terminate it.
+pub async fn test_launch<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    conn: &Conn<R, W>,
+    plan: &Plan,
+    step: &Step,
+    image_id: &str,
+) -> LaunchReport {
+    let (instance_type, subnet_id) = match &step.action {
+        Action::TestLaunch {
+            instance_type,
+            subnet_id,
+            ..
+        } => (instance_type.clone(), subnet_id.clone()),
+        _ => (String::new(), None),
+    };
+    let mut report = LaunchReport {
+        instance_id: None,
+        instance_type: instance_type.clone(),
+        result: "error".into(),
+        state: None,
+        state_reason_code: None,
+        state_reason_message: None,
+        seconds_to_running: None,
+        terminated: false,
+        error: None,
+    };
+    if run.cancelled() {
+        report.result = "interrupted".into();
+        return report;
+    }
+    let req = LaunchRequest {
+        image_id: image_id.to_string(),
+        instance_type,
+        subnet_id,
+        tags: vec![
+            (TAG_RUN_ID.to_string(), plan.run_id.clone()),
+            (TAG_PURPOSE.to_string(), "test-launch".to_string()),
+            ("Name".to_string(), format!("amishare test of {image_id}")),
+        ],
+        client_token: format!("{}-{}", plan.run_id, step.id),
+    };
+    let started = Instant::now();
+    let instance_id = match conn.writer.run_instance(&req).await {
+        Ok(id) => id,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            return report;
+        }
+    };
+    report.instance_id = Some(instance_id.clone());
+    let (account, region) = (conn.writer.account(), conn.writer.region());
+    run.recorded(
+        &format!("test instance {instance_id}"),
+        run.journal
+            .instance_launched(&instance_id, account, region)
+            .and_then(|()| run.journal.created(&step.id, &instance_id)),
+    );
+    let timeout = Duration::from_secs(plan.options.launch_timeout_secs);
+    wait_running(run, conn, &instance_id, started, timeout, &mut report).await;
+    terminate(run, conn, &instance_id, &mut report).await;
+    report
+}
+
+/// Poll the instance until it runs, fails, times out or Ctrl-C; the outcome goes into `report`.
+async fn wait_running<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    conn: &Conn<R, W>,
+    instance_id: &str,
+    started: Instant,
+    timeout: Duration,
+    report: &mut LaunchReport,
+) {
+    let (account, region) = (conn.writer.account(), conn.writer.region());
+    let emit = |state: &str| {
+        run.ctx.events.emit(Event::LaunchState {
+            account: account.to_string(),
+            region: region.to_string(),
+            instance_id: instance_id.to_string(),
+            state: state.to_string(),
+        })
+    };
+    emit("pending");
+    let mut delay = run.ctx.timing.poll_start;
+    let mut rx = run.ctx.cancel.clone();
+    let mut last_state = "pending".to_string();
+    let mut transient_errors = 0;
+    loop {
+        // RunInstances has just answered `pending`: every look comes after a pause.
+        if !sleep_or_cancel(delay, &mut rx).await {
+            report.result = "interrupted".into();
+            return;
+        }
+        delay = next_delay(delay, run.ctx.timing.poll_max);
+        match conn.writer.instance_status(instance_id).await {
+            Ok(s) => {
+                transient_errors = 0;
+                let state = s.state.clone().unwrap_or_else(|| "unknown".into());
+                if state != last_state {
+                    emit(&state);
+                    last_state = state.clone();
+                }
+                report.state = Some(state.clone());
+                report.state_reason_code = s.reason_code.clone();
+                report.state_reason_message = s.reason_message.clone();
+                match state.as_str() {
+                    "running" => {
+                        report.result = "running".into();
+                        report.seconds_to_running =
+                            Some((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+                        return;
+                    }
+                    "pending" => {}
+                    _ => {
+                        report.result = "failed".into();
+                        return;
+                    }
+                }
+            }
+            Err(e) if transient(&e) && transient_errors < MAX_TRANSIENT_POLLS => {
+                transient_errors += 1;
+            }
+            Err(e) => {
+                report.error = Some(e.to_string());
+                report.result = "error".into();
+                return;
+            }
+        }
+        if started.elapsed() > timeout {
+            report.result = "timeout".into();
+            return;
+        }
+    }
+}
+
+/// Always terminate, whatever happened before (a Ctrl-C included). An instance AWS already
+/// shows terminated (a failed launch) is confirmed as it is: terminating it again would replace
+/// its StateReason, which the diagnosis reads.
+async fn terminate<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    conn: &Conn<R, W>,
+    instance_id: &str,
+    report: &mut LaunchReport,
+) {
+    let confirmed = if report.state.as_deref() == Some("terminated") {
+        Ok(())
+    } else {
+        terminate_and_confirm(&conn.writer, instance_id, run.ctx.timing).await
+    };
+    match confirmed {
+        Ok(()) => {
+            report.terminated = true;
+            run.recorded(
+                &format!("that test instance {instance_id} is terminated"),
+                run.journal.instance_terminated(instance_id),
+            );
+            run.ctx.events.emit(Event::LaunchState {
+                account: conn.writer.account().to_string(),
+                region: conn.writer.region().to_string(),
+                instance_id: instance_id.to_string(),
+                state: "terminated".into(),
+            });
+        }
+        Err(e) => {
+            report.error = Some(match report.error.take() {
+                Some(prev) => format!("{prev}; {e}"),
+                None => e,
+            });
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Applying a plan, journalled before and after every step:
+//!
+//! 1. the source account, one step after the other ([`change`]); a failure stops the run (the
+//!    targets depend on the sharing and the key policy);
+//! 2. each target account's IAM, accounts concurrently ([`change`]);
+//! 3. every target account and region concurrently: copy -> wait -> test launch -> diagnosis on
+//!    failure ([`pipeline`], [`launch`]);
+//! 4. `--revoke-after-copy`, only when every copy is there;
+//! 5. what was left behind, and the run's status.
+//!
+//! `--reencrypt-with` first makes the re-encrypted copy in the source account ([`reencrypt`]),
+//! then plans the rest on it and applies that plan in the same journal.
+
+pub mod change;
+pub mod error;
+pub mod launch;
+pub mod pipeline;
+pub mod reencrypt;
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use futures::stream::{self, StreamExt};
+use tokio::sync::watch;
+
+use self::change::run_simple_step;
+use self::pipeline::run_unit;
+use super::build::build_plan_with_prefix;
+use super::discover::discover;
+use super::report::{ChangeRecord, Report, TargetReport};
+use super::resume::terminate_leftovers;
+use super::CopyError;
+use crate::workflow::events::{Event, Events};
+use crate::workflow::journal::{now, Journal, JournalError, JournalStore, LiveJournal, RunStatus};
+use crate::workflow::plan::{Action, Plan, PlanOptions, Step};
+use crate::workflow::ports::Reader;
+use crate::workflow::ports_write::Writer;
+use crate::workflow::waiters::{cancelled, Timing};
+use crate::workflow::world::World;
+
+/// How many target account/region pipelines run at once.
+pub const CONCURRENCY: usize = 4;
+
+/// Everything [`apply`] needs besides the plan.
+pub struct Apply<'a, R, W, S: ?Sized, E: ?Sized> {
+    pub world: &'a World<R, W>,
+    pub store: &'a S,
+    pub events: &'a E,
+    /// Becomes `true` on Ctrl-C: running waits stop, test instances are terminated.
+    pub cancel: watch::Receiver<bool>,
+    pub timing: Timing,
+}
+
+/// One run being applied: the context, its open journal, and the warnings collected on the way
+/// (journal writes that failed after the change they record was made).
+pub struct Run<'a, R, W, S: JournalStore + ?Sized, E: ?Sized> {
+    pub ctx: &'a Apply<'a, R, W, S, E>,
+    pub journal: &'a LiveJournal<'a, S>,
+    warnings: Mutex<Vec<String>>,
+}
+
+impl<'a, R, W, S: JournalStore + ?Sized, E: ?Sized> Run<'a, R, W, S, E> {
+    fn new(ctx: &'a Apply<'a, R, W, S, E>, journal: &'a LiveJournal<'a, S>) -> Self {
+        Self {
+            ctx,
+            journal,
+            warnings: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A journal write made after the change it records: its failure cannot undo the change,
+    /// so it becomes a warning of the report (naming what the journal misses).
+    pub fn recorded(&self, what: &str, written: Result<(), JournalError>) {
+        if let Err(e) = written {
+            self.warn(format!(
+                "the journal does not record {what} ({e}): `amishare rollback` will not know of it"
+            ));
+        }
+    }
+
+    pub fn warn(&self, message: String) {
+        if let Ok(mut w) = self.warnings.lock() {
+            w.push(message);
+        }
+    }
+
+    fn take_warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
+    }
+
+    pub fn cancelled(&self) -> bool {
+        cancelled(&self.ctx.cancel)
+    }
+}
+
+/// Apply a plan. The journal is `journal` (new, or resumed with this plan). Returns the report;
+/// per-target failures are in the report, not errors.
+pub async fn apply<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    ctx: &Apply<'_, R, W, S, E>,
+    plan: &Plan,
+    journal: Journal,
+) -> Result<Report, CopyError> {
+    let live = LiveJournal::new(ctx.store, journal)?;
+    let run = Run::new(ctx, &live);
+    let mut report = Report::unapplied(plan, "ok");
+    report.left_behind = terminate_leftovers(&run).await;
+    ctx.events.emit(Event::Phase {
+        name: "apply".into(),
+    });
+    let reencrypting = plan
+        .steps
+        .iter()
+        .find(|s| matches!(s.action, Action::ReencryptImage { .. }));
+    let mut report = match reencrypting {
+        None => apply_plan(&run, plan, report).await?,
+        Some(step) => apply_reencrypting(&run, plan, step, report).await?,
+    };
+    report.warnings.extend(run.take_warnings());
+    Ok(report)
+}
+
+/// `--reencrypt-with`: make (or wait for) the re-encrypted copy in the source account, then
+/// plan the rest on it and apply that plan in the same journal.
+async fn apply_reencrypting<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    plan: &Plan,
+    step: &Step,
+    mut report: Report,
+) -> Result<Report, CopyError> {
+    let (rec, image) = reencrypt::reencrypt(run, plan, step).await?;
+    let ok = rec.ok;
+    report.changes.push(rec);
+    let Some(image) = image.filter(|_| ok) else {
+        let interrupted = run.cancelled();
+        run.journal.set_status(if interrupted {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Failed
+        })?;
+        report.status = if interrupted { "interrupted" } else { "failed" }.into();
+        for t in &mut report.targets {
+            t.error =
+                Some("not attempted: the re-encrypting copy in the source account failed".into());
+        }
+        return Ok(report);
+    };
+    // Applying never probes: the DryRun probes belong to `--dry-run`, whose saved plan keeps
+    // `probe: true`.
+    let discover_opts = PlanOptions {
+        probe: false,
+        ..plan.options.clone()
+    };
+    let d = discover(run.ctx.world, &image, &discover_opts, run.ctx.events).await?;
+    let prefix = format!("{}r", step.id);
+    let next = build_plan_with_prefix(&d, &plan.options, &plan.run_id, &prefix, &now())?;
+    let mut next_report = Report::unapplied(&next, "ok");
+    next_report.changes = std::mem::take(&mut report.changes);
+    next_report.left_behind = std::mem::take(&mut report.left_behind);
+    next_report.warnings.splice(0..0, report.warnings.drain(..));
+    next_report.reencrypted_image = Some(image);
+    if !next.blockers.is_empty() {
+        run.journal.set_status(RunStatus::Failed)?;
+        next_report.status = "blocked".into();
+        next_report.plan_on_copy = Some(Box::new(next));
+        return Ok(next_report);
+    }
+    let mut out = apply_plan(run, &next, next_report).await?;
+    out.plan_on_copy = Some(Box::new(next));
+    Ok(out)
+}
+
+/// Apply the steps of `plan` (no re-encrypting copy among them) in an open journal.
+async fn apply_plan<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    plan: &Plan,
+    mut report: Report,
+) -> Result<Report, CopyError> {
+    // 1. The source account.
+    if let Some(stopped) = apply_source(run, plan, &mut report).await? {
+        run.journal.set_status(stopped)?;
+        return Ok(report);
+    }
+    // 2. Target accounts' IAM.
+    let failed_accounts = apply_target_iam(run, plan, &mut report).await;
+    // 3. Every target account and region: copy -> wait -> test launch.
+    apply_units(run, plan, &failed_accounts, &mut report).await;
+    // 4. Revoke after copy, when every copy is there.
+    apply_revokes(run, plan, &mut report).await?;
+    // 5. Anything left behind, and the run's status.
+    left_behind(run, plan, &mut report);
+    let status = final_status(run, &mut report);
+    run.journal.set_status(status)?;
+    Ok(report)
+}
+
+/// The source account's steps, one after the other. `Some(status)` when the run stops here.
+async fn apply_source<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    plan: &Plan,
+    report: &mut Report,
+) -> Result<Option<RunStatus>, CopyError> {
+    for step in plan
+        .steps
+        .iter()
+        .filter(|s| !s.action.is_target_side() && !s.action.is_revoke())
+    {
+        if run.cancelled() {
+            report.status = "interrupted".into();
+            return Ok(Some(RunStatus::Interrupted));
+        }
+        let rec = run_simple_step(run, plan, step).await?;
+        let ok = rec.ok;
+        report.changes.push(rec);
+        if !ok {
+            report.status = "failed".into();
+            for t in &mut report.targets {
+                if t.status == "skipped" {
+                    t.error = Some("not attempted: a source-account step failed".into());
+                }
+            }
+            return Ok(Some(RunStatus::Failed));
+        }
+    }
+    Ok(None)
+}
+
+/// Each target account's IAM steps (accounts concurrently, an account's steps in order, stopping
+/// at its first failure). Returns the accounts whose IAM failed.
+async fn apply_target_iam<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    plan: &Plan,
+    report: &mut Report,
+) -> BTreeSet<String> {
+    let iam_results: Vec<(String, Vec<ChangeRecord>)> = stream::iter(
+        plan.options
+            .target_accounts
+            .iter()
+            .map(|account| async move {
+                let mut recs = Vec::new();
+                for step in plan.steps.iter().filter(|s| {
+                    &s.account == account
+                        && matches!(
+                            s.action,
+                            Action::CreatePolicy { .. }
+                                | Action::CreatePolicyVersion { .. }
+                                | Action::AttachPolicy { .. }
+                        )
+                }) {
+                    let rec = match run_simple_step(run, plan, step).await {
+                        Ok(rec) => rec,
+                        Err(e) => ChangeRecord::failed(step, e.to_string()),
+                    };
+                    let ok = rec.ok;
+                    recs.push(rec);
+                    if !ok {
+                        break;
+                    }
+                }
+                (account.clone(), recs)
+            }),
+    )
+    .buffer_unordered(CONCURRENCY)
+    .collect()
+    .await;
+    let mut failed_accounts = BTreeSet::new();
+    for (account, recs) in iam_results {
+        if recs.iter().any(|r| !r.ok) {
+            failed_accounts.insert(account);
+        }
+        report.changes.extend(recs);
+    }
+    failed_accounts
+}
+
+/// Every target account and region's copy -> wait -> test launch (bounded concurrency); the
+/// accounts whose IAM failed are not attempted.
+async fn apply_units<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    plan: &Plan,
+    failed_accounts: &BTreeSet<String>,
+    report: &mut Report,
+) {
+    let mut units: Vec<(String, String)> = Vec::new();
+    for s in plan.steps.iter().filter(|s| {
+        matches!(
+            s.action,
+            Action::CopyImage { .. } | Action::WaitCopy { .. } | Action::TestLaunch { .. }
+        )
+    }) {
+        let u = (s.account.clone(), s.region.clone());
+        if !units.contains(&u) {
+            units.push(u);
+        }
+    }
+    let unit_results: Vec<(TargetReport, Vec<ChangeRecord>)> =
+        stream::iter(units.into_iter().map(|(account, region)| {
+            let failed = failed_accounts.contains(&account);
+            async move {
+                if failed {
+                    let mut tr = TargetReport::new(&account, &region, "failed");
+                    tr.error = Some("not attempted: the account's IAM step failed".into());
+                    return (tr, Vec::new());
+                }
+                run_unit(run, plan, &account, &region).await
+            }
+        }))
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (tr, recs) in unit_results {
+        report.changes.extend(recs);
+        if let Some(slot) = report
+            .targets
+            .iter_mut()
+            .find(|t| t.account == tr.account && t.region == tr.region)
+        {
+            *slot = tr;
+        } else {
+            report.targets.push(tr);
+        }
+    }
+    for t in &mut report.targets {
+        if t.status == "skipped" && failed_accounts.contains(&t.account) {
+            t.status = "failed".into();
+            t.error = Some("the account's IAM step failed".into());
+        }
+    }
+}
+
+/// `--revoke-after-copy`'s steps, when every copy succeeded; else a warning.
+async fn apply_revokes<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    plan: &Plan,
+    report: &mut Report,
+) -> Result<(), CopyError> {
+    let revokes: Vec<&Step> = plan.steps.iter().filter(|s| s.action.is_revoke()).collect();
+    if revokes.is_empty() {
+        return Ok(());
+    }
+    let all_ok = report
+        .targets
+        .iter()
+        .all(|t| matches!(t.status.as_str(), "ok" | "exists" | "hand-off"));
+    if all_ok && !run.cancelled() {
+        for step in revokes {
+            let rec = run_simple_step(run, plan, step).await?;
+            report.changes.push(rec);
+        }
+    } else {
+        report.warnings.push(
+            "`--revoke-after-copy` skipped: not every copy succeeded; the shares stay in place"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Test instances whose termination was not confirmed, and failed copies.
+fn left_behind<R, W, S: JournalStore + ?Sized, E: ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    plan: &Plan,
+    report: &mut Report,
+) {
+    for (id, rec) in run.journal.snapshot().unconfirmed_instances() {
+        report.left_behind.push(format!(
+            "test instance {id} in {}/{}: termination not confirmed",
+            rec.account, rec.region
+        ));
+    }
+    for t in &report.targets {
+        if t.copy_state.as_deref() == Some("failed") {
+            if let Some(img) = &t.image_id {
+                report.left_behind.push(format!(
+                    "failed copy {img} in {}/{} (deregister it, or `amishare rollback {} --delete-copies`)",
+                    t.account, t.region, plan.run_id
+                ));
+            }
+        }
+    }
+}
+
+/// `interrupted`, `failed` or `ok`, into the report; the journal's status to match.
+fn final_status<R, W, S: JournalStore + ?Sized, E: ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    report: &mut Report,
+) -> RunStatus {
+    let interrupted = run.cancelled();
+    let failed =
+        report.changes.iter().any(|c| !c.ok) || report.targets.iter().any(|t| t.status == "failed");
+    let (status, journal) = if interrupted {
+        ("interrupted", RunStatus::Interrupted)
+    } else if failed {
+        ("failed", RunStatus::Failed)
+    } else {
+        ("ok", RunStatus::Completed)
+    };
+    report.status = status.into();
+    journal
+}

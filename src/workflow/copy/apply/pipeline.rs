@@ -1,0 +1,254 @@
+//! One target account and region: copy (or wait for an earlier copy) -> test launch, each step
+//! journalled; on a failed copy or launch, the diagnosis.
+
+use super::error::{for_journal, StepError, StepResult};
+use super::launch::test_launch;
+use super::Run;
+use crate::policy;
+use crate::workflow::copy::diagnosis::diagnose;
+use crate::workflow::copy::report::{ChangeRecord, TargetReport};
+use crate::workflow::events::{Event, Events};
+use crate::workflow::journal::JournalStore;
+use crate::workflow::plan::{Action, Plan, Step};
+use crate::workflow::ports::Reader;
+use crate::workflow::ports_write::{CopyImageRequest, Writer, TAG_TEST_LAUNCH};
+use crate::workflow::waiters::{wait_for_image, ImageWaitError};
+use crate::workflow::world::Conn;
+
+/// Run the copy, wait and test-launch steps of one target account and region.
+pub async fn run_unit<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    plan: &Plan,
+    account: &str,
+    region: &str,
+) -> (TargetReport, Vec<ChangeRecord>) {
+    let mut tr = TargetReport::new(account, region, "ok");
+    let mut recs = Vec::new();
+    let Some(conn) = run.ctx.world.target_conn(account, region) else {
+        tr.status = "failed".into();
+        tr.error = Some(format!("no credentials for {account} in {region}"));
+        return (tr, recs);
+    };
+    let steps = plan.steps.iter().filter(|s| {
+        s.account == account
+            && s.region == region
+            && matches!(
+                s.action,
+                Action::CopyImage { .. } | Action::WaitCopy { .. } | Action::TestLaunch { .. }
+            )
+    });
+    for step in steps {
+        if run.cancelled() {
+            tr.status = "interrupted".into();
+            break;
+        }
+        let mut rec = ChangeRecord::started(step);
+        run.ctx.events.emit(Event::StepStarted {
+            step: step.id.clone(),
+            summary: rec.summary.clone(),
+        });
+        if let Err(e) = run.journal.begin(step, None) {
+            let e = StepError::Journal(e.to_string());
+            rec.error = Some(e.to_string());
+            recs.push(rec);
+            tr.status = "failed".into();
+            tr.error = Some(e.to_string());
+            break;
+        }
+        let outcome = run_step(run, conn, plan, step, &mut tr, &mut rec).await;
+        rec.ok = outcome.is_ok();
+        rec.error = outcome.as_ref().err().map(ToString::to_string);
+        run.recorded(
+            &format!("the outcome of step {}", step.id),
+            run.journal.finish(&step.id, for_journal(&outcome)),
+        );
+        run.ctx.events.emit(Event::StepFinished {
+            step: step.id.clone(),
+            ok: rec.ok,
+            detail: rec.error.clone(),
+        });
+        let ok = rec.ok;
+        recs.push(rec);
+        if !ok {
+            failed(run, conn, plan, &mut tr, recs.last()).await;
+            break;
+        }
+    }
+    (tr, recs)
+}
+
+/// The unit stops at a failed step: its status, error and (for a failed copy) diagnosis.
+async fn failed<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    conn: &Conn<R, W>,
+    plan: &Plan,
+    tr: &mut TargetReport,
+    last: Option<&ChangeRecord>,
+) {
+    tr.status = if run.cancelled() {
+        "interrupted"
+    } else {
+        "failed"
+    }
+    .into();
+    if tr.error.is_none() {
+        tr.error = last.and_then(|r| r.error.clone());
+    }
+    if tr.copy_state.as_deref() == Some("failed") && tr.diagnosis.is_none() {
+        tr.diagnosis = Some(diagnose(run.ctx, conn, plan, policy::Operation::Copy, None).await);
+    }
+}
+
+/// One step of the unit.
+async fn run_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    conn: &Conn<R, W>,
+    plan: &Plan,
+    step: &Step,
+    tr: &mut TargetReport,
+    rec: &mut ChangeRecord,
+) -> StepResult {
+    match &step.action {
+        Action::CopyImage {
+            source_image_id,
+            source_region,
+            name,
+            kms_key_id,
+            tags,
+        } => {
+            let req = CopyImageRequest {
+                source_image_id: source_image_id.clone(),
+                source_region: source_region.clone(),
+                name: name.clone(),
+                description: format!(
+                    "Copy of {source_image_id} from {}/{source_region} made by amishare run {}",
+                    plan.source.account, plan.run_id
+                ),
+                kms_key_id: kms_key_id.clone(),
+                client_token: format!("{}-{}", plan.run_id, step.id),
+                tags: tags.clone(),
+            };
+            let image_id = conn.writer.copy_image(&req).await?;
+            run.recorded(
+                &format!("the copy {image_id}"),
+                run.journal.created(&step.id, &image_id),
+            );
+            rec.created.push(image_id.clone());
+            tr.image_id = Some(image_id.clone());
+            wait_copy(run, conn, &image_id, tr).await
+        }
+        Action::WaitCopy { image_id } => {
+            tr.image_id = Some(image_id.clone());
+            wait_copy(run, conn, image_id, tr).await
+        }
+        Action::TestLaunch { image_id, .. } => {
+            let Some(image) = image_id.clone().or_else(|| tr.image_id.clone()) else {
+                return Err(StepError::Precondition("no image to launch".into()));
+            };
+            if tr.image_id.is_none() {
+                tr.image_id = Some(image.clone());
+            }
+            launch_step(run, conn, plan, step, &image, tr, rec).await
+        }
+        _ => Err(StepError::Internal("not a copy or launch step".into())),
+    }
+}
+
+/// Test-launch `image`; tag the copy `passed` when it ran, diagnose when it failed.
+async fn launch_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    conn: &Conn<R, W>,
+    plan: &Plan,
+    step: &Step,
+    image: &str,
+    tr: &mut TargetReport,
+    rec: &mut ChangeRecord,
+) -> StepResult {
+    let report = test_launch(run, conn, plan, step, image).await;
+    if let Some(id) = &report.instance_id {
+        rec.created.push(id.clone());
+    }
+    let (ok, failed_launch) = (report.result == "running", report.result == "failed");
+    let message = format!(
+        "test launch {}: {}",
+        report.result,
+        report
+            .state_reason_message
+            .clone()
+            .or_else(|| report.error.clone())
+            .unwrap_or_default()
+    );
+    let error = match report.result.as_str() {
+        "timeout" => StepError::Timeout(message),
+        "interrupted" => StepError::Interrupted(message),
+        _ => StepError::Failed(message),
+    };
+    tr.test_launch = Some(report);
+    if ok {
+        if !plan.options.share_only {
+            let tag = [(TAG_TEST_LAUNCH.to_string(), "passed".to_string())];
+            if let Err(e) = conn.writer.tag(image, &tag).await {
+                run.warn(format!(
+                    "{image} launched but could not be tagged as tested ({e}): a rerun tests it again"
+                ));
+            }
+        }
+        return Ok(None);
+    }
+    if failed_launch {
+        let launch = tr.test_launch.as_ref();
+        tr.diagnosis = Some(diagnose(run.ctx, conn, plan, policy::Operation::Launch, launch).await);
+    }
+    Err(error)
+}
+
+/// Poll the copy until it is available or failed, with progress events.
+pub async fn wait_copy<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    conn: &Conn<R, W>,
+    image_id: &str,
+    tr: &mut TargetReport,
+) -> StepResult {
+    let (account, region) = (tr.account.clone(), tr.region.clone());
+    let events = run.ctx.events;
+    let waited = wait_for_image(
+        &conn.writer,
+        image_id,
+        run.ctx.timing,
+        &run.ctx.cancel,
+        |status, state| {
+            tr.copy_state = Some(state.to_string());
+            tr.copy_state_reason = status.state_reason.clone();
+            events.emit(Event::CopyProgress {
+                account: account.clone(),
+                region: region.clone(),
+                image_id: image_id.into(),
+                state: state.to_string(),
+                percent: status.progress_percent,
+            });
+        },
+    )
+    .await;
+    let finished = |state: &str| {
+        events.emit(Event::CopyFinished {
+            account: account.clone(),
+            region: region.clone(),
+            image_id: image_id.into(),
+            state: state.into(),
+        })
+    };
+    match waited {
+        Ok(()) => {
+            finished("available");
+            Ok(Some(image_id.to_string()))
+        }
+        Err(e) => {
+            match &e {
+                ImageWaitError::Failed { state, .. } => finished(state),
+                ImageWaitError::Gone => tr.copy_state = Some("missing".into()),
+                _ => {}
+            }
+            Err(StepError::from_copy_wait(image_id, e))
+        }
+    }
+}

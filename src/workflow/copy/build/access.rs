@@ -1,0 +1,182 @@
+//! The policy engine's verdict for every target principal on every customer managed source key,
+//! now and after the plan (with the edited key policy and, for principals that get it, the
+//! `KmsKeyUsagePolicy`). The copier (amishare's target identity) is checked for a copy, or for a
+//! launch with `--share-only`; `--grant` principals for a launch.
+
+use std::collections::BTreeMap;
+
+use crate::domain::arn::assumed_role_arn;
+use crate::policy;
+use crate::policy::template::KMS_KEY_USAGE_POLICY_NAME;
+use crate::workflow::copy::facts::{Discovery, KeyFacts, TargetFacts};
+use crate::workflow::inventory::{IdentityPolicies, KeyDescription};
+use crate::workflow::plan::{AccessCheck, PlanOptions};
+
+fn verdict_str(v: policy::Verdict) -> String {
+    match v {
+        policy::Verdict::Allow => "allow",
+        policy::Verdict::Deny => "deny",
+        policy::Verdict::Undecided => "undecided",
+    }
+    .to_string()
+}
+
+fn identity_docs(p: Option<&IdentityPolicies>) -> Vec<policy::PolicyDocument> {
+    p.map(|p| {
+        p.policies
+            .iter()
+            .filter_map(|d| policy::parse_policy(&d.document, &d.name).ok())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Run the policy engine for `principal` on `key` with the given key policy and identity
+/// policies; `(verdict, finding codes)` or `unknown` when the inputs cannot be analysed.
+pub fn access_verdict(
+    key: &KeyDescription,
+    key_policy: Option<&str>,
+    principal: &str,
+    identity: &[policy::PolicyDocument],
+    operation: policy::Operation,
+    region: &str,
+) -> (String, Vec<String>, Vec<policy::Finding>) {
+    let parsed = match key_policy.map(|p| policy::parse_policy(p, "key policy")) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(_)) => return ("unknown".into(), vec![], vec![]),
+        None => None,
+    };
+    let info = policy::KeyInfo {
+        arn: key.arn.clone(),
+        manager: if key.is_aws_managed() {
+            policy::KeyManager::Aws
+        } else {
+            policy::KeyManager::Customer
+        },
+        policy: parsed,
+        grants: Vec::new(),
+    };
+    let ctx = policy::CallerContext {
+        region: Some(region.to_string()),
+        ..policy::CallerContext::default()
+    };
+    let req = policy::AnalysisRequest {
+        key: &info,
+        principal,
+        identity_policies: identity,
+        operation,
+        context: &ctx,
+    };
+    match policy::analyze(&req) {
+        Ok(a) => {
+            let codes = a
+                .errors()
+                .map(|f| {
+                    serde_json::to_value(f.code)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_else(|| format!("{:?}", f.code))
+                })
+                .collect();
+            let errors = a.errors().cloned().collect();
+            (verdict_str(a.verdict), codes, errors)
+        }
+        Err(_) => ("unknown".into(), vec![], vec![]),
+    }
+}
+
+/// A principal to check: its ARN, identity policies, the operation, and whether the plan
+/// attaches the `KmsKeyUsagePolicy` to it.
+struct Who<'a> {
+    arn: &'a str,
+    policies: Option<&'a IdentityPolicies>,
+    operation: policy::Operation,
+    gets_usage_policy: bool,
+}
+
+/// The principals of a target account that the plan is about.
+fn principals_of<'a>(t: &'a TargetFacts, opts: &PlanOptions) -> Vec<Who<'a>> {
+    let mut who = Vec::new();
+    if let Some(id) = &t.identity {
+        let operation = if opts.share_only {
+            policy::Operation::Launch
+        } else {
+            policy::Operation::Copy
+        };
+        let role = assumed_role_arn(&id.arn);
+        let granted = t
+            .principals
+            .iter()
+            .any(|p| Some(p.arn.as_str()) == role.as_deref() || p.arn == id.arn);
+        who.push(Who {
+            arn: &id.arn,
+            policies: t.identity_policies.as_ref(),
+            operation,
+            gets_usage_policy: granted,
+        });
+    }
+    for p in &t.principals {
+        who.push(Who {
+            arn: &p.arn,
+            policies: p.policies.as_ref(),
+            operation: policy::Operation::Launch,
+            gets_usage_policy: true,
+        });
+    }
+    who
+}
+
+/// Every target principal on every customer managed key, now and after the plan.
+pub fn access_checks(
+    d: &Discovery,
+    opts: &PlanOptions,
+    customer_keys: &[&KeyFacts],
+    edited: &BTreeMap<String, String>,
+    usage_doc: Option<&str>,
+) -> Vec<AccessCheck> {
+    let usage_policy =
+        usage_doc.and_then(|doc| policy::parse_policy(doc, KMS_KEY_USAGE_POLICY_NAME).ok());
+    let mut checks = Vec::new();
+    for t in &d.targets {
+        let who = principals_of(t, opts);
+        for k in customer_keys {
+            for w in &who {
+                let region = &k.description.region;
+                let docs_now = identity_docs(w.policies);
+                let (now, codes, _) = access_verdict(
+                    &k.description,
+                    k.policy.as_deref(),
+                    w.arn,
+                    &docs_now,
+                    w.operation,
+                    region,
+                );
+                let mut docs_after = docs_now;
+                if w.gets_usage_policy {
+                    docs_after.extend(usage_policy.clone());
+                }
+                let after_policy = edited
+                    .get(&k.description.arn)
+                    .map(String::as_str)
+                    .or(k.policy.as_deref());
+                let (after, _, _) = access_verdict(
+                    &k.description,
+                    after_policy,
+                    w.arn,
+                    &docs_after,
+                    w.operation,
+                    region,
+                );
+                checks.push(AccessCheck {
+                    principal: w.arn.to_string(),
+                    key_arn: k.description.arn.clone(),
+                    operation: w.operation.as_str().to_string(),
+                    now,
+                    after_plan: after,
+                    findings: codes,
+                });
+            }
+        }
+    }
+    checks
+}

@@ -1,0 +1,121 @@
+//! What stops a copy before anything changes, each with its fix: an image the source account
+//! does not own or that is not `available`; AWS managed (aws/ebs) keys, which no other account can
+//! ever use; keys that are disabled, pending deletion or otherwise unusable; keys of another
+//! account (their policy cannot be edited from here); unreadable key policies.
+
+use super::Draft;
+use crate::workflow::copy::facts::{Discovery, KeyFacts};
+use crate::workflow::plan::{Blocker, PlanOptions};
+
+/// The image must be the source account's and `available`.
+pub fn image_blockers(d: &Discovery, draft: &mut Draft) {
+    let src_account = &d.source.account;
+    if d.image.owner.as_deref() != Some(src_account.as_str()) {
+        draft.blockers.push(Blocker {
+            code: "image-not-owned".into(),
+            message: format!(
+                "image {} belongs to account {}, not the source account {src_account}",
+                d.image.id,
+                d.image.owner.as_deref().unwrap_or("?")
+            ),
+            fix: "run amishare with credentials of the image's owner, or copy the image into your account first (`aws ec2 copy-image`)".into(),
+        });
+    }
+    if d.image.state.as_deref() != Some("available") {
+        draft.blockers.push(Blocker {
+            code: "image-not-available".into(),
+            message: format!(
+                "image {} is `{}`, not `available`",
+                d.image.id,
+                d.image.state.as_deref().unwrap_or("unknown")
+            ),
+            fix: "wait until the image is available (`aws ec2 wait image-available --image-ids ...`) and run again".into(),
+        });
+    }
+}
+
+/// Every key must be usable by other accounts and its policy editable from the source account.
+/// `reencrypting`: `--reencrypt-with` replaces the AWS managed keys, which then block nothing.
+pub fn key_blockers(d: &Discovery, opts: &PlanOptions, reencrypting: bool, draft: &mut Draft) {
+    for k in &d.keys {
+        if k.description.is_aws_managed() {
+            if !reencrypting {
+                draft.blockers.push(aws_managed_key(d, &k.description.arn));
+            }
+            continue;
+        }
+        draft.blockers.extend(key_state(k));
+        draft.blockers.extend(key_ownership(d, opts, k));
+    }
+}
+
+/// The aws/ebs blocker and its two fixes (`--reencrypt-with`, or the copy by hand).
+fn aws_managed_key(d: &Discovery, arn: &str) -> Blocker {
+    let src_account = &d.source.account;
+    let src_region = &d.source_region;
+    Blocker {
+        code: "aws-managed-key".into(),
+        message: format!(
+            "the snapshots are encrypted with the AWS managed key {arn} (aws/ebs), which no other account can ever use"
+        ),
+        fix: format!(
+            "let amishare first copy the AMI inside account {src_account}, re-encrypted with a customer managed key, and share that copy: rerun with `--reencrypt-with <customer-key-arn>`; or do it by hand and run amishare on the new AMI: `aws ec2 copy-image --source-image-id {} --source-region {src_region} --region {src_region} --name {}-cmk --encrypted --kms-key-id <customer-key-arn>`",
+            d.image.id,
+            d.image.name.as_deref().unwrap_or("copy")
+        ),
+    }
+}
+
+/// A key that is not `Enabled` (an unknown state passes: DescribeKey did not say).
+fn key_state(k: &KeyFacts) -> Option<Blocker> {
+    let arn = &k.description.arn;
+    match k.description.key_state.as_deref() {
+        Some("Disabled") => Some(Blocker {
+            code: "key-disabled".into(),
+            message: format!("key {arn} is disabled"),
+            fix: format!("enable it: `aws kms enable-key --key-id {arn}`"),
+        }),
+        Some("PendingDeletion") => Some(Blocker {
+            code: "key-pending-deletion".into(),
+            message: format!("key {arn} is pending deletion"),
+            fix: format!("cancel the deletion and enable it: `aws kms cancel-key-deletion --key-id {arn} && aws kms enable-key --key-id {arn}`"),
+        }),
+        Some("Enabled") | None => None,
+        Some(other) => Some(Blocker {
+            code: "key-unusable".into(),
+            message: format!("key {arn} is `{other}`"),
+            fix: "the key must be `Enabled`".into(),
+        }),
+    }
+}
+
+/// A key of another account, or one whose policy the source credentials cannot read.
+fn key_ownership(d: &Discovery, opts: &PlanOptions, k: &KeyFacts) -> Option<Blocker> {
+    let arn = &k.description.arn;
+    let src_account = &d.source.account;
+    if k.description.account != *src_account {
+        return Some(Blocker {
+            code: "key-not-owned".into(),
+            message: format!(
+                "key {arn} belongs to account {}: amishare cannot edit its policy from {src_account}",
+                k.description.account
+            ),
+            fix: format!(
+                "ask the admin of {} to add the target accounts to the key policy statements \"Allow use of the key\" and \"Allow attachment of persistent resources\"",
+                k.description.account
+            ),
+        });
+    }
+    if k.policy.is_none() && !opts.skip_key_policy_edit {
+        return Some(Blocker {
+            code: "key-policy-unreadable".into(),
+            message: format!(
+                "cannot read the key policy of {arn}: {}",
+                k.policy_error.as_deref().unwrap_or("unknown reason")
+            ),
+            fix: "the source credentials need kms:GetKeyPolicy and kms:PutKeyPolicy on the key"
+                .into(),
+        });
+    }
+    None
+}

@@ -1,0 +1,307 @@
+//! Target accounts: per account the `KmsKeyUsagePolicy` (created, or a new version covering more
+//! keys) and its attachment to the `--grant` principals; per region the copy (or waiting for an
+//! earlier pending one) and the test launch; a hand-off for accounts without credentials.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::handoff::handoff;
+use super::Draft;
+use crate::domain::arn::{partition_of, Principal};
+use crate::policy;
+use crate::policy::template::KMS_KEY_USAGE_POLICY_NAME;
+use crate::workflow::copy::facts::{Discovery, RegionFacts, TargetFacts};
+use crate::workflow::copy::usage_policy_arn;
+use crate::workflow::inventory::PolicySource;
+use crate::workflow::plan::{Action, Handoff, PlanOptions, SourceImage};
+use crate::workflow::ports_write::{
+    TAG_RUN_ID, TAG_SOURCE_ACCOUNT, TAG_SOURCE_IMAGE, TAG_TEST_LAUNCH,
+};
+
+/// The smallest general-purpose instance type for an architecture.
+pub fn smallest_instance_type(architecture: Option<&str>) -> &'static str {
+    match architecture {
+        Some("arm64") | Some("arm64_mac") => "t4g.nano",
+        Some("i386") => "t2.nano",
+        _ => "t3.nano",
+    }
+}
+
+/// The `KmsKeyUsagePolicy` document for these keys (`None` without customer managed keys).
+pub fn usage_policy_document(key_arns: &[String]) -> Option<String> {
+    if key_arns.is_empty() {
+        return None;
+    }
+    policy::template::kms_key_usage_policy(key_arns)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+}
+
+/// What the target section adds besides steps.
+#[derive(Default)]
+pub struct TargetsOut {
+    pub handoffs: Vec<Handoff>,
+    /// `(account, region, image id)` of copies that exist, are available and were tested.
+    pub existing_copies: Vec<(String, String, String)>,
+}
+
+/// What every target's steps are made from.
+struct Common<'a> {
+    d: &'a Discovery,
+    opts: &'a PlanOptions,
+    run_id: &'a str,
+    source: &'a SourceImage,
+    instance_type: String,
+    copy_name: String,
+}
+
+/// Every target account: IAM, then per region copy and test launch; hand-offs without
+/// credentials.
+pub fn target_steps(
+    d: &Discovery,
+    opts: &PlanOptions,
+    run_id: &str,
+    source: &SourceImage,
+    key_arns: &[String],
+    usage_doc: Option<&str>,
+    draft: &mut Draft,
+) -> TargetsOut {
+    let instance_type = opts
+        .instance_type
+        .clone()
+        .unwrap_or_else(|| smallest_instance_type(d.image.architecture.as_deref()).to_string());
+    let base_name = d.image.name.clone().unwrap_or_else(|| d.image.id.clone());
+    let copy_name = opts
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{base_name} (copy of {}/{})", d.source.account, d.image.id));
+    let common = Common {
+        d,
+        opts,
+        run_id,
+        source,
+        instance_type,
+        copy_name,
+    };
+    let mut out = TargetsOut::default();
+    for t in &d.targets {
+        if t.identity.is_none() {
+            out.handoffs.push(handoff(
+                d,
+                opts,
+                t,
+                usage_doc,
+                &common.copy_name,
+                &common.instance_type,
+            ));
+            continue;
+        }
+        if let Some(doc) = usage_doc {
+            iam_steps(d, opts, t, key_arns, doc, draft);
+        }
+        for r in &t.regions {
+            region_steps(&common, t, r, &mut out, draft);
+        }
+    }
+    out
+}
+
+/// The `KmsKeyUsagePolicy` in one target account and its attachments to the `--grant`
+/// principals.
+fn iam_steps(
+    d: &Discovery,
+    opts: &PlanOptions,
+    t: &TargetFacts,
+    key_arns: &[String],
+    doc: &str,
+    draft: &mut Draft,
+) {
+    let account = &t.account;
+    let policy_arn = usage_policy_arn(partition_of(&d.source.arn), account);
+    let iam_region = opts
+        .target_regions
+        .first()
+        .cloned()
+        .unwrap_or_else(|| d.source_region.clone());
+    if !t.principals.is_empty() {
+        match &t.usage_policy {
+            None => draft.push(
+                account,
+                &iam_region,
+                Action::CreatePolicy {
+                    name: KMS_KEY_USAGE_POLICY_NAME.into(),
+                    document: doc.to_string(),
+                },
+            ),
+            Some(existing) => {
+                let covered = covered_keys(&existing.document);
+                if !key_arns.iter().all(|k| covered.contains(k)) {
+                    let mut all: Vec<String> = covered.into_iter().collect();
+                    all.extend(key_arns.iter().cloned());
+                    let merged = usage_policy_document(&all).unwrap_or_else(|| doc.to_string());
+                    draft.push(
+                        account,
+                        &iam_region,
+                        Action::CreatePolicyVersion {
+                            policy_arn: policy_arn.clone(),
+                            previous_version: existing.default_version.clone(),
+                            document: merged,
+                        },
+                    );
+                }
+            }
+        }
+    }
+    for p in &t.principals {
+        let attached = p.policies.as_ref().is_some_and(|pol| {
+            pol.policies.iter().any(|d| {
+                d.source == PolicySource::Attached && d.arn.as_deref() == Some(policy_arn.as_str())
+            })
+        });
+        let attachable = Principal::parse(&p.arn).is_some_and(|p| p.kind.iam_entity().is_some());
+        if !attachable {
+            draft.warnings.push(format!(
+                "cannot attach {KMS_KEY_USAGE_POLICY_NAME} to `{}`: not a user, role or group",
+                p.arn
+            ));
+        } else if !attached {
+            draft.push(
+                account,
+                &iam_region,
+                Action::AttachPolicy {
+                    policy_arn: policy_arn.clone(),
+                    principal_arn: p.arn.clone(),
+                },
+            );
+        }
+    }
+    if t.principals.is_empty() {
+        draft.warnings.push(format!(
+            "no `--grant` for {account}: {KMS_KEY_USAGE_POLICY_NAME} is not created there; only amishare's own identity is tested"
+        ));
+    }
+}
+
+/// One target region: the copy (or the wait for an earlier pending one) and the test launch;
+/// with `--share-only`, the test launch of the shared original.
+fn region_steps(
+    c: &Common<'_>,
+    t: &TargetFacts,
+    r: &RegionFacts,
+    out: &mut TargetsOut,
+    draft: &mut Draft,
+) {
+    let (account, region) = (&t.account, &r.region);
+    let test_launch = |image_id: Option<String>| Action::TestLaunch {
+        image_id,
+        instance_type: c.instance_type.clone(),
+        subnet_id: c.opts.subnet_id.clone(),
+    };
+    if c.opts.share_only {
+        if c.opts.test_launch {
+            draft.push(account, region, test_launch(Some(c.d.image.id.clone())));
+        }
+        return;
+    }
+    let live = r
+        .copies
+        .iter()
+        .find(|c| c.state.as_deref() == Some("available"))
+        .or_else(|| {
+            r.copies
+                .iter()
+                .find(|c| c.state.as_deref() == Some("pending"))
+        });
+    for failed in r
+        .copies
+        .iter()
+        .filter(|c| !matches!(c.state.as_deref(), Some("available") | Some("pending")))
+    {
+        draft.warnings.push(format!(
+            "{account}/{region}: an earlier copy {} is `{}`{}",
+            failed.image_id,
+            failed.state.as_deref().unwrap_or("?"),
+            failed
+                .state_reason
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default()
+        ));
+    }
+    let Some(copy) = live else {
+        draft.push(account, region, copy_image(c, r));
+        if c.opts.test_launch {
+            draft.push(account, region, test_launch(None));
+        }
+        return;
+    };
+    let tested = copy.tag(TAG_TEST_LAUNCH) == Some("passed");
+    if copy.state.as_deref() == Some("pending") {
+        draft.push(
+            account,
+            region,
+            Action::WaitCopy {
+                image_id: copy.image_id.clone(),
+            },
+        );
+    }
+    if c.opts.test_launch && !tested {
+        draft.push(account, region, test_launch(Some(copy.image_id.clone())));
+    } else if copy.state.as_deref() == Some("available") {
+        out.existing_copies
+            .push((account.clone(), region.clone(), copy.image_id.clone()));
+    }
+}
+
+/// The CopyImage of the source image into one target region, tagged with where it came from.
+fn copy_image(c: &Common<'_>, r: &RegionFacts) -> Action {
+    let mut tags = vec![
+        (TAG_SOURCE_IMAGE.to_string(), c.d.image.id.clone()),
+        (TAG_SOURCE_ACCOUNT.to_string(), c.d.source.account.clone()),
+        (TAG_RUN_ID.to_string(), c.run_id.to_string()),
+    ];
+    if c.opts.copy_tags {
+        for (k, v) in &c.source.tags {
+            if !k.starts_with("aws:") && !k.starts_with("amishare:") {
+                tags.push((k.clone(), v.clone()));
+            }
+        }
+    }
+    Action::CopyImage {
+        source_image_id: c.d.image.id.clone(),
+        source_region: c.d.source_region.clone(),
+        name: c.copy_name.clone(),
+        kms_key_id: r.target_key.clone(),
+        tags,
+    }
+}
+
+/// Key ARNs named in the `Resource` of an identity policy document.
+fn covered_keys(document: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let Ok(v) = serde_json::from_str::<Value>(document) else {
+        return out;
+    };
+    let statements = match v.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(o @ Value::Object(_)) => vec![o.clone()],
+        _ => Vec::new(),
+    };
+    for s in statements {
+        let resources = match s.get("Resource") {
+            Some(Value::String(r)) => vec![r.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for r in resources {
+            if policy::template::validate_key_arn(&r).is_ok() {
+                out.insert(r);
+            }
+        }
+    }
+    out
+}

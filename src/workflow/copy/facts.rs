@@ -1,0 +1,80 @@
+//! What discovery read, as plain values: the image, its snapshots and keys, and per target
+//! account who amishare is there, the `--grant` principals' policies, the existing
+//! `KmsKeyUsagePolicy`, and per region the key a copy encrypts with and earlier copies.
+
+use serde::Serialize;
+
+use crate::workflow::inventory::{
+    CallerIdentity, IdentityPolicies, ImageInfo, KeyDescription, SnapshotInfo,
+};
+use crate::workflow::plan::PermissionProbe;
+use crate::workflow::ports_write::{ImageStatus, ManagedPolicy};
+
+/// One KMS key behind the image, as discovery saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyFacts {
+    pub description: KeyDescription,
+    /// The key policy; `None` when not readable (see `policy_error`).
+    pub policy: Option<String>,
+    pub policy_error: Option<String>,
+}
+
+/// A principal named by `--grant`, with its identity policies when readable.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrincipalFacts {
+    pub arn: String,
+    pub policies: Option<IdentityPolicies>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegionFacts {
+    pub region: String,
+    /// The key CopyImage will encrypt with (explicit `--target-key` or the EBS default key).
+    pub target_key: Option<String>,
+    /// Copies of the source image amishare made earlier (tagged), not deregistered.
+    pub copies: Vec<ImageStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetFacts {
+    pub account: String,
+    /// Who amishare is in the target (`None`: no credentials).
+    pub identity: Option<CallerIdentity>,
+    pub identity_policies: Option<IdentityPolicies>,
+    pub principals: Vec<PrincipalFacts>,
+    pub usage_policy: Option<ManagedPolicy>,
+    pub regions: Vec<RegionFacts>,
+}
+
+/// Everything discovery read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Discovery {
+    pub source: CallerIdentity,
+    pub source_region: String,
+    pub image: ImageInfo,
+    pub snapshots: Vec<SnapshotInfo>,
+    pub keys: Vec<KeyFacts>,
+    pub targets: Vec<TargetFacts>,
+    /// `--reencrypt-with` on an AMI with AWS managed keys.
+    #[serde(default)]
+    pub reencrypt: Option<ReencryptFacts>,
+    /// `--dry-run`: EC2 `DryRun=true` permission probes.
+    #[serde(default)]
+    pub probes: Vec<PermissionProbe>,
+}
+
+/// What `--reencrypt-with` depends on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReencryptFacts {
+    /// The AMI the user named (on AWS managed keys).
+    pub original_image_id: String,
+    /// The key asked for, as DescribeKey shows it (`None`: not readable, see `key_error`).
+    pub key: Option<KeyDescription>,
+    pub key_error: Option<String>,
+    /// A re-encrypted copy an earlier run started that is still pending (waited for, not made
+    /// again). An available one replaces the original: discovery is then of that copy.
+    pub pending_copy: Option<String>,
+    /// Discovery is of the available re-encrypted copy made earlier.
+    pub using_copy: bool,
+}

@@ -1,0 +1,62 @@
+//! The drift fingerprint: what a saved plan must find unchanged when `amishare apply` discovers
+//! again (image state, launch and snapshot permissions, key policies and states, the targets'
+//! `KmsKeyUsagePolicy` documents, live copies).
+
+use std::collections::BTreeMap;
+
+use super::facts::Discovery;
+use crate::workflow::plan::Fingerprint;
+
+/// The fingerprint of what discovery saw.
+pub fn fingerprint(d: &Discovery) -> Fingerprint {
+    let mut launch: Vec<String> = d
+        .image
+        .launch_permissions
+        .iter()
+        .flatten()
+        .filter_map(|p| p.user_id.clone().or_else(|| p.group.clone()))
+        .collect();
+    launch.sort();
+    let mut snapshot_permissions = BTreeMap::new();
+    for s in &d.snapshots {
+        let mut v: Vec<String> = s
+            .create_volume_permissions
+            .iter()
+            .flatten()
+            .filter_map(|p| p.user_id.clone().or_else(|| p.group.clone()))
+            .collect();
+        v.sort();
+        snapshot_permissions.insert(s.id.clone(), v);
+    }
+    let mut fp = Fingerprint {
+        image_state: d.image.state.clone(),
+        launch_permissions: launch,
+        snapshot_permissions,
+        ..Fingerprint::default()
+    };
+    for k in &d.keys {
+        fp.key_policies
+            .insert(k.description.arn.clone(), k.policy.clone());
+        fp.key_states
+            .insert(k.description.arn.clone(), k.description.key_state.clone());
+    }
+    for t in &d.targets {
+        if t.identity.is_some() && !d.keys.is_empty() {
+            fp.usage_policies.insert(
+                t.account.clone(),
+                t.usage_policy.as_ref().map(|p| p.document.clone()),
+            );
+        }
+        for r in &t.regions {
+            let live = r
+                .copies
+                .iter()
+                .find(|c| matches!(c.state.as_deref(), Some("available") | Some("pending")));
+            fp.copies.insert(
+                format!("{}/{}", t.account, r.region),
+                live.map(|c| (c.image_id.clone(), c.state.clone())),
+            );
+        }
+    }
+    fp
+}
