@@ -139,18 +139,7 @@ pub struct GrantInfo {
     pub creation_date: Option<String>,
 }
 
-/// Which kind of IAM identity a principal ARN names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PrincipalKind {
-    User,
-    Role,
-    /// `arn:aws:sts::ACCT:assumed-role/NAME/SESSION`: the role's policies apply.
-    AssumedRole,
-    Group,
-    /// `arn:aws:iam::ACCT:root`: the account itself; no identity policies to read.
-    Root,
-}
+pub use crate::domain::arn::PrincipalKind;
 
 /// Where an identity policy document came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,5 +1,6 @@
 //! KMS reads: key descriptions, key policies, grants and aliases.
 
+use crate::domain::arn::Arn;
 use serde_json::Value;
 
 use super::{smithy_time, SdkReader};
@@ -33,13 +34,13 @@ pub(super) async fn describe_key(r: &SdkReader, key: &str) -> Result<KeyDescript
         .key_metadata()
         .ok_or_else(|| AwsError::new("kms", "DescribeKey", "the answer has no key metadata"))?;
     let arn = m.arn().unwrap_or_default().to_string();
-    let mut arn_parts = arn.split(':');
-    let region = arn_parts.nth(3).unwrap_or_default().to_string();
+    let parsed = Arn::parse(&arn);
+    let region = parsed.map(|a| a.region).unwrap_or_default().to_string();
     let account = m
         .aws_account_id()
-        .map(str::to_string)
-        .or_else(|| arn.split(':').nth(4).map(str::to_string))
-        .unwrap_or_default();
+        .or(parsed.map(|a| a.account))
+        .unwrap_or_default()
+        .to_string();
     let aliases = if account == r.identity.account {
         aliases_of(&r.kms, m.key_id()).await.ok()
     } else {
