@@ -320,10 +320,13 @@ fn seed_004_zh_key_policy_lacks_target_account() {
     // The fix really fixes it: apply both documents (cross account, the key policy AND the
     // launcher's IAM must allow), launch again, and it runs.
     sc.put_key_policy(&policy_doc["content"]);
-    let usage = fix["documents"]
+    // (the identity-policy cause carries the KmsKeyUsagePolicy document)
+    let usage = doc["causes"]
         .as_array()
         .unwrap()
         .iter()
+        .filter_map(|c| c["fix"]["documents"].as_array())
+        .flatten()
         .find(|d| d["file_name"] == "kms-key-usage-policy.json")
         .unwrap();
     sc.attach_usage_policy(&usage["content"]);
