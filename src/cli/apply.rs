@@ -11,7 +11,9 @@ use super::progress::Progress;
 use super::prompt::confirm;
 use super::render::report::render_report;
 use super::{render, CliError, Exit, GlobalArgs, OutputFormat};
+use crate::domain::states::ImageState;
 use crate::state::FileJournalStore;
+use crate::workflow::copy::report::{LaunchResult, ReportStatus};
 use crate::workflow::copy::{discover, Apply, CopyError, Report, Timing};
 use crate::workflow::journal::{Journal, JournalStore};
 use crate::workflow::plan::{Plan, PlanOptions};
@@ -109,7 +111,7 @@ fn check_not_blocked(plan: &Plan) -> Result<(), CliError> {
             "the plan is blocked: {}",
             plan.blockers
                 .iter()
-                .map(|b| b.code.clone())
+                .map(|b| b.code.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -170,12 +172,14 @@ pub(super) async fn apply_and_report(
 /// copy or test launch failed, 3 anything else.
 pub(super) fn exit_for(report: &Report) -> Exit {
     let launch_or_copy_failed = report.targets.iter().any(|t| {
-        t.copy_state.as_deref() == Some("failed")
-            || t.test_launch.as_ref().is_some_and(|l| l.result == "failed")
+        t.copy_state == Some(ImageState::Failed)
+            || t.test_launch
+                .as_ref()
+                .is_some_and(|l| l.result == LaunchResult::Failed)
     });
-    match report.status.as_str() {
-        "ok" | "nothing-to-do" | "dry-run" => Exit::Success,
-        "blocked" => Exit::Denied,
+    match report.status {
+        ReportStatus::Ok | ReportStatus::NothingToDo | ReportStatus::DryRun => Exit::Success,
+        ReportStatus::Blocked => Exit::Denied,
         _ if launch_or_copy_failed => Exit::Denied,
         _ => Exit::Runtime,
     }

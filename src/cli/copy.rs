@@ -12,7 +12,7 @@ use super::{render, CliError, Exit, GlobalArgs, OutputFormat};
 use crate::aws::reader::SdkReader;
 use crate::aws::session::AwsSession;
 use crate::state::FileJournalStore;
-use crate::workflow::copy::{build_plan, discover, Report};
+use crate::workflow::copy::{build_plan, discover, Report, ReportStatus};
 use crate::workflow::journal::{self, Journal, JournalStore, RunStatus};
 use crate::workflow::plan::{AccessSpec, Plan, PlanOptions};
 
@@ -244,7 +244,7 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
             OutputFormat::Json => println!("{}", render::report::json(&plan, &report)?),
             OutputFormat::Text => print!(
                 "{}",
-                render::plan::unapplied_text(&plan, &report, status == "dry-run")
+                render::plan::unapplied_text(&plan, &report, status == ReportStatus::DryRun)
             ),
         }
         return Ok(exit_for(&report));
@@ -299,13 +299,13 @@ fn write_plan(path: &Path, plan: &Plan) -> Result<(), CliError> {
 
 /// Why the plan is shown and not applied: `blocked`, `dry-run`, or `nothing-to-do` (no step, and
 /// no test instance of a resumed run left to confirm terminated); `None`: apply it.
-fn unapplied_status(plan: &Plan, dry_run: bool, resume: Option<&Journal>) -> Option<&'static str> {
+fn unapplied_status(plan: &Plan, dry_run: bool, resume: Option<&Journal>) -> Option<ReportStatus> {
     if !plan.blockers.is_empty() {
-        Some("blocked")
+        Some(ReportStatus::Blocked)
     } else if dry_run {
-        Some("dry-run")
+        Some(ReportStatus::DryRun)
     } else if plan.is_empty() && resume.is_none_or(|j| j.unconfirmed_instances().is_empty()) {
-        Some("nothing-to-do")
+        Some(ReportStatus::NothingToDo)
     } else {
         None
     }

@@ -17,7 +17,34 @@ use super::ports::{Reader, Seen};
 use super::ports_write::Writer;
 use super::waiters::{terminate_and_confirm, Timing};
 use super::world::World;
+use crate::domain::states::closed_set;
 use crate::policy;
+
+closed_set! {
+    /// What became of one undo.
+    pub enum UndoResult {
+        Undone => "undone",
+        Refused => "refused",
+        Failed => "failed",
+        Kept => "kept",
+        NothingToDo => "nothing-to-do",
+    }
+}
+
+impl UndoResult {
+    /// Nothing is left to undo for this step.
+    pub fn settled(self) -> bool {
+        matches!(self, Self::Undone | Self::NothingToDo | Self::Kept)
+    }
+}
+
+closed_set! {
+    /// How a whole rollback ended.
+    pub enum RollbackStatus {
+        RolledBack => "rolled-back",
+        Partial => "partial",
+    }
+}
 
 /// One undo.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -27,7 +54,7 @@ pub struct Undo {
     pub region: String,
     pub summary: String,
     /// `undone`, `refused`, `failed`, `kept`, `nothing-to-do`.
-    pub result: String,
+    pub result: UndoResult,
     pub detail: Option<String>,
 }
 
@@ -35,13 +62,13 @@ pub struct Undo {
 pub struct RollbackReport {
     pub run_id: String,
     /// `rolled-back`, `partial`.
-    pub status: String,
+    pub status: RollbackStatus,
     pub undone: Vec<Undo>,
 }
 
 impl RollbackReport {
     pub fn complete(&self) -> bool {
-        self.status == "rolled-back"
+        self.status == RollbackStatus::RolledBack
     }
 }
 
@@ -91,12 +118,12 @@ pub async fn rollback<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
             account: rec.account.clone(),
             region: rec.region.clone(),
             summary: format!("terminate test instance {id}"),
-            result: "undone".into(),
+            result: UndoResult::Undone,
             detail: None,
         };
         match world.target_conn(&rec.account, &rec.region) {
             None => {
-                u.result = "failed".into();
+                u.result = UndoResult::Failed;
                 u.detail = Some("no credentials for the target account".into());
             }
             Some(conn) => match terminate_and_confirm(&conn.writer, &id, timing).await {
@@ -104,7 +131,7 @@ pub async fn rollback<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
                     live.instance_terminated(&id)?;
                 }
                 Err(e) => {
-                    u.result = "failed".into();
+                    u.result = UndoResult::Failed;
                     u.detail = Some(e);
                 }
             },
@@ -128,35 +155,35 @@ pub async fn rollback<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
             account: step.account.clone(),
             region: step.region.clone(),
             summary: step.action.summary(),
-            result: "undone".into(),
+            result: UndoResult::Undone,
             detail: None,
         };
         let Some(conn) = conn else {
-            u.result = "failed".into();
+            u.result = UndoResult::Failed;
             u.detail = Some(format!("no credentials for account {}", step.account));
             undone.push(u);
             continue;
         };
         let w = &conn.writer;
-        let outcome: Result<&'static str, String> = match &step.action {
+        let outcome: Result<UndoResult, String> = match &step.action {
             Action::PutKeyPolicy {
                 key_arn, before, ..
             } => {
                 if e.state != StepState::Done {
-                    Ok("nothing-to-do")
+                    Ok(UndoResult::NothingToDo)
                 } else {
                     let written = e.after.clone().unwrap_or_default();
                     match conn.reader.get_key_policy(key_arn).await {
                         Ok(Seen::Visible(current)) => {
                             if same_json(&current, before) {
-                                Ok("nothing-to-do")
+                                Ok(UndoResult::NothingToDo)
                             } else if same_json(&current, &written) {
                                 match w.put_key_policy(key_arn, before).await {
-                                    Ok(()) => Ok("undone"),
+                                    Ok(()) => Ok(UndoResult::Undone),
                                     Err(err) => Err(err.to_string()),
                                 }
                             } else {
-                                u.result = "refused".into();
+                                u.result = UndoResult::Refused;
                                 Err(format!(
                                     "the key policy of `{key_arn}` changed since amishare wrote it; not restoring it. Difference (what amishare wrote -> what is there now):\n{}",
                                     policy::diff::unified_diff(&written, &current)
@@ -171,7 +198,7 @@ pub async fn rollback<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
             Action::AddLaunchPermission { image_id, account } => w
                 .set_launch_permission(image_id, account, false)
                 .await
-                .map(|()| "undone")
+                .map(|()| UndoResult::Undone)
                 .map_err(|e| e.to_string()),
             Action::AddCreateVolumePermission {
                 snapshot_id,
@@ -179,7 +206,7 @@ pub async fn rollback<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
             } => w
                 .set_create_volume_permission(snapshot_id, account, false)
                 .await
-                .map(|()| "undone")
+                .map(|()| UndoResult::Undone)
                 .map_err(|e| e.to_string()),
             Action::AttachPolicy {
                 policy_arn,
@@ -188,15 +215,15 @@ pub async fn rollback<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
                 .set_policy_attachment(principal_arn, policy_arn, false)
                 .await
             {
-                Ok(()) => Ok("undone"),
-                Err(err) if err.is_not_found() => Ok("nothing-to-do"),
+                Ok(()) => Ok(UndoResult::Undone),
+                Err(err) if err.is_not_found() => Ok(UndoResult::NothingToDo),
                 Err(err) => Err(err.to_string()),
             },
             Action::CreatePolicy { .. } => match e.created.first() {
-                None => Ok("nothing-to-do"),
+                None => Ok(UndoResult::NothingToDo),
                 Some(arn) => match w.delete_policy(arn).await {
-                    Ok(()) => Ok("undone"),
-                    Err(err) if err.is_not_found() => Ok("nothing-to-do"),
+                    Ok(()) => Ok(UndoResult::Undone),
+                    Err(err) if err.is_not_found() => Ok(UndoResult::NothingToDo),
                     Err(err) => Err(err.to_string()),
                 },
             },
@@ -205,11 +232,11 @@ pub async fn rollback<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
                 previous_version,
                 ..
             } => match e.created.first() {
-                None => Ok("nothing-to-do"),
+                None => Ok(UndoResult::NothingToDo),
                 Some(v) => w
                     .restore_policy_version(policy_arn, previous_version, v)
                     .await
-                    .map(|()| "undone")
+                    .map(|()| UndoResult::Undone)
                     .map_err(|e| e.to_string()),
             },
             Action::CopyImage { .. } | Action::ReencryptImage { .. } => {
@@ -218,9 +245,9 @@ pub async fn rollback<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
                         "copy {} kept (pass `--delete-copies` to deregister it)",
                         e.created.join(", ")
                     ));
-                    Ok("kept")
+                    Ok(UndoResult::Kept)
                 } else {
-                    let mut res = Ok("nothing-to-do");
+                    let mut res = Ok(UndoResult::NothingToDo);
                     for image in &e.created {
                         let snaps = match w.image_status(image).await {
                             Ok(Some(s)) => s.snapshot_ids,
@@ -242,7 +269,7 @@ pub async fn rollback<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
                             }
                         }
                         if res.is_ok() {
-                            res = Ok("undone");
+                            res = Ok(UndoResult::Undone);
                         }
                     }
                     res
@@ -252,12 +279,12 @@ pub async fn rollback<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
             | Action::TestLaunch { .. }
             | Action::RemoveLaunchPermission { .. }
             | Action::RemoveCreateVolumePermission { .. }
-            | Action::RevokeKeyUsers { .. } => Ok("nothing-to-do"),
+            | Action::RevokeKeyUsers { .. } => Ok(UndoResult::NothingToDo),
         };
         match outcome {
             Ok(r) => {
-                u.result = r.into();
-                if r == "undone" {
+                u.result = r;
+                if r == UndoResult::Undone {
                     let id = step.id.clone();
                     live.update(|j| {
                         if let Some(x) = j.entries.get_mut(&id) {
@@ -267,28 +294,30 @@ pub async fn rollback<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
                 }
             }
             Err(msg) => {
-                if u.result != "refused" {
-                    u.result = "failed".into();
+                if u.result != UndoResult::Refused {
+                    u.result = UndoResult::Failed;
                 }
                 u.detail = Some(msg);
             }
         }
         events.emit(Event::StepFinished {
             step: u.step.clone(),
-            ok: matches!(u.result.as_str(), "undone" | "nothing-to-do" | "kept"),
+            ok: u.result.settled(),
             detail: u.detail.clone(),
         });
         undone.push(u);
     }
-    let complete = undone
-        .iter()
-        .all(|u| matches!(u.result.as_str(), "undone" | "nothing-to-do" | "kept"));
+    let complete = undone.iter().all(|u| u.result.settled());
     if complete {
         live.set_status(RunStatus::RolledBack)?;
     }
     Ok(RollbackReport {
         run_id: run_id.to_string(),
-        status: if complete { "rolled-back" } else { "partial" }.into(),
+        status: if complete {
+            RollbackStatus::RolledBack
+        } else {
+            RollbackStatus::Partial
+        },
         undone,
     })
 }

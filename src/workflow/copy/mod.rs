@@ -31,7 +31,9 @@ pub use self::facts::{
     Discovery, KeyFacts, PrincipalFacts, ReencryptFacts, RegionFacts, TargetFacts,
 };
 pub use self::fingerprint::fingerprint;
-pub use self::report::{ChangeRecord, LaunchReport, Report, TargetReport};
+pub use self::report::{
+    ChangeRecord, LaunchReport, LaunchResult, Report, ReportStatus, TargetReport, TargetStatus,
+};
 pub use self::resume::terminate_leftovers;
 pub use super::waiters::{terminate_and_confirm, Timing};
 pub use super::world::{Conn, TargetAccess, World};
