@@ -1,10 +1,10 @@
 //! A copy plan as a value: what discovery saw (its [`Fingerprint`]), what blocks the copy, and the
-//! steps that would change AWS, grouped by account when displayed. `amishare copy --dry-run`
-//! prints it; `--plan-out FILE` saves it as JSON; `amishare apply FILE` reads it back, discovers
-//! again and refuses when the fingerprint differs.
+//! steps that would change AWS, grouped by account when displayed (its text: `Display`, in
+//! `cli/render/plan.rs`). `amishare copy --dry-run` prints it; `--plan-out FILE` saves it as
+//! JSON; `amishare apply FILE` reads it back and `workflow/copy/saved.rs` checks it (discovers
+//! again and refuses when the fingerprint differs).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -503,132 +503,6 @@ impl Plan {
             })
             .filter(|(_, steps)| !steps.is_empty())
             .collect()
-    }
-}
-
-impl fmt::Display for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self
-            .source
-            .name
-            .as_deref()
-            .map(|n| format!(" ({n})"))
-            .unwrap_or_default();
-        writeln!(
-            f,
-            "Plan {} : copy {}{} from {}/{} to {} in {}",
-            self.run_id,
-            self.source.image_id,
-            name,
-            self.source.account,
-            self.source.region,
-            self.options.target_accounts.join(", "),
-            self.options.target_regions.join(", ")
-        )?;
-        for s in &self.source.snapshots {
-            match &s.key_arn {
-                Some(k) => writeln!(f, "  snapshot {} encrypted with {k}", s.snapshot_id)?,
-                None if s.encrypted => writeln!(f, "  snapshot {} encrypted", s.snapshot_id)?,
-                None => writeln!(f, "  snapshot {} not encrypted", s.snapshot_id)?,
-            }
-        }
-        for k in &self.keys {
-            writeln!(
-                f,
-                "  key {}: {} managed, {}{}",
-                k.arn,
-                k.manager.as_ref().map_or("?", KeyManager::as_str),
-                k.state.as_ref().map_or("?", KeyState::as_str),
-                if k.multi_region == Some(true) {
-                    ", multi-region"
-                } else {
-                    ""
-                }
-            )?;
-        }
-        for b in &self.blockers {
-            writeln!(f, "BLOCKED [{}]: {}", b.code, b.message)?;
-            writeln!(f, "  fix: {}", b.fix)?;
-        }
-        for c in &self.checks {
-            let findings = if c.findings.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", c.findings.join(", "))
-            };
-            writeln!(
-                f,
-                "  access of {} to {} for {}: now {}{findings}, after the plan {}",
-                c.principal, c.key_arn, c.operation, c.now, c.after_plan
-            )?;
-        }
-        for w in &self.warnings {
-            writeln!(f, "  warning: {w}")?;
-        }
-        for p in &self.probes {
-            let outcome = match &p.outcome {
-                DryRunOutcome::Allowed => "allowed".to_string(),
-                DryRunOutcome::Denied { message } => format!("DENIED: {message}"),
-                DryRunOutcome::Inconclusive { message } => format!("not known: {message}"),
-                DryRunOutcome::NotProbed => "not probed".to_string(),
-            };
-            writeln!(
-                f,
-                "  permission probe (DryRun) {} in {}/{}: {outcome}",
-                p.probe.api(),
-                p.account,
-                p.region
-            )?;
-        }
-        for (account, region, image) in &self.existing_copies {
-            writeln!(f, "  copy exists: {account}/{region} {image}")?;
-        }
-        if self.steps.is_empty() {
-            writeln!(f, "Nothing to change.")?;
-        }
-        for (account, steps) in self.steps_by_account() {
-            let role = if account == self.source.account {
-                "source"
-            } else {
-                "target"
-            };
-            writeln!(f, "account {account} ({role}):")?;
-            for s in steps {
-                writeln!(
-                    f,
-                    "  {:>4}. [{} {}] {}",
-                    s.id,
-                    s.action.api(),
-                    s.region,
-                    s.action.summary()
-                )?;
-                if let Action::PutKeyPolicy { diff, .. } = &s.action {
-                    for line in diff.lines() {
-                        writeln!(f, "        {line}")?;
-                    }
-                }
-            }
-        }
-        for h in &self.handoffs {
-            writeln!(
-                f,
-                "hand-off for the admin of {} (no credentials for it were given):",
-                h.account
-            )?;
-            writeln!(
-                f,
-                "  IAM policy {} to create and attach to the principals that launch:",
-                h.policy_name
-            )?;
-            for line in h.policy_document.lines() {
-                writeln!(f, "    {line}")?;
-            }
-            writeln!(f, "  then run:")?;
-            for c in &h.commands {
-                writeln!(f, "    {c}")?;
-            }
-        }
-        Ok(())
     }
 }
 
