@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use amishare::domain::states::{ImageState, InstanceState};
 use amishare::workflow::copy::{Conn, TargetAccess, World};
 use amishare::workflow::inventory::{
     AliasEntry, CallerIdentity, CreateVolumePermission, EventQuery, GrantInfo, IdentityPolicies,
@@ -356,7 +357,7 @@ pub struct FakeWriter(pub Port);
 
 fn image_visible(i: &FakeImage, account: &str, region: &str) -> bool {
     i.region == region
-        && i.info.state.as_deref() != Some("deregistered")
+        && i.info.state != Some(ImageState::Deregistered)
         && (i.account == account || i.launch_permissions.iter().any(|a| a == account))
 }
 
@@ -552,7 +553,7 @@ impl Reader for FakeReader {
             .ok_or_else(|| not_found("DescribeInstances", instance_id))?;
         Ok(InstanceInfo {
             id: instance_id.to_string(),
-            state: Some(i.state.clone()),
+            state: Some(InstanceState::parse(&i.state)),
             state_reason: i.reason.as_ref().map(|(c, m)| StateReason {
                 code: Some(c.clone()),
                 message: Some(m.clone()),
@@ -880,7 +881,7 @@ impl Writer for FakeWriter {
             .filter(|i| {
                 i.account == self.0.account()
                     && i.region == self.0.region
-                    && i.info.state.as_deref() != Some("deregistered")
+                    && i.info.state != Some(ImageState::Deregistered)
                     && i.info.tags.iter().any(|t| {
                         t.key == amishare::workflow::ports_write::TAG_SOURCE_IMAGE
                             && t.value == source_image_id
@@ -930,7 +931,7 @@ impl Writer for FakeWriter {
             .ok_or_else(|| not_found("DescribeInstances", instance_id))?;
         Ok(InstanceStatus {
             instance_id: instance_id.to_string(),
-            state: Some(i.state.clone()),
+            state: Some(InstanceState::parse(&i.state)),
             reason_code: i.reason.as_ref().map(|r| r.0.clone()),
             reason_message: i.reason.as_ref().map(|r| r.1.clone()),
         })

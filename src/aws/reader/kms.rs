@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::{smithy_time, SdkReader};
 use crate::aws::error::{aws_err, AwsError};
+use crate::domain::states::{KeyManager, KeyState};
 use crate::workflow::inventory::{AliasEntry, GrantInfo, KeyDescription};
 use crate::workflow::ports::Seen;
 
@@ -51,8 +52,8 @@ pub(super) async fn describe_key(r: &SdkReader, key: &str) -> Result<KeyDescript
         key_id: m.key_id().to_string(),
         account,
         region,
-        key_manager: m.key_manager().map(|k| k.as_str().to_string()),
-        key_state: m.key_state().map(|k| k.as_str().to_string()),
+        key_manager: m.key_manager().map(|k| KeyManager::parse(k.as_str())),
+        key_state: m.key_state().map(|k| KeyState::parse(k.as_str())),
         multi_region: m.multi_region(),
         description: m.description().map(str::to_string),
         origin: m.origin().map(|o| o.as_str().to_string()),

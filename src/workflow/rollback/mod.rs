@@ -19,6 +19,7 @@ use super::ports::Reader;
 use super::ports_write::Writer;
 use super::waiters::{terminate_and_confirm, Timing};
 use super::world::{Conn, World};
+use crate::domain::states::closed_set;
 
 /// One undo.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -38,65 +39,31 @@ pub struct RollbackReport {
     pub undone: Vec<Undo>,
 }
 
-/// What became of one change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UndoResult {
-    Undone,
-    /// The key policy changed since amishare wrote it: a human decides.
-    Refused,
-    Failed,
-    /// A copy, kept without `--delete-copies`.
-    Kept,
-    NothingToDo,
+closed_set! {
+    /// What became of one change.
+    pub enum UndoResult {
+        Undone => "undone",
+        /// The key policy changed since amishare wrote it: a human decides.
+        Refused => "refused",
+        Failed => "failed",
+        /// A copy, kept without `--delete-copies`.
+        Kept => "kept",
+        NothingToDo => "nothing-to-do",
+    }
 }
 
 impl UndoResult {
-    /// The run is rolled back as far as this change goes.
+    /// Nothing is left to undo for this change.
     pub fn settled(self) -> bool {
-        matches!(
-            self,
-            UndoResult::Undone | UndoResult::NothingToDo | UndoResult::Kept
-        )
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UndoResult::Undone => "undone",
-            UndoResult::Refused => "refused",
-            UndoResult::Failed => "failed",
-            UndoResult::Kept => "kept",
-            UndoResult::NothingToDo => "nothing-to-do",
-        }
+        matches!(self, Self::Undone | Self::NothingToDo | Self::Kept)
     }
 }
 
-impl std::fmt::Display for UndoResult {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Whether everything was undone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RollbackStatus {
-    RolledBack,
-    Partial,
-}
-
-impl RollbackStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RollbackStatus::RolledBack => "rolled-back",
-            RollbackStatus::Partial => "partial",
-        }
-    }
-}
-
-impl std::fmt::Display for RollbackStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+closed_set! {
+    /// How a whole rollback ended.
+    pub enum RollbackStatus {
+        RolledBack => "rolled-back",
+        Partial => "partial",
     }
 }
 
