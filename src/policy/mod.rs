@@ -31,7 +31,7 @@ pub use analyze::{analyze, ActionCheck, Analysis, AnalysisRequest};
 pub use context::{CallerContext, RequestContext, EC2_INFRASTRUCTURE_IP};
 pub use eval::{
     evaluate_key_request, ConditionFailure, Decision, KeyInfo, KeyManager, Outcome, PolicyError,
-    Source, SourceDecision, Verdict,
+    Source, SourceDecision, UnresolvedVariable, Verdict,
 };
 pub use findings::{Finding, FindingCode, Fix, Severity};
 pub use lint::lint_key_policy;
@@ -45,3 +45,5 @@ pub use scenario::Operation;
 
 #[cfg(test)]
 mod scenario_tests;
+#[cfg(test)]
+mod unresolved_tests;
