@@ -16,6 +16,9 @@ const DEFAULTS: &str = "Policy variables > Specifying default values";
 const OPS: &str = "IAM JSON policy elements: Condition operators";
 const MULTI: &str = "Single-valued vs. multivalued context keys";
 
+/// Request keys: `(key, values, multivalued)`.
+type Request = &'static [(&'static str, &'static [&'static str], bool)];
+
 /// One row: `op key [values]` against a request, and whether the condition holds.
 struct Case {
     page: &'static str,
@@ -23,8 +26,7 @@ struct Case {
     op: &'static str,
     key: &'static str,
     values: &'static [&'static str],
-    /// Request keys: `(key, values, multivalued)`.
-    request: &'static [(&'static str, &'static [&'static str], bool)],
+    request: Request,
     holds: bool,
 }
 
@@ -185,13 +187,14 @@ const TAGS: &str = "aws:TagKeys";
 #[test]
 #[rustfmt::skip]
 fn existence_and_set_operators() {
-    const ABSENT: &[(&str, &[&str], bool)] = &[];
-    const ONE_A: &[(&str, &[&str], bool)] = &[(TAGS, &["a"], true)];
-    const ONE_B: &[(&str, &[&str], bool)] = &[(TAGS, &["b"], true)];
-    const AB: &[(&str, &[&str], bool)] = &[(TAGS, &["a", "b"], true)];
-    const BC: &[(&str, &[&str], bool)] = &[(TAGS, &["b", "c"], true)];
-    const EMPTY: &[(&str, &[&str], bool)] = &[(TAGS, &[], true)];
-    let rows: &[(&str, &str, &str, &[(&[(&str, &[&str], bool)], bool)])] = &[
+    const ABSENT: Request = &[];
+    const ONE_A: Request = &[(TAGS, &["a"], true)];
+    const ONE_B: Request = &[(TAGS, &["b"], true)];
+    const AB: Request = &[(TAGS, &["a", "b"], true)];
+    const BC: Request = &[(TAGS, &["b", "c"], true)];
+    const EMPTY: Request = &[(TAGS, &[], true)];
+    type Row = (&'static str, &'static str, &'static str, &'static [(Request, bool)]);
+    let rows: &[Row] = &[
         (OPS, "Null true: the key is absent", "Null", &[(ABSENT, true), (ONE_A, false), (AB, false), (EMPTY, true)]),
         (OPS, "...IfExists holds when the key is absent", "StringEqualsIfExists", &[(ABSENT, true), (ONE_A, true), (ONE_B, false), (AB, true)]),
         (OPS, "negated ...IfExists", "StringNotEqualsIfExists", &[(ABSENT, true), (ONE_A, false), (ONE_B, true), (AB, false), (BC, true)]),
