@@ -42,6 +42,7 @@ use super::matching::{
     glob_match_ignore_case as glob_ignore_case, not_principal_excludes, Caller, PrincipalPattern,
 };
 use super::parse::{parse_policy_value, type_name};
+pub use super::statement::StatementChangeKind;
 use super::template::{
     is_account_id, is_partition, key_policy_principals_in, key_statements_for, same_principal,
     validate_key_arn, TemplateError, KEY_ATTACHMENT_ACTIONS, KEY_USE_ACTIONS, KEY_USE_SID,
@@ -62,18 +63,6 @@ pub struct AddedPrincipal {
     pub statement_created: bool,
     /// The statement's `Principal.AWS` was a single string before amishare turned it into an array.
     pub principal_was_string: bool,
-}
-
-/// What happened to one statement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StatementChangeKind {
-    /// A statement was appended.
-    Added,
-    /// Principals were added to or removed from an existing statement.
-    Modified,
-    /// A statement amishare had created was dropped (rollback).
-    Removed,
 }
 
 /// One changed statement, with its JSON before and after.

@@ -22,6 +22,7 @@ pub mod matching;
 pub mod model;
 pub mod parse;
 pub mod scenario;
+pub mod statement;
 
 pub mod diff;
 pub mod edit;
