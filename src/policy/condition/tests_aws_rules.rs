@@ -155,6 +155,8 @@ fn date_operators() {
         Case { page: OPS, rule: "ISO 8601 with an offset", op: "DateEquals", key: NOW, values: &["2024-05-01T14:00:00+02:00"], request: &[(NOW, &["1714564800"], false)], holds: true },
         Case { page: OPS, rule: "ISO 8601 basic format and fractions", op: "DateEquals", key: NOW, values: &["20240501T120000Z"], request: &[(NOW, &["2024-05-01T12:00:00.000Z"], false)], holds: true },
         Case { page: OPS, rule: "ISO 8601 without seconds", op: "DateLessThan", key: NOW, values: &["2024-05-01T12:01Z"], request: &[(NOW, &["1714564800"], false)], holds: true },
+        Case { page: OPS, rule: "ISO 8601 without a zone is UTC", op: "DateEquals", key: NOW, values: &["2024-05-01T12:00:00"], request: &[(NOW, &["1714564800"], false)], holds: true },
+        Case { page: OPS, rule: "ISO 8601 date only is midnight UTC", op: "DateEquals", key: NOW, values: &["2024-05-01"], request: &[(NOW, &["1714521600"], false)], holds: true },
         Case { page: OPS, rule: "a different instant", op: "DateEquals", key: NOW, values: &["1714564801"], request: &[(NOW, &["2024-05-01T12:00:00Z"], false)], holds: false },
         Case { page: OPS, rule: "positive date, request value not a date", op: "DateGreaterThan", key: NOW, values: &["2024-05-01"], request: &[(NOW, &["soon"], false)], holds: false },
     ]);
