@@ -1,4 +1,4 @@
-//! Findings (stable codes of DESIGN.md plus warning codes), severities, fixes, and the
+//! Findings (stable codes of docs/DESIGN.md plus warning codes), severities, fixes, and the
 //! statements fixes add.
 //!
 //! The fix statements come from `policy::template` (the templates in `policies/`); when a template

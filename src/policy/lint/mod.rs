@@ -1,4 +1,4 @@
-//! Lints: problems reported even when access is allowed (DESIGN.md's warning codes), one
+//! Lints: problems reported even when access is allowed (docs/DESIGN.md's warning codes), one
 //! function per rule: `common` holds the rules for every statement, `key` those for key policy
 //! statements only.
 //!
