@@ -60,39 +60,11 @@ pub fn glob_match_ignore_case(pattern: &str, text: &str) -> bool {
     }
 }
 
-/// True for a 12-digit AWS account id.
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// The parts of an ARN: `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Arn<'a> {
-    pub partition: &'a str,
-    pub service: &'a str,
-    pub region: &'a str,
-    pub account: &'a str,
-    pub resource: &'a str,
-}
+pub use crate::domain::arn::{is_account_id, Arn};
 
 /// Split an ARN into its parts; `None` when it does not have six colon-separated parts.
 pub fn parse_arn(s: &str) -> Option<Arn<'_>> {
-    let mut it = s.splitn(6, ':');
-    if it.next()? != "arn" {
-        return None;
-    }
-    let partition = it.next()?;
-    let service = it.next()?;
-    let region = it.next()?;
-    let account = it.next()?;
-    let resource = it.next()?;
-    Some(Arn {
-        partition,
-        service,
-        region,
-        account,
-        resource,
-    })
+    Arn::parse(s)
 }
 
 /// What kind of IAM principal a caller is.

@@ -3,6 +3,7 @@
 
 use super::document::*;
 use super::*;
+use crate::domain::arn::Arn;
 
 /// The principal that will call PutKeyPolicy.
 #[derive(Debug)]
@@ -23,11 +24,17 @@ impl<'a> Editor<'a> {
             editor: arn.to_string(),
             reason: reason.to_string(),
         };
-        let rest = arn
-            .strip_prefix("arn:")
-            .ok_or_else(|| invalid("expected an IAM or STS ARN"))?;
-        let parts: Vec<&str> = rest.splitn(5, ':').collect();
-        let [partition, service, "", account, resource] = parts[..] else {
+        if !arn.starts_with("arn:") {
+            return Err(invalid("expected an IAM or STS ARN"));
+        }
+        let Some(Arn {
+            partition,
+            service,
+            region: "",
+            account,
+            resource,
+        }) = Arn::parse(arn)
+        else {
             return Err(invalid(
                 "expected `arn:PARTITION:iam::ACCOUNT:...` or `arn:PARTITION:sts::ACCOUNT:...`",
             ));

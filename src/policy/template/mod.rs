@@ -16,6 +16,8 @@
 
 use serde_json::Value;
 
+use crate::domain::arn::Arn;
+
 pub(crate) use super::matching::is_account_id;
 
 /// Sid of the key-policy statement that lets principals use the key for cryptographic operations.
@@ -144,11 +146,17 @@ pub fn key_policy_principal_in(principal: &str, partition: &str) -> Result<Strin
             "wildcards are not allowed in a principal amishare adds",
         ));
     }
-    let Some(rest) = principal.strip_prefix("arn:") else {
+    if !principal.starts_with("arn:") {
         return Err(invalid("expected a 12-digit account id or an ARN"));
-    };
-    let parts: Vec<&str> = rest.splitn(5, ':').collect();
-    let [arn_partition, service, region, account, resource] = parts[..] else {
+    }
+    let Some(Arn {
+        partition: arn_partition,
+        service,
+        region,
+        account,
+        resource,
+    }) = Arn::parse(principal)
+    else {
         return Err(invalid(
             "an ARN has the form `arn:PARTITION:iam::ACCOUNT:RESOURCE`",
         ));
@@ -223,10 +231,14 @@ pub fn root_account(principal: &str) -> Option<&str> {
     if is_account_id(principal) {
         return Some(principal);
     }
-    let rest = principal.strip_prefix("arn:")?;
-    let parts: Vec<&str> = rest.splitn(5, ':').collect();
-    match parts[..] {
-        [_, "iam", "", account, "root"] if is_account_id(account) => Some(account),
+    match Arn::parse(principal)? {
+        Arn {
+            service: "iam",
+            region: "",
+            account,
+            resource: "root",
+            ..
+        } if is_account_id(account) => Some(account),
         _ => None,
     }
 }
@@ -310,13 +322,14 @@ pub fn validate_key_arn(arn: &str) -> Result<KeyArn<'_>, TemplateError> {
         arn: arn.to_string(),
         reason: reason.to_string(),
     };
-    let Some(rest) = arn.strip_prefix("arn:") else {
-        return Err(invalid(
-            "expected `arn:PARTITION:kms:REGION:ACCOUNT:key/ID`",
-        ));
-    };
-    let parts: Vec<&str> = rest.splitn(5, ':').collect();
-    let [partition, service, region, account, resource] = parts[..] else {
+    let Some(Arn {
+        partition,
+        service,
+        region,
+        account,
+        resource,
+    }) = Arn::parse(arn)
+    else {
         return Err(invalid(
             "expected `arn:PARTITION:kms:REGION:ACCOUNT:key/ID`",
         ));

@@ -8,7 +8,9 @@ use crate::workflow::inventory::PrincipalKind;
 /// The partition of an ARN: `arn:aws-cn:iam::A:role/R` -> `aws-cn` (`None` for anything that is
 /// not an ARN, e.g. a bare key id).
 pub(super) fn arn_partition(arn: &str) -> Option<&str> {
-    Arn::parse(arn).map(|a| a.partition)
+    Arn::parse(arn)
+        .map(|a| a.partition)
+        .filter(|p| !p.is_empty())
 }
 
 /// The partition of the first of `arns` that is an ARN, else `aws` (the commercial partition).
