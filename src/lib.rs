@@ -16,4 +16,8 @@ pub mod cli;
 pub mod domain;
 pub mod policy;
 pub mod state;
+/// In-memory fakes of the workflow's ports, for tests only (unit tests and, through the
+/// `test-util` feature, the integration tests).
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod workflow;
