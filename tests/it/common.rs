@@ -2,7 +2,7 @@
 //! test (or reset a shared one), seed it, read its request log, inject faults, and run the real
 //! `amishare` binary against it. The emulator is killed when the [`Emulator`] value is dropped.
 //!
-//! Interface used (fixed, see COMMON.md and tests/emulator/README.md):
+//! Interface used (fixed, see tests/emulator/README.md and docs/DESIGN.md):
 //! - `tests/emulator/start [--latency-ms N] [--pending-seconds S]` prints
 //!   `{"endpoint": "http://127.0.0.1:N", "pid": PID}`; stop with `kill PID`.
 //! - `tests/emulator/seed --endpoint URL ...` prints the created ids as one JSON document.
