@@ -28,7 +28,7 @@ pub struct DiagnoseArgs {
 /// Validate the arguments into a target.
 pub fn target(args: &DiagnoseArgs) -> Result<DiagnoseTarget, CliError> {
     if let Some(p) = &args.principal {
-        let ok = p.starts_with("arn:aws") && p.split(':').count() >= 6;
+        let ok = p.starts_with("arn:aws") && crate::domain::arn::Arn::parse(p).is_some();
         if !ok {
             return Err(CliError::usage(
                 format!("`{p}` is not a principal ARN"),

@@ -80,7 +80,7 @@ pub fn parse_grants(s: &str, targets: &[String]) -> Result<Vec<String>, String> 
                 "`{arn}` is not an IAM user, role or group ARN (e.g. `arn:aws:iam::444455556666:role/Launcher`)"
             ));
         }
-        let account = arn.split(':').nth(4).unwrap_or_default();
+        let account = crate::domain::arn::Arn::parse(&arn).map_or("", |a| a.account);
         if !targets.iter().any(|t| t == account) {
             return Err(format!(
                 "`{arn}` is in account {account}, which is not a target ({})",

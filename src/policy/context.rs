@@ -91,8 +91,8 @@ impl RequestContext {
                 },
             );
         if caller.kind == CallerKind::User {
-            if let Some(name) = caller.arn.rsplit('/').next() {
-                ctx.set("aws:username", name);
+            if let Some(p) = crate::domain::arn::Principal::parse(&caller.arn) {
+                ctx.set("aws:username", p.name);
             }
         }
         if let Some(org) = &caller_ctx.org_id {
