@@ -2,7 +2,7 @@
 //! The only layer that prints, prompts, reads the terminal or decides exit codes.
 //!
 //! One file per command ([`copy`], [`apply`], [`rollback`], [`explain`], [`diagnose`];
-//! `completions` and `man` in [`completions`]); the
+//! [`runs`], [`show`]; `completions` and `man` in [`completions`]); the
 //! composition root that builds the AWS sessions from the flags ([`connect`]); progress on stderr
 //! ([`progress`]); the guided prompts ([`prompt`]) and the syntax checks of typed values
 //! ([`validate`]); all rendering of results ([`render`]); exit codes and errors ([`error`]).
@@ -18,6 +18,8 @@ pub mod progress;
 pub mod prompt;
 pub mod render;
 pub mod rollback;
+pub mod runs;
+pub mod show;
 pub mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -89,6 +91,10 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Explain a failed launch ("Client error on launch"), or predict one, from the live account
     Diagnose(diagnose::DiagnoseArgs),
+    /// List the runs in the state directory, newest first, and what each left to undo
+    Runs(runs::RunsArgs),
+    /// Print the report of a past run again, from its journal
+    Show(show::ShowArgs),
     /// Write the shell completion script for bash, zsh, fish or powershell to stdout
     Completions(completions::CompletionsArgs),
     /// Write the man page (roff) to stdout
@@ -136,6 +142,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Apply(args) => block_on(apply::run(&cli.global, args)),
         Command::Rollback(args) => block_on(rollback::run(&cli.global, args)),
         Command::Diagnose(args) => block_on(diagnose::run(&cli.global, args)),
+        Command::Runs(args) => runs::run(&cli.global, args),
+        Command::Show(args) => show::run(&cli.global, args),
         Command::Completions(args) => completions::run_completions(args),
         Command::Man(args) => completions::run_man(args),
     }
