@@ -2,6 +2,8 @@
 //! a run's report again, the state directory's permissions, offline argument checks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Output;
 
@@ -368,4 +370,93 @@ fn show_of_an_unknown_run_is_a_usage_error_pointing_at_runs() {
             stderr(&out)
         );
     }
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A real run against the emulator: the state directory amishare creates is 0700, its journal
+/// and the `--plan-out` file 0600; `runs` and `show` then read that journal without AWS, and a
+/// state directory opened up afterwards is warned about with the fix.
+#[cfg(unix)]
+#[test]
+fn a_real_run_keeps_its_state_private_and_runs_and_show_read_it() {
+    let emu = common::Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let home = emu.state_path().join("home");
+    let state = home.join("state");
+    let plan_file = emu.state_path().join("plan.json");
+    let grant = format!(
+        "arn:aws:iam::{}:role/amishare-target",
+        common::TARGET_ACCOUNT
+    );
+    let out = emu
+        .amishare_as_source(&seed)
+        .env("AMISHARE_STATE_DIR", &state)
+        .args(["copy", ami, "--to", common::TARGET_ACCOUNT])
+        .args(["--target-role", "amishare-target", "--grant", &grant])
+        .args(["--dry-run", "--plan-out", plan_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(mode(&plan_file), 0o600);
+    let out = emu
+        .amishare_as_source(&seed)
+        .env("AMISHARE_STATE_DIR", &state)
+        .args(["apply", plan_file.to_str().unwrap(), "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("chmod 700"), "{}", stderr(&out));
+    assert_eq!(mode(&state), 0o700);
+    assert_eq!(mode(&state.join("runs")), 0o700);
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
+    let run_id = plan["run_id"].as_str().unwrap();
+    let journal = state.join(format!("runs/{run_id}.json"));
+    assert_eq!(mode(&journal), 0o600);
+
+    // The emulator is not asked: AWS is a closed port and there are no credentials.
+    let out = run(&home, &["runs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).lines().nth(1).unwrap().starts_with(run_id),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains(" completed "), "{}", stdout(&out));
+    let out = run(&home, &["show", run_id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with(&format!("Run {run_id}: ok ({ami} from ")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("test launch: i-"), "{}", stdout(&out));
+
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run(&home, &["runs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let warning = stderr(&out);
+    assert!(
+        warning.contains(&format!(
+            "warning: the state directory {} is open to other users (mode 0755)",
+            state.display()
+        )),
+        "{warning}"
+    );
+    assert!(
+        warning.contains(&format!("fix: chmod 700 {}\n", state.display())),
+        "{warning}"
+    );
+    assert_eq!(
+        mode(&state),
+        0o755,
+        "the directory is reported, not changed"
+    );
 }

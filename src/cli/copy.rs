@@ -289,7 +289,7 @@ async fn ask_for_missing(
 
 fn write_plan(path: &Path, plan: &Plan) -> Result<(), CliError> {
     let text = render::plan::plan_file(plan)?;
-    std::fs::write(path, text).map_err(|e| {
+    crate::state::write_private(path, text.as_bytes()).map_err(|e| {
         CliError::runtime(format!(
             "cannot write the plan to `{}`: {e}",
             path.display()

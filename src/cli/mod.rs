@@ -20,6 +20,7 @@ pub mod render;
 pub mod rollback;
 pub mod runs;
 pub mod show;
+pub mod statedir;
 pub mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -135,6 +136,16 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 "regions look like `us-east-1` or `eu-central-1`",
             ));
         }
+    }
+    if matches!(
+        cli.command,
+        Command::Copy(_)
+            | Command::Apply(_)
+            | Command::Rollback(_)
+            | Command::Runs(_)
+            | Command::Show(_)
+    ) {
+        statedir::warn_if_loose();
     }
     match cli.command {
         Command::Explain(args) => explain::run(&cli.global, args),
