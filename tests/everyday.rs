@@ -143,6 +143,11 @@ const GOLDEN_RUN: &str = "20261201T215747Z-5a09aff0";
 fn state_with_journals(home: &Path, second: Option<serde_json::Value>) {
     let runs = home.join("state/runs");
     std::fs::create_dir_all(&runs).unwrap();
+    #[cfg(unix)]
+    for dir in [home.join("state"), runs.clone()] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
     let golden = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/journal-v1.json"),
     )
@@ -459,4 +464,152 @@ fn a_real_run_keeps_its_state_private_and_runs_and_show_read_it() {
         0o755,
         "the directory is reported, not changed"
     );
+}
+
+/// Malformed flags that name AWS things are refused before any AWS call (no credentials, AWS
+/// at a closed port), one line naming the flag and the value.
+#[test]
+fn malformed_copy_flags_are_refused_before_any_aws_call() {
+    let home = tempfile::tempdir().unwrap();
+    let copy = [
+        "copy",
+        "ami-0123456789abcdef0",
+        "--to",
+        "444455556666",
+        "--no-input",
+    ];
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--target-key", "alias/aws/rds"],
+            "`--target-key alias/aws/rds` is not a KMS key id, alias or ARN",
+        ),
+        (
+            &["--target-key", "arn:aws:kms:us-east-1:4444:key/x"],
+            "`--target-key arn:aws:kms:us-east-1:4444:key/x` is not a KMS key id, alias or ARN",
+        ),
+        (
+            &["--reencrypt-with", "my key"],
+            "`--reencrypt-with my key` is not a customer managed KMS key id, alias or ARN",
+        ),
+        (
+            &["--instance-type", "t3"],
+            "`--instance-type t3` is not an EC2 instance type (FAMILY.SIZE)",
+        ),
+        (
+            &["--instance-type", "T3.Micro"],
+            "`--instance-type T3.Micro` is not an EC2 instance type (FAMILY.SIZE)",
+        ),
+        (
+            &["--subnet-id", "subnet-12"],
+            "`--subnet-id subnet-12` is not a subnet id",
+        ),
+        (
+            &["--subnet-id", "sg-0123456789abcdef0"],
+            "`--subnet-id sg-0123456789abcdef0` is not a subnet id",
+        ),
+        (
+            &["--target-role", "arn:aws:iam::444455556666:user/alice"],
+            "`--target-role arn:aws:iam::444455556666:user/alice` is not an IAM role name or role ARN",
+        ),
+    ];
+    for (flags, message) in cases {
+        let out = amishare(home.path())
+            .args(copy)
+            .args(*flags)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(
+            err.starts_with(&format!("error: {message}\n")),
+            "{flags:?}: {err}"
+        );
+        assert!(err.contains("  help: e.g. `--"), "{flags:?}: {err}");
+    }
+}
+
+#[test]
+fn well_formed_flags_pass_the_offline_checks() {
+    let home = tempfile::tempdir().unwrap();
+    // Valid forms get as far as needing AWS: not the usage error of a malformed flag.
+    let out = amishare(home.path())
+        .args([
+            "copy",
+            "ami-0123456789abcdef0",
+            "--to",
+            "444455556666",
+            "--no-input",
+        ])
+        .args([
+            "--target-key",
+            "alias/aws/ebs",
+            "--instance-type",
+            "m7i-flex.large",
+        ])
+        .args([
+            "--subnet-id",
+            "subnet-0123456789abcdef0",
+            "--target-role",
+            "ops/amishare",
+        ])
+        .args(["--launch-timeout", "30", "--dry-run"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("is not "), "{err}");
+    assert!(!err.contains("invalid value"), "{err}");
+}
+
+#[test]
+fn zero_or_negative_durations_are_refused_naming_the_flag() {
+    let home = tempfile::tempdir().unwrap();
+    for value in ["0", "-5", "ten"] {
+        for form in [
+            vec!["--launch-timeout".to_string(), value.to_string()],
+            vec![format!("--launch-timeout={value}")],
+        ] {
+            let out = amishare(home.path())
+                .args(["copy", "ami-0123456789abcdef0", "--to", "444455556666"])
+                .args(&form)
+                .output()
+                .unwrap();
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{form:?}: {err}");
+            let first = err.lines().next().unwrap();
+            assert!(first.starts_with("error: "), "{err}");
+            assert!(first.contains("--launch-timeout"), "{err}");
+            assert!(
+                first.contains(&format!("`{value}` is not a positive number of seconds")),
+                "{err}"
+            );
+        }
+    }
+}
+
+/// `rollback` and `apply` take `--no-input`: nothing to ask on, so without `--yes` they refuse
+/// (exit 2, naming `--yes`) before any AWS call.
+#[test]
+fn rollback_and_apply_with_no_input_refuse_without_yes_before_aws() {
+    let home = tempfile::tempdir().unwrap();
+    state_with_journals(home.path(), None);
+    let out = run(home.path(), &["rollback", GOLDEN_RUN, "--no-input"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err,
+        format!("error: refusing to roll back run {GOLDEN_RUN} without confirmation (`--no-input` was given)\n  help: pass `--yes` to undo without being asked\n")
+    );
+    let plan_file = home.path().join("plan.json");
+    std::fs::write(&plan_file, golden()["plan"].to_string()).unwrap();
+    let out = run(
+        home.path(),
+        &["apply", plan_file.to_str().unwrap(), "--no-input"],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("error: refusing to change AWS without confirmation"),
+        "{err}"
+    );
+    assert!(err.contains("pass `--yes`"), "{err}");
 }

@@ -69,7 +69,8 @@ pub struct CopyArgs {
     #[arg(long, value_name = "S")]
     pub subnet_id: Option<String>,
     /// Seconds to wait for the test instance to run
-    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    #[arg(long, value_name = "SECS", default_value_t = 600,
+          value_parser = super::validate::positive_secs, allow_negative_numbers = true)]
     pub launch_timeout: u64,
     /// Remove the shares and key policy access once the copies exist
     #[arg(long)]
@@ -165,7 +166,13 @@ fn validate(args: &CopyArgs) -> Result<(), CliError> {
             ));
         }
     }
-    Ok(())
+    super::validate::copy_flags(
+        args.target_key.as_deref(),
+        args.reencrypt_with.as_deref(),
+        args.instance_type.as_deref(),
+        args.subnet_id.as_deref(),
+        args.target_role.as_deref(),
+    )
 }
 
 /// A resumable journal of an earlier run of the same copy (interrupted or failed).
