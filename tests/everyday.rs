@@ -118,6 +118,23 @@ fn the_man_page_is_roff_naming_every_subcommand() {
             "the man page does not name `{sub}`: {page}"
         );
     }
+    if !shell_is_installed("groff") {
+        eprintln!("groff is not installed: the man page is not checked by it");
+        return;
+    }
+    let file = home.path().join("amishare.1");
+    std::fs::write(&file, &page).unwrap();
+    let checked = std::process::Command::new("groff")
+        .args(["-man", "-ww", "-z"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(checked.status.success());
+    assert!(
+        checked.stderr.is_empty(),
+        "groff warns: {}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }
 
 /// `man --dir` writes one page per subcommand, the pages the main page refers to.
