@@ -20,6 +20,7 @@
 //! targets and regions, each copy polled until available) should raise it, e.g.
 //! `AWS_MAX_ATTEMPTS=10`: with 3 attempts a throttled Describe call can fail the run.
 
+use crate::domain::arn::{partition_of, role_arn, DEFAULT_PARTITION};
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
@@ -80,11 +81,18 @@ impl RoleSpec {
         }
     }
 
-    /// The role ARN: `arn:aws:iam::ACCOUNT:role/NAME` for a name.
+    /// The role ARN: `arn:aws:iam::ACCOUNT:role/NAME` for a name (commercial partition; see
+    /// [`RoleSpec::arn_in`]).
     pub fn arn(&self) -> String {
+        self.arn_in(DEFAULT_PARTITION)
+    }
+
+    /// The role ARN in `partition` (`aws`, `aws-cn`, `aws-us-gov`): a name becomes
+    /// `arn:PARTITION:iam::ACCOUNT:role/NAME`; an ARN stays as given.
+    pub fn arn_in(&self, partition: &str) -> String {
         match self {
             RoleSpec::Arn(arn) => arn.clone(),
-            RoleSpec::Name { name, account } => format!("arn:aws:iam::{account}:role/{name}"),
+            RoleSpec::Name { name, account } => role_arn(partition, account, name),
         }
     }
 }
@@ -230,7 +238,8 @@ impl AwsSession {
         role: &RoleSpec,
         external_id: Option<&str>,
     ) -> Result<Self, SessionError> {
-        let role_arn = role.arn();
+        // A role named without an ARN is in the partition of the credentials that assume it.
+        let role_arn = role.arn_in(partition_of(&self.arn));
         let provider = AssumedRole {
             sts: self.sts(),
             role_arn: role_arn.clone(),
@@ -388,6 +397,14 @@ mod tests {
         assert_eq!(
             RoleSpec::parse("arn:aws:iam::777788889999:role/X", "444455556666").arn(),
             "arn:aws:iam::777788889999:role/X"
+        );
+        assert_eq!(
+            RoleSpec::parse("OrganizationAccountAccessRole", "444455556666").arn_in("aws-cn"),
+            "arn:aws-cn:iam::444455556666:role/OrganizationAccountAccessRole"
+        );
+        assert_eq!(
+            RoleSpec::parse("ops/Deployer", "444455556666").arn_in("aws-us-gov"),
+            "arn:aws-us-gov:iam::444455556666:role/ops/Deployer"
         );
     }
 

@@ -11,10 +11,15 @@ use super::progress::Progress;
 use super::prompt::confirm;
 use super::render::report::render_report;
 use super::{render, CliError, Exit, GlobalArgs, OutputFormat};
+use crate::domain::states::ImageState;
 use crate::state::FileJournalStore;
-use crate::workflow::copy::{discover, Apply, CopyError, Report, Timing};
-use crate::workflow::journal::{Journal, JournalStore};
-use crate::workflow::plan::{Plan, PlanOptions};
+use crate::workflow::copy::report::{LaunchResult, ReportStatus};
+use crate::workflow::copy::{
+    check_not_applied, check_not_blocked, check_world_unchanged, parse_saved_plan, Apply, Report,
+    SavedPlanError, Timing,
+};
+use crate::workflow::journal::Journal;
+use crate::workflow::plan::Plan;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ApplyArgs {
@@ -37,9 +42,10 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<Exit, CliError>
     let (world, _) = connect(global, &Reach::of_plan(&plan), None).await?;
     let progress = Progress::for_output(global);
     check_world_unchanged(&world, &plan, &progress).await?;
-    check_not_blocked(&plan)?;
+    let path = &args.plan_file;
+    check_not_blocked(&plan).map_err(|e| refused(path, e))?;
     let store = FileJournalStore::default_location();
-    check_not_applied(&store, &plan)?;
+    check_not_applied(&store, &plan).map_err(|e| refused(path, e))?;
     if global.output == OutputFormat::Text {
         eprint!("{plan}");
     }
@@ -66,70 +72,38 @@ fn read_plan(path: &Path) -> Result<Plan, CliError> {
             "pass a file written by `amishare copy --plan-out FILE`",
         )
     })?;
-    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
-        CliError::usage(
+    parse_saved_plan(&text).map_err(|e| refused(path, e))
+}
+
+/// The message, hint and exit code of a saved plan's refusal.
+fn refused(path: &Path, e: SavedPlanError) -> CliError {
+    match e {
+        SavedPlanError::NotAPlan(e) => CliError::usage(
             format!("`{}` is not an amishare plan: {e}", path.display()),
             "pass a file written by `amishare copy --plan-out FILE`",
-        )
-    })?;
-    if plan.version != crate::workflow::plan::PLAN_VERSION {
-        return Err(CliError::usage(
-            format!("plan version {} is not supported", plan.version),
-            "make the plan again with this amishare version",
-        ));
-    }
-    Ok(plan)
-}
-
-/// Discover again and compare with the plan's fingerprint: any difference refuses the plan.
-async fn check_world_unchanged(
-    world: &SdkWorld,
-    plan: &Plan,
-    progress: &Progress,
-) -> Result<(), CliError> {
-    // A plan saved by `--dry-run --plan-out` keeps `probe: true`: its DryRun probes were made
-    // then and are in the plan; applying checks the world, it does not probe again.
-    let discover_opts = PlanOptions {
-        probe: false,
-        ..plan.options.clone()
-    };
-    let discovery = discover(world, &plan.source.image_id, &discover_opts, progress).await?;
-    let now = crate::workflow::copy::fingerprint(&discovery);
-    let diffs = plan.fingerprint.differences(&now);
-    if !diffs.is_empty() {
-        return Err(CopyError::WorldChanged(diffs).into());
-    }
-    Ok(())
-}
-
-/// A blocked plan is not applied (exit 1, the first blocker's fix as the hint).
-fn check_not_blocked(plan: &Plan) -> Result<(), CliError> {
-    if plan.blockers.is_empty() {
-        return Ok(());
-    }
-    Err(CliError {
-        exit: Exit::Denied,
-        message: format!(
-            "the plan is blocked: {}",
-            plan.blockers
-                .iter()
-                .map(|b| b.code.clone())
-                .collect::<Vec<_>>()
-                .join(", ")
         ),
-        hint: plan.blockers.first().map(|b| b.fix.clone()),
-    })
-}
-
-/// A plan whose run has a journal was applied already.
-fn check_not_applied(store: &FileJournalStore, plan: &Plan) -> Result<(), CliError> {
-    if store.load(&plan.run_id).is_ok() {
-        return Err(CliError::usage(
-            format!("plan `{}` was applied already", plan.run_id),
+        SavedPlanError::UnsupportedVersion(v) => CliError::usage(
+            format!("plan version {v} is not supported"),
+            "make the plan again with this amishare version",
+        ),
+        // A blocked plan exits 1, with the first blocker's fix as the hint.
+        SavedPlanError::Blocked { codes, fix } => CliError {
+            exit: Exit::Denied,
+            message: format!(
+                "the plan is blocked: {}",
+                codes
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            hint: fix,
+        },
+        SavedPlanError::AppliedAlready { run_id } => CliError::usage(
+            format!("plan `{run_id}` was applied already"),
             "make a new plan with `amishare copy ... --plan-out FILE` (a rerun plans only what is still missing)",
-        ));
+        ),
     }
-    Ok(())
 }
 
 /// Ctrl-C sets the cancel flag; the workflow then stops waiting and terminates its test instances.
@@ -174,12 +148,14 @@ pub(super) async fn apply_and_report(
 /// copy or test launch failed, 3 anything else.
 pub(super) fn exit_for(report: &Report) -> Exit {
     let launch_or_copy_failed = report.targets.iter().any(|t| {
-        t.copy_state.as_deref() == Some("failed")
-            || t.test_launch.as_ref().is_some_and(|l| l.result == "failed")
+        t.copy_state == Some(ImageState::Failed)
+            || t.test_launch
+                .as_ref()
+                .is_some_and(|l| l.result == LaunchResult::Failed)
     });
-    match report.status.as_str() {
-        "ok" | "nothing-to-do" | "dry-run" => Exit::Success,
-        "blocked" => Exit::Denied,
+    match report.status {
+        ReportStatus::Ok | ReportStatus::NothingToDo | ReportStatus::DryRun => Exit::Success,
+        ReportStatus::Blocked => Exit::Denied,
         _ if launch_or_copy_failed => Exit::Denied,
         _ => Exit::Runtime,
     }

@@ -12,8 +12,8 @@ use super::{render, CliError, Exit, GlobalArgs, OutputFormat};
 use crate::aws::reader::SdkReader;
 use crate::aws::session::AwsSession;
 use crate::state::FileJournalStore;
-use crate::workflow::copy::{build_plan, discover, Report};
-use crate::workflow::journal::{self, Journal, JournalStore, RunStatus};
+use crate::workflow::copy::{build_plan, discover, Report, ReportStatus, RunStart};
+use crate::workflow::journal;
 use crate::workflow::plan::{AccessSpec, Plan, PlanOptions};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -175,33 +175,6 @@ fn validate(args: &CopyArgs) -> Result<(), CliError> {
     )
 }
 
-/// A resumable journal of an earlier run of the same copy (interrupted or failed).
-fn resumable(store: &FileJournalStore, opts: &PlanOptions, image_id: &str) -> Option<Journal> {
-    let mut accounts = opts.target_accounts.clone();
-    accounts.sort();
-    let mut regions = opts.target_regions.clone();
-    regions.sort();
-    store.list().ok()?.into_iter().find(|j| {
-        let mut a = j.plan.options.target_accounts.clone();
-        a.sort();
-        let mut r = j.plan.options.target_regions.clone();
-        r.sort();
-        j.plan.source.image_id == image_id
-            && a == accounts
-            && r == regions
-            && matches!(
-                j.status,
-                RunStatus::Running | RunStatus::Interrupted | RunStatus::Failed
-            )
-    })
-}
-
-fn new_run_id() -> String {
-    let t = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let u = uuid::Uuid::new_v4().simple().to_string();
-    format!("{t}-{}", &u[..8])
-}
-
 pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliError> {
     validate(&args)?;
     let access = AccessSpec {
@@ -225,33 +198,31 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
     let opts = args.plan_options(access, regions);
     let store = FileJournalStore::default_location();
     let progress = Progress::for_output(global);
-    let resume = if args.dry_run {
-        None
-    } else {
-        resumable(&store, &opts, &image_id)
-    };
-    let (run_id, attempt) = match &resume {
-        Some(j) => {
-            eprintln!(
-                "resuming run {} (status {:?}) from its journal",
-                j.run_id, j.status
-            );
-            (j.run_id.clone(), j.attempt.max(1) + 1)
-        }
-        None => (new_run_id(), 1),
-    };
+    let start = RunStart::choose(&store, &opts, &image_id, args.dry_run);
+    if let Some(j) = &start.resumed {
+        eprintln!(
+            "resuming run {} (status {:?}) from its journal",
+            j.run_id, j.status
+        );
+    }
     let discovery = discover(&world, &image_id, &opts, &progress).await?;
-    let plan = build_plan(&discovery, &opts, &run_id, attempt, &journal::now())?;
+    let plan = build_plan(
+        &discovery,
+        &opts,
+        &start.run_id,
+        start.attempt,
+        &journal::now(),
+    )?;
     if let Some(path) = &args.plan_out {
         write_plan(path, &plan)?;
     }
-    if let Some(status) = unapplied_status(&plan, args.dry_run, resume.as_ref()) {
+    if let Some(status) = start.unapplied_status(&plan, args.dry_run) {
         let report = Report::unapplied(&plan, status);
         match global.output {
             OutputFormat::Json => println!("{}", render::report::json(&plan, &report)?),
             OutputFormat::Text => print!(
                 "{}",
-                render::plan::unapplied_text(&plan, &report, status == "dry-run")
+                render::plan::unapplied_text(&plan, &report, status == ReportStatus::DryRun)
             ),
         }
         return Ok(exit_for(&report));
@@ -263,15 +234,7 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         eprintln!("nothing changed");
         return Ok(Exit::Success);
     }
-    let journal = match resume {
-        Some(mut j) => {
-            j.plan = plan.clone();
-            j.attempt = attempt;
-            j.status = RunStatus::Running;
-            j
-        }
-        None => Journal::new(plan.clone()),
-    };
+    let journal = start.into_journal(&plan);
     apply_and_report(global, &world, &plan, journal, &store, &progress).await
 }
 
@@ -302,18 +265,4 @@ fn write_plan(path: &Path, plan: &Plan) -> Result<(), CliError> {
             path.display()
         ))
     })
-}
-
-/// Why the plan is shown and not applied: `blocked`, `dry-run`, or `nothing-to-do` (no step, and
-/// no test instance of a resumed run left to confirm terminated); `None`: apply it.
-fn unapplied_status(plan: &Plan, dry_run: bool, resume: Option<&Journal>) -> Option<&'static str> {
-    if !plan.blockers.is_empty() {
-        Some("blocked")
-    } else if dry_run {
-        Some("dry-run")
-    } else if plan.is_empty() && resume.is_none_or(|j| j.unconfirmed_instances().is_empty()) {
-        Some("nothing-to-do")
-    } else {
-        None
-    }
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use crate::aws::session::SessionError;
 use crate::workflow::copy::CopyError;
 
-/// Exit codes of DESIGN.md's command-line contract.
+/// Exit codes of the command-line contract (docs/DESIGN.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Success (explain: access allowed; diagnose: no problem found).

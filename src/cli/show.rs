@@ -8,8 +8,11 @@
 use super::render::report::render_report;
 use super::runs::{left_to_undo, status_name};
 use super::{render, CliError, Exit, GlobalArgs, OutputFormat};
+use crate::domain::states::ImageState;
 use crate::state::FileJournalStore;
-use crate::workflow::copy::{ChangeRecord, LaunchReport, Report, TargetReport};
+use crate::workflow::copy::{
+    ChangeRecord, LaunchReport, LaunchResult, Report, ReportStatus, TargetReport, TargetStatus,
+};
 use crate::workflow::journal::{Journal, JournalEntry, JournalStore, RunStatus, StepState};
 use crate::workflow::plan::Action;
 
@@ -56,6 +59,9 @@ pub fn run(global: &GlobalArgs, args: ShowArgs) -> Result<Exit, CliError> {
         ),
         OutputFormat::Text => {
             print!("{}", render_report(&report));
+            if matches!(journal.status, RunStatus::Running | RunStatus::RolledBack) {
+                println!("Journal status: {}", status_name(&journal));
+            }
             eprintln!(
                 "note: rebuilt from the journal {}; not recorded there: {}",
                 store.path_of(&journal.run_id).display(),
@@ -66,14 +72,14 @@ pub fn run(global: &GlobalArgs, args: ShowArgs) -> Result<Exit, CliError> {
     Ok(Exit::Success)
 }
 
-/// The report status for the journal's run status.
-fn report_status(status: RunStatus) -> &'static str {
+/// The report status for the journal's run status: a run still `running` on disk was
+/// interrupted (or is running now); a rolled-back run is shown as it ended, its undone steps
+/// marked (the journal status is printed besides).
+fn report_status(status: RunStatus) -> ReportStatus {
     match status {
-        RunStatus::Running => "running",
-        RunStatus::Completed => "ok",
-        RunStatus::Failed => "failed",
-        RunStatus::Interrupted => "interrupted",
-        RunStatus::RolledBack => "rolled-back",
+        RunStatus::Running | RunStatus::Interrupted => ReportStatus::Interrupted,
+        RunStatus::Completed | RunStatus::RolledBack => ReportStatus::Ok,
+        RunStatus::Failed => ReportStatus::Failed,
     }
 }
 
@@ -98,7 +104,7 @@ pub fn report_from_journal(journal: &Journal) -> Report {
         ));
     }
     for t in &report.targets {
-        if t.copy_state.as_deref() == Some("failed") {
+        if t.copy_state == Some(ImageState::Failed) {
             if let Some(img) = &t.image_id {
                 report.left_behind.push(format!(
                     "failed copy {img} in {}/{} (deregister it, or `amishare rollback {} --delete-copies`)",
@@ -151,24 +157,26 @@ fn fill_target(t: &mut TargetReport, entries: &[&JournalEntry], journal: &Journa
         any = true;
         match e.state {
             StepState::Failed => {
-                t.status = "failed".into();
+                t.status = TargetStatus::Failed;
                 t.error = e.error.clone();
             }
-            StepState::Started if t.status != "failed" => t.status = "interrupted".into(),
+            StepState::Started if t.status != TargetStatus::Failed => {
+                t.status = TargetStatus::Interrupted;
+            }
             _ => {}
         }
     }
-    if any && !matches!(t.status.as_str(), "failed" | "interrupted") {
-        t.status = "ok".into();
+    if any && !matches!(t.status, TargetStatus::Failed | TargetStatus::Interrupted) {
+        t.status = TargetStatus::Ok;
     }
 }
 
 /// A copy step done waited until the copy was available; one that failed left it failed (or
 /// its state unknown: the error says).
-fn copy_state(state: StepState) -> Option<String> {
+fn copy_state(state: StepState) -> Option<ImageState> {
     match state {
-        StepState::Done | StepState::RolledBack => Some("available".into()),
-        StepState::Failed => Some("failed".into()),
+        StepState::Done | StepState::RolledBack => Some(ImageState::Available),
+        StepState::Failed => Some(ImageState::Failed),
         StepState::Started => None,
     }
 }
@@ -178,16 +186,19 @@ fn copy_state(state: StepState) -> Option<String> {
 fn launch(e: &JournalEntry, instance_type: &str, journal: &Journal) -> LaunchReport {
     let instance_id = e.created.first().cloned();
     let result = match e.state {
-        StepState::Done | StepState::RolledBack => "running".to_string(),
-        StepState::Started => "interrupted".to_string(),
-        StepState::Failed => e
+        StepState::Done | StepState::RolledBack => LaunchResult::Running,
+        StepState::Started => LaunchResult::Interrupted,
+        StepState::Failed => match e
             .error
             .as_deref()
             .and_then(|m| m.strip_prefix("test launch "))
             .and_then(|m| m.split(':').next())
-            .filter(|r| !r.is_empty() && !r.contains(' '))
-            .unwrap_or("failed")
-            .to_string(),
+        {
+            Some("timeout") => LaunchResult::Timeout,
+            Some("interrupted") => LaunchResult::Interrupted,
+            Some("error") => LaunchResult::Error,
+            _ => LaunchResult::Failed,
+        },
     };
     LaunchReport {
         terminated: instance_id

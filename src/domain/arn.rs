@@ -20,20 +20,20 @@ pub struct Arn<'a> {
 }
 
 impl<'a> Arn<'a> {
-    /// Split `text`; `None` when it is not `arn:` followed by five `:`-separated parts.
+    /// Split `text`; `None` when it is not `arn:` followed by five `:`-separated parts (which may
+    /// be empty: what each part must be is the caller's to check).
     pub fn parse(text: &'a str) -> Option<Self> {
         let mut parts = text.splitn(6, ':');
         if parts.next()? != "arn" {
             return None;
         }
-        let arn = Arn {
+        Some(Arn {
             partition: parts.next()?,
             service: parts.next()?,
             region: parts.next()?,
             account: parts.next()?,
             resource: parts.next()?,
-        };
-        (!arn.partition.is_empty()).then_some(arn)
+        })
     }
 
     /// The account when it is a 12-digit account id.
@@ -54,7 +54,10 @@ pub fn account_of(arn: &str) -> Option<&str> {
 
 /// The partition of an ARN (`aws`, `aws-cn`, `aws-us-gov`, ...); `aws` when it is not an ARN.
 pub fn partition_of(arn: &str) -> &str {
-    Arn::parse(arn).map_or(DEFAULT_PARTITION, |a| a.partition)
+    Arn::parse(arn)
+        .map(|a| a.partition)
+        .filter(|p| !p.is_empty())
+        .unwrap_or(DEFAULT_PARTITION)
 }
 
 /// Which kind of IAM identity a principal ARN names.
@@ -179,7 +182,11 @@ mod tests {
         assert_eq!(a.resource, "log-group:x:*");
         assert_eq!(Arn::parse("arn:aws:iam"), None);
         assert_eq!(Arn::parse("not-an-arn:aws:iam::1:root"), None);
-        assert_eq!(Arn::parse("arn::iam::1:root"), None);
+        assert_eq!(
+            Arn::parse("arn::iam::1:root").map(|a| a.partition),
+            Some("")
+        );
+        assert_eq!(partition_of("arn::iam::1:root"), "aws");
     }
 
     #[test]

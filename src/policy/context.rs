@@ -1,7 +1,7 @@
 //! The request context of one KMS request: condition keys and values, and the encryption context.
 
 use super::matching::{Caller, CallerKind};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// `aws:SourceIp` of EC2's on-behalf calls: an address of EC2's infrastructure, never the
@@ -13,6 +13,9 @@ pub const EC2_INFRASTRUCTURE_IP: &str = "100.64.0.1";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestContext {
     keys: BTreeMap<String, Vec<String>>,
+    /// The keys set as multivalued (lowercased): they cannot be policy variables, even with a
+    /// single value ("Single-valued vs. multivalued context keys").
+    multi: BTreeSet<String>,
     /// The request's encryption context. `None` as a value means "some id we cannot know"
     /// (e.g. the volume id of a launch that has not happened), which satisfies any grant constraint.
     pub encryption_context: BTreeMap<String, Option<String>>,
@@ -27,21 +30,31 @@ impl RequestContext {
 
     /// Set a single-valued key (replaces).
     pub fn set(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
-        self.keys
-            .insert(key.to_ascii_lowercase(), vec![value.into()]);
+        let key = key.to_ascii_lowercase();
+        self.multi.remove(&key);
+        self.keys.insert(key, vec![value.into()]);
         self
     }
 
     /// Set a multi-valued key (replaces).
     pub fn set_multi(&mut self, key: &str, values: Vec<String>) -> &mut Self {
-        self.keys.insert(key.to_ascii_lowercase(), values);
+        let key = key.to_ascii_lowercase();
+        self.multi.insert(key.clone());
+        self.keys.insert(key, values);
         self
     }
 
     /// Remove a key.
     pub fn remove(&mut self, key: &str) -> &mut Self {
-        self.keys.remove(&key.to_ascii_lowercase());
+        let key = key.to_ascii_lowercase();
+        self.multi.remove(&key);
+        self.keys.remove(&key);
         self
+    }
+
+    /// Whether the key was set as multivalued (any case).
+    pub fn is_multi_valued(&self, key: &str) -> bool {
+        self.multi.contains(&key.to_ascii_lowercase())
     }
 
     /// The values of a key (`key` must be lowercase); `None` when absent.
@@ -119,7 +132,7 @@ impl RequestContext {
         ctx.on_behalf = true;
         ctx.set("kms:ViaService", format!("ec2.{key_region}.amazonaws.com"))
             .set("aws:ViaAWSService", "true")
-            .set("aws:CalledVia", "ec2.amazonaws.com")
+            .set_multi("aws:CalledVia", vec!["ec2.amazonaws.com".to_string()])
             .set("aws:SourceIp", EC2_INFRASTRUCTURE_IP)
             .set("aws:RequestedRegion", key_region.to_string());
         if takes_encryption_context(action) {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use similar::TextDiff;
 
-pub use super::edit::StatementChangeKind;
+pub use super::statement::StatementChangeKind;
 
 /// Lines of context in the unified diff.
 pub const CONTEXT_LINES: usize = 3;

@@ -157,6 +157,25 @@ impl ConditionFailure {
     }
 }
 
+/// A policy variable that had no value in the request, in a condition of a statement that
+/// otherwise applies (principal, action and resource match): the value holding it is effectively
+/// null, so positive operators do not match it and negated ones do (IAM user guide, "Policy
+/// variables with no value").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnresolvedVariable {
+    pub source: Source,
+    pub statement: StatementRef,
+    pub effect: Effect,
+    /// Whether the statement applied to the request (all its conditions held).
+    pub applied: bool,
+    /// The operator as written.
+    pub operator: String,
+    /// The condition key as written.
+    pub key: String,
+    /// The variable as written, e.g. `${aws:PrincipalTag/team}`.
+    pub variable: String,
+}
+
 /// The decision for one KMS request by one principal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
@@ -172,6 +191,9 @@ pub struct Decision {
     /// Allow statements that would have applied but for a condition.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub condition_failures: Vec<ConditionFailure>,
+    /// Policy variables without a value in statements that otherwise apply.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unresolved_variables: Vec<UnresolvedVariable>,
 }
 
 impl Decision {
@@ -332,6 +354,141 @@ pub fn evaluate_key_request(
     ))
 }
 
+/// Collects, while statements are evaluated, the Allow statements stopped by a condition and the
+/// variables without a value.
+#[derive(Default)]
+struct Notes {
+    failures: Vec<ConditionFailure>,
+    unresolved: Vec<UnresolvedVariable>,
+}
+
+impl Notes {
+    fn note(
+        &mut self,
+        source: Source,
+        doc: &PolicyDocument,
+        st: &Statement,
+        m: StatementMatch,
+        ctx: &RequestContext,
+    ) {
+        let evaluated = match m {
+            StatementMatch::NotApplicable => return,
+            StatementMatch::ConditionFailed(i) => {
+                if st.effect == Effect::Allow {
+                    self.failures.extend(failure(source, doc, st, i, ctx));
+                }
+                i + 1
+            }
+            StatementMatch::Matched(_) => st.conditions.len(),
+        };
+        let conditions = st.conditions.iter().take(evaluated);
+        for c in conditions.filter(|c| c.values.iter().any(|v| v.has_vars)) {
+            for variable in c.unresolved_variables(ctx) {
+                self.unresolved.push(UnresolvedVariable {
+                    source,
+                    statement: StatementRef::new(doc, st),
+                    effect: st.effect,
+                    applied: matches!(m, StatementMatch::Matched(_)),
+                    operator: c.operator_name.clone(),
+                    key: c.key.clone(),
+                    variable: variable.to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// What the key policy says (`Unknown` when it could not be read).
+fn key_policy_decision(
+    key: &KeyInfo,
+    caller: &Caller,
+    action_lc: &str,
+    ctx: &RequestContext,
+    notes: &mut Notes,
+) -> SourceDecision {
+    let Some(doc) = &key.policy else {
+        return SourceDecision::new(Outcome::Unknown);
+    };
+    let (mut denies, mut direct, mut delegated) = (Vec::new(), Vec::new(), Vec::new());
+    for st in &doc.statements {
+        let m = eval_statement(st, caller, action_lc, &key.arn, true, ctx);
+        if let StatementMatch::Matched(pm) = m {
+            match (st.effect, pm) {
+                (Effect::Deny, _) => denies.push(StatementRef::new(doc, st)),
+                (Effect::Allow, PrincipalMatch::Direct) => direct.push(StatementRef::new(doc, st)),
+                (Effect::Allow, PrincipalMatch::Account) => {
+                    delegated.push(StatementRef::new(doc, st))
+                }
+            }
+        }
+        notes.note(Source::KeyPolicy, doc, st, m, ctx);
+    }
+    if !denies.is_empty() {
+        SourceDecision::decided(Outcome::ExplicitDeny, denies, Vec::new())
+    } else if !direct.is_empty() {
+        SourceDecision::decided(Outcome::Allow, direct, Vec::new())
+    } else if !delegated.is_empty() {
+        SourceDecision::decided(Outcome::DelegatesToIam, delegated, Vec::new())
+    } else {
+        SourceDecision::new(Outcome::NoMatch)
+    }
+}
+
+/// What the caller's identity policies say about the key ARN.
+fn identity_decision(
+    key: &KeyInfo,
+    caller: &Caller,
+    identity_policies: &[PolicyDocument],
+    action_lc: &str,
+    ctx: &RequestContext,
+    notes: &mut Notes,
+) -> SourceDecision {
+    let (mut denies, mut allows) = (Vec::new(), Vec::new());
+    for doc in identity_policies {
+        for st in &doc.statements {
+            let m = eval_statement(st, caller, action_lc, &key.arn, false, ctx);
+            if let StatementMatch::Matched(_) = m {
+                match st.effect {
+                    Effect::Deny => denies.push(StatementRef::new(doc, st)),
+                    Effect::Allow => allows.push(StatementRef::new(doc, st)),
+                }
+            }
+            notes.note(Source::IdentityPolicy, doc, st, m, ctx);
+        }
+    }
+    if !denies.is_empty() {
+        SourceDecision::decided(Outcome::ExplicitDeny, denies, Vec::new())
+    } else if !allows.is_empty() {
+        SourceDecision::decided(Outcome::Allow, allows, Vec::new())
+    } else {
+        SourceDecision::new(Outcome::NoMatch)
+    }
+}
+
+/// What the key's grants say.
+fn grants_decision(
+    key: &KeyInfo,
+    caller: &Caller,
+    action: &str,
+    ctx: &RequestContext,
+) -> SourceDecision {
+    let (mut direct, mut account) = (Vec::new(), Vec::new());
+    for g in &key.grants {
+        match grant_matches(g, caller, action, ctx) {
+            Some(PrincipalMatch::Direct) => direct.push(g.label()),
+            Some(PrincipalMatch::Account) => account.push(g.label()),
+            None => {}
+        }
+    }
+    if !direct.is_empty() {
+        SourceDecision::decided(Outcome::Allow, Vec::new(), direct)
+    } else if !account.is_empty() {
+        SourceDecision::decided(Outcome::DelegatesToIam, Vec::new(), account)
+    } else {
+        SourceDecision::new(Outcome::NoMatch)
+    }
+}
+
 /// [`evaluate_key_request`] with the principal and key ARN already parsed.
 pub fn evaluate(
     key: &KeyInfo,
@@ -343,83 +500,11 @@ pub fn evaluate(
 ) -> Decision {
     let action_lc = action.to_ascii_lowercase();
     let cross_account = caller.account != key_arn.account;
-    let mut failures = Vec::new();
-
-    // Key policy.
-    let key_policy = match &key.policy {
-        None => SourceDecision::new(Outcome::Unknown),
-        Some(doc) => {
-            let (mut denies, mut direct, mut delegated) = (Vec::new(), Vec::new(), Vec::new());
-            for st in &doc.statements {
-                match eval_statement(st, caller, &action_lc, &key.arn, true, ctx) {
-                    StatementMatch::Matched(pm) => match (st.effect, pm) {
-                        (Effect::Deny, _) => denies.push(StatementRef::new(doc, st)),
-                        (Effect::Allow, PrincipalMatch::Direct) => {
-                            direct.push(StatementRef::new(doc, st))
-                        }
-                        (Effect::Allow, PrincipalMatch::Account) => {
-                            delegated.push(StatementRef::new(doc, st))
-                        }
-                    },
-                    StatementMatch::ConditionFailed(i) if st.effect == Effect::Allow => {
-                        failures.extend(failure(Source::KeyPolicy, doc, st, i, ctx));
-                    }
-                    _ => {}
-                }
-            }
-            if !denies.is_empty() {
-                SourceDecision::decided(Outcome::ExplicitDeny, denies, Vec::new())
-            } else if !direct.is_empty() {
-                SourceDecision::decided(Outcome::Allow, direct, Vec::new())
-            } else if !delegated.is_empty() {
-                SourceDecision::decided(Outcome::DelegatesToIam, delegated, Vec::new())
-            } else {
-                SourceDecision::new(Outcome::NoMatch)
-            }
-        }
-    };
-
-    // Identity policies: in the caller's own account, applying to the key ARN.
-    let (mut id_denies, mut id_allows) = (Vec::new(), Vec::new());
-    for doc in identity_policies {
-        for st in &doc.statements {
-            match eval_statement(st, caller, &action_lc, &key.arn, false, ctx) {
-                StatementMatch::Matched(_) => match st.effect {
-                    Effect::Deny => id_denies.push(StatementRef::new(doc, st)),
-                    Effect::Allow => id_allows.push(StatementRef::new(doc, st)),
-                },
-                StatementMatch::ConditionFailed(i) if st.effect == Effect::Allow => {
-                    failures.extend(failure(Source::IdentityPolicy, doc, st, i, ctx));
-                }
-                _ => {}
-            }
-        }
-    }
-    let identity = if !id_denies.is_empty() {
-        SourceDecision::decided(Outcome::ExplicitDeny, id_denies, Vec::new())
-    } else if !id_allows.is_empty() {
-        SourceDecision::decided(Outcome::Allow, id_allows, Vec::new())
-    } else {
-        SourceDecision::new(Outcome::NoMatch)
-    };
+    let mut notes = Notes::default();
+    let key_policy = key_policy_decision(key, caller, &action_lc, ctx, &mut notes);
+    let identity = identity_decision(key, caller, identity_policies, &action_lc, ctx, &mut notes);
+    let grants = grants_decision(key, caller, action, ctx);
     let id_allow = identity.outcome == Outcome::Allow;
-
-    // Grants.
-    let (mut g_direct, mut g_account) = (Vec::new(), Vec::new());
-    for g in &key.grants {
-        match grant_matches(g, caller, action, ctx) {
-            Some(PrincipalMatch::Direct) => g_direct.push(g.label()),
-            Some(PrincipalMatch::Account) => g_account.push(g.label()),
-            None => {}
-        }
-    }
-    let grants = if !g_direct.is_empty() {
-        SourceDecision::decided(Outcome::Allow, Vec::new(), g_direct)
-    } else if !g_account.is_empty() {
-        SourceDecision::decided(Outcome::DelegatesToIam, Vec::new(), g_account)
-    } else {
-        SourceDecision::new(Outcome::NoMatch)
-    };
 
     let explicit_deny =
         key_policy.outcome == Outcome::ExplicitDeny || identity.outcome == Outcome::ExplicitDeny;
@@ -450,6 +535,7 @@ pub fn evaluate(
         key_policy,
         identity_policies: identity,
         grants,
-        condition_failures: failures,
+        condition_failures: notes.failures,
+        unresolved_variables: notes.unresolved,
     }
 }

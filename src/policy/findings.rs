@@ -1,4 +1,4 @@
-//! Findings (stable codes of DESIGN.md plus warning codes), severities, fixes, and the
+//! Findings (stable codes of docs/DESIGN.md plus warning codes), severities, fixes, and the
 //! statements fixes add.
 //!
 //! The fix statements come from `policy::template` (the templates in `policies/`); when a template
@@ -316,5 +316,47 @@ pub fn list_words(items: &[String]) -> String {
         [] => String::new(),
         [one] => one.clone(),
         [init @ .., last] => format!("{} and {}", init.join(", "), last),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FindingCode;
+
+    /// The position of every variant in [`FindingCode::ALL`]; an exhaustive match, so a new
+    /// variant does not compile until it is listed here (and then must be in `ALL`).
+    fn position(c: FindingCode) -> usize {
+        match c {
+            FindingCode::KeyPolicyNoAccess => 0,
+            FindingCode::KeyPolicyMissingAction => 1,
+            FindingCode::KeyPolicyConditionFails => 2,
+            FindingCode::KeyPolicyExplicitDeny => 3,
+            FindingCode::IdentityPolicyMissingAction => 4,
+            FindingCode::IdentityPolicyExplicitDeny => 5,
+            FindingCode::AwsManagedKey => 6,
+            FindingCode::NeedsGrant => 7,
+            FindingCode::IneffectiveStatement => 8,
+            FindingCode::InvalidPrincipal => 9,
+            FindingCode::WildcardPrincipalUnconditioned => 10,
+            FindingCode::SourceipBlocksAwsServices => 11,
+            FindingCode::SourcevpcBlocksAwsServices => 12,
+            FindingCode::OverbroadKmsStar => 13,
+            FindingCode::GrantConditionOnNonGrantAction => 14,
+            FindingCode::NotprincipalMissesSession => 15,
+            FindingCode::CreategrantUnconstrained => 16,
+        }
+    }
+
+    #[test]
+    fn as_str_is_the_serde_string_of_every_variant() {
+        assert_eq!(FindingCode::ALL.len(), 17);
+        for (i, code) in FindingCode::ALL.iter().enumerate() {
+            assert_eq!(position(*code), i, "{code:?} out of place in ALL");
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::Value::String(code.as_str().to_string())
+            );
+            assert_eq!(code.to_string(), code.as_str());
+        }
     }
 }

@@ -8,17 +8,33 @@ use serde::Serialize;
 /// `*` / `?` glob match. Both sides must already be in the same case when the comparison is
 /// case-insensitive (actions are lowercased at parse time).
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p = pattern.as_bytes();
-    let t = text.as_bytes();
+    glob_core(pattern.as_bytes(), text.as_bytes(), |_| true)
+}
+
+/// [`glob_match`] where `literal[i] == true` makes the pattern's byte `i` an ordinary character
+/// even when it is `*` or `?` (a policy variable's substituted text is literal). An empty
+/// `literal` marks nothing.
+pub fn glob_match_masked(pattern: &str, literal: &[bool], text: &str) -> bool {
+    if literal.is_empty() {
+        return glob_match(pattern, text);
+    }
+    glob_core(pattern.as_bytes(), text.as_bytes(), |i| {
+        !literal.get(i).copied().unwrap_or(false)
+    })
+}
+
+/// The matcher: `wild(i)` says whether a `*`/`?` at pattern byte `i` is a wildcard.
+#[inline]
+fn glob_core(p: &[u8], t: &[u8], wild: impl Fn(usize) -> bool) -> bool {
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
+        if pi < p.len() && p[pi] == b'*' && wild(pi) {
             star = Some((pi, ti));
             pi += 1;
+        } else if pi < p.len() && ((p[pi] == b'?' && wild(pi)) || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
         } else if let Some((sp, st)) = star {
             pi = sp + 1;
             ti = st + 1;
@@ -27,7 +43,7 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == b'*' {
+    while pi < p.len() && p[pi] == b'*' && wild(pi) {
         pi += 1;
     }
     pi == p.len()
@@ -44,39 +60,11 @@ pub fn glob_match_ignore_case(pattern: &str, text: &str) -> bool {
     }
 }
 
-/// True for a 12-digit AWS account id.
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// The parts of an ARN: `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Arn<'a> {
-    pub partition: &'a str,
-    pub service: &'a str,
-    pub region: &'a str,
-    pub account: &'a str,
-    pub resource: &'a str,
-}
+pub use crate::domain::arn::{is_account_id, Arn};
 
 /// Split an ARN into its parts; `None` when it does not have six colon-separated parts.
 pub fn parse_arn(s: &str) -> Option<Arn<'_>> {
-    let mut it = s.splitn(6, ':');
-    if it.next()? != "arn" {
-        return None;
-    }
-    let partition = it.next()?;
-    let service = it.next()?;
-    let region = it.next()?;
-    let account = it.next()?;
-    let resource = it.next()?;
-    Some(Arn {
-        partition,
-        service,
-        region,
-        account,
-        resource,
-    })
+    Arn::parse(s)
 }
 
 /// What kind of IAM principal a caller is.
@@ -383,6 +371,18 @@ mod tests {
         assert!(glob_match("a*b*c", "aXXbYYc"));
         assert!(!glob_match("a*b*c", "aXXbYY"));
         assert!(glob_match_ignore_case("KMS:Decrypt", "kms:DECRYPT"));
+        // A `*` in the text does not stop the pattern's `*` from being a wildcard.
+        assert!(glob_match("*b", "*ab"));
+    }
+
+    #[test]
+    fn masked_glob_treats_marked_bytes_literally() {
+        // pattern `a*` with the `*` marked literal matches only `a*`.
+        assert!(glob_match_masked("a*", &[false, true], "a*"));
+        assert!(!glob_match_masked("a*", &[false, true], "abc"));
+        assert!(glob_match_masked("a*", &[false, false], "abc"));
+        assert!(!glob_match_masked("a?", &[false, true], "ab"));
+        assert!(glob_match_masked("a?", &[], "ab"));
     }
 
     #[test]

@@ -11,6 +11,14 @@
 //! - [`evaluate_key_request`]: one KMS request with an explicit [`RequestContext`] (e.g. the
 //!   PutKeyPolicy lock-out check, with [`RequestContext::direct`]);
 //! - [`lint_key_policy`]: lints of a key policy on its own.
+//!
+//! Where things live: `model` (parsed documents), `parse/` (JSON to model), `condition/`
+//! (operators, policy variables, evaluation of one condition), `context` (the request's keys),
+//! `matching` (wildcards, ARNs, principals), `eval` (one request: key policy, identity policies,
+//! grants), `scenario` (the requests of a launch or copy), `analyze/` (reasons and fixes),
+//! `lint/` (one function per lint rule), `findings` (codes and fixes), `statement` (helpers
+//! shared by analyze, lint, edit and diff), `edit/` (key policy edits and the lock-out check),
+//! `diff` (reviewable diffs), `template/` (the documents amishare writes).
 
 pub mod analyze;
 pub mod condition;
@@ -22,6 +30,7 @@ pub mod matching;
 pub mod model;
 pub mod parse;
 pub mod scenario;
+pub mod statement;
 
 pub mod diff;
 pub mod edit;
@@ -31,7 +40,7 @@ pub use analyze::{analyze, ActionCheck, Analysis, AnalysisRequest};
 pub use context::{CallerContext, RequestContext, EC2_INFRASTRUCTURE_IP};
 pub use eval::{
     evaluate_key_request, ConditionFailure, Decision, KeyInfo, KeyManager, Outcome, PolicyError,
-    Source, SourceDecision, Verdict,
+    Source, SourceDecision, UnresolvedVariable, Verdict,
 };
 pub use findings::{Finding, FindingCode, Fix, Severity};
 pub use lint::lint_key_policy;
@@ -45,3 +54,5 @@ pub use scenario::Operation;
 
 #[cfg(test)]
 mod scenario_tests;
+#[cfg(test)]
+mod unresolved_tests;

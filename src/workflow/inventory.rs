@@ -6,6 +6,8 @@
 
 use serde::Serialize;
 
+use crate::domain::states::{ImageState, InstanceState, KeyManager, KeyState};
+
 /// Who a set of credentials is (STS GetCallerIdentity).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallerIdentity {
@@ -20,7 +22,7 @@ pub struct ImageInfo {
     pub name: Option<String>,
     pub owner: Option<String>,
     /// `available`, `pending`, `failed`, `deregistered`, ...
-    pub state: Option<String>,
+    pub state: Option<ImageState>,
     pub architecture: Option<String>,
     pub creation_date: Option<String>,
     pub block_devices: Vec<ImageBlockDevice>,
@@ -101,9 +103,9 @@ pub struct KeyDescription {
     pub account: String,
     pub region: String,
     /// `AWS` or `CUSTOMER`.
-    pub key_manager: Option<String>,
+    pub key_manager: Option<KeyManager>,
     /// `Enabled`, `Disabled`, `PendingDeletion`, `PendingImport`, `Unavailable`, ...
-    pub key_state: Option<String>,
+    pub key_state: Option<KeyState>,
     pub multi_region: Option<bool>,
     pub description: Option<String>,
     pub origin: Option<String>,
@@ -113,7 +115,7 @@ pub struct KeyDescription {
 
 impl KeyDescription {
     pub fn is_aws_managed(&self) -> bool {
-        self.key_manager.as_deref() == Some("AWS")
+        self.key_manager == Some(KeyManager::Aws)
     }
 }
 
@@ -139,18 +141,7 @@ pub struct GrantInfo {
     pub creation_date: Option<String>,
 }
 
-/// Which kind of IAM identity a principal ARN names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PrincipalKind {
-    User,
-    Role,
-    /// `arn:aws:sts::ACCT:assumed-role/NAME/SESSION`: the role's policies apply.
-    AssumedRole,
-    Group,
-    /// `arn:aws:iam::ACCT:root`: the account itself; no identity policies to read.
-    Root,
-}
+pub use crate::domain::arn::PrincipalKind;
 
 /// Where an identity policy document came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -200,7 +191,7 @@ pub struct IdentityPolicies {
 pub struct InstanceInfo {
     pub id: String,
     /// `pending`, `running`, `shutting-down`, `terminated`, `stopping`, `stopped`.
-    pub state: Option<String>,
+    pub state: Option<InstanceState>,
     pub state_reason: Option<StateReason>,
     pub state_transition_reason: Option<String>,
     pub image_id: Option<String>,

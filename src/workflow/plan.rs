@@ -1,14 +1,15 @@
 //! A copy plan as a value: what discovery saw (its [`Fingerprint`]), what blocks the copy, and the
-//! steps that would change AWS, grouped by account when displayed. `amishare copy --dry-run`
-//! prints it; `--plan-out FILE` saves it as JSON; `amishare apply FILE` reads it back, discovers
-//! again and refuses when the fingerprint differs.
+//! steps that would change AWS, grouped by account when displayed (its text: `Display`, in
+//! `cli/render/plan.rs`). `amishare copy --dry-run` prints it; `--plan-out FILE` saves it as
+//! JSON; `amishare apply FILE` reads it back and `workflow/copy/saved.rs` checks it (discovers
+//! again and refuses when the fingerprint differs).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use super::ports_write::{DryRunOutcome, DryRunProbe};
+use crate::domain::states::{closed_set, ImageState, KeyManager, KeyState};
 use crate::policy::edit::AddedPrincipal;
 
 /// The plan format version (bumped on incompatible changes).
@@ -81,8 +82,8 @@ pub struct SourceKey {
     pub account: String,
     pub region: String,
     /// `AWS` or `CUSTOMER`.
-    pub manager: Option<String>,
-    pub state: Option<String>,
+    pub manager: Option<KeyManager>,
+    pub state: Option<KeyState>,
     pub multi_region: Option<bool>,
     pub aliases: Vec<String>,
 }
@@ -90,7 +91,7 @@ pub struct SourceKey {
 /// What discovery saw that the plan depends on: `apply PLAN` refuses when any of it changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fingerprint {
-    pub image_state: Option<String>,
+    pub image_state: Option<ImageState>,
     /// Accounts with a launch permission on the source image (sorted).
     pub launch_permissions: Vec<String>,
     /// Accounts with createVolumePermission per snapshot (sorted).
@@ -98,11 +99,11 @@ pub struct Fingerprint {
     /// Key ARN -> the key policy text.
     pub key_policies: BTreeMap<String, Option<String>>,
     /// Key ARN -> key state.
-    pub key_states: BTreeMap<String, Option<String>>,
+    pub key_states: BTreeMap<String, Option<KeyState>>,
     /// Target account -> KmsKeyUsagePolicy default document (`None`: absent or not visible).
     pub usage_policies: BTreeMap<String, Option<String>>,
     /// `ACCOUNT/REGION` -> the existing copy's image id and state.
-    pub copies: BTreeMap<String, Option<(String, Option<String>)>>,
+    pub copies: BTreeMap<String, Option<(String, Option<ImageState>)>>,
 }
 
 impl Fingerprint {
@@ -112,7 +113,8 @@ impl Fingerprint {
         if self.image_state != now.image_state {
             out.push(format!(
                 "image state was {:?}, is {:?}",
-                self.image_state, now.image_state
+                self.image_state.as_ref().map(ImageState::as_str),
+                now.image_state.as_ref().map(ImageState::as_str)
             ));
         }
         if self.launch_permissions != now.launch_permissions {
@@ -142,12 +144,42 @@ impl Fingerprint {
     }
 }
 
+closed_set! {
+    /// A blocker's stable code.
+    pub enum BlockerCode {
+        /// The source key is AWS managed (`aws/ebs`): no other account can use it.
+        AwsManagedKey => "aws-managed-key",
+        KeyDisabled => "key-disabled",
+        KeyPendingDeletion => "key-pending-deletion",
+        /// The key is in another state KMS refuses to use.
+        KeyUnusable => "key-unusable",
+        ImageNotOwned => "image-not-owned",
+        ImageNotAvailable => "image-not-available",
+        KeyNotOwned => "key-not-owned",
+        KeyPolicyUnreadable => "key-policy-unreadable",
+        KeyPolicyEdit => "key-policy-edit",
+        /// `--reencrypt-with` names a key that cannot be used.
+        ReencryptKey => "reencrypt-key",
+    }
+}
+
+closed_set! {
+    /// The policy engine's verdict on an access check.
+    pub enum AccessVerdict {
+        Allow => "allow",
+        Deny => "deny",
+        Undecided => "undecided",
+        /// The key policy is not readable or the analysis failed.
+        Unknown => "unknown",
+    }
+}
+
 /// Something that stops the copy, with the fix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Blocker {
     /// Stable code: `aws-managed-key`, `key-disabled`, `key-pending-deletion`, `image-not-owned`,
     /// `image-not-available`, `key-not-owned`, `key-policy-unreadable`, `key-policy-edit`.
-    pub code: String,
+    pub code: BlockerCode,
     pub message: String,
     pub fix: String,
 }
@@ -398,8 +430,8 @@ pub struct AccessCheck {
     /// `launch` or `copy`.
     pub operation: String,
     /// `allow`, `deny`, `undecided`, or `unknown` (policy not readable / analysis failed).
-    pub now: String,
-    pub after_plan: String,
+    pub now: AccessVerdict,
+    pub after_plan: AccessVerdict,
     /// Finding codes of the current state (e.g. `key-policy-no-access`).
     pub findings: Vec<String>,
 }
@@ -471,132 +503,6 @@ impl Plan {
             })
             .filter(|(_, steps)| !steps.is_empty())
             .collect()
-    }
-}
-
-impl fmt::Display for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self
-            .source
-            .name
-            .as_deref()
-            .map(|n| format!(" ({n})"))
-            .unwrap_or_default();
-        writeln!(
-            f,
-            "Plan {} : copy {}{} from {}/{} to {} in {}",
-            self.run_id,
-            self.source.image_id,
-            name,
-            self.source.account,
-            self.source.region,
-            self.options.target_accounts.join(", "),
-            self.options.target_regions.join(", ")
-        )?;
-        for s in &self.source.snapshots {
-            match &s.key_arn {
-                Some(k) => writeln!(f, "  snapshot {} encrypted with {k}", s.snapshot_id)?,
-                None if s.encrypted => writeln!(f, "  snapshot {} encrypted", s.snapshot_id)?,
-                None => writeln!(f, "  snapshot {} not encrypted", s.snapshot_id)?,
-            }
-        }
-        for k in &self.keys {
-            writeln!(
-                f,
-                "  key {}: {} managed, {}{}",
-                k.arn,
-                k.manager.as_deref().unwrap_or("?"),
-                k.state.as_deref().unwrap_or("?"),
-                if k.multi_region == Some(true) {
-                    ", multi-region"
-                } else {
-                    ""
-                }
-            )?;
-        }
-        for b in &self.blockers {
-            writeln!(f, "BLOCKED [{}]: {}", b.code, b.message)?;
-            writeln!(f, "  fix: {}", b.fix)?;
-        }
-        for c in &self.checks {
-            let findings = if c.findings.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", c.findings.join(", "))
-            };
-            writeln!(
-                f,
-                "  access of {} to {} for {}: now {}{findings}, after the plan {}",
-                c.principal, c.key_arn, c.operation, c.now, c.after_plan
-            )?;
-        }
-        for w in &self.warnings {
-            writeln!(f, "  warning: {w}")?;
-        }
-        for p in &self.probes {
-            let outcome = match &p.outcome {
-                DryRunOutcome::Allowed => "allowed".to_string(),
-                DryRunOutcome::Denied { message } => format!("DENIED: {message}"),
-                DryRunOutcome::Inconclusive { message } => format!("not known: {message}"),
-                DryRunOutcome::NotProbed => "not probed".to_string(),
-            };
-            writeln!(
-                f,
-                "  permission probe (DryRun) {} in {}/{}: {outcome}",
-                p.probe.api(),
-                p.account,
-                p.region
-            )?;
-        }
-        for (account, region, image) in &self.existing_copies {
-            writeln!(f, "  copy exists: {account}/{region} {image}")?;
-        }
-        if self.steps.is_empty() {
-            writeln!(f, "Nothing to change.")?;
-        }
-        for (account, steps) in self.steps_by_account() {
-            let role = if account == self.source.account {
-                "source"
-            } else {
-                "target"
-            };
-            writeln!(f, "account {account} ({role}):")?;
-            for s in steps {
-                writeln!(
-                    f,
-                    "  {:>4}. [{} {}] {}",
-                    s.id,
-                    s.action.api(),
-                    s.region,
-                    s.action.summary()
-                )?;
-                if let Action::PutKeyPolicy { diff, .. } = &s.action {
-                    for line in diff.lines() {
-                        writeln!(f, "        {line}")?;
-                    }
-                }
-            }
-        }
-        for h in &self.handoffs {
-            writeln!(
-                f,
-                "hand-off for the admin of {} (no credentials for it were given):",
-                h.account
-            )?;
-            writeln!(
-                f,
-                "  IAM policy {} to create and attach to the principals that launch:",
-                h.policy_name
-            )?;
-            for line in h.policy_document.lines() {
-                writeln!(f, "    {line}")?;
-            }
-            writeln!(f, "  then run:")?;
-            for c in &h.commands {
-                writeln!(f, "    {c}")?;
-            }
-        }
-        Ok(())
     }
 }
 

@@ -13,6 +13,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 
 use super::ports::AwsError;
+use crate::domain::states::{ImageState, InstanceState};
 
 /// The tag key amishare puts on every copy it makes: the source image id.
 pub const TAG_SOURCE_IMAGE: &str = "amishare:source-image";
@@ -57,7 +58,7 @@ pub struct CopyImageRequest {
 pub struct ImageStatus {
     pub image_id: String,
     /// `pending`, `available`, `failed`, ...
-    pub state: Option<String>,
+    pub state: Option<ImageState>,
     pub state_reason: Option<String>,
     /// Snapshot ids of the image's EBS block devices (known once AWS has created them).
     pub snapshot_ids: Vec<String>,
@@ -91,7 +92,7 @@ pub struct InstanceStatus {
     pub instance_id: String,
     /// `pending`, `running`, `shutting-down`, `terminated`, `stopping`, `stopped`; `None` when
     /// AWS no longer knows the instance.
-    pub state: Option<String>,
+    pub state: Option<InstanceState>,
     pub reason_code: Option<String>,
     pub reason_message: Option<String>,
 }

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use super::ports::AwsError;
 use super::ports_write::{ImageStatus, Writer};
+use crate::domain::states::{ImageState, InstanceState};
 
 /// Timing of the waiters (shortened in unit tests).
 #[derive(Debug, Clone, Copy)]
@@ -77,11 +78,11 @@ pub enum ImageWaitError {
     Gone,
     /// The image reached a state other than `available` (e.g. `failed`).
     Failed {
-        state: String,
+        state: ImageState,
         reason: Option<String>,
     },
     /// Still in `state` after the copy timeout.
-    Timeout { state: String, secs: u64 },
+    Timeout { state: ImageState, secs: u64 },
     /// A call failed (not transiently, or too often in a row).
     Aws(AwsError),
 }
@@ -94,7 +95,7 @@ pub async fn wait_for_image<W: Writer>(
     image_id: &str,
     timing: Timing,
     cancel: &watch::Receiver<bool>,
-    mut seen: impl FnMut(&ImageStatus, &str),
+    mut seen: impl FnMut(&ImageStatus, &ImageState),
 ) -> Result<(), ImageWaitError> {
     let started = Instant::now();
     let mut delay = timing.poll_start;
@@ -119,12 +120,12 @@ pub async fn wait_for_image<W: Writer>(
         let Some(status) = status else {
             return Err(ImageWaitError::Gone);
         };
-        let state = status.state.clone().unwrap_or_else(|| "unknown".into());
+        let state = status.state.clone().unwrap_or_else(unknown_image_state);
         seen(&status, &state);
-        match state.as_str() {
-            "available" => return Ok(()),
-            "pending" | "transient" | "unknown" => {}
-            _ => {
+        match &status.state {
+            Some(ImageState::Available) => return Ok(()),
+            Some(ImageState::Pending | ImageState::Transient) | None => {}
+            Some(_) => {
                 return Err(ImageWaitError::Failed {
                     state,
                     reason: status.state_reason,
@@ -142,6 +143,11 @@ pub async fn wait_for_image<W: Writer>(
         }
         delay = next_delay(delay, timing.poll_max);
     }
+}
+
+/// What an image without a state (AWS did not say) is reported as.
+pub fn unknown_image_state() -> ImageState {
+    ImageState::Other("unknown".into())
 }
 
 /// Terminate an instance and wait until AWS says it is terminated (or gone).
@@ -171,8 +177,8 @@ pub async fn terminate_and_confirm<W: Writer>(
         tokio::time::sleep(delay).await;
         delay = next_delay(delay, timing.poll_max);
         match w.instance_status(instance_id).await {
-            Ok(s) => match s.state.as_deref() {
-                Some("terminated") | None => return Ok(()),
+            Ok(s) => match s.state {
+                Some(InstanceState::Terminated) | None => return Ok(()),
                 _ => {}
             },
             Err(e) if e.is_not_found() => return Ok(()),

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::{smithy_time, SdkReader};
 use crate::aws::error::{aws_err, AwsError};
+use crate::domain::states::{ImageState, InstanceState};
 use crate::workflow::inventory::{
     CreateVolumePermission, ImageBlockDevice, ImageInfo, InstanceInfo, LaunchPermission,
     SnapshotInfo, StateReason, Tag, VolumeInfo,
@@ -24,7 +25,7 @@ fn image_info(img: &aws_sdk_ec2::types::Image) -> ImageInfo {
         id: img.image_id().unwrap_or_default().to_string(),
         name: img.name().map(str::to_string),
         owner: img.owner_id().map(str::to_string),
-        state: img.state().map(|s| s.as_str().to_string()),
+        state: img.state().map(|s| ImageState::parse(s.as_str())),
         architecture: img.architecture().map(|a| a.as_str().to_string()),
         creation_date: img.creation_date().map(str::to_string),
         block_devices: img
@@ -266,7 +267,7 @@ pub(super) async fn describe_instance(
         state: inst
             .state()
             .and_then(|s| s.name())
-            .map(|n| n.as_str().to_string()),
+            .map(|n| InstanceState::parse(n.as_str())),
         state_reason: inst.state_reason().map(|why| StateReason {
             code: why.code().map(str::to_string),
             message: why.message().map(str::to_string),

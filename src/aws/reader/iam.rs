@@ -2,6 +2,7 @@
 //! session or group, as documents with their names and ARNs.
 
 use crate::aws::error::{aws_err, AwsError};
+use crate::domain::arn::Principal;
 use crate::workflow::inventory::{
     IdentityPolicies, IdentityPolicyDoc, PolicySource, PrincipalKind,
 };
@@ -41,39 +42,11 @@ struct ParsedPrincipal {
 }
 
 fn parse_principal(arn: &str) -> Option<ParsedPrincipal> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    if parts.len() != 6 || parts[0] != "arn" {
-        return None;
-    }
-    let (service, resource) = (parts[2], parts[5]);
-    let last = |r: &str| r.rsplit('/').next().map(str::to_string);
-    match service {
-        "iam" if resource == "root" => Some(ParsedPrincipal {
-            kind: PrincipalKind::Root,
-            name: None,
-        }),
-        "iam" if resource.starts_with("user/") => Some(ParsedPrincipal {
-            kind: PrincipalKind::User,
-            name: last(resource),
-        }),
-        "iam" if resource.starts_with("role/") => Some(ParsedPrincipal {
-            kind: PrincipalKind::Role,
-            name: last(resource),
-        }),
-        "iam" if resource.starts_with("group/") => Some(ParsedPrincipal {
-            kind: PrincipalKind::Group,
-            name: last(resource),
-        }),
-        "sts" if resource.starts_with("assumed-role/") => {
-            let mut it = resource.split('/');
-            it.next();
-            it.next().map(|role| ParsedPrincipal {
-                kind: PrincipalKind::AssumedRole,
-                name: Some(role.to_string()),
-            })
-        }
-        _ => None,
-    }
+    let p = Principal::parse(arn)?;
+    Some(ParsedPrincipal {
+        kind: p.kind,
+        name: (p.kind != PrincipalKind::Root).then(|| p.name.to_string()),
+    })
 }
 
 async fn managed_policy(

@@ -1,9 +1,11 @@
 //! KMS reads: key descriptions, key policies, grants and aliases.
 
+use crate::domain::arn::Arn;
 use serde_json::Value;
 
 use super::{smithy_time, SdkReader};
 use crate::aws::error::{aws_err, AwsError};
+use crate::domain::states::{KeyManager, KeyState};
 use crate::workflow::inventory::{AliasEntry, GrantInfo, KeyDescription};
 use crate::workflow::ports::Seen;
 
@@ -33,13 +35,13 @@ pub(super) async fn describe_key(r: &SdkReader, key: &str) -> Result<KeyDescript
         .key_metadata()
         .ok_or_else(|| AwsError::new("kms", "DescribeKey", "the answer has no key metadata"))?;
     let arn = m.arn().unwrap_or_default().to_string();
-    let mut arn_parts = arn.split(':');
-    let region = arn_parts.nth(3).unwrap_or_default().to_string();
+    let parsed = Arn::parse(&arn);
+    let region = parsed.map(|a| a.region).unwrap_or_default().to_string();
     let account = m
         .aws_account_id()
-        .map(str::to_string)
-        .or_else(|| arn.split(':').nth(4).map(str::to_string))
-        .unwrap_or_default();
+        .or(parsed.map(|a| a.account))
+        .unwrap_or_default()
+        .to_string();
     let aliases = if account == r.identity.account {
         aliases_of(&r.kms, m.key_id()).await.ok()
     } else {
@@ -50,8 +52,8 @@ pub(super) async fn describe_key(r: &SdkReader, key: &str) -> Result<KeyDescript
         key_id: m.key_id().to_string(),
         account,
         region,
-        key_manager: m.key_manager().map(|k| k.as_str().to_string()),
-        key_state: m.key_state().map(|k| k.as_str().to_string()),
+        key_manager: m.key_manager().map(|k| KeyManager::parse(k.as_str())),
+        key_state: m.key_state().map(|k| KeyState::parse(k.as_str())),
         multi_region: m.multi_region(),
         description: m.description().map(str::to_string),
         origin: m.origin().map(|o| o.as_str().to_string()),

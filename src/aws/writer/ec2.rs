@@ -9,6 +9,7 @@ use aws_sdk_ec2::types::{
 
 use crate::aws::error::{aws_err, AwsError};
 use crate::aws::reader::describe_one_instance;
+use crate::domain::states::{ImageState, InstanceState};
 use crate::workflow::ports_write::{
     CopyImageRequest, DryRunOutcome, DryRunProbe, ImageStatus, InstanceStatus, LaunchRequest,
     TAG_SOURCE_IMAGE,
@@ -76,7 +77,7 @@ async fn snapshot_progress(
 fn image_to_status(img: &aws_sdk_ec2::types::Image) -> ImageStatus {
     ImageStatus {
         image_id: img.image_id().unwrap_or_default().to_string(),
-        state: img.state().map(|s| s.as_str().to_string()),
+        state: img.state().map(|s| ImageState::parse(s.as_str())),
         state_reason: img
             .state_reason()
             .and_then(|r| r.message().or(r.code()))
@@ -208,7 +209,7 @@ pub(super) async fn find_copies(
         .images()
         .iter()
         .map(image_to_status)
-        .filter(|s| s.state.as_deref() != Some("deregistered"))
+        .filter(|s| s.state != Some(ImageState::Deregistered))
         .collect())
 }
 
@@ -230,9 +231,9 @@ pub(super) async fn image_status(
         return Ok(None);
     };
     let mut status = image_to_status(img);
-    if status.state.as_deref() == Some("pending") {
+    if status.state == Some(ImageState::Pending) {
         status.progress_percent = snapshot_progress(ec2, &status.snapshot_ids).await?;
-    } else if status.state.as_deref() == Some("available") {
+    } else if status.state == Some(ImageState::Available) {
         status.progress_percent = Some(100);
     }
     Ok(Some(status))
@@ -278,7 +279,7 @@ pub(super) async fn instance_status(
         state: inst
             .and_then(|i| i.state())
             .and_then(|s| s.name())
-            .map(|n| n.as_str().to_string()),
+            .map(|n| InstanceState::parse(n.as_str())),
         reason_code: inst
             .and_then(|i| i.state_reason())
             .and_then(|r| r.code())

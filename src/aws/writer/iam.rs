@@ -3,30 +3,21 @@
 
 use crate::aws::error::{aws_err, AwsError};
 use crate::aws::reader::decode_policy_document;
+use crate::domain::arn::Principal;
 use crate::workflow::ports_write::ManagedPolicy;
 
 /// `(kind, name)` of an IAM user/role/group ARN (the name without its path).
 fn principal_kind_name(arn: &str) -> Result<(&'static str, String), AwsError> {
-    let resource = arn.split(':').nth(5).unwrap_or_default();
-    let (kind, rest) = resource.split_once('/').unwrap_or((resource, ""));
-    let name = rest.rsplit('/').next().unwrap_or_default().to_string();
-    let kind = match kind {
-        "user" => "user",
-        "role" => "role",
-        "group" => "group",
-        _ => "",
-    };
-    if kind.is_empty() || name.is_empty() {
-        return Err(AwsError {
+    Principal::parse(arn)
+        .and_then(|p| Some((p.kind.iam_entity()?, p.name.to_string())))
+        .ok_or_else(|| AwsError {
             code: Some("InvalidPrincipal".into()),
             ..AwsError::new(
                 "iam",
                 "AttachPolicy",
                 format!("`{arn}` is not an IAM user, role or group ARN"),
             )
-        });
-    }
-    Ok((kind, name))
+        })
 }
 
 pub(super) async fn get_managed_policy(

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::cli::CliError;
+use crate::domain::states::{InstanceState, KeyState};
 use crate::workflow::diagnose::{
     Cause, CauseFix, DiagnoseTarget, Diagnosis, DiagnosisOutcome, Evidence, PrincipalSource,
 };
@@ -55,15 +56,7 @@ pub fn render_text(d: &Diagnosis) -> String {
     if !d.warnings.is_empty() {
         let _ = writeln!(o, "warnings:");
         for w in &d.warnings {
-            let _ = writeln!(
-                o,
-                "  - {}: {}",
-                serde_json::to_value(w.code)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-                w.message
-            );
+            let _ = writeln!(o, "  - {}: {}", w.code.as_str(), w.message);
         }
         let _ = writeln!(o);
     }
@@ -97,7 +90,9 @@ fn subject(o: &mut String, d: &Diagnosis) {
         let _ = writeln!(
             o,
             "  instance: {}{}",
-            i.state.as_deref().unwrap_or("unknown state"),
+            i.state
+                .as_ref()
+                .map_or("unknown state", InstanceState::as_str),
             i.state_reason
                 .as_ref()
                 .map(|r| format!(
@@ -143,7 +138,9 @@ fn subject(o: &mut String, d: &Diagnosis) {
                     } else {
                         "customer"
                     },
-                    desc.key_state.as_deref().unwrap_or("state unknown"),
+                    desc.key_state
+                        .as_ref()
+                        .map_or("state unknown", KeyState::as_str),
                     desc.account,
                     k.used_by.join(", ")
                 );

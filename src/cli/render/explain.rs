@@ -1,6 +1,9 @@
 //! Rendering of `amishare explain` (and of any [`Analysis`]): short text, or one JSON document.
 
-use crate::policy::{Analysis, Finding, Outcome, Severity, SourceDecision, Verdict};
+use crate::policy::{
+    Analysis, Effect, Finding, Outcome, Severity, Source, SourceDecision, UnresolvedVariable,
+    Verdict,
+};
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -61,6 +64,31 @@ fn source(sd: &SourceDecision) -> String {
         let _ = write!(s, " ({})", refs.join(", "));
     }
     s
+}
+
+/// `variable `${aws:PrincipalTag/team}` not resolved (no value in the request): ...`, shown only
+/// for statements whose condition used a variable without a value.
+fn unresolved(u: &UnresolvedVariable) -> String {
+    let source = match u.source {
+        Source::KeyPolicy => "key policy",
+        Source::IdentityPolicy => "identity policy",
+    };
+    let effect = match u.effect {
+        Effect::Allow => "Allow",
+        Effect::Deny => "Deny",
+    };
+    let outcome = if u.applied {
+        "applies"
+    } else {
+        "does not apply"
+    };
+    format!(
+        "variable `{}` not resolved (no value in the request) in {} `{}` of {} ({source}, {effect}): the statement {outcome}",
+        u.variable,
+        u.operator,
+        u.key,
+        u.statement.label(),
+    )
 }
 
 fn indent(text: &str, n: usize) -> String {
@@ -155,6 +183,9 @@ pub fn render_text(a: &Analysis, color: bool) -> String {
             id,
             source(&c.grants)
         );
+        for u in &c.unresolved_variables {
+            let _ = writeln!(out, "    {}", unresolved(u));
+        }
     }
     if a.findings.is_empty() {
         let _ = writeln!(out, "\nno findings");

@@ -63,7 +63,7 @@ fn target(out: &mut String, t: &TargetReport) {
             .map(|i| format!(
                 "  AMI {i}{}",
                 t.copy_state
-                    .as_deref()
+                    .as_ref()
                     .map(|s| format!(" ({s})"))
                     .unwrap_or_default()
             ))

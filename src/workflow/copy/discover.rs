@@ -7,6 +7,7 @@ use super::build::smallest_instance_type;
 use super::facts::{Discovery, KeyFacts, PrincipalFacts, ReencryptFacts, RegionFacts, TargetFacts};
 use super::{usage_policy_arn, CopyError};
 use crate::domain::arn::{account_of, partition_of};
+use crate::domain::states::ImageState;
 use crate::workflow::events::{Event, Events};
 use crate::workflow::inventory::{ImageInfo, SnapshotInfo};
 use crate::workflow::plan::{PermissionProbe, PlanOptions};
@@ -46,10 +47,8 @@ pub async fn discover<R: Reader, W: Writer, E: Events + ?Sized>(
     let copies = src.writer.find_copies(image_id).await?;
     let available = copies
         .iter()
-        .find(|c| c.state.as_deref() == Some("available"));
-    let pending = copies
-        .iter()
-        .find(|c| c.state.as_deref() == Some("pending"));
+        .find(|c| c.state == Some(ImageState::Available));
+    let pending = copies.iter().find(|c| c.state == Some(ImageState::Pending));
     let mut facts = ReencryptFacts {
         original_image_id: image_id.to_string(),
         key,

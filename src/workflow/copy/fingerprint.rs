@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::facts::Discovery;
+use crate::domain::states::ImageState;
 use crate::workflow::plan::Fingerprint;
 
 /// The fingerprint of what discovery saw.
@@ -51,7 +52,7 @@ pub fn fingerprint(d: &Discovery) -> Fingerprint {
             let live = r
                 .copies
                 .iter()
-                .find(|c| matches!(c.state.as_deref(), Some("available") | Some("pending")));
+                .find(|c| matches!(c.state, Some(ImageState::Available | ImageState::Pending)));
             fp.copies.insert(
                 format!("{}/{}", t.account, r.region),
                 live.map(|c| (c.image_id.clone(), c.state.clone())),

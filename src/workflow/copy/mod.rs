@@ -22,6 +22,7 @@ pub mod facts;
 pub mod fingerprint;
 pub mod report;
 pub mod resume;
+pub mod saved;
 
 pub use self::apply::{apply, Apply, CONCURRENCY};
 pub use self::build::{access_verdict, build_plan, build_plan_with_prefix, smallest_instance_type};
@@ -31,8 +32,13 @@ pub use self::facts::{
     Discovery, KeyFacts, PrincipalFacts, ReencryptFacts, RegionFacts, TargetFacts,
 };
 pub use self::fingerprint::fingerprint;
-pub use self::report::{ChangeRecord, LaunchReport, Report, TargetReport};
-pub use self::resume::terminate_leftovers;
+pub use self::report::{
+    ChangeRecord, LaunchReport, LaunchResult, Report, ReportStatus, TargetReport, TargetStatus,
+};
+pub use self::resume::{new_run_id, resumable, terminate_leftovers, RunStart};
+pub use self::saved::{
+    check_not_applied, check_not_blocked, check_world_unchanged, parse_saved_plan, SavedPlanError,
+};
 pub use super::waiters::{terminate_and_confirm, Timing};
 pub use super::world::{Conn, TargetAccess, World};
 

@@ -4,15 +4,51 @@
 use serde::Serialize;
 
 use super::diagnosis::Diagnosis;
+use crate::domain::states::{closed_set, ImageState, InstanceState};
 use crate::workflow::plan::{Blocker, Handoff, Plan, Step};
+
+closed_set! {
+    /// How a whole run ended.
+    pub enum ReportStatus {
+        Ok => "ok",
+        Failed => "failed",
+        Blocked => "blocked",
+        NothingToDo => "nothing-to-do",
+        DryRun => "dry-run",
+        Interrupted => "interrupted",
+    }
+}
+
+closed_set! {
+    /// How one target account and region ended.
+    pub enum TargetStatus {
+        Ok => "ok",
+        Failed => "failed",
+        HandOff => "hand-off",
+        Exists => "exists",
+        Skipped => "skipped",
+        Interrupted => "interrupted",
+    }
+}
+
+closed_set! {
+    /// How a test launch ended.
+    pub enum LaunchResult {
+        Running => "running",
+        Failed => "failed",
+        Timeout => "timeout",
+        Interrupted => "interrupted",
+        Error => "error",
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LaunchReport {
     pub instance_id: Option<String>,
     pub instance_type: String,
     /// `running`, `failed`, `timeout`, `interrupted`, `error`.
-    pub result: String,
-    pub state: Option<String>,
+    pub result: LaunchResult,
+    pub state: Option<InstanceState>,
     pub state_reason_code: Option<String>,
     pub state_reason_message: Option<String>,
     pub seconds_to_running: Option<f64>,
@@ -26,9 +62,9 @@ pub struct TargetReport {
     pub account: String,
     pub region: String,
     /// `ok`, `failed`, `hand-off`, `exists`, `skipped`, `interrupted`.
-    pub status: String,
+    pub status: TargetStatus,
     pub image_id: Option<String>,
-    pub copy_state: Option<String>,
+    pub copy_state: Option<ImageState>,
     pub copy_state_reason: Option<String>,
     pub test_launch: Option<LaunchReport>,
     pub diagnosis: Option<Diagnosis>,
@@ -51,7 +87,7 @@ pub struct ChangeRecord {
 pub struct Report {
     pub run_id: String,
     /// `ok`, `failed`, `blocked`, `nothing-to-do`, `dry-run`, `interrupted`.
-    pub status: String,
+    pub status: ReportStatus,
     pub source_account: String,
     pub source_region: String,
     pub image_id: String,
@@ -71,7 +107,7 @@ pub struct Report {
 
 impl Report {
     /// A report for a plan that was not applied (dry run, blocked, nothing to do).
-    pub fn unapplied(plan: &Plan, status: &str) -> Self {
+    pub fn unapplied(plan: &Plan, status: ReportStatus) -> Self {
         let mut targets = Vec::new();
         for account in &plan.options.target_accounts {
             for region in &plan.options.target_regions {
@@ -84,14 +120,14 @@ impl Report {
                     account: account.clone(),
                     region: region.clone(),
                     status: if handoff {
-                        "hand-off".into()
+                        TargetStatus::HandOff
                     } else if existing.is_some() {
-                        "exists".into()
+                        TargetStatus::Exists
                     } else {
-                        "skipped".into()
+                        TargetStatus::Skipped
                     },
                     image_id: existing.map(|(_, _, i)| i.clone()),
-                    copy_state: existing.map(|_| "available".to_string()),
+                    copy_state: existing.map(|_| ImageState::Available),
                     copy_state_reason: None,
                     test_launch: None,
                     diagnosis: None,
@@ -101,7 +137,7 @@ impl Report {
         }
         Report {
             run_id: plan.run_id.clone(),
-            status: status.into(),
+            status,
             source_account: plan.source.account.clone(),
             source_region: plan.source.region.clone(),
             image_id: plan.source.image_id.clone(),
@@ -118,7 +154,7 @@ impl Report {
 
     /// Any target failed (copy or test launch) or the plan is blocked.
     pub fn failed(&self) -> bool {
-        self.status == "failed" || self.status == "blocked"
+        matches!(self.status, ReportStatus::Failed | ReportStatus::Blocked)
     }
 }
 
@@ -147,11 +183,11 @@ impl ChangeRecord {
 
 impl TargetReport {
     /// A target account and region with `status` and nothing else known yet.
-    pub fn new(account: &str, region: &str, status: &str) -> Self {
+    pub fn new(account: &str, region: &str, status: TargetStatus) -> Self {
         Self {
             account: account.to_string(),
             region: region.to_string(),
-            status: status.into(),
+            status,
             image_id: None,
             copy_state: None,
             copy_state_reason: None,

@@ -1,34 +1,33 @@
 //! The few ARN questions the diagnosis asks (partition, account, region, principal kind and
-//! name, "same key?"), on plain strings.
-//!
-//! TODO(lead): these go when the shared `domain` module (ARNs, principals, partitions) lands;
-//! every caller in `diagnose/` goes through this file, so the swap is one file.
+//! name, "same key?"), in the diagnosis's terms, on top of [`crate::domain::arn`] (the one place
+//! that splits an ARN).
 
+use crate::domain::arn::{Arn, Principal, DEFAULT_PARTITION};
 use crate::workflow::inventory::PrincipalKind;
 
 /// The partition of an ARN: `arn:aws-cn:iam::A:role/R` -> `aws-cn` (`None` for anything that is
 /// not an ARN, e.g. a bare key id).
 pub(super) fn arn_partition(arn: &str) -> Option<&str> {
-    arn.strip_prefix("arn:")
-        .and_then(|rest| rest.split(':').next())
+    Arn::parse(arn)
+        .map(|a| a.partition)
         .filter(|p| !p.is_empty())
 }
 
 /// The partition of the first of `arns` that is an ARN, else `aws` (the commercial partition).
 pub(super) fn partition_of<'s>(arns: &[&'s str]) -> &'s str {
-    arns.iter().find_map(|a| arn_partition(a)).unwrap_or("aws")
+    arns.iter()
+        .find_map(|a| arn_partition(a))
+        .unwrap_or(DEFAULT_PARTITION)
 }
 
 /// `arn:aws:sts::A:assumed-role/R/S` -> account `A`; `arn:aws:iam::A:...` -> `A`.
 pub(super) fn arn_account(arn: &str) -> Option<&str> {
-    arn.split(':').nth(4).filter(|a| !a.is_empty())
+    Arn::parse(arn).map(|a| a.account).filter(|a| !a.is_empty())
 }
 
 /// `arn:aws:kms:REGION:A:key/ID` -> `REGION` (`None` for a bare key id or alias name).
 pub(super) fn arn_region(arn: &str) -> Option<&str> {
-    arn.strip_prefix("arn:")
-        .and_then(|_| arn.split(':').nth(3))
-        .filter(|r| !r.is_empty())
+    Arn::parse(arn).map(|a| a.region).filter(|r| !r.is_empty())
 }
 
 /// Whether two references (ARNs or bare ids) name the same KMS key.
@@ -40,24 +39,16 @@ pub(super) fn same_key(a: &str, b: &str) -> bool {
         || (!b.contains(':') && a.ends_with(&format!("/{b}")))
 }
 
-/// The kind and name of an IAM principal ARN (a role session: its role's name).
+/// The kind and name of an IAM principal ARN (a role session: its role's name; the account
+/// itself, or anything else, is `Root` with the ARN's last part as its name).
 pub(super) fn principal_name(principal: &str) -> (PrincipalKind, String) {
-    let resource = principal.split(':').nth(5).unwrap_or_default();
-    if let Some(rest) = resource.strip_prefix("assumed-role/") {
-        return (
-            PrincipalKind::AssumedRole,
-            rest.split('/').next().unwrap_or_default().to_string(),
-        );
-    }
-    let name = resource.rsplit('/').next().unwrap_or_default().to_string();
-    if resource.starts_with("user/") {
-        (PrincipalKind::User, name)
-    } else if resource.starts_with("group/") {
-        (PrincipalKind::Group, name)
-    } else if resource.starts_with("role/") {
-        (PrincipalKind::Role, name)
-    } else {
-        (PrincipalKind::Root, name)
+    match Principal::parse(principal) {
+        Some(p) if p.kind != PrincipalKind::Root => (p.kind, p.name.to_string()),
+        _ => {
+            let resource = Arn::parse(principal).map_or("", |a| a.resource);
+            let name = resource.rsplit('/').next().unwrap_or_default();
+            (PrincipalKind::Root, name.to_string())
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use super::rank::rank;
 use super::types::{
     Cause, DiagnoseOptions, Diagnosis, DiagnosisOutcome, Evidence, KeyReport, Unseen,
 };
+use crate::domain::states::InstanceState;
 use crate::policy::{
     self, Analysis, AnalysisRequest, CallerContext, Finding, FindingCode, KeyInfo, KeyManager,
     Severity, Verdict,
@@ -126,7 +127,9 @@ fn healthy_summary(inst: &InstanceInfo) -> String {
     format!(
         "instance {} is {}{}: no failed launch to explain",
         inst.id,
-        inst.state.as_deref().unwrap_or("in an unknown state"),
+        inst.state
+            .as_ref()
+            .map_or("in an unknown state", InstanceState::as_str),
         inst.state_reason
             .as_ref()
             .and_then(|r| r.message.as_deref())
@@ -192,8 +195,8 @@ fn judge_key(
     let desc = &key.desc;
     let key_evidence = Evidence::Key {
         key_arn: desc.arn.clone(),
-        key_manager: desc.key_manager.clone(),
-        key_state: desc.key_state.clone(),
+        key_manager: desc.key_manager.as_ref().map(ToString::to_string),
+        key_state: desc.key_state.as_ref().map(ToString::to_string),
         account: desc.account.clone(),
     };
     if let Some(c) = key_state_cause(key, &key_evidence) {
@@ -267,7 +270,13 @@ fn key_state_cause(key: &DescribedKey, evidence: &Evidence) -> Option<Cause> {
     let (code, what, pending_deletion) = match key.state.as_ref()? {
         KeyState::Disabled => (CauseCode::KeyDisabled, "disabled", false),
         KeyState::PendingDeletion => (CauseCode::KeyPendingDeletion, "pending deletion", true),
-        KeyState::Enabled | KeyState::Other(_) => return None,
+        KeyState::Enabled
+        | KeyState::PendingImport
+        | KeyState::PendingReplicaDeletion
+        | KeyState::Unavailable
+        | KeyState::Creating
+        | KeyState::Updating
+        | KeyState::Other(_) => return None,
     };
     let desc = &key.desc;
     Some(Cause {

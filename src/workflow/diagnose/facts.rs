@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 
 use super::types::{DiagnoseTarget, PrincipalInfo, Unseen};
+pub use crate::domain::states::KeyState;
 use crate::policy::{Grant, KeyManager, PolicyDocument};
 use crate::workflow::inventory::{
     IdentityPolicies, IdentityPolicyDoc, ImageInfo, InstanceInfo, KeyDescription, StateReason,
@@ -93,29 +94,6 @@ pub struct DescribedKey {
     pub grants: Option<Vec<Grant>>,
     /// Who would run put-key-policy (the key account's caller), when known.
     pub editor: Option<String>,
-}
-
-/// A key's state, as DescribeKey's `KeyState` says.
-///
-/// TODO(lead): replace with the shared `domain` key state when it lands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyState {
-    Enabled,
-    Disabled,
-    PendingDeletion,
-    /// `PendingImport`, `Unavailable`, `Creating`, ..., and whatever AWS adds.
-    Other(String),
-}
-
-impl KeyState {
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "Enabled" => Self::Enabled,
-            "Disabled" => Self::Disabled,
-            "PendingDeletion" => Self::PendingDeletion,
-            other => Self::Other(other.to_string()),
-        }
-    }
 }
 
 /// StateReason codes of a launch that failed (rather than an instance stopped by someone).

@@ -10,7 +10,7 @@
 //! ranked, each with evidence and a paste-ready fix. Everything it could not read is listed with
 //! what that means and how to see it. No policy evaluation happens here.
 //!
-//! Cause codes are the policy engine's finding codes (DESIGN.md) plus these, which only the
+//! Cause codes are the policy engine's finding codes (docs/DESIGN.md) plus these, which only the
 //! diagnosis produces (from what AWS shows, not from a policy):
 //!
 //! | code                   | when                                                          | fix                                  |

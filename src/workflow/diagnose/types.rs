@@ -167,7 +167,7 @@ pub struct CauseFix {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Cause {
     pub rank: usize,
-    /// A finding code of DESIGN.md, or `key-disabled`, `key-pending-deletion`,
+    /// A finding code (docs/DESIGN.md), or `key-disabled`, `key-pending-deletion`,
     /// `kms-access-denied` (a denial seen in CloudTrail that the policies read do not explain).
     pub code: CauseCode,
     pub key_arn: Option<String>,

@@ -192,7 +192,7 @@ async fn read_policy<R: Reader>(r: &R, key_arn: &str) -> StepResult<String> {
 }
 
 /// Equal as JSON (KMS may reformat a policy), or as text when either is not JSON.
-fn same_json(a: &str, b: &str) -> bool {
+pub fn same_json(a: &str, b: &str) -> bool {
     match (
         serde_json::from_str::<Value>(a),
         serde_json::from_str::<Value>(b),

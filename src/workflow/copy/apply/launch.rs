@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use super::Run;
-use crate::workflow::copy::report::LaunchReport;
+use crate::domain::states::InstanceState;
+use crate::workflow::copy::report::{LaunchReport, LaunchResult};
 use crate::workflow::events::{Event, Events};
 use crate::workflow::journal::JournalStore;
 use crate::workflow::plan::{Action, Plan, Step};
@@ -36,7 +37,7 @@ pub async fn test_launch<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Even
     let mut report = LaunchReport {
         instance_id: None,
         instance_type: instance_type.clone(),
-        result: "error".into(),
+        result: LaunchResult::Error,
         state: None,
         state_reason_code: None,
         state_reason_message: None,
@@ -45,7 +46,7 @@ pub async fn test_launch<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Even
         error: None,
     };
     if run.cancelled() {
-        report.result = "interrupted".into();
+        report.result = LaunchResult::Interrupted;
         return report;
     }
     let req = LaunchRequest {
@@ -99,39 +100,42 @@ async fn wait_running<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
             state: state.to_string(),
         })
     };
-    emit("pending");
+    emit(InstanceState::Pending.as_str());
     let mut delay = run.ctx.timing.poll_start;
     let mut rx = run.ctx.cancel.clone();
-    let mut last_state = "pending".to_string();
+    let mut last_state = InstanceState::Pending;
     let mut transient_errors = 0;
     loop {
         // RunInstances has just answered `pending`: every look comes after a pause.
         if !sleep_or_cancel(delay, &mut rx).await {
-            report.result = "interrupted".into();
+            report.result = LaunchResult::Interrupted;
             return;
         }
         delay = next_delay(delay, run.ctx.timing.poll_max);
         match conn.writer.instance_status(instance_id).await {
             Ok(s) => {
                 transient_errors = 0;
-                let state = s.state.clone().unwrap_or_else(|| "unknown".into());
+                let state = s
+                    .state
+                    .clone()
+                    .unwrap_or_else(|| InstanceState::Other("unknown".into()));
                 if state != last_state {
-                    emit(&state);
+                    emit(state.as_str());
                     last_state = state.clone();
                 }
                 report.state = Some(state.clone());
                 report.state_reason_code = s.reason_code.clone();
                 report.state_reason_message = s.reason_message.clone();
-                match state.as_str() {
-                    "running" => {
-                        report.result = "running".into();
+                match state {
+                    InstanceState::Running => {
+                        report.result = LaunchResult::Running;
                         report.seconds_to_running =
                             Some((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
                         return;
                     }
-                    "pending" => {}
+                    InstanceState::Pending => {}
                     _ => {
-                        report.result = "failed".into();
+                        report.result = LaunchResult::Failed;
                         return;
                     }
                 }
@@ -141,12 +145,12 @@ async fn wait_running<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
             }
             Err(e) => {
                 report.error = Some(e.to_string());
-                report.result = "error".into();
+                report.result = LaunchResult::Error;
                 return;
             }
         }
         if started.elapsed() > timeout {
-            report.result = "timeout".into();
+            report.result = LaunchResult::Timeout;
             return;
         }
     }
@@ -161,7 +165,7 @@ async fn terminate<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?
     instance_id: &str,
     report: &mut LaunchReport,
 ) {
-    let confirmed = if report.state.as_deref() == Some("terminated") {
+    let confirmed = if report.state == Some(InstanceState::Terminated) {
         Ok(())
     } else {
         terminate_and_confirm(&conn.writer, instance_id, run.ctx.timing).await
@@ -177,7 +181,7 @@ async fn terminate<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?
                 account: conn.writer.account().to_string(),
                 region: conn.writer.region().to_string(),
                 instance_id: instance_id.to_string(),
-                state: "terminated".into(),
+                state: InstanceState::Terminated.to_string(),
             });
         }
         Err(e) => {

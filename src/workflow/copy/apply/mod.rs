@@ -27,9 +27,10 @@ use self::change::run_simple_step;
 use self::pipeline::run_unit;
 use super::build::build_plan_with_prefix;
 use super::discover::discover;
-use super::report::{ChangeRecord, Report, TargetReport};
+use super::report::{ChangeRecord, Report, ReportStatus, TargetReport, TargetStatus};
 use super::resume::terminate_leftovers;
 use super::CopyError;
+use crate::domain::states::ImageState;
 use crate::workflow::events::{Event, Events};
 use crate::workflow::journal::{now, Journal, JournalError, JournalStore, LiveJournal, RunStatus};
 use crate::workflow::plan::{Action, Plan, PlanOptions, Step};
@@ -105,7 +106,7 @@ pub async fn apply<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?
 ) -> Result<Report, CopyError> {
     let live = LiveJournal::new(ctx.store, journal)?;
     let run = Run::new(ctx, &live);
-    let mut report = Report::unapplied(plan, "ok");
+    let mut report = Report::unapplied(plan, ReportStatus::Ok);
     report.left_behind = terminate_leftovers(&run).await;
     ctx.events.emit(Event::Phase {
         name: "apply".into(),
@@ -140,7 +141,11 @@ async fn apply_reencrypting<R: Reader, W: Writer, S: JournalStore + ?Sized, E: E
         } else {
             RunStatus::Failed
         })?;
-        report.status = if interrupted { "interrupted" } else { "failed" }.into();
+        report.status = if interrupted {
+            ReportStatus::Interrupted
+        } else {
+            ReportStatus::Failed
+        };
         for t in &mut report.targets {
             t.error =
                 Some("not attempted: the re-encrypting copy in the source account failed".into());
@@ -156,14 +161,14 @@ async fn apply_reencrypting<R: Reader, W: Writer, S: JournalStore + ?Sized, E: E
     let d = discover(run.ctx.world, &image, &discover_opts, run.ctx.events).await?;
     let prefix = format!("{}r", step.id);
     let next = build_plan_with_prefix(&d, &plan.options, &plan.run_id, &prefix, &now())?;
-    let mut next_report = Report::unapplied(&next, "ok");
+    let mut next_report = Report::unapplied(&next, ReportStatus::Ok);
     next_report.changes = std::mem::take(&mut report.changes);
     next_report.left_behind = std::mem::take(&mut report.left_behind);
     next_report.warnings.splice(0..0, report.warnings.drain(..));
     next_report.reencrypted_image = Some(image);
     if !next.blockers.is_empty() {
         run.journal.set_status(RunStatus::Failed)?;
-        next_report.status = "blocked".into();
+        next_report.status = ReportStatus::Blocked;
         next_report.plan_on_copy = Some(Box::new(next));
         return Ok(next_report);
     }
@@ -208,16 +213,16 @@ async fn apply_source<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
         .filter(|s| !s.action.is_target_side() && !s.action.is_revoke())
     {
         if run.cancelled() {
-            report.status = "interrupted".into();
+            report.status = ReportStatus::Interrupted;
             return Ok(Some(RunStatus::Interrupted));
         }
         let rec = run_simple_step(run, plan, step).await?;
         let ok = rec.ok;
         report.changes.push(rec);
         if !ok {
-            report.status = "failed".into();
+            report.status = ReportStatus::Failed;
             for t in &mut report.targets {
-                if t.status == "skipped" {
+                if t.status == TargetStatus::Skipped {
                     t.error = Some("not attempted: a source-account step failed".into());
                 }
             }
@@ -300,7 +305,7 @@ async fn apply_units<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
             let failed = failed_accounts.contains(&account);
             async move {
                 if failed {
-                    let mut tr = TargetReport::new(&account, &region, "failed");
+                    let mut tr = TargetReport::new(&account, &region, TargetStatus::Failed);
                     tr.error = Some("not attempted: the account's IAM step failed".into());
                     return (tr, Vec::new());
                 }
@@ -323,8 +328,8 @@ async fn apply_units<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
         }
     }
     for t in &mut report.targets {
-        if t.status == "skipped" && failed_accounts.contains(&t.account) {
-            t.status = "failed".into();
+        if t.status == TargetStatus::Skipped && failed_accounts.contains(&t.account) {
+            t.status = TargetStatus::Failed;
             t.error = Some("the account's IAM step failed".into());
         }
     }
@@ -340,10 +345,12 @@ async fn apply_revokes<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events
     if revokes.is_empty() {
         return Ok(());
     }
-    let all_ok = report
-        .targets
-        .iter()
-        .all(|t| matches!(t.status.as_str(), "ok" | "exists" | "hand-off"));
+    let all_ok = report.targets.iter().all(|t| {
+        matches!(
+            t.status,
+            TargetStatus::Ok | TargetStatus::Exists | TargetStatus::HandOff
+        )
+    });
     if all_ok && !run.cancelled() {
         for step in revokes {
             let rec = run_simple_step(run, plan, step).await?;
@@ -371,7 +378,7 @@ fn left_behind<R, W, S: JournalStore + ?Sized, E: ?Sized>(
         ));
     }
     for t in &report.targets {
-        if t.copy_state.as_deref() == Some("failed") {
+        if t.copy_state == Some(ImageState::Failed) {
             if let Some(img) = &t.image_id {
                 report.left_behind.push(format!(
                     "failed copy {img} in {}/{} (deregister it, or `amishare rollback {} --delete-copies`)",
@@ -388,15 +395,18 @@ fn final_status<R, W, S: JournalStore + ?Sized, E: ?Sized>(
     report: &mut Report,
 ) -> RunStatus {
     let interrupted = run.cancelled();
-    let failed =
-        report.changes.iter().any(|c| !c.ok) || report.targets.iter().any(|t| t.status == "failed");
+    let failed = report.changes.iter().any(|c| !c.ok)
+        || report
+            .targets
+            .iter()
+            .any(|t| t.status == TargetStatus::Failed);
     let (status, journal) = if interrupted {
-        ("interrupted", RunStatus::Interrupted)
+        (ReportStatus::Interrupted, RunStatus::Interrupted)
     } else if failed {
-        ("failed", RunStatus::Failed)
+        (ReportStatus::Failed, RunStatus::Failed)
     } else {
-        ("ok", RunStatus::Completed)
+        (ReportStatus::Ok, RunStatus::Completed)
     };
-    report.status = status.into();
+    report.status = status;
     journal
 }

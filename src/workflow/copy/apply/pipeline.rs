@@ -4,9 +4,10 @@
 use super::error::{for_journal, StepError, StepResult};
 use super::launch::test_launch;
 use super::Run;
+use crate::domain::states::ImageState;
 use crate::policy;
 use crate::workflow::copy::diagnosis::diagnose;
-use crate::workflow::copy::report::{ChangeRecord, TargetReport};
+use crate::workflow::copy::report::{ChangeRecord, LaunchResult, TargetReport, TargetStatus};
 use crate::workflow::events::{Event, Events};
 use crate::workflow::journal::JournalStore;
 use crate::workflow::plan::{Action, Plan, Step};
@@ -22,10 +23,10 @@ pub async fn run_unit<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
     account: &str,
     region: &str,
 ) -> (TargetReport, Vec<ChangeRecord>) {
-    let mut tr = TargetReport::new(account, region, "ok");
+    let mut tr = TargetReport::new(account, region, TargetStatus::Ok);
     let mut recs = Vec::new();
     let Some(conn) = run.ctx.world.target_conn(account, region) else {
-        tr.status = "failed".into();
+        tr.status = TargetStatus::Failed;
         tr.error = Some(format!("no credentials for {account} in {region}"));
         return (tr, recs);
     };
@@ -39,7 +40,7 @@ pub async fn run_unit<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
     });
     for step in steps {
         if run.cancelled() {
-            tr.status = "interrupted".into();
+            tr.status = TargetStatus::Interrupted;
             break;
         }
         let mut rec = ChangeRecord::started(step);
@@ -51,7 +52,7 @@ pub async fn run_unit<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
             let e = StepError::Journal(e.to_string());
             rec.error = Some(e.to_string());
             recs.push(rec);
-            tr.status = "failed".into();
+            tr.status = TargetStatus::Failed;
             tr.error = Some(e.to_string());
             break;
         }
@@ -86,15 +87,14 @@ async fn failed<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Siz
     last: Option<&ChangeRecord>,
 ) {
     tr.status = if run.cancelled() {
-        "interrupted"
+        TargetStatus::Interrupted
     } else {
-        "failed"
-    }
-    .into();
+        TargetStatus::Failed
+    };
     if tr.error.is_none() {
         tr.error = last.and_then(|r| r.error.clone());
     }
-    if tr.copy_state.as_deref() == Some("failed") && tr.diagnosis.is_none() {
+    if tr.copy_state == Some(ImageState::Failed) && tr.diagnosis.is_none() {
         tr.diagnosis = Some(diagnose(run.ctx, conn, plan, policy::Operation::Copy, None).await);
     }
 }
@@ -168,7 +168,10 @@ async fn launch_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
     if let Some(id) = &report.instance_id {
         rec.created.push(id.clone());
     }
-    let (ok, failed_launch) = (report.result == "running", report.result == "failed");
+    let (ok, failed_launch) = (
+        report.result == LaunchResult::Running,
+        report.result == LaunchResult::Failed,
+    );
     let message = format!(
         "test launch {}: {}",
         report.result,
@@ -178,10 +181,12 @@ async fn launch_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
             .or_else(|| report.error.clone())
             .unwrap_or_default()
     );
-    let error = match report.result.as_str() {
-        "timeout" => StepError::Timeout(message),
-        "interrupted" => StepError::Interrupted(message),
-        _ => StepError::Failed(message),
+    let error = match report.result {
+        LaunchResult::Timeout => StepError::Timeout(message),
+        LaunchResult::Interrupted => StepError::Interrupted(message),
+        LaunchResult::Running | LaunchResult::Failed | LaunchResult::Error => {
+            StepError::Failed(message)
+        }
     };
     tr.test_launch = Some(report);
     if ok {
@@ -217,7 +222,7 @@ pub async fn wait_copy<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events
         run.ctx.timing,
         &run.ctx.cancel,
         |status, state| {
-            tr.copy_state = Some(state.to_string());
+            tr.copy_state = Some(state.clone());
             tr.copy_state_reason = status.state_reason.clone();
             events.emit(Event::CopyProgress {
                 account: account.clone(),
@@ -239,13 +244,13 @@ pub async fn wait_copy<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events
     };
     match waited {
         Ok(()) => {
-            finished("available");
+            finished(ImageState::Available.as_str());
             Ok(Some(image_id.to_string()))
         }
         Err(e) => {
             match &e {
-                ImageWaitError::Failed { state, .. } => finished(state),
-                ImageWaitError::Gone => tr.copy_state = Some("missing".into()),
+                ImageWaitError::Failed { state, .. } => finished(state.as_str()),
+                ImageWaitError::Gone => tr.copy_state = Some(ImageState::Other("missing".into())),
                 _ => {}
             }
             Err(StepError::from_copy_wait(image_id, e))

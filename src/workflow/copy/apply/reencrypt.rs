@@ -4,7 +4,7 @@
 use super::error::{for_journal, StepError, StepResult};
 use super::pipeline::wait_copy;
 use super::Run;
-use crate::workflow::copy::report::{ChangeRecord, TargetReport};
+use crate::workflow::copy::report::{ChangeRecord, TargetReport, TargetStatus};
 use crate::workflow::copy::CopyError;
 use crate::workflow::events::{Event, Events};
 use crate::workflow::journal::JournalStore;
@@ -64,7 +64,7 @@ pub async fn reencrypt<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events
                 run.journal.created(&step.id, &image)?;
                 rec.created.push(image.clone());
             }
-            let mut scratch = TargetReport::new(&step.account, &step.region, "ok");
+            let mut scratch = TargetReport::new(&step.account, &step.region, TargetStatus::Ok);
             scratch.image_id = Some(image.clone());
             wait_copy(run, conn, &image, &mut scratch).await
         }

@@ -10,15 +10,14 @@ use crate::policy;
 use crate::policy::template::KMS_KEY_USAGE_POLICY_NAME;
 use crate::workflow::copy::facts::{Discovery, KeyFacts, TargetFacts};
 use crate::workflow::inventory::{IdentityPolicies, KeyDescription};
-use crate::workflow::plan::{AccessCheck, PlanOptions};
+use crate::workflow::plan::{AccessCheck, AccessVerdict, PlanOptions};
 
-fn verdict_str(v: policy::Verdict) -> String {
+fn verdict_of(v: policy::Verdict) -> AccessVerdict {
     match v {
-        policy::Verdict::Allow => "allow",
-        policy::Verdict::Deny => "deny",
-        policy::Verdict::Undecided => "undecided",
+        policy::Verdict::Allow => AccessVerdict::Allow,
+        policy::Verdict::Deny => AccessVerdict::Deny,
+        policy::Verdict::Undecided => AccessVerdict::Undecided,
     }
-    .to_string()
 }
 
 fn identity_docs(p: Option<&IdentityPolicies>) -> Vec<policy::PolicyDocument> {
@@ -40,10 +39,10 @@ pub fn access_verdict(
     identity: &[policy::PolicyDocument],
     operation: policy::Operation,
     region: &str,
-) -> (String, Vec<String>, Vec<policy::Finding>) {
+) -> (AccessVerdict, Vec<String>, Vec<policy::Finding>) {
     let parsed = match key_policy.map(|p| policy::parse_policy(p, "key policy")) {
         Some(Ok(p)) => Some(p),
-        Some(Err(_)) => return ("unknown".into(), vec![], vec![]),
+        Some(Err(_)) => return (AccessVerdict::Unknown, vec![], vec![]),
         None => None,
     };
     let info = policy::KeyInfo {
@@ -69,19 +68,11 @@ pub fn access_verdict(
     };
     match policy::analyze(&req) {
         Ok(a) => {
-            let codes = a
-                .errors()
-                .map(|f| {
-                    serde_json::to_value(f.code)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_else(|| format!("{:?}", f.code))
-                })
-                .collect();
+            let codes = a.errors().map(|f| f.code.as_str().to_string()).collect();
             let errors = a.errors().cloned().collect();
-            (verdict_str(a.verdict), codes, errors)
+            (verdict_of(a.verdict), codes, errors)
         }
-        Err(_) => ("unknown".into(), vec![], vec![]),
+        Err(_) => (AccessVerdict::Unknown, vec![], vec![]),
     }
 }
 

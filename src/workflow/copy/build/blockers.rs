@@ -4,15 +4,16 @@
 //! account (their policy cannot be edited from here); unreadable key policies.
 
 use super::Draft;
+use crate::domain::states::{ImageState, KeyState};
 use crate::workflow::copy::facts::{Discovery, KeyFacts};
-use crate::workflow::plan::{Blocker, PlanOptions};
+use crate::workflow::plan::{Blocker, BlockerCode, PlanOptions};
 
 /// The image must be the source account's and `available`.
 pub fn image_blockers(d: &Discovery, draft: &mut Draft) {
     let src_account = &d.source.account;
     if d.image.owner.as_deref() != Some(src_account.as_str()) {
         draft.blockers.push(Blocker {
-            code: "image-not-owned".into(),
+            code: BlockerCode::ImageNotOwned,
             message: format!(
                 "image {} belongs to account {}, not the source account {src_account}",
                 d.image.id,
@@ -21,13 +22,13 @@ pub fn image_blockers(d: &Discovery, draft: &mut Draft) {
             fix: "run amishare with credentials of the image's owner, or copy the image into your account first (`aws ec2 copy-image`)".into(),
         });
     }
-    if d.image.state.as_deref() != Some("available") {
+    if d.image.state != Some(ImageState::Available) {
         draft.blockers.push(Blocker {
-            code: "image-not-available".into(),
+            code: BlockerCode::ImageNotAvailable,
             message: format!(
                 "image {} is `{}`, not `available`",
                 d.image.id,
-                d.image.state.as_deref().unwrap_or("unknown")
+                d.image.state.as_ref().map_or("unknown", ImageState::as_str)
             ),
             fix: "wait until the image is available (`aws ec2 wait image-available --image-ids ...`) and run again".into(),
         });
@@ -54,7 +55,7 @@ fn aws_managed_key(d: &Discovery, arn: &str) -> Blocker {
     let src_account = &d.source.account;
     let src_region = &d.source_region;
     Blocker {
-        code: "aws-managed-key".into(),
+        code: BlockerCode::AwsManagedKey,
         message: format!(
             "the snapshots are encrypted with the AWS managed key {arn} (aws/ebs), which no other account can ever use"
         ),
@@ -69,20 +70,20 @@ fn aws_managed_key(d: &Discovery, arn: &str) -> Blocker {
 /// A key that is not `Enabled` (an unknown state passes: DescribeKey did not say).
 fn key_state(k: &KeyFacts) -> Option<Blocker> {
     let arn = &k.description.arn;
-    match k.description.key_state.as_deref() {
-        Some("Disabled") => Some(Blocker {
-            code: "key-disabled".into(),
+    match &k.description.key_state {
+        Some(KeyState::Disabled) => Some(Blocker {
+            code: BlockerCode::KeyDisabled,
             message: format!("key {arn} is disabled"),
             fix: format!("enable it: `aws kms enable-key --key-id {arn}`"),
         }),
-        Some("PendingDeletion") => Some(Blocker {
-            code: "key-pending-deletion".into(),
+        Some(KeyState::PendingDeletion) => Some(Blocker {
+            code: BlockerCode::KeyPendingDeletion,
             message: format!("key {arn} is pending deletion"),
             fix: format!("cancel the deletion and enable it: `aws kms cancel-key-deletion --key-id {arn} && aws kms enable-key --key-id {arn}`"),
         }),
-        Some("Enabled") | None => None,
+        Some(KeyState::Enabled) | None => None,
         Some(other) => Some(Blocker {
-            code: "key-unusable".into(),
+            code: BlockerCode::KeyUnusable,
             message: format!("key {arn} is `{other}`"),
             fix: "the key must be `Enabled`".into(),
         }),
@@ -95,7 +96,7 @@ fn key_ownership(d: &Discovery, opts: &PlanOptions, k: &KeyFacts) -> Option<Bloc
     let src_account = &d.source.account;
     if k.description.account != *src_account {
         return Some(Blocker {
-            code: "key-not-owned".into(),
+            code: BlockerCode::KeyNotOwned,
             message: format!(
                 "key {arn} belongs to account {}: amishare cannot edit its policy from {src_account}",
                 k.description.account
@@ -108,7 +109,7 @@ fn key_ownership(d: &Discovery, opts: &PlanOptions, k: &KeyFacts) -> Option<Bloc
     }
     if k.policy.is_none() && !opts.skip_key_policy_edit {
         return Some(Blocker {
-            code: "key-policy-unreadable".into(),
+            code: BlockerCode::KeyPolicyUnreadable,
             message: format!(
                 "cannot read the key policy of {arn}: {}",
                 k.policy_error.as_deref().unwrap_or("unknown reason")

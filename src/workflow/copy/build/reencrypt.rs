@@ -3,8 +3,9 @@
 //! once it exists (the plan holds only the re-encrypting copy until then).
 
 use super::Draft;
+use crate::domain::states::KeyState;
 use crate::workflow::copy::facts::{Discovery, ReencryptFacts};
-use crate::workflow::plan::{Action, Blocker, PlanOptions};
+use crate::workflow::plan::{Action, Blocker, BlockerCode, PlanOptions};
 use crate::workflow::ports_write::{TAG_RUN_ID, TAG_SOURCE_ACCOUNT, TAG_SOURCE_IMAGE};
 
 /// The re-encrypting copy to make, if any; its blocker or the warnings about `--reencrypt-with`
@@ -65,15 +66,15 @@ pub fn reencrypt_step(d: &Discovery, r: &ReencryptFacts, run_id: &str) -> Result
             "`--reencrypt-with {asked}` is in {}/{}, not in the source account and region {src_account}/{src_region}",
             k.account, k.region
         )),
-        Some(k) if k.key_state.as_deref().is_some_and(|s| s != "Enabled") => Some(format!(
+        Some(k) if k.key_state.as_ref().is_some_and(|s| *s != KeyState::Enabled) => Some(format!(
             "`--reencrypt-with {asked}` is `{}`",
-            k.key_state.as_deref().unwrap_or("?")
+            k.key_state.as_ref().map_or("?", KeyState::as_str)
         )),
         Some(_) => None,
     };
     if let Some(message) = problem {
         return Err(Blocker {
-            code: "reencrypt-key".into(),
+            code: BlockerCode::ReencryptKey,
             message,
             fix,
         });

@@ -9,7 +9,7 @@ use super::Draft;
 use crate::policy;
 use crate::workflow::copy::facts::{Discovery, KeyFacts};
 use crate::workflow::inventory::{CreateVolumePermission, LaunchPermission};
-use crate::workflow::plan::{Action, Blocker, PlanOptions};
+use crate::workflow::plan::{Action, Blocker, BlockerCode, PlanOptions};
 
 /// Plan a `PutKeyPolicy` for every source key whose policy does not yet name every target
 /// account and `--grant` principal. Returns the edited policies by key ARN.
@@ -55,7 +55,7 @@ pub fn key_policy_edits(
                 }
             }
             Err(e) => draft.blockers.push(Blocker {
-                code: "key-policy-edit".into(),
+                code: BlockerCode::KeyPolicyEdit,
                 message: format!("cannot edit the key policy of {arn}: {e}"),
                 fix: e
                     .hint()

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::handoff::handoff;
 use super::Draft;
 use crate::domain::arn::{partition_of, Principal};
+use crate::domain::states::ImageState;
 use crate::policy;
 use crate::policy::template::KMS_KEY_USAGE_POLICY_NAME;
 use crate::workflow::copy::facts::{Discovery, RegionFacts, TargetFacts};
@@ -207,21 +208,21 @@ fn region_steps(
     let live = r
         .copies
         .iter()
-        .find(|c| c.state.as_deref() == Some("available"))
+        .find(|c| c.state == Some(ImageState::Available))
         .or_else(|| {
             r.copies
                 .iter()
-                .find(|c| c.state.as_deref() == Some("pending"))
+                .find(|c| c.state == Some(ImageState::Pending))
         });
     for failed in r
         .copies
         .iter()
-        .filter(|c| !matches!(c.state.as_deref(), Some("available") | Some("pending")))
+        .filter(|c| !matches!(c.state, Some(ImageState::Available | ImageState::Pending)))
     {
         draft.warnings.push(format!(
             "{account}/{region}: an earlier copy {} is `{}`{}",
             failed.image_id,
-            failed.state.as_deref().unwrap_or("?"),
+            failed.state.as_ref().map_or("?", ImageState::as_str),
             failed
                 .state_reason
                 .as_deref()
@@ -237,7 +238,7 @@ fn region_steps(
         return;
     };
     let tested = copy.tag(TAG_TEST_LAUNCH) == Some("passed");
-    if copy.state.as_deref() == Some("pending") {
+    if copy.state == Some(ImageState::Pending) {
         draft.push(
             account,
             region,
@@ -248,7 +249,7 @@ fn region_steps(
     }
     if c.opts.test_launch && !tested {
         draft.push(account, region, test_launch(Some(copy.image_id.clone())));
-    } else if copy.state.as_deref() == Some("available") {
+    } else if copy.state == Some(ImageState::Available) {
         out.existing_copies
             .push((account.clone(), region.clone(), copy.image_id.clone()));
     }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::Run;
 use crate::policy::{self, Grant, KeyManager};
 use crate::workflow::diagnose::arn::{arn_account, arn_region};
-use crate::workflow::diagnose::facts::{DescribedKey, KeyFacts, KeyState};
+use crate::workflow::diagnose::facts::{DescribedKey, KeyFacts};
 use crate::workflow::diagnose::types::Unseen;
 use crate::workflow::inventory::{GrantInfo, KeyDescription};
 use crate::workflow::ports::{Reader, Seen};
@@ -83,7 +83,7 @@ impl<'a, R: Reader> Run<'a, R> {
         };
         let policy_text = self.key_policy(&desc).await;
         facts.key = Some(DescribedKey {
-            state: desc.key_state.as_deref().map(KeyState::parse),
+            state: desc.key_state.clone(),
             manager: if desc.is_aws_managed() {
                 KeyManager::Aws
             } else {

@@ -2,9 +2,9 @@
 //! emulator process per test). Every test also checks that no test instance is left running.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
-use common::{stdout_json, Emulator, REGION, SOURCE_ACCOUNT, TARGET_ACCOUNT};
+use crate::common::{stdout_json, Emulator, REGION, SOURCE_ACCOUNT, TARGET_ACCOUNT};
 use serde_json::{json, Value};
 
 const TARGET_ROLE: &str = "amishare-target";

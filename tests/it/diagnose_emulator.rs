@@ -4,17 +4,15 @@
 //! amishare's own session code (AssumeRole into each account); the emulator's key-use rule is an
 //! independent implementation, so these tests check amishare against a separate model of AWS.
 //!
-//! Run: `cargo test --test diagnose_emulator` (starts one emulator per test, killed on drop).
+//! Run: `cargo test --test it diagnose_emulator::` (starts one emulator per test, killed on drop).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
+use crate::common::{Emulator, REGION, SOURCE_ACCOUNT, TARGET_ACCOUNT};
 use amishare::aws::clients::{AwsSession, RoleSpec};
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
-use common::{Emulator, REGION, SOURCE_ACCOUNT, TARGET_ACCOUNT};
 use serde_json::{json, Value};
 
 struct Scenario {
@@ -320,10 +318,13 @@ fn seed_004_zh_key_policy_lacks_target_account() {
     // The fix really fixes it: apply both documents (cross account, the key policy AND the
     // launcher's IAM must allow), launch again, and it runs.
     sc.put_key_policy(&policy_doc["content"]);
-    let usage = fix["documents"]
+    // (the identity-policy cause carries the KmsKeyUsagePolicy document)
+    let usage = doc["causes"]
         .as_array()
         .unwrap()
         .iter()
+        .filter_map(|c| c["fix"]["documents"].as_array())
+        .flatten()
         .find(|d| d["file_name"] == "kms-key-usage-policy.json")
         .unwrap();
     sc.attach_usage_policy(&usage["content"]);

@@ -1,11 +1,13 @@
 //! The copy workflow (discover -> plan -> apply) over in-memory fakes of its ports
-//! (tests/fakes): no network, no emulator, milliseconds per test.
+//! (`amishare::testing`, behind the `test-util` feature): no network, no emulator, milliseconds
+//! per test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod fakes;
 
 use std::time::Duration;
 
+use amishare::testing::{
+    Cloud, FakeImage, FakeKey, FakeReader, FakeSnapshot, FakeWriter, LaunchOutcome,
+};
 use amishare::workflow::copy::{apply, build_plan, discover, Apply, Report, Timing, World};
 use amishare::workflow::events::CollectEvents;
 use amishare::workflow::inventory::{
@@ -15,7 +17,6 @@ use amishare::workflow::journal::{
     Journal, JournalStore, MemoryJournalStore, RunStatus, StepState,
 };
 use amishare::workflow::plan::{Action, Plan, PlanOptions};
-use fakes::{Cloud, FakeImage, FakeKey, FakeReader, FakeSnapshot, FakeWriter, LaunchOutcome};
 use serde_json::{json, Value};
 
 const SRC: &str = "111122223333";

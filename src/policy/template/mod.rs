@@ -16,6 +16,8 @@
 
 use serde_json::Value;
 
+use crate::domain::arn::Arn;
+
 pub(crate) use super::matching::is_account_id;
 
 /// Sid of the key-policy statement that lets principals use the key for cryptographic operations.
@@ -42,15 +44,15 @@ pub const KEY_ATTACHMENT_ACTIONS: [&str; 3] =
 
 const KEY_USE_TEMPLATE: (&str, &str) = (
     "policies/key-policy-allow-use-of-the-key.json",
-    include_str!("../../policies/key-policy-allow-use-of-the-key.json"),
+    include_str!("../../../policies/key-policy-allow-use-of-the-key.json"),
 );
 const KEY_ATTACHMENT_TEMPLATE: (&str, &str) = (
     "policies/key-policy-allow-attachment-of-persistent-resources.json",
-    include_str!("../../policies/key-policy-allow-attachment-of-persistent-resources.json"),
+    include_str!("../../../policies/key-policy-allow-attachment-of-persistent-resources.json"),
 );
 const USAGE_POLICY_TEMPLATE: (&str, &str) = (
     "policies/kms-key-usage-policy.json",
-    include_str!("../../policies/kms-key-usage-policy.json"),
+    include_str!("../../../policies/kms-key-usage-policy.json"),
 );
 
 /// Why a template could not be filled in.
@@ -144,11 +146,17 @@ pub fn key_policy_principal_in(principal: &str, partition: &str) -> Result<Strin
             "wildcards are not allowed in a principal amishare adds",
         ));
     }
-    let Some(rest) = principal.strip_prefix("arn:") else {
+    if !principal.starts_with("arn:") {
         return Err(invalid("expected a 12-digit account id or an ARN"));
-    };
-    let parts: Vec<&str> = rest.splitn(5, ':').collect();
-    let [arn_partition, service, region, account, resource] = parts[..] else {
+    }
+    let Some(Arn {
+        partition: arn_partition,
+        service,
+        region,
+        account,
+        resource,
+    }) = Arn::parse(principal)
+    else {
         return Err(invalid(
             "an ARN has the form `arn:PARTITION:iam::ACCOUNT:RESOURCE`",
         ));
@@ -223,10 +231,14 @@ pub fn root_account(principal: &str) -> Option<&str> {
     if is_account_id(principal) {
         return Some(principal);
     }
-    let rest = principal.strip_prefix("arn:")?;
-    let parts: Vec<&str> = rest.splitn(5, ':').collect();
-    match parts[..] {
-        [_, "iam", "", account, "root"] if is_account_id(account) => Some(account),
+    match Arn::parse(principal)? {
+        Arn {
+            service: "iam",
+            region: "",
+            account,
+            resource: "root",
+            ..
+        } if is_account_id(account) => Some(account),
         _ => None,
     }
 }
@@ -310,13 +322,14 @@ pub fn validate_key_arn(arn: &str) -> Result<KeyArn<'_>, TemplateError> {
         arn: arn.to_string(),
         reason: reason.to_string(),
     };
-    let Some(rest) = arn.strip_prefix("arn:") else {
-        return Err(invalid(
-            "expected `arn:PARTITION:kms:REGION:ACCOUNT:key/ID`",
-        ));
-    };
-    let parts: Vec<&str> = rest.splitn(5, ':').collect();
-    let [partition, service, region, account, resource] = parts[..] else {
+    let Some(Arn {
+        partition,
+        service,
+        region,
+        account,
+        resource,
+    }) = Arn::parse(arn)
+    else {
         return Err(invalid(
             "expected `arn:PARTITION:kms:REGION:ACCOUNT:key/ID`",
         ));
@@ -426,256 +439,4 @@ fn is_mrk_id(s: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn strings(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
-    const KEY_A: &str =
-        "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-    const KEY_B: &str =
-        "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab";
-
-    #[test]
-    fn templates_parse_and_have_the_seed_004_shape() {
-        let use_ = key_use_statement(&strings(&["444455556666"])).unwrap();
-        assert_eq!(
-            use_,
-            json!({
-                "Sid": "Allow use of the key",
-                "Effect": "Allow",
-                "Principal": {"AWS": ["arn:aws:iam::444455556666:root"]},
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                "Resource": "*"
-            })
-        );
-        let attach =
-            key_attachment_statement(&strings(&["arn:aws:iam::444455556666:role/Launcher"]))
-                .unwrap();
-        assert_eq!(
-            attach,
-            json!({
-                "Sid": "Allow attachment of persistent resources",
-                "Effect": "Allow",
-                "Principal": {"AWS": ["arn:aws:iam::444455556666:role/Launcher"]},
-                "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
-                "Resource": "*",
-                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}
-            })
-        );
-        // Key order follows the template file (preserve_order).
-        let keys: Vec<&String> = attach.as_object().unwrap().keys().collect();
-        assert_eq!(
-            keys,
-            [
-                "Sid",
-                "Effect",
-                "Principal",
-                "Action",
-                "Resource",
-                "Condition"
-            ]
-        );
-        assert_eq!(use_["Sid"], KEY_USE_SID);
-        assert_eq!(attach["Sid"], KEY_ATTACHMENT_SID);
-        assert_eq!(use_["Action"], json!(KEY_USE_ACTIONS));
-        assert_eq!(attach["Action"], json!(KEY_ATTACHMENT_ACTIONS));
-    }
-
-    #[test]
-    fn principals_are_normalised_and_deduplicated_in_order() {
-        let st = key_use_statement(&strings(&[
-            "444455556666",
-            "arn:aws:iam::111122223333:user/UserA",
-            "arn:aws:iam::444455556666:root",
-            "arn:aws:iam::111122223333:role/path/to/Role+x=y,z.@_-",
-            "arn:aws:iam::111122223333:user/UserA",
-        ]))
-        .unwrap();
-        assert_eq!(
-            st["Principal"]["AWS"],
-            json!([
-                "arn:aws:iam::444455556666:root",
-                "arn:aws:iam::111122223333:user/UserA",
-                "arn:aws:iam::111122223333:role/path/to/Role+x=y,z.@_-"
-            ])
-        );
-        assert_eq!(
-            key_policy_principal_in("444455556666", "aws-cn").unwrap(),
-            "arn:aws-cn:iam::444455556666:root"
-        );
-    }
-
-    #[test]
-    fn invalid_principals_are_rejected_with_a_reason() {
-        let cases: &[(&str, &str)] = &[
-            ("", "expected a 12-digit account id or an ARN"),
-            ("12345678901", "expected a 12-digit account id or an ARN"),
-            ("*", "wildcards"),
-            ("arn:aws:iam::444455556666:role/*", "wildcards"),
-            ("arn:aws:iam::44445555666:root", "12 digits"),
-            ("arn:aws:iam::444455556666:policy/X", "expected `root`"),
-            ("arn:aws:iam::444455556666:user/", "not a valid IAM user"),
-            (
-                "arn:aws:iam::444455556666:role/a//b",
-                "not a valid IAM role",
-            ),
-            (
-                "arn:aws:iam::444455556666:user/has space",
-                "not a valid IAM user",
-            ),
-            ("arn:aws:sts::444455556666:assumed-role/R/s", "role session"),
-            ("arn:aws:s3:::bucket", "only IAM principals"),
-            ("arn:foo:iam::444455556666:root", "unknown partition"),
-            ("arn:aws:iam::444455556666", "an ARN has the form"),
-            (
-                "ec2.amazonaws.com",
-                "expected a 12-digit account id or an ARN",
-            ),
-        ];
-        for (input, reason) in cases {
-            let err = key_policy_principal(input).unwrap_err();
-            let msg = err.to_string();
-            assert!(msg.contains(reason), "{input}: {msg}");
-            assert!(msg.contains(&format!("`{input}`")), "{input}: {msg}");
-            assert!(err.hint().is_some());
-        }
-    }
-
-    #[test]
-    fn group_arn_is_refused_with_a_hint() {
-        let err = key_use_statement(&strings(&["arn:aws:iam::444455556666:group/Launchers"]))
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "IAM group `arn:aws:iam::444455556666:group/Launchers` cannot be a principal in a key policy"
-        );
-        let hint = err.hint().unwrap();
-        assert!(
-            hint.contains("`444455556666`") && hint.contains("KmsKeyUsagePolicy"),
-            "{hint}"
-        );
-        assert_eq!(
-            key_use_statement(&[]).unwrap_err(),
-            TemplateError::NoPrincipals
-        );
-    }
-
-    #[test]
-    fn same_principal_treats_account_id_and_root_arn_alike() {
-        assert!(same_principal(
-            "444455556666",
-            "arn:aws:iam::444455556666:root"
-        ));
-        assert!(same_principal(
-            "arn:aws:iam::444455556666:root",
-            "444455556666"
-        ));
-        assert!(!same_principal(
-            "444455556666",
-            "arn:aws:iam::444455556666:user/root"
-        ));
-        assert!(!same_principal("444455556666", "111122223333"));
-        assert!(same_principal(
-            "arn:aws:iam::1:user/a",
-            "arn:aws:iam::1:user/a"
-        ));
-    }
-
-    #[test]
-    fn usage_policy_is_scoped_deduplicated_and_sorted() {
-        let policy = kms_key_usage_policy(&strings(&[KEY_A, KEY_B, KEY_A])).unwrap();
-        let mut expected = vec![KEY_A, KEY_B];
-        expected.sort();
-        assert_eq!(
-            policy,
-            json!({
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "AllowUseOfTheKey",
-                        "Effect": "Allow",
-                        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                        "Resource": expected
-                    },
-                    {
-                        "Sid": "AllowAttachmentOfPersistentResources",
-                        "Effect": "Allow",
-                        "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
-                        "Resource": expected,
-                        "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}
-                    }
-                ]
-            })
-        );
-        // Input order does not matter.
-        assert_eq!(
-            policy,
-            kms_key_usage_policy(&strings(&[KEY_B, KEY_A])).unwrap()
-        );
-        assert_eq!(
-            kms_key_usage_policy(&[]).unwrap_err(),
-            TemplateError::NoKeyArns
-        );
-    }
-
-    #[test]
-    fn key_arns_are_validated() {
-        let ok = validate_key_arn(KEY_B).unwrap();
-        assert_eq!(
-            ok,
-            KeyArn {
-                partition: "aws",
-                region: "eu-west-1",
-                account: "111122223333",
-                key_id: "mrk-1234abcd12ab34cd56ef1234567890ab"
-            }
-        );
-        assert!(validate_key_arn(
-            "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-        )
-        .is_ok());
-        let bad: &[(&str, &str)] = &[
-            ("1234abcd-12ab-34cd-56ef-1234567890ab", "expected `arn:"),
-            ("arn:aws:kms:us-east-1:111122223333:alias/my-key", "alias"),
-            ("arn:aws:kms:us-east-1:111122223333:key/*", "not a key id"),
-            (
-                "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890a",
-                "not a key id",
-            ),
-            (
-                "arn:aws:kms:us-east-1:111122223333:key/mrk-123",
-                "not a key id",
-            ),
-            (
-                "arn:aws:kms:useast1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-                "not a region",
-            ),
-            (
-                "arn:aws:kms::111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-                "not a region",
-            ),
-            (
-                "arn:aws:kms:us-east-1:1111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-                "12 digits",
-            ),
-            ("arn:aws:iam::111122223333:root", "not a KMS ARN"),
-        ];
-        for (input, reason) in bad {
-            let msg = validate_key_arn(input).unwrap_err().to_string();
-            assert!(
-                msg.contains(reason) && msg.contains(&format!("`{input}`")),
-                "{input}: {msg}"
-            );
-        }
-        let err = kms_key_usage_policy(&strings(&[
-            KEY_A,
-            "arn:aws:kms:us-east-1:111122223333:alias/x",
-        ]))
-        .unwrap_err();
-        assert!(matches!(err, TemplateError::InvalidKeyArn { .. }));
-    }
-}
+mod tests;

@@ -11,8 +11,8 @@ use amishare::policy::template::{
 };
 use serde_json::{json, Value};
 
-const DEFAULT: &str = include_str!("fixtures/key-policies/default.json");
-const CONSOLE: &str = include_str!("fixtures/key-policies/console-default.json");
+const DEFAULT: &str = include_str!("../fixtures/key-policies/default.json");
+const CONSOLE: &str = include_str!("../fixtures/key-policies/console-default.json");
 /// A role in the key's account; the key policies delegate to the account, so it may edit.
 const EDITOR: &str = "arn:aws:sts::111122223333:assumed-role/Deployer/amishare";
 const TARGET: &str = "444455556666";

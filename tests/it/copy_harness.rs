@@ -1,9 +1,9 @@
-//! The emulator harness itself (tests/common): start, control endpoints, request log, Drop guard.
+//! The emulator harness itself (common.rs): start, control endpoints, request log, Drop guard.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
-use common::Emulator;
+use crate::common::Emulator;
 use serde_json::json;
 
 #[test]

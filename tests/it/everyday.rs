@@ -2,7 +2,7 @@
 //! a run's report again, the state directory's permissions, offline argument checks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use super::common;
 
 use std::path::Path;
 use std::process::Output;
@@ -629,4 +629,21 @@ fn rollback_and_apply_with_no_input_refuse_without_yes_before_aws() {
         "{err}"
     );
     assert!(err.contains("pass `--yes`"), "{err}");
+}
+
+/// A rolled-back run is shown as it ended, its undone steps marked, and the journal status said.
+#[test]
+fn show_of_a_rolled_back_run_says_so() {
+    let home = tempfile::tempdir().unwrap();
+    let mut j = later_failed_run();
+    j["status"] = "rolled-back".into();
+    state_with_journals(home.path(), Some(j));
+    let out = run(home.path(), &["show", "20261202T080000Z-0badc0de"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.ends_with("Journal status: rolled-back\n"), "{text}");
+    assert!(
+        text.contains("KmsKeyUsagePolicy (use of the source key(s)) (rolled back since)"),
+        "{text}"
+    );
 }

@@ -5,11 +5,9 @@
 //! usage error naming the flag.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Emulator, REGION, SOURCE_ACCOUNT, TARGET_ACCOUNT};
+use crate::common::{Emulator, REGION, SOURCE_ACCOUNT, TARGET_ACCOUNT};
 use expectrl::process::unix::WaitStatus;
 use expectrl::session::OsSession;
 use expectrl::{Eof, Expect, Regex, Session};

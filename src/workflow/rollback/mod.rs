@@ -1,0 +1,211 @@
+//! `amishare rollback RUN_ID`: undo what a run changed, from its journal, newest change first.
+//!
+//! - The key policy is restored only if it still equals what amishare wrote; otherwise rollback
+//!   refuses that step and shows the difference (someone changed it since: a human decides).
+//! - Launch and createVolumePermissions amishare added are removed; the KmsKeyUsagePolicy it
+//!   attached is detached, a policy it created is deleted, a version it added is rolled back.
+//! - Test instances whose termination was not confirmed are terminated.
+//! - Copies are deregistered and their snapshots deleted only with `--delete-copies`.
+
+mod undo;
+
+use serde::Serialize;
+
+use self::undo::undo_step;
+use super::copy::CopyError;
+use super::events::{Event, Events};
+use super::journal::{Journal, JournalEntry, JournalStore, LiveJournal, RunStatus, StepState};
+use super::ports::Reader;
+use super::ports_write::Writer;
+use super::waiters::{terminate_and_confirm, Timing};
+use super::world::{Conn, World};
+use crate::domain::states::closed_set;
+
+/// One undo.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Undo {
+    pub step: String,
+    pub account: String,
+    pub region: String,
+    pub summary: String,
+    pub result: UndoResult,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollbackReport {
+    pub run_id: String,
+    pub status: RollbackStatus,
+    pub undone: Vec<Undo>,
+}
+
+closed_set! {
+    /// What became of one change.
+    pub enum UndoResult {
+        Undone => "undone",
+        /// The key policy changed since amishare wrote it: a human decides.
+        Refused => "refused",
+        Failed => "failed",
+        /// A copy, kept without `--delete-copies`.
+        Kept => "kept",
+        NothingToDo => "nothing-to-do",
+    }
+}
+
+impl UndoResult {
+    /// Nothing is left to undo for this change.
+    pub fn settled(self) -> bool {
+        matches!(self, Self::Undone | Self::NothingToDo | Self::Kept)
+    }
+}
+
+closed_set! {
+    /// How a whole rollback ended.
+    pub enum RollbackStatus {
+        RolledBack => "rolled-back",
+        Partial => "partial",
+    }
+}
+
+impl RollbackReport {
+    pub fn complete(&self) -> bool {
+        self.status == RollbackStatus::RolledBack
+    }
+}
+
+impl Undo {
+    fn new(step: &str, account: &str, region: &str, summary: String) -> Self {
+        Self {
+            step: step.to_string(),
+            account: account.to_string(),
+            region: region.to_string(),
+            summary,
+            result: UndoResult::Undone,
+            detail: None,
+        }
+    }
+}
+
+/// Undo run `run_id`: test instances first (nothing must keep running), then every change,
+/// newest first.
+pub async fn rollback<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    world: &World<R, W>,
+    store: &S,
+    events: &E,
+    run_id: &str,
+    delete_copies: bool,
+    timing: Timing,
+) -> Result<RollbackReport, CopyError> {
+    let journal = store.load(run_id)?;
+    let live = LiveJournal::new(store, journal.clone())?;
+    events.emit(Event::Phase {
+        name: "rollback".into(),
+    });
+    let mut undone = terminate_instances(world, &journal, &live, timing).await?;
+    for e in changes_newest_first(&journal) {
+        let step = &e.step;
+        let mut u = Undo::new(&step.id, &step.account, &step.region, step.action.summary());
+        match conn_for(world, &journal, &e) {
+            None => {
+                u.result = UndoResult::Failed;
+                u.detail = Some(format!("no credentials for account {}", step.account));
+            }
+            Some(conn) => {
+                let outcome = undo_step(conn, &e, delete_copies).await;
+                u.result = outcome.result;
+                u.detail = outcome.detail;
+                if u.result == UndoResult::Undone {
+                    let id = step.id.clone();
+                    live.update(|j| {
+                        if let Some(x) = j.entries.get_mut(&id) {
+                            x.state = StepState::RolledBack;
+                        }
+                    })?;
+                }
+                events.emit(Event::StepFinished {
+                    step: u.step.clone(),
+                    ok: u.result.settled(),
+                    detail: u.detail.clone(),
+                });
+            }
+        }
+        undone.push(u);
+    }
+    let complete = undone.iter().all(|u| u.result.settled());
+    if complete {
+        live.set_status(RunStatus::RolledBack)?;
+    }
+    Ok(RollbackReport {
+        run_id: run_id.to_string(),
+        status: if complete {
+            RollbackStatus::RolledBack
+        } else {
+            RollbackStatus::Partial
+        },
+        undone,
+    })
+}
+
+/// The steps that may have changed something (done, started or failed), newest first.
+fn changes_newest_first(journal: &Journal) -> Vec<JournalEntry> {
+    let mut entries: Vec<JournalEntry> = journal
+        .entries
+        .values()
+        .filter(|e| {
+            matches!(
+                e.state,
+                StepState::Done | StepState::Started | StepState::Failed
+            )
+        })
+        .cloned()
+        .collect();
+    entries.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    entries
+}
+
+/// The connection a step is undone on: the source's, or its target account's (IAM is global).
+fn conn_for<'a, R, W>(
+    world: &'a World<R, W>,
+    journal: &Journal,
+    e: &JournalEntry,
+) -> Option<&'a Conn<R, W>> {
+    let step = &e.step;
+    if step.account == journal.plan.source.account {
+        Some(&world.source)
+    } else {
+        world.target(&step.account).and_then(|t| {
+            t.regions
+                .get(&step.region)
+                .or_else(|| t.regions.values().next())
+        })
+    }
+}
+
+/// Terminate (and confirm) every test instance the journal does not show terminated.
+async fn terminate_instances<R: Reader, W: Writer, S: JournalStore + ?Sized>(
+    world: &World<R, W>,
+    journal: &Journal,
+    live: &LiveJournal<'_, S>,
+    timing: Timing,
+) -> Result<Vec<Undo>, CopyError> {
+    let mut undone = Vec::new();
+    for (id, rec) in journal.unconfirmed_instances() {
+        let summary = format!("terminate test instance {id}");
+        let mut u = Undo::new("instances", &rec.account, &rec.region, summary);
+        match world.target_conn(&rec.account, &rec.region) {
+            None => {
+                u.result = UndoResult::Failed;
+                u.detail = Some("no credentials for the target account".into());
+            }
+            Some(conn) => match terminate_and_confirm(&conn.writer, &id, timing).await {
+                Ok(()) => live.instance_terminated(&id)?,
+                Err(e) => {
+                    u.result = UndoResult::Failed;
+                    u.detail = Some(e);
+                }
+            },
+        }
+        undone.push(u);
+    }
+    Ok(undone)
+}
