@@ -1,6 +1,10 @@
 //! amishare's state on disk: run journals as JSON files under the user's state directory,
 //! `$AMISHARE_STATE_DIR` or `$XDG_STATE_HOME/amishare` (`~/.local/state/amishare`), one file per
 //! run: `runs/RUN_ID.json`, written atomically (temp file + rename).
+//!
+//! The journals and plan files hold key policies and account structure: the directories are
+//! created 0700 and the files written 0600 (on Unix); an existing directory open to others is
+//! reported by [`loose_dirs`] (the CLI warns), not changed behind the user's back.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,6 +26,71 @@ pub fn state_dir() -> PathBuf {
     dirs::home_dir()
         .unwrap_or_else(|| PathBuf::from("."))
         .join(".local/state/amishare")
+}
+
+/// The mode amishare creates its directories with.
+pub const DIR_MODE: u32 = 0o700;
+/// The mode amishare writes its journals and plan files with.
+pub const FILE_MODE: u32 = 0o600;
+
+/// Create `dir` (and its missing parents) with mode 0700 for the directories amishare owns:
+/// `dir` itself and its `runs/`; parents that do not exist yet get the default mode.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(DIR_MODE);
+    }
+    match builder.create(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        other => other,
+    }
+}
+
+/// Write `contents` to `path` readable and writable by the user only (0600 on Unix, also when
+/// the file existed with a looser mode).
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(FILE_MODE);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
+    }
+    file.write_all(contents)?;
+    file.flush()
+}
+
+/// The directories of the state directory `dir` (itself and `runs/`) that exist and are open
+/// to the group or others, with their mode. Empty on other platforms than Unix.
+pub fn loose_dirs(dir: &Path) -> Vec<(PathBuf, u32)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        [dir.to_path_buf(), dir.join("runs")]
+            .into_iter()
+            .filter_map(|d| {
+                let mode = fs::metadata(&d).ok()?.permissions().mode() & 0o777;
+                (mode & 0o077 != 0).then_some((d, mode))
+            })
+            .collect()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Vec::new()
+    }
 }
 
 /// Journals as files in `DIR/runs/`.
@@ -65,10 +134,13 @@ impl JournalStore for FileJournalStore {
             path: path.display().to_string(),
             reason,
         };
-        fs::create_dir_all(&self.runs).map_err(|e| err(e.to_string()))?;
+        if let Some(state) = self.runs.parent() {
+            create_private_dir(state).map_err(|e| err(e.to_string()))?;
+        }
+        create_private_dir(&self.runs).map_err(|e| err(e.to_string()))?;
         let text = serde_json::to_string_pretty(journal).map_err(|e| err(e.to_string()))?;
         let tmp = self.runs.join(format!(".{}.json.tmp", journal.run_id));
-        fs::write(&tmp, text).map_err(|e| err(e.to_string()))?;
+        write_private(&tmp, text.as_bytes()).map_err(|e| err(e.to_string()))?;
         fs::rename(&tmp, &path).map_err(|e| err(e.to_string()))?;
         Ok(())
     }
@@ -126,5 +198,51 @@ impl JournalStore for FileJournalStore {
         }
         out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
         Ok(out)
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn private_files_are_0600_even_when_they_existed_looser() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        write_private(&path, b"{}").unwrap();
+        assert_eq!(mode(&path), 0o600);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&path, b"{\"a\":1}").unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "{\"a\":1}");
+    }
+
+    #[test]
+    fn the_store_creates_private_directories_and_reports_loose_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("xdg/amishare");
+        let store = FileJournalStore::new(&state);
+        let plan: crate::workflow::plan::Plan = serde_json::from_value(
+            serde_json::from_str::<serde_json::Value>(include_str!(
+                "../tests/fixtures/golden/journal-v1.json"
+            ))
+            .unwrap()["plan"]
+                .clone(),
+        )
+        .unwrap();
+        let journal = Journal::new(plan);
+        store.save(&journal).unwrap();
+        assert_eq!(mode(&state), 0o700);
+        assert_eq!(mode(&state.join("runs")), 0o700);
+        assert_eq!(mode(&store.path_of(&journal.run_id)), 0o600);
+        assert!(loose_dirs(&state).is_empty());
+        fs::set_permissions(state.join("runs"), fs::Permissions::from_mode(0o750)).unwrap();
+        assert_eq!(loose_dirs(&state), vec![(state.join("runs"), 0o750)]);
     }
 }

@@ -28,13 +28,17 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Never prompt
+    /// Never prompt: without `--yes`, refuse (exit 2) instead of asking
     #[arg(long)]
     pub no_input: bool,
 }
 
 pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<Exit, CliError> {
     let plan = read_plan(&args.plan_file)?;
+    if !super::prompt::interactive(args.no_input) {
+        // No one to ask: without `--yes` this refuses (exit 2) before any AWS call.
+        confirm("Apply this plan?", args.yes, args.no_input)?;
+    }
     let (world, _) = connect(global, &Reach::of_plan(&plan), None).await?;
     let progress = Progress::for_output(global);
     check_world_unchanged(&world, &plan, &progress).await?;

@@ -69,7 +69,8 @@ pub struct CopyArgs {
     #[arg(long, value_name = "S")]
     pub subnet_id: Option<String>,
     /// Seconds to wait for the test instance to run
-    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    #[arg(long, value_name = "SECS", default_value_t = 600,
+          value_parser = super::validate::positive_secs, allow_negative_numbers = true)]
     pub launch_timeout: u64,
     /// Remove the shares and key policy access once the copies exist
     #[arg(long)]
@@ -165,7 +166,13 @@ fn validate(args: &CopyArgs) -> Result<(), CliError> {
             ));
         }
     }
-    Ok(())
+    super::validate::copy_flags(
+        args.target_key.as_deref(),
+        args.reencrypt_with.as_deref(),
+        args.instance_type.as_deref(),
+        args.subnet_id.as_deref(),
+        args.target_role.as_deref(),
+    )
 }
 
 pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliError> {
@@ -252,7 +259,7 @@ async fn ask_for_missing(
 
 fn write_plan(path: &Path, plan: &Plan) -> Result<(), CliError> {
     let text = render::plan::plan_file(plan)?;
-    std::fs::write(path, text).map_err(|e| {
+    crate::state::write_private(path, text.as_bytes()).map_err(|e| {
         CliError::runtime(format!(
             "cannot write the plan to `{}`: {e}",
             path.display()

@@ -1,12 +1,14 @@
 //! Command-line layer: clap arguments, settings resolution, prompts, progress and rendering.
 //! The only layer that prints, prompts, reads the terminal or decides exit codes.
 //!
-//! One file per command ([`copy`], [`apply`], [`rollback`], [`explain`], [`diagnose`]); the
+//! One file per command ([`copy`], [`apply`], [`rollback`], [`explain`], [`diagnose`];
+//! [`runs`], [`show`]; `completions` and `man` in [`completions`]); the
 //! composition root that builds the AWS sessions from the flags ([`connect`]); progress on stderr
 //! ([`progress`]); the guided prompts ([`prompt`]) and the syntax checks of typed values
 //! ([`validate`]); all rendering of results ([`render`]); exit codes and errors ([`error`]).
 
 pub mod apply;
+pub mod completions;
 pub mod connect;
 pub mod copy;
 pub mod diagnose;
@@ -16,6 +18,9 @@ pub mod progress;
 pub mod prompt;
 pub mod render;
 pub mod rollback;
+pub mod runs;
+pub mod show;
+pub mod statedir;
 pub mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -87,6 +92,14 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Explain a failed launch ("Client error on launch"), or predict one, from the live account
     Diagnose(diagnose::DiagnoseArgs),
+    /// List the runs in the state directory, newest first, and what each left to undo
+    Runs(runs::RunsArgs),
+    /// Print the report of a past run again, from its journal
+    Show(show::ShowArgs),
+    /// Write the shell completion script for bash, zsh, fish or powershell to stdout
+    Completions(completions::CompletionsArgs),
+    /// Write the man page (roff) to stdout
+    Man(completions::ManArgs),
 }
 
 /// Parse arguments, run the command, print errors as one line plus a hint, return the exit code.
@@ -124,12 +137,26 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             ));
         }
     }
+    if matches!(
+        cli.command,
+        Command::Copy(_)
+            | Command::Apply(_)
+            | Command::Rollback(_)
+            | Command::Runs(_)
+            | Command::Show(_)
+    ) {
+        statedir::warn_if_loose();
+    }
     match cli.command {
         Command::Explain(args) => explain::run(&cli.global, args),
         Command::Copy(args) => block_on(copy::run(&cli.global, args)),
         Command::Apply(args) => block_on(apply::run(&cli.global, args)),
         Command::Rollback(args) => block_on(rollback::run(&cli.global, args)),
         Command::Diagnose(args) => block_on(diagnose::run(&cli.global, args)),
+        Command::Runs(args) => runs::run(&cli.global, args),
+        Command::Show(args) => show::run(&cli.global, args),
+        Command::Completions(args) => completions::run_completions(args),
+        Command::Man(args) => completions::run_man(args),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::connect::{connect, Reach};
 use super::progress::Progress;
-use super::prompt::confirm;
+use super::prompt::{confirm, interactive};
 use super::render::rollback::render_rollback;
 use super::{render, CliError, Exit, GlobalArgs, OutputFormat};
 use crate::state::FileJournalStore;
@@ -19,6 +19,9 @@ pub struct RollbackArgs {
     /// Do not ask for confirmation
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Never prompt: without `--yes`, refuse (exit 2) instead of asking
+    #[arg(long)]
+    pub no_input: bool,
 }
 
 pub async fn run(global: &GlobalArgs, args: RollbackArgs) -> Result<Exit, CliError> {
@@ -32,12 +35,26 @@ pub async fn run(global: &GlobalArgs, args: RollbackArgs) -> Result<Exit, CliErr
             ),
         )
     })?;
+    if !args.yes && !interactive(args.no_input) {
+        return Err(CliError::usage(
+            format!(
+                "refusing to roll back run {} without confirmation {}",
+                args.run_id,
+                if args.no_input {
+                    "(`--no-input` was given)"
+                } else {
+                    "(stdin is not a terminal)"
+                }
+            ),
+            "pass `--yes` to undo without being asked",
+        ));
+    }
     let (world, _) = connect(global, &Reach::of_plan(&journal.plan), None).await?;
     let n = journal.entries.len();
     if !confirm(
         &format!("Undo the {n} recorded step(s) of run {}?", args.run_id),
         args.yes,
-        false,
+        args.no_input,
     )? {
         eprintln!("nothing changed");
         return Ok(Exit::Success);

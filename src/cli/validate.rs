@@ -1,6 +1,11 @@
 //! Syntax checks of the AWS values a user types (flags and prompt answers): account ids, EC2
 //! ids, regions, IAM principal ARNs and KMS key references. Only the form is checked here;
 //! whether the thing exists is AWS's answer.
+//!
+//! [`copy_flags`] applies them to the flags of `copy` that name AWS things, so a malformed one
+//! is a usage error (exit 2) before any AWS call; [`positive_secs`] parses durations.
+
+use super::CliError;
 
 /// An AWS account id: exactly 12 ASCII digits.
 pub fn is_account_id(s: &str) -> bool {
@@ -86,6 +91,112 @@ pub fn is_key_ref(s: &str) -> bool {
     is_key_id(s) || is_alias(s)
 }
 
+/// A key for the copies: what [`is_key_ref`] accepts, or the AWS managed EBS key of the target
+/// account (`alias/aws/ebs`, as a name or an alias ARN), which CopyImage accepts there.
+pub fn is_target_key_ref(s: &str) -> bool {
+    let aws_ebs = s == "alias/aws/ebs"
+        || s.strip_prefix("arn:").is_some_and(|rest| {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            matches!(parts.as_slice(), [p, "kms", r, a, "alias/aws/ebs"]
+                if !p.is_empty() && !r.is_empty() && is_account_id(a))
+        });
+    aws_ebs || is_key_ref(s)
+}
+
+/// An EC2 instance type: `FAMILY.SIZE`, such as `t3.nano`, `m7i-flex.large` or
+/// `r7iz.metal-16xl` (lowercase letters, digits and `-`; the family starts with a letter).
+pub fn is_instance_type(s: &str) -> bool {
+    let Some((family, size)) = s.split_once('.') else {
+        return false;
+    };
+    let part = |p: &str| {
+        !p.is_empty()
+            && !p.starts_with('-')
+            && !p.ends_with('-')
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    part(family) && part(size) && family.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
+/// A role to assume: an IAM role ARN, or a role name (with an optional path), such as
+/// `OrganizationAccountAccessRole` or `ops/amishare`.
+pub fn is_role_ref(s: &str) -> bool {
+    if s.starts_with("arn:") {
+        return is_principal_arn(s)
+            && s.splitn(6, ':')
+                .nth(5)
+                .is_some_and(|r| r.starts_with("role/"));
+    }
+    !s.is_empty()
+        && s.len() <= 512
+        && !s.starts_with('/')
+        && !s.ends_with('/')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+}
+
+/// A duration in whole seconds, more than zero (clap value parser: the error names the value,
+/// clap adds the flag).
+pub fn positive_secs(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a positive number of seconds (a whole number above 0)"
+        )),
+    }
+}
+
+/// The flags of `amishare copy` that name AWS things, by form: exit 2 naming the flag and the
+/// value, before any AWS call.
+pub fn copy_flags(
+    target_key: Option<&str>,
+    reencrypt_with: Option<&str>,
+    instance_type: Option<&str>,
+    subnet_id: Option<&str>,
+    target_role: Option<&str>,
+) -> Result<(), CliError> {
+    let bad = |flag: &str, value: &str, what: &str, example: &str| {
+        Err(CliError::usage(
+            format!("`--{flag} {value}` is not {what}"),
+            format!("e.g. `--{flag} {example}`"),
+        ))
+    };
+    const KEY_EXAMPLE: &str =
+        "alias/ami-copies` or a key ARN `arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    if let Some(k) = target_key.filter(|k| !is_target_key_ref(k)) {
+        return bad("target-key", k, "a KMS key id, alias or ARN", KEY_EXAMPLE);
+    }
+    if let Some(k) = reencrypt_with.filter(|k| !is_key_ref(k)) {
+        return bad(
+            "reencrypt-with",
+            k,
+            "a customer managed KMS key id, alias or ARN",
+            KEY_EXAMPLE,
+        );
+    }
+    if let Some(t) = instance_type.filter(|t| !is_instance_type(t)) {
+        return bad(
+            "instance-type",
+            t,
+            "an EC2 instance type (FAMILY.SIZE)",
+            "t3.micro",
+        );
+    }
+    if let Some(s) = subnet_id.filter(|s| !is_ec2_id(s, "subnet-")) {
+        return bad("subnet-id", s, "a subnet id", "subnet-0123456789abcdef0");
+    }
+    if let Some(r) = target_role.filter(|r| !is_role_ref(r)) {
+        return bad(
+            "target-role",
+            r,
+            "an IAM role name or role ARN",
+            "OrganizationAccountAccessRole",
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +249,68 @@ mod tests {
         ));
         assert!(!is_key_ref("arn:aws:iam::444455556666:role/R"));
         assert!(!is_key_ref(""));
+    }
+
+    #[test]
+    fn target_keys_may_also_be_the_aws_managed_ebs_key() {
+        assert!(is_target_key_ref("alias/aws/ebs"));
+        assert!(is_target_key_ref(
+            "arn:aws:kms:us-east-1:444455556666:alias/aws/ebs"
+        ));
+        assert!(is_target_key_ref("alias/ami-copies"));
+        assert!(!is_target_key_ref("alias/aws/rds"));
+        assert!(!is_target_key_ref("aws/ebs"));
+        assert!(!is_target_key_ref(
+            "arn:aws:kms:us-east-1:4444:alias/aws/ebs"
+        ));
+    }
+
+    #[test]
+    fn instance_types_are_family_dot_size() {
+        for ok in [
+            "t3.nano",
+            "m7i-flex.large",
+            "r7iz.metal-16xl",
+            "u-6tb1.metal",
+            "c7gn.16xlarge",
+            "mac2-m2pro.metal",
+        ] {
+            assert!(is_instance_type(ok), "{ok}");
+        }
+        for bad in [
+            "t3",
+            "t3.",
+            ".nano",
+            "T3.nano",
+            "t3.nano.x",
+            "3t.nano",
+            "t3 .nano",
+            "t3.-x",
+            "",
+        ] {
+            assert!(!is_instance_type(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn roles_are_names_or_role_arns() {
+        assert!(is_role_ref("OrganizationAccountAccessRole"));
+        assert!(is_role_ref("ops/amishare-target"));
+        assert!(is_role_ref(
+            "arn:aws:iam::444455556666:role/amishare-target"
+        ));
+        assert!(!is_role_ref("arn:aws:iam::444455556666:user/alice"));
+        assert!(!is_role_ref("role with spaces"));
+        assert!(!is_role_ref(""));
+        assert!(!is_role_ref("/leading"));
+    }
+
+    #[test]
+    fn durations_are_positive_whole_seconds() {
+        assert_eq!(positive_secs("600"), Ok(600));
+        for bad in ["0", "-5", "1.5", "ten", ""] {
+            let err = positive_secs(bad).unwrap_err();
+            assert!(err.contains(&format!("`{bad}`")), "{err}");
+        }
     }
 }

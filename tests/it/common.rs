@@ -51,6 +51,18 @@ impl Default for StartOptions {
     }
 }
 
+/// A temporary directory only its owner can open (0700), like the state directory amishare
+/// creates; tempfile's default follows the umask (0755), which amishare warns about.
+pub fn private_tempdir() -> tempfile::TempDir {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    builder.tempdir().unwrap()
+}
+
 /// One running emulator process; killed on drop.
 #[derive(Debug)]
 pub struct Emulator {
@@ -110,7 +122,8 @@ impl Emulator {
             pid,
             host: host.to_string(),
             port: port.parse().unwrap(),
-            state_dir: tempfile::tempdir().unwrap(),
+            // private, as amishare makes its own state directory (a looser one is warned about)
+            state_dir: private_tempdir(),
         }
     }
 

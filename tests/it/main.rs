@@ -23,6 +23,11 @@ mod copy_prompts;
 mod diagnose_emulator;
 // `diagnose` against AWS responses replayed with aws-smithy-mocks (what the emulator can't do).
 mod diagnose_mocks;
+// Everyday use: completions, man pages, `runs` and `show` from journals, without AWS.
+mod everyday;
+// Everyday use, the checks: the private state directory, offline checks of copy's flags and
+// durations, `--no-input` on rollback and apply.
+mod everyday_checks;
 // `explain` end to end: exit codes, rendered text and JSON (snapshots), errors.
 mod explain_cli;
 // Key policy editing, the KmsKeyUsagePolicy template and the reviewable diff.
