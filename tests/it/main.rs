@@ -30,6 +30,8 @@ mod everyday;
 mod everyday_checks;
 // `explain` end to end: exit codes, rendered text and JSON (snapshots), errors.
 mod explain_cli;
+// A source AMI that is still `pending`: waited for by `copy`, a blocker under `--dry-run`.
+mod pending_source;
 // Key policy editing, the KmsKeyUsagePolicy template and the reviewable diff.
 mod policy_edit;
 // Property tests: the policy parser and analysis never panic on arbitrary input.

@@ -2,6 +2,8 @@
 //! keys in the source; per target account amishare's identity and policies, the `--grant`
 //! principals' policies, the existing `KmsKeyUsagePolicy`, and per region the key a copy would be
 //! encrypted with and the copies earlier runs made. `--dry-run` adds EC2 `DryRun=true` probes.
+//! A source image that is still `pending` is waited for (not under `--dry-run`), see
+//! [`wait_for_pending_source`].
 
 use super::build::smallest_instance_type;
 use super::facts::{Discovery, KeyFacts, PrincipalFacts, ReencryptFacts, RegionFacts, TargetFacts};
@@ -13,6 +15,7 @@ use crate::workflow::inventory::{ImageInfo, SnapshotInfo};
 use crate::workflow::plan::{PermissionProbe, PlanOptions};
 use crate::workflow::ports::{Reader, Seen};
 use crate::workflow::ports_write::{DryRunProbe, Writer};
+use crate::workflow::waiters::{wait_for_image, ImageWaitError, Timing};
 use crate::workflow::world::{Conn, TargetAccess, World};
 
 /// Read what the plan depends on. Changes nothing.
@@ -29,7 +32,7 @@ pub async fn discover<R: Reader, W: Writer, E: Events + ?Sized>(
     events.emit(Event::Phase {
         name: "discover".into(),
     });
-    let mut d = discover_image(world, image_id, opts).await?;
+    let mut d = discover_image(world, image_id, opts, events).await?;
     if opts.probe {
         d.probes = probe(world, &d, opts).await;
     }
@@ -63,7 +66,7 @@ pub async fn discover<R: Reader, W: Writer, E: Events + ?Sized>(
                 c.image_id
             ),
         });
-        d = discover_image(world, &c.image_id, opts).await?;
+        d = discover_image(world, &c.image_id, opts, events).await?;
         if opts.probe {
             d.probes = probe(world, &d, opts).await;
         }
@@ -132,27 +135,21 @@ async fn probe<R: Reader, W: Writer>(
     out
 }
 
-async fn discover_image<R: Reader, W: Writer>(
+async fn discover_image<R: Reader, W: Writer, E: Events + ?Sized>(
     world: &World<R, W>,
     image_id: &str,
     opts: &PlanOptions,
+    events: &E,
 ) -> Result<Discovery, CopyError> {
     let src = &world.source;
     let source = src.reader.identity().clone();
-    let image = match src.reader.describe_image(image_id).await {
-        Ok(i) => i,
-        Err(e) if e.is_not_found() => {
-            return Err(CopyError::input(
-                format!(
-                    "image `{image_id}` not found in account {} region {}",
-                    source.account,
-                    src.reader.region()
-                ),
-                "check the AMI id, `--region` and `--profile` (the AMI must be visible to the source credentials)",
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let mut image = describe_source_image(&src.reader, image_id).await?;
+    // `opts.probe` is `--dry-run`, which must stay fast and change nothing: it plans with the
+    // `image-not-available` blocker instead (whose message says a real run waits).
+    if image.state == Some(ImageState::Pending) && !opts.probe {
+        wait_for_pending_source(&src.writer, image_id, Timing::default(), events).await?;
+        image = describe_source_image(&src.reader, image_id).await?;
+    }
     let snapshots = src.reader.describe_snapshots(&image.snapshot_ids()).await?;
     let keys = discover_keys(&src.reader, &source.account, &snapshots).await?;
     let partition = partition_of(&source.arn).to_string();
@@ -171,6 +168,80 @@ async fn discover_image<R: Reader, W: Writer>(
         reencrypt: None,
         probes: Vec::new(),
     })
+}
+
+/// DescribeImages on the source image; not found is bad input.
+async fn describe_source_image<R: Reader>(
+    reader: &R,
+    image_id: &str,
+) -> Result<ImageInfo, CopyError> {
+    match reader.describe_image(image_id).await {
+        Ok(i) => Ok(i),
+        Err(e) if e.is_not_found() => Err(CopyError::input(
+            format!(
+                "image `{image_id}` not found in account {} region {}",
+                reader.identity().account,
+                reader.region()
+            ),
+            "check the AMI id, `--region` and `--profile` (the AMI must be visible to the source credentials)",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Wait until a `pending` source image is `available`, at most `timing.copy_timeout` (3 h by
+/// default: creating an image can take as long as copying one), with a note on stderr for every
+/// change of state or progress decile. Ends `Ok` however the wait ends but for a failed call:
+/// discovery describes the image again and a `failed`, `deregistered` or still `pending` image
+/// is the `image-not-available` blocker, a vanished one the not-found error.
+pub(crate) async fn wait_for_pending_source<W: Writer, E: Events + ?Sized>(
+    writer: &W,
+    image_id: &str,
+    timing: Timing,
+    events: &E,
+) -> Result<(), CopyError> {
+    let account = writer.account().to_string();
+    let region = writer.region().to_string();
+    let bound = timing.copy_timeout.as_secs() / 60;
+    events.emit(Event::Note {
+        message: format!(
+            "source image {image_id} in {account}/{region} is `pending`: waiting until it is `available` (at most {bound} min)"
+        ),
+    });
+    // Discovery installs no Ctrl-C handler (Ctrl-C ends the process, and nothing has changed
+    // yet): a receiver whose sender never cancels.
+    let (_never, cancel) = tokio::sync::watch::channel(false);
+    let mut last: Option<(String, Option<u8>)> = None;
+    let outcome = wait_for_image(writer, image_id, timing, &cancel, |status, state| {
+        let seen = (
+            state.as_str().to_string(),
+            status.progress_percent.map(|p| p / 10 * 10),
+        );
+        if last.as_ref() != Some(&seen) {
+            let percent = status
+                .progress_percent
+                .map(|p| format!(" {p}%"))
+                .unwrap_or_default();
+            events.emit(Event::Note {
+                message: format!("source image {image_id}: {}{percent}", seen.0),
+            });
+            last = Some(seen);
+        }
+    })
+    .await;
+    match outcome {
+        Ok(()) | Err(ImageWaitError::Gone | ImageWaitError::Failed { .. }) => Ok(()),
+        Err(ImageWaitError::Timeout { state, secs }) => {
+            events.emit(Event::Note {
+                message: format!(
+                    "source image {image_id} is still `{state}` after {secs} s: no longer waiting"
+                ),
+            });
+            Ok(())
+        }
+        Err(ImageWaitError::Interrupted) => Err(CopyError::Interrupted),
+        Err(ImageWaitError::Aws(e)) => Err(e.into()),
+    }
 }
 
 /// Every distinct key of the encrypted snapshots: DescribeKey, and the key policy when the key
@@ -313,4 +384,133 @@ async fn discover_principal<R: Reader, W: Writer>(
         policies,
         error,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::testing::{Cloud, FakeImage};
+    use crate::workflow::events::CollectEvents;
+
+    const SRC: &str = "arn:aws:sts::111122223333:assumed-role/admin/amishare";
+    const AMI: &str = "ami-0000000000000bbbb";
+
+    fn cloud(state: &str) -> Cloud {
+        let cloud = Cloud::default();
+        cloud.lock().images.push(FakeImage {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            info: ImageInfo {
+                id: AMI.into(),
+                name: Some("web".into()),
+                owner: Some("111122223333".into()),
+                state: Some(state.into()),
+                architecture: None,
+                creation_date: None,
+                block_devices: vec![],
+                launch_permissions: None,
+                tags: vec![],
+            },
+            launch_permissions: vec![],
+            state_reason: None,
+        });
+        cloud
+    }
+
+    fn fast(timeout_ms: u64) -> Timing {
+        Timing {
+            poll_start: Duration::from_millis(5),
+            poll_max: Duration::from_millis(10),
+            copy_timeout: Duration::from_millis(timeout_ms),
+            terminate_timeout: Duration::from_millis(100),
+        }
+    }
+
+    /// The image becomes `state` after 50 ms; the number of DescribeImages calls and the notes.
+    async fn wait(state: &'static str, timeout_ms: u64) -> (usize, Vec<String>) {
+        let cloud = cloud("pending");
+        let flip = cloud.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            flip.lock().images[0].info.state = Some(state.into());
+        });
+        let conn = cloud.conn(SRC, "us-east-1");
+        let events = CollectEvents::default();
+        wait_for_pending_source(&conn.writer, AMI, fast(timeout_ms), &events)
+            .await
+            .unwrap();
+        let polls = cloud
+            .calls()
+            .iter()
+            .filter(|c| c.api == "DescribeImages")
+            .count();
+        let notes = events
+            .take()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Note { message } => Some(message),
+                _ => None,
+            })
+            .collect();
+        (polls, notes)
+    }
+
+    #[tokio::test]
+    async fn waits_until_the_pending_image_is_available() {
+        let (polls, notes) = wait("available", 5_000).await;
+        assert!(polls >= 2, "{polls}");
+        assert!(notes[0].contains("is `pending`: waiting"), "{notes:?}");
+        assert!(
+            notes.contains(&format!("source image {AMI}: pending")),
+            "{notes:?}"
+        );
+        assert_eq!(
+            notes.last().unwrap(),
+            &format!("source image {AMI}: available")
+        );
+    }
+
+    #[tokio::test]
+    async fn stops_waiting_when_the_image_fails() {
+        let (_, notes) = wait("failed", 5_000).await;
+        assert_eq!(
+            notes.last().unwrap(),
+            &format!("source image {AMI}: failed")
+        );
+    }
+
+    #[tokio::test]
+    async fn stops_waiting_after_the_timeout() {
+        let (_, notes) = wait("available", 20).await;
+        assert!(
+            notes.last().unwrap().contains("still `pending` after"),
+            "{notes:?}"
+        );
+    }
+
+    /// Discovery waits for a pending source image, `--dry-run` (`probe`) does not.
+    #[tokio::test]
+    async fn discovery_waits_unless_dry_run() {
+        for probe in [false, true] {
+            let cloud = cloud("pending");
+            let flip = cloud.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                flip.lock().images[0].info.state = Some("available".into());
+            });
+            let world = cloud.world(SRC, "us-east-1", &[], &["us-east-1"]);
+            let opts = PlanOptions {
+                probe,
+                ..PlanOptions::default()
+            };
+            let d = discover(&world, AMI, &opts, &CollectEvents::default())
+                .await
+                .unwrap();
+            let expected = if probe { "pending" } else { "available" };
+            assert_eq!(d.image.state, Some(expected.into()), "probe: {probe}");
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! What stops a copy before anything changes, each with its fix: an image the source account
-//! does not own or that is not `available`; AWS managed (aws/ebs) keys, which no other account can
+//! does not own or that is not `available` (a `pending` one only under `--dry-run`: a real run
+//! waits for it in discovery); AWS managed (aws/ebs) keys, which no other account can
 //! ever use; keys that are disabled, pending deletion or otherwise unusable; keys of another
 //! account (their policy cannot be edited from here); unreadable key policies.
 
@@ -7,6 +8,7 @@ use super::Draft;
 use crate::domain::states::{ImageState, KeyState};
 use crate::workflow::copy::facts::{Discovery, KeyFacts};
 use crate::workflow::plan::{Blocker, BlockerCode, PlanOptions};
+use crate::workflow::waiters::Timing;
 
 /// The image must be the source account's and `available`.
 pub fn image_blockers(d: &Discovery, draft: &mut Draft) {
@@ -22,7 +24,19 @@ pub fn image_blockers(d: &Discovery, draft: &mut Draft) {
             fix: "run amishare with credentials of the image's owner, or copy the image into your account first (`aws ec2 copy-image`)".into(),
         });
     }
-    if d.image.state != Some(ImageState::Available) {
+    if d.image.state == Some(ImageState::Pending) {
+        // Discovery waits for a pending image unless `--dry-run`; after its timeout the image
+        // may still be pending.
+        let bound = Timing::default().copy_timeout.as_secs() / 60;
+        draft.blockers.push(Blocker {
+            code: BlockerCode::ImageNotAvailable,
+            message: format!(
+                "image {} is still `pending`, not `available`: a real run (without `--dry-run`) waits for it, at most {bound} min",
+                d.image.id
+            ),
+            fix: "run without `--dry-run` (amishare waits for the image), or wait until the image is available (`aws ec2 wait image-available --image-ids ...`) and run again".into(),
+        });
+    } else if d.image.state != Some(ImageState::Available) {
         draft.blockers.push(Blocker {
             code: BlockerCode::ImageNotAvailable,
             message: format!(
@@ -30,8 +44,23 @@ pub fn image_blockers(d: &Discovery, draft: &mut Draft) {
                 d.image.id,
                 d.image.state.as_ref().map_or("unknown", ImageState::as_str)
             ),
-            fix: "wait until the image is available (`aws ec2 wait image-available --image-ids ...`) and run again".into(),
+            fix: not_available_fix(d),
         });
+    }
+}
+
+/// The fix for an image that is neither `available` nor `pending`: a `failed` image never
+/// becomes available, a `deregistered` one is gone; other states may pass.
+fn not_available_fix(d: &Discovery) -> String {
+    let id = &d.image.id;
+    match &d.image.state {
+        Some(ImageState::Failed) => format!(
+            "the image will not become available: create the AMI again (and `aws ec2 deregister-image --image-id {id}`), then run amishare on the new one"
+        ),
+        Some(ImageState::Deregistered) => {
+            "the image no longer exists: run amishare on another AMI".into()
+        }
+        _ => "wait until the image is available (`aws ec2 wait image-available --image-ids ...`) and run again".into(),
     }
 }
 
@@ -119,4 +148,73 @@ fn key_ownership(d: &Discovery, opts: &PlanOptions, k: &KeyFacts) -> Option<Bloc
         });
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::inventory::{CallerIdentity, ImageInfo};
+
+    fn blockers_for(state: &str) -> Vec<Blocker> {
+        let d = Discovery {
+            source: CallerIdentity {
+                account: "111122223333".into(),
+                arn: "arn:aws:sts::111122223333:assumed-role/admin/amishare".into(),
+            },
+            source_region: "us-east-1".into(),
+            image: ImageInfo {
+                id: "ami-1".into(),
+                name: None,
+                owner: Some("111122223333".into()),
+                state: Some(state.into()),
+                architecture: None,
+                creation_date: None,
+                block_devices: vec![],
+                launch_permissions: None,
+                tags: vec![],
+            },
+            snapshots: vec![],
+            keys: vec![],
+            targets: vec![],
+            reencrypt: None,
+            probes: vec![],
+        };
+        let mut draft = Draft::new("");
+        image_blockers(&d, &mut draft);
+        draft.blockers
+    }
+
+    #[test]
+    fn a_pending_image_says_a_real_run_waits() {
+        let b = blockers_for("pending");
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].code, BlockerCode::ImageNotAvailable);
+        assert_eq!(
+            b[0].message,
+            "image ami-1 is still `pending`, not `available`: a real run (without `--dry-run`) waits for it, at most 180 min"
+        );
+        assert!(b[0].fix.starts_with("run without `--dry-run`"), "{b:?}");
+    }
+
+    #[test]
+    fn failed_and_deregistered_images_stay_blocked_with_their_fix() {
+        for (state, fix) in [
+            (
+                "failed",
+                "the image will not become available: create the AMI again",
+            ),
+            ("deregistered", "the image no longer exists"),
+            ("invalid", "wait until the image is available"),
+        ] {
+            let b = blockers_for(state);
+            assert_eq!(b.len(), 1, "{state}");
+            assert_eq!(b[0].code, BlockerCode::ImageNotAvailable);
+            assert_eq!(
+                b[0].message,
+                format!("image ami-1 is `{state}`, not `available`")
+            );
+            assert!(b[0].fix.starts_with(fix), "{b:?}");
+        }
+        assert!(blockers_for("available").is_empty());
+    }
 }
