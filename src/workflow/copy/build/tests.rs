@@ -1,3 +1,6 @@
+//! Unit tests of plan building on hand-built discoveries: a fresh copy, a finished state, aws/ebs,
+//! `--reencrypt-with`, `--skip-key-policy-edit` and resumed step ids.
+
 use super::*;
 use crate::workflow::copy::facts::{ReencryptFacts, RegionFacts, TargetFacts};
 use crate::workflow::inventory::IdentityPolicies;
