@@ -192,3 +192,33 @@ fn aws_max_attempts_and_retry_mode_from_the_environment_are_honoured() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(calls >= 3, "{calls} GetCallerIdentity calls: {stderr}");
 }
+
+/// aws-config panics on an invalid `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE`; amishare refuses them
+/// first: exit 2, one line naming the variable, before any AWS call.
+#[test]
+fn an_invalid_retry_setting_in_the_environment_is_bad_input_not_a_panic() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    for (var, value) in [
+        ("AWS_RETRY_MODE", "legacy"),
+        ("AWS_MAX_ATTEMPTS", "0"),
+        ("AWS_MAX_ATTEMPTS", "many"),
+    ] {
+        emu.clear_requests();
+        let out = emu
+            .amishare_as_source(&seed)
+            .env_remove("AWS_MAX_ATTEMPTS")
+            .env_remove("AWS_RETRY_MODE")
+            .env(var, value)
+            .args(dry_run_args(seed["ami_id"].as_str().unwrap()))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}={value}: {stderr}");
+        assert!(
+            stderr.contains(&format!("`{var}={value}` is not valid")),
+            "{stderr}"
+        );
+        assert_eq!(emu.requests().len(), 0, "{var}={value}: AWS was called");
+    }
+}
