@@ -16,12 +16,13 @@
 //! Retries: the SDK's standard retry mode and its defaults (3 attempts, exponential backoff,
 //! client-side retry quota) are kept. `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` and the profile's
 //! `max_attempts` / `retry_mode` are honoured (amishare sets no retry config of its own unless
-//! [`SessionOptions::max_attempts`] is given, which wins). Long runs under throttling (many
-//! targets and regions, each copy polled until available) should raise it, e.g.
+//! [`SessionOptions::max_attempts`] is given, which wins); an invalid value of either variable is
+//! refused as bad input before aws-config sees it (it would panic). Long runs under throttling
+//! (many targets and regions, each copy polled until available) should raise it, e.g.
 //! `AWS_MAX_ATTEMPTS=10`: with 3 attempts a throttled Describe call can fail the run.
 
 use crate::domain::arn::{partition_of, role_arn, DEFAULT_PARTITION};
-use aws_config::retry::RetryConfig;
+use aws_config::retry::{RetryConfig, RetryMode};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
@@ -108,6 +109,12 @@ pub enum SessionError {
     AssumeRole { role_arn: String, source: AwsError },
     #[error("profile `{profile}` not found in the AWS config or credentials file")]
     ProfileNotFound { profile: String },
+    #[error("`{var}={value}` is not valid: {expected}")]
+    BadRetrySetting {
+        var: &'static str,
+        value: String,
+        expected: &'static str,
+    },
 }
 
 impl SessionError {
@@ -118,6 +125,7 @@ impl SessionError {
             SessionError::Identity(_) => "check the credentials: `aws sts get-caller-identity` (with the same profile) must work",
             SessionError::AssumeRole { .. } => "the role must exist and trust the source account (and the external id, if one is required)",
             SessionError::ProfileNotFound { .. } => "list the profiles with `aws configure list-profiles`, or set `AWS_CONFIG_FILE`",
+            SessionError::BadRetrySetting { .. } => "fix or unset the variable (unset: the SDK default, standard mode with 3 attempts)",
         }
     }
 
@@ -126,7 +134,9 @@ impl SessionError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            SessionError::ProfileNotFound { .. } | SessionError::NoRegion { .. }
+            SessionError::ProfileNotFound { .. }
+                | SessionError::NoRegion { .. }
+                | SessionError::BadRetrySetting { .. }
         )
     }
 }
@@ -178,6 +188,29 @@ fn retry_config(max_attempts: u32) -> RetryConfig {
     }
 }
 
+/// The first invalid one of `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE`, read as aws-config reads them
+/// (a whole number from 1; `standard` or `adaptive`). Checked before loading: aws-config panics
+/// on an invalid value (e.g. the AWS CLI's `legacy` mode). An invalid `max_attempts` /
+/// `retry_mode` in the profile file still panics inside aws-config.
+fn invalid_retry_env() -> Option<SessionError> {
+    let bad = |var, value, expected| SessionError::BadRetrySetting {
+        var,
+        value,
+        expected,
+    };
+    if let Ok(v) = std::env::var("AWS_MAX_ATTEMPTS") {
+        if !matches!(v.parse::<u32>(), Ok(n) if n > 0) {
+            return Some(bad("AWS_MAX_ATTEMPTS", v, "a whole number from 1"));
+        }
+    }
+    if let Ok(v) = std::env::var("AWS_RETRY_MODE") {
+        if v.parse::<RetryMode>().is_err() {
+            return Some(bad("AWS_RETRY_MODE", v, "`standard` or `adaptive`"));
+        }
+    }
+    None
+}
+
 /// aws-config's default loader with the options' overrides; anything not overridden (retries
 /// included) comes from the environment and the profile.
 fn config_loader(opts: &SessionOptions) -> aws_config::ConfigLoader {
@@ -201,6 +234,14 @@ impl AwsSession {
     /// Load a session from the default chain / named profile, with region and endpoint
     /// overrides, and ask STS who it is.
     pub async fn load(opts: &SessionOptions) -> Result<Self, SessionError> {
+        if let Some(e) = opts
+            .max_attempts
+            .is_none()
+            .then(invalid_retry_env)
+            .flatten()
+        {
+            return Err(e);
+        }
         let config = config_loader(opts).load().await;
         let r = Self::from_config(config, opts.profile.clone()).await;
         match (&r, &opts.profile) {

@@ -11,6 +11,8 @@
 // log, running the real binary against it).
 mod common;
 
+// AWS conventions through the real binary: credential_process profiles, AWS_MAX_ATTEMPTS/AWS_RETRY_MODE.
+mod aws_conventions;
 // Bad arguments and configuration: exit 2, a one-line error and a hint, before any AWS call.
 mod cli_errors;
 // `copy` / `apply` / `rollback` end to end: the real binary against one emulator per test.
