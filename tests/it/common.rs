@@ -26,6 +26,29 @@ pub const SOURCE_ACCOUNT: &str = "111122223333";
 pub const TARGET_ACCOUNT: &str = "444455556666";
 /// The default region.
 pub const REGION: &str = "us-east-1";
+/// The seed's role in the target account that amishare assumes (`--target-role`).
+pub const TARGET_ROLE: &str = "amishare-target";
+
+/// The ARN of [`TARGET_ROLE`], as `--grant` takes it.
+pub fn grant() -> String {
+    format!("arn:aws:iam::{TARGET_ACCOUNT}:role/{TARGET_ROLE}")
+}
+
+/// `amishare --output json copy AMI --to TARGET --target-role ROLE`, as the seed's source role.
+pub fn copy_cmd(emu: &Emulator, seed: &Value, ami: &str) -> assert_cmd::Command {
+    let mut cmd = emu.amishare_as_source(seed);
+    cmd.args([
+        "--output",
+        "json",
+        "copy",
+        ami,
+        "--to",
+        TARGET_ACCOUNT,
+        "--target-role",
+        TARGET_ROLE,
+    ]);
+    cmd
+}
 
 /// The repository root (where Cargo.toml is).
 pub fn repo_root() -> PathBuf {

@@ -5,14 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{stdout_json, Emulator, REGION, SOURCE_ACCOUNT, TARGET_ACCOUNT};
+use crate::common::{grant, stdout_json, Emulator, REGION, SOURCE_ACCOUNT, TARGET_ACCOUNT};
 use serde_json::{json, Value};
-
-const TARGET_ROLE: &str = "amishare-target";
-
-fn grant() -> String {
-    format!("arn:aws:iam::{TARGET_ACCOUNT}:role/{TARGET_ROLE}")
-}
 
 /// A new AMI in the source account (CopyImage of the seeded one, encrypted with the source key)
 /// that stays `pending` for `secs`; resources created afterwards use the default pending time.
@@ -46,23 +40,11 @@ fn pending_source_image(emu: &Emulator, seed: &Value, secs: f64) -> String {
     id
 }
 
-/// `amishare -v --output json copy AMI --to TARGET --target-role ROLE --grant ...` (`-v`: the
+/// `amishare --output json copy AMI --to TARGET --target-role ROLE -v --grant ...` (`-v`: the
 /// progress notes are written to stderr with JSON output too).
 fn copy_cmd(emu: &Emulator, seed: &Value, ami: &str) -> assert_cmd::Command {
-    let mut cmd = emu.amishare_as_source(seed);
-    cmd.args([
-        "-v",
-        "--output",
-        "json",
-        "copy",
-        ami,
-        "--to",
-        TARGET_ACCOUNT,
-        "--target-role",
-        TARGET_ROLE,
-        "--grant",
-        &grant(),
-    ]);
+    let mut cmd = crate::common::copy_cmd(emu, seed, ami);
+    cmd.args(["-v", "--grant", &grant()]);
     cmd
 }
 
