@@ -142,9 +142,17 @@ pub(super) async fn restore_policy_version(
         .send()
         .await
         .map_err(aws_err("iam", "SetDefaultPolicyVersion"))?;
+    delete_policy_version(iam, policy_arn, delete_version).await
+}
+
+async fn delete_policy_version(
+    iam: &aws_sdk_iam::Client,
+    policy_arn: &str,
+    version: &str,
+) -> Result<(), AwsError> {
     iam.delete_policy_version()
         .policy_arn(policy_arn)
-        .version_id(delete_version)
+        .version_id(version)
         .send()
         .await
         .map_err(aws_err("iam", "DeletePolicyVersion"))?;
@@ -167,12 +175,7 @@ pub(super) async fn delete_policy(
         .filter(|v| !v.is_default_version())
     {
         if let Some(id) = v.version_id() {
-            iam.delete_policy_version()
-                .policy_arn(policy_arn)
-                .version_id(id)
-                .send()
-                .await
-                .map_err(aws_err("iam", "DeletePolicyVersion"))?;
+            delete_policy_version(iam, policy_arn, id).await?;
         }
     }
     iam.delete_policy()

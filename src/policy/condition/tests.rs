@@ -3,7 +3,8 @@
 use super::*;
 use crate::policy::context::RequestContext;
 
-fn cond(op: &str, key: &str, vals: &[&str]) -> Condition {
+/// A condition `op` on `key` with `vals` (shared with `tests_aws_rules`).
+pub(super) fn cond(op: &str, key: &str, vals: &[&str]) -> Condition {
     let operator = Operator::parse(op).unwrap();
     Condition {
         operator_name: op.to_string(),

@@ -7,6 +7,7 @@
 //! - MULTI: "Single-valued vs. multivalued context keys"
 //!   (reference_policies_condition-single-vs-multi-valued-context-keys.html).
 
+use super::tests::cond;
 use super::*;
 use crate::policy::context::RequestContext;
 
@@ -28,20 +29,6 @@ struct Case {
     values: &'static [&'static str],
     request: Request,
     holds: bool,
-}
-
-fn cond(op: &str, key: &str, vals: &[&str]) -> Condition {
-    let operator = Operator::parse(op).unwrap();
-    Condition {
-        operator_name: op.to_string(),
-        operator,
-        key: key.to_string(),
-        key_lc: key.to_ascii_lowercase(),
-        values: vals
-            .iter()
-            .map(|v| CondValue::new((*v).to_string(), &operator).unwrap())
-            .collect(),
-    }
 }
 
 fn run(table: &[Case]) {
