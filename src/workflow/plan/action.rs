@@ -1,0 +1,224 @@
+//! The plan's steps: every change amishare can make ([`Action`]), the API each calls, and how each is
+//! shown and undone.
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// One change to make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// PutKeyPolicy with `after`, only if the policy still is `before`.
+    PutKeyPolicy {
+        key_arn: String,
+        before: String,
+        after: String,
+        added: Vec<AddedPrincipal>,
+        /// Unified diff for the reviewer.
+        diff: String,
+    },
+    AddLaunchPermission {
+        image_id: String,
+        account: String,
+    },
+    AddCreateVolumePermission {
+        snapshot_id: String,
+        account: String,
+    },
+    CreatePolicy {
+        name: String,
+        document: String,
+    },
+    CreatePolicyVersion {
+        policy_arn: String,
+        previous_version: String,
+        document: String,
+    },
+    AttachPolicy {
+        policy_arn: String,
+        principal_arn: String,
+    },
+    CopyImage {
+        source_image_id: String,
+        source_region: String,
+        name: String,
+        kms_key_id: Option<String>,
+        tags: Vec<(String, String)>,
+    },
+    /// CopyImage inside the source account and region, re-encrypted with a customer managed key
+    /// (the source AMI is on AWS managed keys, which no other account can use). The rest of the
+    /// workflow is planned on the new AMI once it is available. `existing_image_id`: a copy an
+    /// earlier run started, only waited for.
+    ReencryptImage {
+        source_image_id: String,
+        name: String,
+        kms_key_id: String,
+        tags: Vec<(String, String)>,
+        existing_image_id: Option<String>,
+    },
+    /// Wait for a copy made earlier (by an interrupted run) to become available.
+    WaitCopy {
+        image_id: String,
+    },
+    TestLaunch {
+        /// `None`: the image the CopyImage step of the same account/region makes.
+        image_id: Option<String>,
+        instance_type: String,
+        subnet_id: Option<String>,
+    },
+    RemoveLaunchPermission {
+        image_id: String,
+        account: String,
+    },
+    RemoveCreateVolumePermission {
+        snapshot_id: String,
+        account: String,
+    },
+    /// Remove the principals added to the key policy (after the copies exist).
+    RevokeKeyUsers {
+        key_arn: String,
+        added: Vec<AddedPrincipal>,
+    },
+}
+
+impl Action {
+    /// The AWS API this step calls (for the review).
+    pub fn api(&self) -> &'static str {
+        match self {
+            Action::PutKeyPolicy { .. } | Action::RevokeKeyUsers { .. } => "kms:PutKeyPolicy",
+            Action::AddLaunchPermission { .. } | Action::RemoveLaunchPermission { .. } => {
+                "ec2:ModifyImageAttribute"
+            }
+            Action::AddCreateVolumePermission { .. }
+            | Action::RemoveCreateVolumePermission { .. } => "ec2:ModifySnapshotAttribute",
+            Action::CreatePolicy { .. } => "iam:CreatePolicy",
+            Action::CreatePolicyVersion { .. } => "iam:CreatePolicyVersion",
+            Action::AttachPolicy { .. } => "iam:Attach*Policy",
+            Action::CopyImage { .. } => "ec2:CopyImage",
+            Action::ReencryptImage {
+                existing_image_id: Some(_),
+                ..
+            } => "ec2:DescribeImages",
+            Action::ReencryptImage { .. } => "ec2:CopyImage",
+            Action::WaitCopy { .. } => "ec2:DescribeImages",
+            Action::TestLaunch { .. } => "ec2:RunInstances+TerminateInstances",
+        }
+    }
+
+    /// One line for humans.
+    pub fn summary(&self) -> String {
+        match self {
+            Action::PutKeyPolicy { key_arn, added, .. } => {
+                let principals = unique_principals(added);
+                format!(
+                    "edit the key policy of {key_arn}: add {} to \"Allow use of the key\" and \"Allow attachment of persistent resources\"",
+                    principals.join(", ")
+                )
+            }
+            Action::AddLaunchPermission { image_id, account } => {
+                format!("share {image_id} with {account} (launch permission)")
+            }
+            Action::AddCreateVolumePermission {
+                snapshot_id,
+                account,
+            } => format!("share snapshot {snapshot_id} with {account} (createVolumePermission)"),
+            Action::CreatePolicy { name, .. } => {
+                format!("create IAM policy {name} (use of the source key(s))")
+            }
+            Action::CreatePolicyVersion { policy_arn, .. } => {
+                format!("add a default version to {policy_arn} covering the source key(s)")
+            }
+            Action::AttachPolicy {
+                policy_arn,
+                principal_arn,
+            } => format!("attach {policy_arn} to {principal_arn}"),
+            Action::CopyImage {
+                source_image_id,
+                source_region,
+                name,
+                kms_key_id,
+                ..
+            } => format!(
+                "copy {source_image_id} from {source_region} as \"{name}\", encrypted with {}",
+                kms_key_id
+                    .as_deref()
+                    .unwrap_or("the account's default EBS key")
+            ),
+            Action::ReencryptImage {
+                source_image_id,
+                kms_key_id,
+                existing_image_id: Some(id),
+                ..
+            } => format!(
+                "wait for {id} (the copy of {source_image_id} re-encrypted with {kms_key_id} by an earlier run), then plan the rest on it"
+            ),
+            Action::ReencryptImage {
+                source_image_id,
+                name,
+                kms_key_id,
+                ..
+            } => format!(
+                "copy {source_image_id} inside the source account as \"{name}\", re-encrypted with {kms_key_id}; then plan the rest (key policy, sharing, copies, test launch) on the new AMI"
+            ),
+            Action::WaitCopy { image_id } => {
+                format!("wait for {image_id} (copied by an earlier run) to become available")
+            }
+            Action::TestLaunch {
+                image_id,
+                instance_type,
+                ..
+            } => format!(
+                "test-launch {} as {instance_type} (no public IP), wait until running, terminate",
+                image_id.as_deref().unwrap_or("the copy")
+            ),
+            Action::RemoveLaunchPermission { image_id, account } => {
+                format!("stop sharing {image_id} with {account}")
+            }
+            Action::RemoveCreateVolumePermission {
+                snapshot_id,
+                account,
+            } => format!("stop sharing snapshot {snapshot_id} with {account}"),
+            Action::RevokeKeyUsers { key_arn, added } => {
+                let principals = unique_principals(added);
+                format!(
+                    "remove {} from the key policy of {key_arn}",
+                    principals.join(", ")
+                )
+            }
+        }
+    }
+
+    /// Whether the step runs in a target account (after the source-side steps).
+    pub fn is_target_side(&self) -> bool {
+        matches!(
+            self,
+            Action::CreatePolicy { .. }
+                | Action::CreatePolicyVersion { .. }
+                | Action::AttachPolicy { .. }
+                | Action::CopyImage { .. }
+                | Action::WaitCopy { .. }
+                | Action::TestLaunch { .. }
+        )
+    }
+
+    /// Steps that run after every copy is done.
+    pub fn is_revoke(&self) -> bool {
+        matches!(
+            self,
+            Action::RemoveLaunchPermission { .. }
+                | Action::RemoveCreateVolumePermission { .. }
+                | Action::RevokeKeyUsers { .. }
+        )
+    }
+}
+
+fn unique_principals(added: &[AddedPrincipal]) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for a in added {
+        if !out.contains(&a.principal.as_str()) {
+            out.push(a.principal.as_str());
+        }
+    }
+    out
+}
