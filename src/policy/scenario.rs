@@ -23,22 +23,55 @@ impl Operation {
         }
     }
 
-    /// The KMS actions on the source key EC2 needs on the caller's behalf.
+    /// The KMS actions on the source key EC2 needs on the caller's behalf when the key is in the
+    /// caller's own account (see [`Operation::required_actions_on`] for a key in another account).
     ///
     /// Launch: the EBS documentation's list for using a key with EBS (CreateGrant, Decrypt,
     /// DescribeKey, GenerateDataKeyWithoutPlaintext, ReEncrypt*, of which the source key needs
     /// ReEncryptFrom). Copy: only reading the source key, as AWS's own copy script grants it
     /// (DescribeKey, Decrypt, CreateGrant).
     pub fn required_actions(self) -> &'static [&'static str] {
-        match self {
-            Self::Launch => &[
+        self.required_actions_on(false)
+    }
+
+    /// The KMS actions EC2 needs on the caller's behalf on the key of the AMI's snapshots, by
+    /// where that key is: where the new volumes are encrypted decides it ([`VolumeKey`]).
+    ///
+    /// A launch without encryption parameters restores a snapshot the caller owns with the same
+    /// key (so the key also encrypts the new volume: GenerateDataKeyWithoutPlaintext), but one
+    /// the caller does not own (a shared AMI, whose key is in another account) with the caller's
+    /// EBS default key: the snapshot's key is then only decrypted from (CreateGrant, Decrypt,
+    /// DescribeKey, ReEncryptFrom; no GenerateDataKey*). EC2 user guide, "Use encryption with
+    /// EBS-backed AMIs", instance-launching scenarios
+    /// (<https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/AMIEncryption.html>). A copy always
+    /// only reads the source key (it encrypts with the key it is given).
+    pub fn required_actions_on(self, cross_account: bool) -> &'static [&'static str] {
+        match (self, self.volume_key(cross_account)) {
+            (Self::Launch, VolumeKey::SnapshotKey) => &[
                 "kms:CreateGrant",
                 "kms:Decrypt",
                 "kms:DescribeKey",
                 "kms:GenerateDataKeyWithoutPlaintext",
                 "kms:ReEncryptFrom",
             ],
-            Self::Copy => &["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"],
+            (Self::Launch, VolumeKey::CallerDefaultKey) => &[
+                "kms:CreateGrant",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:ReEncryptFrom",
+            ],
+            (Self::Copy, _) => &["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"],
+        }
+    }
+
+    /// Which key encrypts the new volumes (launch) or snapshots (copy, without a key given) when
+    /// the AMI's snapshot key is (`cross_account`) or is not in another account than the
+    /// caller's. EC2 user guide, "Use encryption with EBS-backed AMIs".
+    pub fn volume_key(self, cross_account: bool) -> VolumeKey {
+        if cross_account {
+            VolumeKey::CallerDefaultKey
+        } else {
+            VolumeKey::SnapshotKey
         }
     }
 
@@ -58,6 +91,17 @@ impl std::fmt::Display for Operation {
     }
 }
 
+/// Where EC2 encrypts the new volumes of a launch made without encryption parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VolumeKey {
+    /// The caller owns the snapshot: its key encrypts the new volume too.
+    SnapshotKey,
+    /// The snapshot is another account's (a shared AMI): the caller's EBS default key encrypts
+    /// the new volume, which the caller must be able to use as well when customer managed.
+    CallerDefaultKey,
+}
+
 /// One request of a scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScenarioRequest {
@@ -65,14 +109,16 @@ pub struct ScenarioRequest {
     pub context: RequestContext,
 }
 
-/// The on-behalf requests of `op` by `caller` on a key in `key_region`.
+/// The on-behalf requests of `op` by `caller` on a key in `key_region`, in another account than
+/// the caller's when `cross_account`.
 pub fn requests(
     op: Operation,
     caller: &Caller,
     caller_ctx: &CallerContext,
     key_region: &str,
+    cross_account: bool,
 ) -> Vec<ScenarioRequest> {
-    op.required_actions()
+    op.required_actions_on(cross_account)
         .iter()
         .map(|action| ScenarioRequest {
             action,

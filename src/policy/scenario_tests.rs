@@ -686,3 +686,81 @@ fn analysis_serialises_with_stable_codes() {
         assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
     }
 }
+
+/// A key policy that lets the other account decrypt (no GenerateDataKey*), as a key owner who
+/// shares an AMI for launch only might write it.
+fn decrypt_only_policy(principal: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+        {{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::111122223333:root"}},"Action":"kms:*","Resource":"*"}},
+        {{"Sid":"Decrypt only","Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":["kms:Decrypt","kms:ReEncryptFrom","kms:DescribeKey"],"Resource":"*"}},
+        {{"Sid":"Attach","Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":"kms:CreateGrant","Resource":"*","Condition":{{"Bool":{{"kms:GrantIsForAWSResource":"true"}}}}}}]}}"#
+    )
+}
+
+const DECRYPT_ONLY_IAM: &str = r#"{"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":["kms:Decrypt","kms:ReEncryptFrom","kms:DescribeKey"],"Resource":"*"},
+    {"Effect":"Allow","Action":"kms:CreateGrant","Resource":"*","Condition":{"Bool":{"kms:GrantIsForAWSResource":"true"}}}]}"#;
+
+/// Launching a shared AMI (the key is another account's) encrypts the new volumes with the
+/// caller's EBS default key: the source key is only decrypted from, so a key policy without
+/// GenerateDataKey* does not block it.
+#[test]
+fn shared_ami_launch_needs_no_generate_data_key_on_the_source_key() {
+    let k = key(&decrypt_only_policy(EXT_ROLE));
+    let a = run(&k, EXT_SESSION, &ids(&[DECRYPT_ONLY_IAM]));
+    assert!(a.cross_account);
+    assert_eq!(a.verdict, Verdict::Allow, "{:#?}", a.findings);
+    let actions: Vec<&str> = a.checks.iter().map(|c| c.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        vec![
+            "kms:CreateGrant",
+            "kms:Decrypt",
+            "kms:DescribeKey",
+            "kms:ReEncryptFrom"
+        ]
+    );
+    assert!(a.errors().next().is_none(), "{:#?}", a.findings);
+}
+
+/// A same-account launch keeps the snapshot's key for the new volumes, so it needs
+/// GenerateDataKeyWithoutPlaintext on it too; the finding names exactly that action.
+#[test]
+fn same_account_launch_needs_generate_data_key_on_the_snapshot_key() {
+    let k = key(&decrypt_only_policy(SAME_ROLE));
+    let a = run(&k, SAME_SESSION, &[]);
+    assert!(!a.cross_account);
+    assert_eq!(a.verdict, Verdict::Deny, "{:#?}", a.findings);
+    let denied: Vec<&str> = a
+        .checks
+        .iter()
+        .filter(|c| !c.allowed())
+        .map(|c| c.action.as_str())
+        .collect();
+    assert_eq!(denied, vec!["kms:GenerateDataKeyWithoutPlaintext"]);
+    assert_fix_allows(&a, &k, &[], SAME_SESSION, &CallerContext::default());
+}
+
+#[test]
+fn where_new_volumes_are_encrypted() {
+    use crate::policy::scenario::VolumeKey;
+    assert_eq!(
+        Operation::Launch.volume_key(true),
+        VolumeKey::CallerDefaultKey
+    );
+    assert_eq!(Operation::Launch.volume_key(false), VolumeKey::SnapshotKey);
+    for cross in [true, false] {
+        assert!(!Operation::Copy
+            .required_actions_on(cross)
+            .iter()
+            .any(|a| a.starts_with("kms:GenerateDataKey")));
+    }
+    assert!(!Operation::Launch
+        .required_actions_on(true)
+        .iter()
+        .any(|a| a.starts_with("kms:GenerateDataKey")));
+    assert!(Operation::Launch
+        .required_actions_on(false)
+        .contains(&"kms:GenerateDataKeyWithoutPlaintext"));
+}

@@ -323,3 +323,45 @@ fn no_color_env_accepts_any_value() {
         assert!(!String::from_utf8(out.stdout).unwrap().contains('\u{1b}'));
     }
 }
+
+/// Launching a shared AMI encrypts the new volumes with the launcher's EBS default key, so a key
+/// policy that lets the other account only decrypt (no GenerateDataKey*) does not block it
+/// (EC2 user guide, "Use encryption with EBS-backed AMIs", instance-launching scenarios).
+#[test]
+fn shared_ami_launch_with_a_decrypt_only_key_policy_is_allowed() {
+    let (code, out, err) = explain(&[
+        "--key-policy",
+        "@decrypt-only-external-key-policy.json",
+        "--principal",
+        EXT_SESSION,
+        "--key-arn",
+        KEY,
+        "--identity-policy",
+        "@decrypt-only-identity-policy.json",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"], "allow");
+    let actions: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "kms:CreateGrant",
+            "kms:Decrypt",
+            "kms:DescribeKey",
+            "kms:ReEncryptFrom"
+        ]
+    );
+    assert!(!v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["severity"] == "error"));
+}

@@ -70,19 +70,25 @@ pub fn analyze(req: &AnalysisRequest<'_>) -> Result<Analysis, PolicyError> {
         .unwrap_or_else(|| key_arn.region.clone());
     let cross_account = caller.account != key_arn.account;
 
-    let checks: Vec<Decision> = requests(req.operation, &caller, req.context, &key_arn.region)
-        .iter()
-        .map(|r| {
-            evaluate(
-                req.key,
-                &key_arn,
-                &caller,
-                req.identity_policies,
-                r.action,
-                &r.context,
-            )
-        })
-        .collect();
+    let checks: Vec<Decision> = requests(
+        req.operation,
+        &caller,
+        req.context,
+        &key_arn.region,
+        cross_account,
+    )
+    .iter()
+    .map(|r| {
+        evaluate(
+            req.key,
+            &key_arn,
+            &caller,
+            req.identity_policies,
+            r.action,
+            &r.context,
+        )
+    })
+    .collect();
 
     let verdict = if checks.iter().all(Decision::allowed) {
         Verdict::Allow
