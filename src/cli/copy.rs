@@ -11,10 +11,12 @@ use super::validate::{is_account_id, is_ec2_id, is_principal_arn, is_region};
 use super::{render, CliError, Exit, GlobalArgs, OutputFormat};
 use crate::aws::reader::SdkReader;
 use crate::aws::session::AwsSession;
+use crate::domain::arn::{expand_grants, partition_of, AUTOSCALING_GRANT};
 use crate::state::FileJournalStore;
 use crate::workflow::copy::{build_plan, discover, Report, ReportStatus, RunStart};
 use crate::workflow::journal;
 use crate::workflow::plan::{AccessSpec, Plan, PlanOptions};
+use crate::workflow::ports::Reader;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CopyArgs {
@@ -35,7 +37,8 @@ pub struct CopyArgs {
     /// Target region (repeatable); default: the source region
     #[arg(long, value_name = "R")]
     pub target_region: Vec<String>,
-    /// Target users/roles/groups that will launch the copy (repeatable)
+    /// Target users/roles/groups that will launch the copy (repeatable); `autoscaling`: each
+    /// target's Auto Scaling service-linked role
     #[arg(long, value_name = "ARN")]
     pub grant: Vec<String>,
     /// Key for the copy; default: the target's EBS default key
@@ -159,10 +162,10 @@ fn validate(args: &CopyArgs) -> Result<(), CliError> {
         }
     }
     for g in &args.grant {
-        if !is_principal_arn(g) {
+        if !is_principal_arn(g) && !g.eq_ignore_ascii_case(AUTOSCALING_GRANT) {
             return Err(CliError::usage(
-                format!("`--grant {g}` is not an IAM user, role or group ARN"),
-                "e.g. `--grant arn:aws:iam::444455556666:role/Launcher`",
+                format!("`--grant {g}` is not an IAM user, role or group ARN, nor `autoscaling`"),
+                "e.g. `--grant arn:aws:iam::444455556666:role/Launcher`, or `--grant autoscaling` for each target's Auto Scaling service-linked role",
             ));
         }
     }
@@ -195,7 +198,14 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         max_attempts: args.max_attempts,
     };
     let (world, regions) = connect(global, &reach, loaded).await?;
-    let opts = args.plan_options(access, regions);
+    let mut opts = args.plan_options(access, regions);
+    // `--grant autoscaling`: Auto Scaling's service-linked role of each target account, in the
+    // source's partition (known once connected).
+    opts.grants = expand_grants(
+        &opts.grants,
+        &opts.target_accounts,
+        partition_of(&world.source.reader.identity().arn),
+    );
     let store = FileJournalStore::default_location();
     let progress = Progress::for_output(global);
     let start = RunStart::choose(&store, &opts, &image_id, args.dry_run);

@@ -71,10 +71,17 @@ pub fn parse_accounts(s: &str) -> Result<Vec<String>, String> {
     Ok(ids)
 }
 
-/// Principals typed by the user (may be none): IAM user, role or group ARNs in a target account.
+/// Principals typed by the user (may be none): IAM user, role or group ARNs in a target account,
+/// or `autoscaling` (each target's Auto Scaling service-linked role).
 pub fn parse_grants(s: &str, targets: &[String]) -> Result<Vec<String>, String> {
     let mut arns: Vec<String> = Vec::new();
     for arn in split_list(s) {
+        if arn.eq_ignore_ascii_case(crate::domain::arn::AUTOSCALING_GRANT) {
+            if !arns.contains(&arn) {
+                arns.push(arn);
+            }
+            continue;
+        }
         if !is_principal_arn(&arn) {
             return Err(format!(
                 "`{arn}` is not an IAM user, role or group ARN (e.g. `arn:aws:iam::444455556666:role/Launcher`)"

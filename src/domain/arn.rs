@@ -167,6 +167,58 @@ pub fn policy_arn(partition: &str, account: &str, name: &str) -> String {
     format!("arn:{partition}:iam::{account}:policy/{name}")
 }
 
+/// The `--grant` shorthand for Auto Scaling's service-linked role.
+pub const AUTOSCALING_GRANT: &str = "autoscaling";
+
+/// Auto Scaling's service-linked role in `account`:
+/// `arn:PARTITION:iam::ACCOUNT:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`
+/// (Auto Scaling user guide, "Service-linked roles for Amazon EC2 Auto Scaling").
+pub fn autoscaling_service_role_arn(partition: &str, account: &str) -> String {
+    role_arn(
+        partition,
+        account,
+        "aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
+    )
+}
+
+/// Is `arn` Auto Scaling's default service-linked role (or a custom-suffix one,
+/// `AWSServiceRoleForAutoScaling_SUFFIX`), whose policies cannot be edited?
+pub fn is_autoscaling_service_role(arn: &str) -> bool {
+    Principal::parse(arn).is_some_and(|p| {
+        p.kind == PrincipalKind::Role
+            && p.arn
+                .resource
+                .starts_with("role/aws-service-role/autoscaling.amazonaws.com/")
+            && p.name.starts_with("AWSServiceRoleForAutoScaling")
+    })
+}
+
+/// `--grant` values with the `autoscaling` shorthand expanded to Auto Scaling's service-linked
+/// role of EACH target account (in the order given, without duplicates).
+pub fn expand_grants(
+    grants: &[String],
+    target_accounts: &[String],
+    partition: &str,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for g in grants {
+        let expanded: Vec<String> = if g.eq_ignore_ascii_case(AUTOSCALING_GRANT) {
+            target_accounts
+                .iter()
+                .map(|a| autoscaling_service_role_arn(partition, a))
+                .collect()
+        } else {
+            vec![g.clone()]
+        };
+        for e in expanded {
+            if !out.contains(&e) {
+                out.push(e);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +304,35 @@ mod tests {
         );
         assert_eq!(root_arn("aws-cn", "1"), "arn:aws-cn:iam::1:root");
         assert_eq!(role_arn("aws", "1", "ops/X"), "arn:aws:iam::1:role/ops/X");
+    }
+
+    #[test]
+    fn autoscaling_shorthand_expands_per_target_account() {
+        let arn = autoscaling_service_role_arn("aws", "444455556666");
+        assert_eq!(
+            arn,
+            "arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+        );
+        assert!(is_autoscaling_service_role(&arn));
+        assert!(!is_autoscaling_service_role(
+            "arn:aws:iam::444455556666:role/AWSServiceRoleForAutoScaling"
+        ));
+        assert!(!is_autoscaling_service_role(
+            "arn:aws:iam::444455556666:role/Launcher"
+        ));
+        let grants = vec![
+            "arn:aws:iam::444455556666:role/Launcher".to_string(),
+            "autoscaling".to_string(),
+            "AutoScaling".to_string(),
+        ];
+        let targets = vec!["444455556666".to_string(), "777788889999".to_string()];
+        assert_eq!(
+            expand_grants(&grants, &targets, "aws-cn"),
+            vec![
+                "arn:aws:iam::444455556666:role/Launcher".to_string(),
+                autoscaling_service_role_arn("aws-cn", "444455556666"),
+                autoscaling_service_role_arn("aws-cn", "777788889999"),
+            ]
+        );
     }
 }
