@@ -97,6 +97,8 @@ pub fn left_to_undo(journal: &Journal) -> Vec<Leftover> {
             Action::PutKeyPolicy { key_arn, .. } => {
                 e.state == StepState::Done && !withdrawn.contains(&("key", key_arn, ""))
             }
+            Action::PutTargetKeyPolicy { .. } => e.state == StepState::Done,
+            Action::CreateGrant { .. } => e.state != StepState::RolledBack && !e.created.is_empty(),
             Action::AddLaunchPermission { image_id, account } => {
                 happened && !withdrawn.contains(&("image", image_id, account))
             }

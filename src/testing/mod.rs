@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::domain::states::ImageState;
 use crate::workflow::copy::{Conn, TargetAccess, World};
 use crate::workflow::inventory::{
-    CallerIdentity, IdentityPolicies, ImageInfo, KeyDescription, SnapshotInfo,
+    CallerIdentity, GrantInfo, IdentityPolicies, ImageInfo, KeyDescription, SnapshotInfo,
 };
 use crate::workflow::ports::AwsError;
 use crate::workflow::ports_write::ManagedPolicy;
@@ -42,6 +42,8 @@ pub struct Call {
 /// APIs that change state (for "made no change" assertions).
 pub const MUTATING: &[&str] = &[
     "PutKeyPolicy",
+    "CreateGrant",
+    "RetireGrant",
     "ModifyImageAttribute",
     "ModifySnapshotAttribute",
     "CreatePolicy",
@@ -128,6 +130,8 @@ pub struct State {
     pub launch: LaunchOutcome,
     pub calls: Vec<Call>,
     pub faults: Vec<Fault>,
+    /// (key ARN, grant) of the grants CreateGrant made.
+    pub grants: Vec<(String, GrantInfo)>,
     next_id: u64,
 }
 
@@ -149,6 +153,7 @@ impl Default for Cloud {
             launch: LaunchOutcome::Runs,
             calls: Vec::new(),
             faults: Vec::new(),
+            grants: Vec::new(),
             next_id: 1,
         })))
     }
@@ -156,7 +161,8 @@ impl Default for Cloud {
 
 fn aws_error(api: &'static str, code: &str, message: impl Into<String>) -> AwsError {
     let service = match api {
-        "PutKeyPolicy" | "GetKeyPolicy" | "DescribeKey" | "ListGrants" | "ListAliases" => "kms",
+        "PutKeyPolicy" | "GetKeyPolicy" | "DescribeKey" | "ListGrants" | "ListAliases"
+        | "CreateGrant" | "RetireGrant" => "kms",
         "CreatePolicy"
         | "CreatePolicyVersion"
         | "GetPolicy"

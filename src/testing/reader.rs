@@ -123,8 +123,17 @@ impl Reader for FakeReader {
     }
 
     async fn list_grants(&self, key: &str) -> Result<Seen<Vec<GrantInfo>>, AwsError> {
-        let _s = self.0.call("ListGrants", key)?;
-        Ok(Seen::Visible(Vec::new()))
+        let s = self.0.call("ListGrants", key)?;
+        let arn = find_key(&s, key, &self.0.region)
+            .map(|k| k.description.arn.clone())
+            .unwrap_or_else(|| key.to_string());
+        Ok(Seen::Visible(
+            s.grants
+                .iter()
+                .filter(|(k, _)| k == &arn)
+                .map(|(_, g)| g.clone())
+                .collect(),
+        ))
     }
 
     async fn list_aliases(&self) -> Result<Seen<Vec<AliasEntry>>, AwsError> {

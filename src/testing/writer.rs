@@ -5,11 +5,11 @@ use super::{
     FakeWriter, LaunchOutcome, State,
 };
 use crate::domain::states::{ImageState, InstanceState};
-use crate::workflow::inventory::{ImageBlockDevice, ImageInfo, SnapshotInfo, Tag};
+use crate::workflow::inventory::{GrantInfo, ImageBlockDevice, ImageInfo, SnapshotInfo, Tag};
 use crate::workflow::ports::AwsError;
 use crate::workflow::ports_write::{
-    CopyImageRequest, ImageStatus, InstanceStatus, LaunchRequest, ManagedPolicy, Writer,
-    TAG_SOURCE_IMAGE,
+    CopyImageRequest, GrantRequest, ImageStatus, InstanceStatus, LaunchRequest, ManagedPolicy,
+    Writer, TAG_SOURCE_IMAGE,
 };
 
 fn image_status(s: &State, i: &FakeImage) -> ImageStatus {
@@ -58,6 +58,40 @@ impl Writer for FakeWriter {
         })?;
         if let Some(k) = s.keys.iter_mut().find(|k| k.description.arn == arn) {
             k.policy = policy.to_string();
+        }
+        Ok(())
+    }
+
+    async fn create_grant(&self, request: &GrantRequest) -> Result<String, AwsError> {
+        let mut s = self.0.call("CreateGrant", &request.key_arn)?;
+        if let Some((_, g)) = s.grants.iter().find(|(k, g)| {
+            k == &request.key_arn && g.name.as_deref() == Some(request.name.as_str())
+        }) {
+            return Ok(g.grant_id.clone().unwrap_or_default());
+        }
+        s.next_id += 1;
+        let id = format!("grant-{:017x}", s.next_id);
+        let grant = GrantInfo {
+            grant_id: Some(id.clone()),
+            name: Some(request.name.clone()),
+            grantee_principal: Some(request.grantee_principal.clone()),
+            retiring_principal: request.retiring_principal.clone(),
+            issuing_account: Some(self.0.account().to_string()),
+            operations: request.operations.clone(),
+            constraints: None,
+            creation_date: None,
+        };
+        s.grants.push((request.key_arn.clone(), grant));
+        Ok(id)
+    }
+
+    async fn retire_grant(&self, key_arn: &str, grant_id: &str) -> Result<(), AwsError> {
+        let mut s = self.0.call("RetireGrant", grant_id)?;
+        let before = s.grants.len();
+        s.grants
+            .retain(|(k, g)| !(k == key_arn && g.grant_id.as_deref() == Some(grant_id)));
+        if s.grants.len() == before {
+            return Err(not_found("RetireGrant", grant_id));
         }
         Ok(())
     }

@@ -97,6 +97,17 @@ pub struct InstanceStatus {
     pub reason_message: Option<String>,
 }
 
+/// KMS CreateGrant, called directly (not by an AWS service) from the writer's account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRequest {
+    pub key_arn: String,
+    pub grantee_principal: String,
+    /// Operation names without the `kms:` prefix (`Decrypt`, `CreateGrant`, ...).
+    pub operations: Vec<String>,
+    pub retiring_principal: Option<String>,
+    pub name: String,
+}
+
 /// An EC2 call made with `DryRun=true` (`--dry-run`): AWS checks the caller's permission for it
 /// and changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +166,19 @@ pub trait Writer: Send + Sync {
         &self,
         key_arn: &str,
         policy: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// KMS CreateGrant (direct call); returns the grant id.
+    fn create_grant(
+        &self,
+        request: &GrantRequest,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+
+    /// KMS RetireGrant of the grant `grant_id` on `key_arn` (rollback of [`Writer::create_grant`]).
+    fn retire_grant(
+        &self,
+        key_arn: &str,
+        grant_id: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 
     /// ModifyImageAttribute launchPermission: add (or remove) `account`.

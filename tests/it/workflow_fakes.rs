@@ -218,6 +218,8 @@ fn kinds(plan: &Plan) -> Vec<&'static str> {
             Action::RemoveLaunchPermission { .. } => "remove-launch-permission",
             Action::RemoveCreateVolumePermission { .. } => "remove-create-volume-permission",
             Action::RevokeKeyUsers { .. } => "revoke-key-users",
+            Action::PutTargetKeyPolicy { .. } => "put-target-key-policy",
+            Action::CreateGrant { .. } => "create-grant",
         })
         .collect()
 }

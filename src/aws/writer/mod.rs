@@ -11,8 +11,8 @@ mod kms;
 use super::error::AwsError;
 use super::session::AwsSession;
 use crate::workflow::ports_write::{
-    CopyImageRequest, DryRunOutcome, DryRunProbe, ImageStatus, InstanceStatus, LaunchRequest,
-    ManagedPolicy, Writer,
+    CopyImageRequest, DryRunOutcome, DryRunProbe, GrantRequest, ImageStatus, InstanceStatus,
+    LaunchRequest, ManagedPolicy, Writer,
 };
 
 /// SDK clients for one account and region.
@@ -48,6 +48,14 @@ impl Writer for SdkWriter {
 
     async fn put_key_policy(&self, key_arn: &str, policy: &str) -> Result<(), AwsError> {
         kms::put_key_policy(&self.kms, key_arn, policy).await
+    }
+
+    async fn create_grant(&self, request: &GrantRequest) -> Result<String, AwsError> {
+        kms::create_grant(&self.kms, request).await
+    }
+
+    async fn retire_grant(&self, key_arn: &str, grant_id: &str) -> Result<(), AwsError> {
+        kms::retire_grant(&self.kms, key_arn, grant_id).await
     }
 
     async fn set_launch_permission(

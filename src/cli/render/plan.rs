@@ -93,14 +93,22 @@ fn findings(plan: &Plan, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         } else {
             format!(" ({})", c.findings.join(", "))
         };
+        let missing = if c.missing_actions.is_empty() {
+            String::new()
+        } else {
+            format!(" (missing {})", c.missing_actions.join(", "))
+        };
         writeln!(
             f,
-            "  access of {} to {} for {}: now {}{findings}, after the plan {}",
+            "  access of {} to {} for {}: now {}{findings}{missing}, after the plan {}",
             c.principal, c.key_arn, c.operation, c.now, c.after_plan
         )?;
     }
     for w in &plan.warnings {
         writeln!(f, "  warning: {w}")?;
+    }
+    for n in &plan.notes {
+        writeln!(f, "  note: {n}")?;
     }
     for p in &plan.probes {
         let outcome = match &p.outcome {
@@ -144,7 +152,9 @@ fn steps(plan: &Plan, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 s.region,
                 s.action.summary()
             )?;
-            if let Action::PutKeyPolicy { diff, .. } = &s.action {
+            if let Action::PutKeyPolicy { diff, .. } | Action::PutTargetKeyPolicy { diff, .. } =
+                &s.action
+            {
                 for line in diff.lines() {
                     writeln!(f, "        {line}")?;
                 }

@@ -7,8 +7,9 @@
 
 use super::build::smallest_instance_type;
 use super::facts::{Discovery, KeyFacts, PrincipalFacts, ReencryptFacts, RegionFacts, TargetFacts};
+use super::launcher_facts::{discover_key_usage_policies, discover_region_keys};
 use super::{usage_policy_arn, CopyError};
-use crate::domain::arn::{account_of, partition_of};
+use crate::domain::arn::{account_of, is_autoscaling_service_role, partition_of};
 use crate::domain::states::ImageState;
 use crate::workflow::events::{Event, Events};
 use crate::workflow::inventory::{ImageInfo, SnapshotInfo};
@@ -309,6 +310,7 @@ async fn discover_target<R: Reader, W: Writer>(
         principals: Vec::new(),
         usage_policy: None,
         regions: Vec::new(),
+        key_usage_policies: Default::default(),
     };
     let (Some(access), Some(conn)) = (access, access.and_then(|a| a.regions.values().next()))
     else {
@@ -352,11 +354,21 @@ async fn discover_target<R: Reader, W: Writer>(
         } else {
             rconn.writer.find_copies(&image.id).await?
         };
-        facts.regions.push(RegionFacts {
+        let mut region_facts = RegionFacts {
             region: region.clone(),
             target_key,
             copies,
-        });
+            ebs_default_key: None,
+            copy_key: None,
+        };
+        if !facts.principals.is_empty() {
+            let k = opts.target_key.as_deref();
+            discover_region_keys(rconn, account, k, &mut region_facts).await;
+        }
+        facts.regions.push(region_facts);
+    }
+    if !facts.principals.is_empty() {
+        discover_key_usage_policies(conn, partition, &mut facts).await?;
     }
     Ok(facts)
 }
@@ -368,6 +380,15 @@ async fn discover_principal<R: Reader, W: Writer>(
     arn: &str,
     account: &str,
 ) -> Result<PrincipalFacts, CopyError> {
+    if is_autoscaling_service_role(arn) {
+        // Its AWS managed policy holds no KMS action and cannot be edited; the role exists only
+        // once Auto Scaling created it, so it is not looked up.
+        return Ok(PrincipalFacts {
+            arn: arn.to_string(),
+            policies: None,
+            error: None,
+        });
+    }
     let (policies, error) = match conn.reader.principal_policies(arn).await {
         Ok(Seen::Visible(p)) => (Some(p), None),
         Ok(Seen::NotVisible(e)) => (None, Some(e.to_string())),

@@ -4,8 +4,10 @@
 
 use serde::Serialize;
 
+use std::collections::BTreeMap;
+
 use crate::workflow::inventory::{
-    CallerIdentity, IdentityPolicies, ImageInfo, KeyDescription, SnapshotInfo,
+    CallerIdentity, GrantInfo, IdentityPolicies, ImageInfo, KeyDescription, SnapshotInfo,
 };
 use crate::workflow::plan::PermissionProbe;
 use crate::workflow::ports_write::{ImageStatus, ManagedPolicy};
@@ -34,6 +36,36 @@ pub struct RegionFacts {
     pub target_key: Option<String>,
     /// Copies of the source image amishare made earlier (tagged), not deregistered.
     pub copies: Vec<ImageStatus>,
+    /// With `--grant` launchers: the target's EBS default key (GetEbsDefaultKmsKeyId), described,
+    /// with its policy and grants when it is a customer managed key of the target account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebs_default_key: Option<TargetKeyFacts>,
+    /// With `--grant` launchers and `--target-key`: that key, read like `ebs_default_key`
+    /// (without `--target-key` the copy is on the EBS default key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_key: Option<TargetKeyFacts>,
+}
+
+/// A KMS key of a target account that launchers use, as discovery saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetKeyFacts {
+    /// The key as named (`--target-key`, or what GetEbsDefaultKmsKeyId answered).
+    pub key_ref: String,
+    /// DescribeKey; `None` when it failed (see `error`).
+    pub description: Option<KeyDescription>,
+    /// The key policy (customer managed keys of the target account only).
+    pub policy: Option<String>,
+    /// ListGrants (customer managed keys of the target account only).
+    pub grants: Vec<GrantInfo>,
+    /// What could not be read.
+    pub error: Option<String>,
+}
+
+impl TargetKeyFacts {
+    /// A customer managed key (AWS managed keys need no change for anyone in the account).
+    pub fn customer_managed(&self) -> Option<&KeyDescription> {
+        self.description.as_ref().filter(|d| !d.is_aws_managed())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,6 +77,10 @@ pub struct TargetFacts {
     pub principals: Vec<PrincipalFacts>,
     pub usage_policy: Option<ManagedPolicy>,
     pub regions: Vec<RegionFacts>,
+    /// Target key ARN -> its launchers' `KmsKeyUsagePolicy-<key id>` (`None`: absent), read for
+    /// the customer managed target keys launchers use.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub key_usage_policies: BTreeMap<String, Option<ManagedPolicy>>,
 }
 
 /// Everything discovery read.

@@ -57,6 +57,16 @@ pub fn fingerprint(d: &Discovery) -> Fingerprint {
                 format!("{}/{}", t.account, r.region),
                 live.map(|c| (c.image_id.clone(), c.state.clone())),
             );
+            for k in [&r.ebs_default_key, &r.copy_key].into_iter().flatten() {
+                if let Some(d) = k.customer_managed() {
+                    fp.target_key_policies
+                        .insert(d.arn.clone(), k.policy.clone());
+                }
+            }
+        }
+        for (key, p) in &t.key_usage_policies {
+            fp.key_usage_policies
+                .insert(key.clone(), p.as_ref().map(|p| p.document.clone()));
         }
     }
     fp

@@ -20,6 +20,7 @@ pub mod diagnosis;
 pub mod discover;
 pub mod facts;
 pub mod fingerprint;
+pub mod launcher_facts;
 pub mod report;
 pub mod resume;
 pub mod saved;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::*;
+use crate::policy::template::KMS_KEY_USAGE_POLICY_NAME;
 
 /// One change to make.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +81,29 @@ pub enum Action {
         key_arn: String,
         added: Vec<AddedPrincipal>,
     },
+    /// PutKeyPolicy with `after` on a customer managed key of a TARGET account, adding the
+    /// launchers that need it (only if the policy still is `before`).
+    PutTargetKeyPolicy {
+        key_arn: String,
+        before: String,
+        after: String,
+        added: Vec<AddedPrincipal>,
+        /// Unified diff for the reviewer.
+        diff: String,
+    },
+    /// CreateGrant, made from the target account, for Auto Scaling's service-linked role on a
+    /// key in another account (its policies cannot be edited, so a grant is its only way to the
+    /// key). Rollback retires it (the target role is its retiring principal).
+    CreateGrant {
+        key_arn: String,
+        grantee_principal: String,
+        /// Operations without the `kms:` prefix, as AWS documents them for Auto Scaling.
+        operations: Vec<String>,
+        retiring_principal: Option<String>,
+        /// The grant's name (a KMS grant name; CreateGrant with the same name, grantee and
+        /// operations returns the same grant, so a retried step makes no second one).
+        name: String,
+    },
 }
 
 impl Action {
@@ -103,6 +127,8 @@ impl Action {
             Action::ReencryptImage { .. } => "ec2:CopyImage",
             Action::WaitCopy { .. } => "ec2:DescribeImages",
             Action::TestLaunch { .. } => "ec2:RunInstances+TerminateInstances",
+            Action::PutTargetKeyPolicy { .. } => "kms:PutKeyPolicy",
+            Action::CreateGrant { .. } => "kms:CreateGrant",
         }
     }
 
@@ -123,6 +149,9 @@ impl Action {
                 snapshot_id,
                 account,
             } => format!("share snapshot {snapshot_id} with {account} (createVolumePermission)"),
+            Action::CreatePolicy { name, .. } if name != KMS_KEY_USAGE_POLICY_NAME => {
+                format!("create IAM policy {name} (launchers' use of that target key)")
+            }
             Action::CreatePolicy { name, .. } => {
                 format!("create IAM policy {name} (use of the source key(s))")
             }
@@ -186,6 +215,22 @@ impl Action {
                     principals.join(", ")
                 )
             }
+            Action::PutTargetKeyPolicy { key_arn, added, .. } => {
+                let principals = unique_principals(added);
+                format!(
+                    "edit the key policy of target key {key_arn}: add launcher(s) {} to \"Allow use of the key\" and \"Allow attachment of persistent resources\"",
+                    principals.join(", ")
+                )
+            }
+            Action::CreateGrant {
+                key_arn,
+                grantee_principal,
+                operations,
+                ..
+            } => format!(
+                "create a KMS grant on {key_arn} for {grantee_principal} ({})",
+                operations.join(", ")
+            ),
         }
     }
 
@@ -199,6 +244,21 @@ impl Action {
                 | Action::CopyImage { .. }
                 | Action::WaitCopy { .. }
                 | Action::TestLaunch { .. }
+                | Action::PutTargetKeyPolicy { .. }
+                | Action::CreateGrant { .. }
+        )
+    }
+
+    /// Target-account steps that run in the IAM phase, before the copies: IAM policies and
+    /// attachments, target key policy edits and grants.
+    pub fn is_target_access(&self) -> bool {
+        matches!(
+            self,
+            Action::CreatePolicy { .. }
+                | Action::CreatePolicyVersion { .. }
+                | Action::AttachPolicy { .. }
+                | Action::PutTargetKeyPolicy { .. }
+                | Action::CreateGrant { .. }
         )
     }
 

@@ -107,6 +107,12 @@ pub struct Fingerprint {
     pub usage_policies: BTreeMap<String, Option<String>>,
     /// `ACCOUNT/REGION` -> the existing copy's image id and state.
     pub copies: BTreeMap<String, Option<(String, Option<ImageState>)>>,
+    /// Launchers' customer managed target key ARN -> its key policy (`--grant` launchers only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub target_key_policies: BTreeMap<String, Option<String>>,
+    /// Target key ARN -> the launchers' `KmsKeyUsagePolicy-<key id>` default document.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub key_usage_policies: BTreeMap<String, Option<String>>,
 }
 
 impl Fingerprint {
@@ -142,6 +148,14 @@ impl Fingerprint {
         }
         if self.copies != now.copies {
             out.push("copies in the target accounts changed".to_string());
+        }
+        for (key, policy) in &self.target_key_policies {
+            if now.target_key_policies.get(key) != Some(policy) {
+                out.push(format!("key policy of target key `{key}` changed"));
+            }
+        }
+        if self.key_usage_policies != now.key_usage_policies {
+            out.push("a launchers' KmsKeyUsagePolicy-<key id> changed".to_string());
         }
         out
     }
@@ -219,6 +233,9 @@ pub struct AccessCheck {
     pub after_plan: AccessVerdict,
     /// Finding codes of the current state (e.g. `key-policy-no-access`).
     pub findings: Vec<String>,
+    /// The KMS actions the principal cannot use now (launcher checks on target keys).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_actions: Vec<String>,
 }
 
 /// One EC2 `DryRun=true` permission probe made by `--dry-run`, and AWS's answer.
@@ -251,6 +268,9 @@ pub struct Plan {
     /// `--dry-run`: the permission probes made during discovery.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<PermissionProbe>,
+    /// Facts the reviewer should know that are not warnings (e.g. which key launchers use).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Plan {

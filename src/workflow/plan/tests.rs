@@ -49,6 +49,7 @@ fn plan() -> Plan {
         existing_copies: vec![],
         warnings: vec![],
         probes: vec![],
+        notes: vec![],
     }
 }
 

@@ -58,7 +58,14 @@ pub async fn undo_step<R: Reader, W: Writer>(
     match &e.step.action {
         Action::PutKeyPolicy {
             key_arn, before, ..
+        }
+        | Action::PutTargetKeyPolicy {
+            key_arn, before, ..
         } => restore_key_policy(conn, e, key_arn, before).await,
+        Action::CreateGrant { key_arn, .. } => match e.created.first() {
+            None => Outcome::is(UndoResult::NothingToDo),
+            Some(grant_id) => Outcome::unless_gone(w.retire_grant(key_arn, grant_id).await),
+        },
         Action::AddLaunchPermission { image_id, account } => {
             Outcome::of(w.set_launch_permission(image_id, account, false).await)
         }

@@ -13,7 +13,7 @@ use crate::workflow::events::{Event, Events};
 use crate::workflow::journal::JournalStore;
 use crate::workflow::plan::{Action, Plan, Step};
 use crate::workflow::ports::{Reader, Seen};
-use crate::workflow::ports_write::Writer;
+use crate::workflow::ports_write::{GrantRequest, Writer};
 use crate::workflow::world::{Conn, World};
 
 /// Run one step that is a single change, journalled before and after.
@@ -32,7 +32,9 @@ pub async fn run_simple_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: 
         return Ok(rec);
     };
     let before = match &step.action {
-        Action::PutKeyPolicy { before, .. } => Some(before.clone()),
+        Action::PutKeyPolicy { before, .. } | Action::PutTargetKeyPolicy { before, .. } => {
+            Some(before.clone())
+        }
         Action::CreatePolicyVersion {
             previous_version, ..
         } => Some(previous_version.clone()),
@@ -88,7 +90,31 @@ async fn exec_simple<R: Reader, W: Writer>(
             before,
             after,
             ..
+        }
+        | Action::PutTargetKeyPolicy {
+            key_arn,
+            before,
+            after,
+            ..
         } => put_key_policy(conn, key_arn, before, after).await,
+        Action::CreateGrant {
+            key_arn,
+            grantee_principal,
+            operations,
+            retiring_principal,
+            name,
+        } => {
+            let id = w
+                .create_grant(&GrantRequest {
+                    key_arn: key_arn.clone(),
+                    grantee_principal: grantee_principal.clone(),
+                    operations: operations.clone(),
+                    retiring_principal: retiring_principal.clone(),
+                    name: name.clone(),
+                })
+                .await?;
+            Ok((None, vec![id]))
+        }
         Action::RevokeKeyUsers { key_arn, added } => {
             let r = &conn.reader;
             let current = read_policy(r, key_arn).await?;

@@ -245,15 +245,11 @@ async fn apply_target_iam<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Eve
             .iter()
             .map(|account| async move {
                 let mut recs = Vec::new();
-                for step in plan.steps.iter().filter(|s| {
-                    &s.account == account
-                        && matches!(
-                            s.action,
-                            Action::CreatePolicy { .. }
-                                | Action::CreatePolicyVersion { .. }
-                                | Action::AttachPolicy { .. }
-                        )
-                }) {
+                for step in plan
+                    .steps
+                    .iter()
+                    .filter(|s| &s.account == account && s.action.is_target_access())
+                {
                     let rec = match run_simple_step(run, plan, step).await {
                         Ok(rec) => rec,
                         Err(e) => ChangeRecord::failed(step, e.to_string()),

@@ -20,7 +20,7 @@ fn verdict_of(v: policy::Verdict) -> AccessVerdict {
     }
 }
 
-fn identity_docs(p: Option<&IdentityPolicies>) -> Vec<policy::PolicyDocument> {
+pub(super) fn identity_docs(p: Option<&IdentityPolicies>) -> Vec<policy::PolicyDocument> {
     p.map(|p| {
         p.policies
             .iter()
@@ -106,7 +106,7 @@ fn principals_of<'a>(t: &'a TargetFacts, opts: &PlanOptions) -> Vec<Who<'a>> {
             gets_usage_policy: granted,
         });
     }
-    for p in &t.principals {
+    for p in super::source_key_users(t, opts) {
         who.push(Who {
             arn: &p.arn,
             policies: p.policies.as_ref(),
@@ -165,6 +165,7 @@ pub fn access_checks(
                     now,
                     after_plan: after,
                     findings: codes,
+                    missing_actions: Vec::new(),
                 });
             }
         }

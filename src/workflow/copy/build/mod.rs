@@ -14,6 +14,7 @@
 pub mod access;
 pub mod blockers;
 pub mod handoff;
+pub mod launchers;
 pub mod reencrypt;
 pub mod revoke;
 pub mod source;
@@ -22,10 +23,10 @@ pub mod targets;
 pub use self::access::access_verdict;
 pub use self::targets::smallest_instance_type;
 
-use super::facts::{Discovery, KeyFacts};
+use super::facts::{Discovery, KeyFacts, PrincipalFacts, TargetFacts};
 use super::fingerprint::fingerprint;
 use super::CopyError;
-use crate::domain::arn::account_of;
+use crate::domain::arn::{account_of, assumed_role_arn, is_autoscaling_service_role};
 use crate::workflow::plan::{
     Action, Blocker, Plan, PlanOptions, SourceImage, SourceKey, SourceSnapshot, Step, PLAN_VERSION,
 };
@@ -37,6 +38,7 @@ pub struct Draft {
     pub steps: Vec<Step>,
     pub blockers: Vec<Blocker>,
     pub warnings: Vec<String>,
+    pub notes: Vec<String>,
 }
 
 impl Draft {
@@ -47,6 +49,7 @@ impl Draft {
             steps: Vec::new(),
             blockers: Vec::new(),
             warnings: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -113,6 +116,8 @@ pub fn build_plan_with_prefix(
         .collect();
     let usage_doc = targets::usage_policy_document(&key_arns);
     let mut checks = access::access_checks(d, opts, &customer_keys, &edited, usage_doc.as_deref());
+    // Launchers (`--grant`) on the target keys they launch with: verdicts and fixes.
+    checks.extend(launchers::launcher_steps(d, opts, &mut draft));
 
     // 4. Target accounts: IAM, copies, test launches; hand-offs without credentials.
     let mut out = targets::target_steps(
@@ -155,7 +160,36 @@ pub fn build_plan_with_prefix(
         existing_copies: out.existing_copies,
         warnings: draft.warnings,
         probes: d.probes.clone(),
+        notes: draft.notes,
     })
+}
+
+/// The `--grant` principals of `t` that use the SOURCE key: with `--share-only` every launcher
+/// but Auto Scaling's service-linked role (its policies cannot be edited: it gets a grant); in
+/// copy mode only amishare's own target identity when it is named with `--grant` (the copier),
+/// since launchers of the copy use the copy's key, never the source key.
+pub fn source_key_users<'a>(t: &'a TargetFacts, opts: &PlanOptions) -> Vec<&'a PrincipalFacts> {
+    t.principals
+        .iter()
+        .filter(|p| {
+            if opts.share_only {
+                !is_autoscaling_service_role(&p.arn)
+            } else {
+                t.identity.as_ref().is_some_and(|id| {
+                    p.arn == id.arn || assumed_role_arn(&id.arn).as_deref() == Some(p.arn.as_str())
+                })
+            }
+        })
+        .collect()
+}
+
+/// The `--grant` principals the source key policy names (see [`source_key_users`]).
+pub fn source_key_grants(d: &Discovery, opts: &PlanOptions) -> Vec<String> {
+    d.targets
+        .iter()
+        .flat_map(|t| source_key_users(t, opts))
+        .map(|p| p.arn.clone())
+        .collect()
 }
 
 /// Every `--grant` must be a principal of a target account.

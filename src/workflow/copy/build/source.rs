@@ -1,5 +1,5 @@
 //! The source account's changes: the key policy edit that adds the target accounts and the
-//! `--grant` principals to "Allow use of the key" / "Allow attachment of persistent resources"
+//! `--grant` principals that use the source key (`--share-only`; see `source_key_users`) to "Allow use of the key" / "Allow attachment of persistent resources"
 //! (merged, idempotent, refused with a blocker when it cannot be made safely), and the sharing
 //! of the image (launch permission) and each snapshot (createVolumePermission).
 
@@ -28,8 +28,10 @@ pub fn key_policy_edits(
         }
         return edited;
     }
+    // The target accounts, and the launchers that use the source key (`--share-only`): launchers
+    // of a copy use the copy's key and get nothing here.
     let mut principals: Vec<String> = opts.target_accounts.clone();
-    principals.extend(opts.grants.iter().cloned());
+    principals.extend(super::source_key_grants(d, opts));
     for k in customer_keys {
         if k.description.account != d.source.account {
             continue;

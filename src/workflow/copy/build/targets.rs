@@ -108,8 +108,8 @@ pub fn target_steps(
     out
 }
 
-/// The `KmsKeyUsagePolicy` in one target account and its attachments to the `--grant`
-/// principals.
+/// The `KmsKeyUsagePolicy` (source keys) in one target account and its attachments to the
+/// `--grant` principals that use the source key ([`super::source_key_users`]).
 fn iam_steps(
     d: &Discovery,
     opts: &PlanOptions,
@@ -125,7 +125,8 @@ fn iam_steps(
         .first()
         .cloned()
         .unwrap_or_else(|| d.source_region.clone());
-    if !t.principals.is_empty() {
+    let users = super::source_key_users(t, opts);
+    if !users.is_empty() {
         match &t.usage_policy {
             None => draft.push(
                 account,
@@ -154,7 +155,7 @@ fn iam_steps(
             }
         }
     }
-    for p in &t.principals {
+    for p in users {
         let attached = p.policies.as_ref().is_some_and(|pol| {
             pol.policies.iter().any(|d| {
                 d.source == PolicySource::Attached && d.arn.as_deref() == Some(policy_arn.as_str())

@@ -16,7 +16,7 @@ const SRC: &str = "111122223333";
 const TGT: &str = "444455556666";
 const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1111aaaa-2222-3333-4444-555566667777";
 
-fn key_policy(extra_principal: Option<&str>) -> String {
+pub(super) fn key_policy(extra_principal: Option<&str>) -> String {
     let mut users = vec![format!("arn:aws:iam::{SRC}:role/app")];
     if let Some(p) = extra_principal {
         users.push(p.to_string());
@@ -38,7 +38,7 @@ fn key_policy(extra_principal: Option<&str>) -> String {
     .to_string()
 }
 
-fn discovery(manager: &str, shared: bool, policy: String) -> Discovery {
+pub(super) fn discovery(manager: &str, shared: bool, policy: String) -> Discovery {
     let perm = |shared: bool| {
         if shared {
             vec![TGT.to_string()]
@@ -133,14 +133,17 @@ fn discovery(manager: &str, shared: bool, policy: String) -> Discovery {
                 region: "us-east-1".into(),
                 target_key: None,
                 copies: vec![],
+                ebs_default_key: None,
+                copy_key: None,
             }],
+            key_usage_policies: Default::default(),
         }],
         reencrypt: None,
         probes: vec![],
     }
 }
 
-fn options() -> PlanOptions {
+pub(super) fn options() -> PlanOptions {
     PlanOptions {
         target_accounts: vec![TGT.into()],
         target_regions: vec!["us-east-1".into()],

@@ -1,0 +1,100 @@
+//! Discovery of what `--grant` launchers depend on in a target account (issue 11): per region the
+//! EBS default key (GetEbsDefaultKmsKeyId) and the `--target-key`, each described, with its key
+//! policy and grants when it is a customer managed key of the target account; per such key the
+//! launchers' `KmsKeyUsagePolicy-<key id>`. The launchers' identity policies are read with the
+//! other `--grant` facts (`discover.rs`). Changes nothing.
+
+use super::facts::{RegionFacts, TargetFacts, TargetKeyFacts};
+use super::CopyError;
+use crate::domain::arn::policy_arn;
+use crate::policy::template::KMS_KEY_USAGE_POLICY_NAME;
+use crate::workflow::ports::{Reader, Seen};
+use crate::workflow::ports_write::Writer;
+use crate::workflow::world::Conn;
+
+/// The name of the IAM policy that lets launchers use one target key:
+/// `KmsKeyUsagePolicy-<key id>` (the source keys' policy keeps the plain name).
+pub fn key_usage_policy_name(key_id: &str) -> String {
+    format!("{KMS_KEY_USAGE_POLICY_NAME}-{key_id}")
+}
+
+/// Read the keys launchers use in one target region into `facts` (only called when the
+/// account has `--grant` launchers).
+pub async fn discover_region_keys<R: Reader, W: Writer>(
+    conn: &Conn<R, W>,
+    account: &str,
+    target_key: Option<&str>,
+    facts: &mut RegionFacts,
+) {
+    let default = match conn.reader.ebs_default_kms_key_id().await {
+        Ok(k) => target_key_facts(&conn.reader, account, &k).await,
+        Err(e) => TargetKeyFacts {
+            key_ref: "(EBS default key)".into(),
+            description: None,
+            policy: None,
+            grants: Vec::new(),
+            error: Some(e.to_string()),
+        },
+    };
+    if let Some(k) = target_key {
+        facts.copy_key = Some(target_key_facts(&conn.reader, account, k).await);
+    }
+    facts.ebs_default_key = Some(default);
+}
+
+/// DescribeKey, and for a customer managed key of `account` its policy and grants.
+async fn target_key_facts<R: Reader>(reader: &R, account: &str, key_ref: &str) -> TargetKeyFacts {
+    let mut facts = TargetKeyFacts {
+        key_ref: key_ref.to_string(),
+        description: None,
+        policy: None,
+        grants: Vec::new(),
+        error: None,
+    };
+    let description = match reader.describe_key(key_ref).await {
+        Ok(d) => d,
+        Err(e) => {
+            facts.error = Some(e.to_string());
+            return facts;
+        }
+    };
+    if !description.is_aws_managed() && description.account == account {
+        match reader.get_key_policy(&description.arn).await {
+            Ok(Seen::Visible(p)) => facts.policy = Some(p),
+            Ok(Seen::NotVisible(e)) | Err(e) => facts.error = Some(e.to_string()),
+        }
+        match reader.list_grants(&description.arn).await {
+            Ok(Seen::Visible(g)) => facts.grants = g,
+            Ok(Seen::NotVisible(e)) | Err(e) => {
+                facts.error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    facts.description = Some(description);
+    facts
+}
+
+/// The launchers' `KmsKeyUsagePolicy-<key id>` of every customer managed key of the account that
+/// discovery found in `t.regions`.
+pub async fn discover_key_usage_policies<R: Reader, W: Writer>(
+    conn: &Conn<R, W>,
+    partition: &str,
+    t: &mut TargetFacts,
+) -> Result<(), CopyError> {
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for r in &t.regions {
+        for k in [&r.ebs_default_key, &r.copy_key].into_iter().flatten() {
+            if let Some(d) = k.customer_managed() {
+                if d.account == t.account && !keys.iter().any(|(a, _)| a == &d.arn) {
+                    keys.push((d.arn.clone(), d.key_id.clone()));
+                }
+            }
+        }
+    }
+    for (arn, id) in keys {
+        let policy = policy_arn(partition, &t.account, &key_usage_policy_name(&id));
+        let found = conn.writer.get_managed_policy(&policy).await?;
+        t.key_usage_policies.insert(arn, found);
+    }
+    Ok(())
+}
