@@ -164,7 +164,7 @@ fn validate(args: &CopyArgs) -> Result<(), CliError> {
     for g in &args.grant {
         if !is_principal_arn(g) && !g.eq_ignore_ascii_case(AUTOSCALING_GRANT) {
             return Err(CliError::usage(
-                format!("`--grant {g}` is not an IAM user, role or group ARN, nor `autoscaling`"),
+                format!("`--grant {g}` is not an IAM user, role or group ARN"),
                 "e.g. `--grant arn:aws:iam::444455556666:role/Launcher`, or `--grant autoscaling` for each target's Auto Scaling service-linked role",
             ));
         }

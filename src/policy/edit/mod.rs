@@ -50,11 +50,13 @@ use super::template::{
 
 mod apply;
 mod document;
+mod grant_creator;
 mod lockout;
 #[cfg(test)]
 mod tests;
 
 pub use apply::{add_key_users, remove_key_users};
+pub use grant_creator::{add_grant_creators, GRANT_CREATOR_SID};
 
 /// The largest key policy KMS accepts, in bytes.
 pub const KEY_POLICY_MAX_BYTES: usize = 32_768;

@@ -7,7 +7,9 @@
 
 use super::build::smallest_instance_type;
 use super::facts::{Discovery, KeyFacts, PrincipalFacts, ReencryptFacts, RegionFacts, TargetFacts};
-use super::launcher_facts::{discover_key_usage_policies, discover_region_keys};
+use super::launcher_facts::{
+    discover_key_usage_policies, discover_region_keys, discover_source_key_grants,
+};
 use super::{usage_policy_arn, CopyError};
 use crate::domain::arn::{account_of, is_autoscaling_service_role, partition_of};
 use crate::domain::states::ImageState;
@@ -152,7 +154,10 @@ async fn discover_image<R: Reader, W: Writer, E: Events + ?Sized>(
         image = describe_source_image(&src.reader, image_id).await?;
     }
     let snapshots = src.reader.describe_snapshots(&image.snapshot_ids()).await?;
-    let keys = discover_keys(&src.reader, &source.account, &snapshots).await?;
+    let mut keys = discover_keys(&src.reader, &source.account, &snapshots).await?;
+    if opts.share_only && opts.grants.iter().any(|g| is_autoscaling_service_role(g)) {
+        discover_source_key_grants(&src.reader, &mut keys).await;
+    }
     let partition = partition_of(&source.arn).to_string();
     let mut targets = Vec::new();
     for account in &opts.target_accounts {
@@ -283,6 +288,7 @@ async fn discover_keys<R: Reader>(
             description,
             policy,
             policy_error,
+            grants: Vec::new(),
         });
     }
     Ok(keys)
@@ -373,6 +379,9 @@ async fn discover_target<R: Reader, W: Writer>(
     Ok(facts)
 }
 
+/// The error of an Auto Scaling service-linked role that does not exist yet.
+pub const SLR_MISSING: &str = "the role does not exist yet (Auto Scaling creates it with the first group, or: `aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com`)";
+
 /// A `--grant` principal's identity policies (an unreadable one is a fact, a missing one bad
 /// input).
 async fn discover_principal<R: Reader, W: Writer>(
@@ -381,12 +390,14 @@ async fn discover_principal<R: Reader, W: Writer>(
     account: &str,
 ) -> Result<PrincipalFacts, CopyError> {
     if is_autoscaling_service_role(arn) {
-        // Its AWS managed policy holds no KMS action and cannot be edited; the role exists only
-        // once Auto Scaling created it, so it is not looked up.
+        // Its AWS managed policy holds no KMS action and cannot be edited: only whether it
+        // exists matters (KMS refuses a key policy naming a role that does not exist).
+        let missing =
+            matches!(conn.reader.principal_policies(arn).await, Err(e) if e.is_not_found());
         return Ok(PrincipalFacts {
             arn: arn.to_string(),
             policies: None,
-            error: None,
+            error: missing.then(|| SLR_MISSING.to_string()),
         });
     }
     let (policies, error) = match conn.reader.principal_policies(arn).await {

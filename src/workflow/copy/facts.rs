@@ -19,6 +19,10 @@ pub struct KeyFacts {
     /// The key policy; `None` when not readable (see `policy_error`).
     pub policy: Option<String>,
     pub policy_error: Option<String>,
+    /// ListGrants, read only for `--share-only` with Auto Scaling's role among the launchers
+    /// (whose access to the source key is a grant).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<GrantInfo>,
 }
 
 /// A principal named by `--grant`, with its identity policies when readable.

@@ -4,7 +4,7 @@
 //! launchers' `KmsKeyUsagePolicy-<key id>`. The launchers' identity policies are read with the
 //! other `--grant` facts (`discover.rs`). Changes nothing.
 
-use super::facts::{RegionFacts, TargetFacts, TargetKeyFacts};
+use super::facts::{KeyFacts, RegionFacts, TargetFacts, TargetKeyFacts};
 use super::CopyError;
 use crate::domain::arn::policy_arn;
 use crate::policy::template::KMS_KEY_USAGE_POLICY_NAME;
@@ -97,4 +97,15 @@ pub async fn discover_key_usage_policies<R: Reader, W: Writer>(
         t.key_usage_policies.insert(arn, found);
     }
     Ok(())
+}
+
+/// ListGrants of every source key whose policy discovery read (the source account's own keys):
+/// an Auto Scaling role's existing grant makes creating one unnecessary. An unreadable list is
+/// left empty (a grant is then planned; CreateGrant with the same name returns the same grant).
+pub async fn discover_source_key_grants<R: Reader>(reader: &R, keys: &mut [KeyFacts]) {
+    for k in keys.iter_mut().filter(|k| k.policy.is_some()) {
+        if let Ok(Seen::Visible(g)) = reader.list_grants(&k.description.arn).await {
+            k.grants = g;
+        }
+    }
 }

@@ -138,6 +138,13 @@ fn plan_key(
     let usage = usage_document(arn);
     let mut needs = Vec::new();
     for l in &t.principals {
+        if let (true, Some(e)) = (is_autoscaling_service_role(&l.arn), &l.error) {
+            draft.warnings.push(format!(
+                "`{}` cannot be added to the key policy of {arn}: {e}",
+                l.arn
+            ));
+            continue;
+        }
         let docs = identity_docs(l.policies.as_ref());
         let Some(now) = analyse(key, Some(policy_text), l, &docs) else {
             continue;
@@ -395,7 +402,7 @@ fn allowed(a: Option<policy::Analysis>) -> bool {
     a.is_some_and(|a| a.verdict == policy::Verdict::Allow)
 }
 
-fn verdict_of(v: policy::Verdict) -> AccessVerdict {
+pub(super) fn verdict_of(v: policy::Verdict) -> AccessVerdict {
     match v {
         policy::Verdict::Allow => AccessVerdict::Allow,
         policy::Verdict::Deny => AccessVerdict::Deny,
@@ -404,7 +411,7 @@ fn verdict_of(v: policy::Verdict) -> AccessVerdict {
 }
 
 /// ListGrants' answer as the grants the policy engine reads (unparsable ones are left out).
-fn parse_grants(grants: &[GrantInfo]) -> Vec<policy::Grant> {
+pub(super) fn parse_grants(grants: &[GrantInfo]) -> Vec<policy::Grant> {
     let items: Vec<serde_json::Value> = grants
         .iter()
         .filter_map(|g| {

@@ -277,3 +277,79 @@ fn share_only_launchers_keep_the_source_key() {
         Action::CreatePolicy { name, .. } if name == "KmsKeyUsagePolicy")));
     assert!(p.notes.is_empty(), "{:?}", p.notes);
 }
+
+#[test]
+fn share_only_auto_scaling_role_gets_a_grant_created_by_the_target_identity() {
+    let slr = autoscaling_service_role_arn("aws", TGT);
+    let asg = PrincipalFacts {
+        arn: slr.clone(),
+        policies: None,
+        error: None,
+    };
+    let (d, mut opts) = world(vec![asg], target_key(delegating_policy()));
+    opts.share_only = true;
+    let p = plan(&d, &opts);
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    let source_key = &d.keys[0].description.arn;
+    let grant = p.steps.iter().find_map(|s| match &s.action {
+        Action::CreateGrant {
+            key_arn,
+            grantee_principal,
+            operations,
+            retiring_principal,
+            ..
+        } => Some((
+            s.account.clone(),
+            key_arn.clone(),
+            grantee_principal.clone(),
+            operations.clone(),
+            retiring_principal.clone(),
+        )),
+        _ => None,
+    });
+    let (account, key, grantee, ops, retiring) = grant.expect("a CreateGrant step");
+    assert_eq!((account.as_str(), &key, &grantee), (TGT, source_key, &slr));
+    assert!(ops.contains(&"CreateGrant".to_string()) && ops.contains(&"Decrypt".to_string()));
+    let creator = format!("arn:aws:iam::{TGT}:role/deployer");
+    assert_eq!(retiring.as_deref(), Some(creator.as_str()));
+    // The source key policy lets the target identity create it: CreateGrant without the
+    // GrantIsForAWSResource condition, for exactly the Auto Scaling role; the role itself is
+    // not made a key user there.
+    let after = p
+        .steps
+        .iter()
+        .find_map(|s| match &s.action {
+            Action::PutKeyPolicy { after, .. } => Some(after.clone()),
+            _ => None,
+        })
+        .expect("a source PutKeyPolicy step");
+    let v: serde_json::Value = serde_json::from_str(&after).unwrap();
+    let st = v["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == crate::policy::edit::GRANT_CREATOR_SID)
+        .expect("the grant creator statement");
+    assert_eq!(st["Principal"]["AWS"], serde_json::json!([creator]));
+    assert_eq!(
+        st["Condition"],
+        serde_json::json!({"StringEquals": {"kms:GranteePrincipal": [slr]}})
+    );
+    let users = v["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "Allow use of the key")
+        .unwrap();
+    assert!(!users.to_string().contains(&slr));
+    let c = p
+        .checks
+        .iter()
+        .find(|c| c.principal == slr && &c.key_arn == source_key)
+        .expect("the role's check on the source key");
+    assert_eq!(
+        (c.now, c.after_plan),
+        (AccessVerdict::Deny, AccessVerdict::Allow)
+    );
+    assert!(c.findings.contains(&"needs-grant".to_string()), "{c:?}");
+}

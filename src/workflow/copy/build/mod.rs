@@ -12,6 +12,7 @@
 //! Step ids are `{prefix}1`, `{prefix}2`, ... in that order (`s` on a first attempt).
 
 pub mod access;
+pub mod autoscaling;
 pub mod blockers;
 pub mod handoff;
 pub mod launchers;
@@ -118,6 +119,12 @@ pub fn build_plan_with_prefix(
     let mut checks = access::access_checks(d, opts, &customer_keys, &edited, usage_doc.as_deref());
     // Launchers (`--grant`) on the target keys they launch with: verdicts and fixes.
     checks.extend(launchers::launcher_steps(d, opts, &mut draft));
+    checks.extend(autoscaling::grant_steps(
+        d,
+        opts,
+        &customer_keys,
+        &mut draft,
+    ));
 
     // 4. Target accounts: IAM, copies, test launches; hand-offs without credentials.
     let mut out = targets::target_steps(

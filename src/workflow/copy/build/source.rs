@@ -38,7 +38,9 @@ pub fn key_policy_edits(
         }
         let Some(text) = &k.policy else { continue };
         let arn = &k.description.arn;
-        match policy::edit::add_key_users(text, arn, &principals, &d.source.arn) {
+        let edit = policy::edit::add_key_users(text, arn, &principals, &d.source.arn)
+            .and_then(|edit| super::autoscaling::with_grant_creators(d, opts, k, edit));
+        match edit {
             Ok(edit) => {
                 draft.warnings.extend(edit.warnings.iter().cloned());
                 if edit.changed {

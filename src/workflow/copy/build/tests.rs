@@ -113,6 +113,7 @@ pub(super) fn discovery(manager: &str, shared: bool, policy: String) -> Discover
             },
             policy: Some(policy),
             policy_error: None,
+            grants: vec![],
         }],
         targets: vec![TargetFacts {
             account: TGT.into(),
