@@ -349,6 +349,15 @@ fn grant_autoscaling_share_only_creates_a_grant_on_the_source_key_and_rollback_r
     }
     let policy = key_policy(&emu, SOURCE_ACCOUNT, key).to_string();
     assert!(policy.contains("kms:GranteePrincipal"), "{policy}");
+    // The target role is an administrator: its IAM already allows the direct CreateGrant, so
+    // amishare gives it no IAM policy for it.
+    let target_role = format!("arn:aws:iam::{TARGET_ACCOUNT}:role/{TARGET_ROLE}");
+    assert!(
+        !attached_documents(&emu, &target_role)
+            .iter()
+            .any(|(n, _)| n.contains("autoscaling")),
+        "an IAM policy the role did not need"
+    );
 
     // A second run plans no second grant.
     let again = run_ok(copy_cmd(&emu, &seed, ami).args(args).arg("--dry-run"));

@@ -8,7 +8,8 @@
 use super::build::smallest_instance_type;
 use super::facts::{Discovery, KeyFacts, PrincipalFacts, ReencryptFacts, RegionFacts, TargetFacts};
 use super::launcher_facts::{
-    discover_key_usage_policies, discover_region_keys, discover_source_key_grants,
+    discover_grant_creator_policy, discover_key_usage_policies, discover_region_keys,
+    discover_source_key_grants,
 };
 use super::{usage_policy_arn, CopyError};
 use crate::domain::arn::{account_of, is_autoscaling_service_role, partition_of};
@@ -317,6 +318,7 @@ async fn discover_target<R: Reader, W: Writer>(
         usage_policy: None,
         regions: Vec::new(),
         key_usage_policies: Default::default(),
+        grant_creator_policy: None,
     };
     let (Some(access), Some(conn)) = (access, access.and_then(|a| a.regions.values().next()))
     else {
@@ -375,6 +377,9 @@ async fn discover_target<R: Reader, W: Writer>(
     }
     if !facts.principals.is_empty() {
         discover_key_usage_policies(conn, partition, &mut facts).await?;
+        if opts.share_only {
+            discover_grant_creator_policy(conn, partition, &mut facts).await?;
+        }
     }
     Ok(facts)
 }

@@ -85,6 +85,10 @@ pub struct TargetFacts {
     /// the customer managed target keys launchers use.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub key_usage_policies: BTreeMap<String, Option<ManagedPolicy>>,
+    /// `--share-only` with Auto Scaling's role: the target identity's
+    /// `KmsKeyUsagePolicy-autoscaling-grants` (`None`: absent or not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_creator_policy: Option<ManagedPolicy>,
 }
 
 /// Everything discovery read.

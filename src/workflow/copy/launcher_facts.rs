@@ -109,3 +109,24 @@ pub async fn discover_source_key_grants<R: Reader>(reader: &R, keys: &mut [KeyFa
         }
     }
 }
+
+/// The IAM policy that lets amishare's target identity create the Auto Scaling role's grants
+/// on the source keys (`--share-only`).
+pub const GRANT_CREATOR_POLICY_NAME: &str = "KmsKeyUsagePolicy-autoscaling-grants";
+
+/// Read the target identity's [`GRANT_CREATOR_POLICY_NAME`] when an Auto Scaling role is
+/// among the launchers of `t`.
+pub async fn discover_grant_creator_policy<R: Reader, W: Writer>(
+    conn: &Conn<R, W>,
+    partition: &str,
+    t: &mut TargetFacts,
+) -> Result<(), CopyError> {
+    if t.principals
+        .iter()
+        .any(|p| crate::domain::arn::is_autoscaling_service_role(&p.arn))
+    {
+        let arn = policy_arn(partition, &t.account, GRANT_CREATOR_POLICY_NAME);
+        t.grant_creator_policy = conn.writer.get_managed_policy(&arn).await?;
+    }
+    Ok(())
+}

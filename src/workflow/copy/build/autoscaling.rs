@@ -10,12 +10,13 @@
 
 use super::launchers::{parse_grants, verdict_of};
 use super::Draft;
-use crate::domain::arn::{assumed_role_arn, is_autoscaling_service_role};
+use crate::domain::arn::{assumed_role_arn, is_autoscaling_service_role, partition_of, policy_arn};
 use crate::policy;
 use crate::policy::edit::{KeyPolicyEdit, PolicyEditError};
 use crate::policy::scenario::AUTOSCALING_GRANT_OPERATIONS;
 use crate::workflow::copy::facts::{Discovery, KeyFacts, TargetFacts};
-use crate::workflow::inventory::GrantInfo;
+use crate::workflow::copy::launcher_facts::GRANT_CREATOR_POLICY_NAME;
+use crate::workflow::inventory::{GrantInfo, PolicySource};
 use crate::workflow::plan::{AccessCheck, AccessVerdict, Action, PlanOptions};
 
 /// The name of the grants amishare creates (CreateGrant with the same name returns the same
@@ -113,8 +114,9 @@ pub fn with_grant_creators(
     })
 }
 
-/// The CreateGrant steps (target account, key region) and the role's access checks on each
-/// customer managed source key, now and once the grant exists.
+/// The CreateGrant steps (target account, key region), preceded by the target identity's IAM
+/// for the direct CreateGrant when its IAM lacks it; the role's access checks on each customer
+/// managed source key, now and once the grant exists.
 pub fn grant_steps(
     d: &Discovery,
     opts: &PlanOptions,
@@ -122,52 +124,200 @@ pub fn grant_steps(
     draft: &mut Draft,
 ) -> Vec<AccessCheck> {
     let mut checks = Vec::new();
-    for key in customer_keys {
-        for (creator, grantee) in grant_pairs(d, opts, key) {
-            let account = crate::domain::arn::account_of(grantee).unwrap_or_default();
+    if !opts.share_only {
+        return checks;
+    }
+    for t in &d.targets {
+        let Some(id) = &t.identity else { continue };
+        let creator = assumed_role_arn(&id.arn).unwrap_or_else(|| id.arn.clone());
+        let mut needed: Vec<(&KeyFacts, &str)> = Vec::new();
+        for key in customer_keys
+            .iter()
+            .filter(|k| k.description.account != t.account)
+        {
+            for grantee in slr_launchers(t) {
+                if has_grant(&key.grants, grantee) {
+                    checks.push(check(key, grantee, &key.grants, &key.grants));
+                } else {
+                    needed.push((key, grantee));
+                }
+            }
+        }
+        if needed.is_empty() {
+            continue;
+        }
+        creator_iam_steps(d, opts, t, &creator, &needed, draft);
+        for (key, grantee) in needed {
             draft.push(
-                account,
+                &t.account,
                 &key.description.region,
                 Action::CreateGrant {
                     key_arn: key.description.arn.clone(),
                     grantee_principal: grantee.to_string(),
-                    operations: AUTOSCALING_GRANT_OPERATIONS
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect(),
-                    retiring_principal: Some(creator),
+                    operations: operations(),
+                    retiring_principal: Some(creator.clone()),
                     name: GRANT_NAME.to_string(),
                 },
             );
-            let planned = GrantInfo {
+            let mut after = key.grants.clone();
+            after.push(GrantInfo {
                 grant_id: None,
                 name: Some(GRANT_NAME.into()),
                 grantee_principal: Some(grantee.to_string()),
-                retiring_principal: None,
-                issuing_account: Some(account.to_string()),
-                operations: AUTOSCALING_GRANT_OPERATIONS
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
+                retiring_principal: Some(creator.clone()),
+                issuing_account: Some(t.account.clone()),
+                operations: operations(),
                 constraints: None,
                 creation_date: None,
-            };
-            let now = verdict(key, grantee, &key.grants);
-            let mut after_grants = key.grants.clone();
-            after_grants.push(planned);
-            let after = verdict(key, grantee, &after_grants);
-            checks.push(AccessCheck {
-                principal: grantee.to_string(),
-                key_arn: key.description.arn.clone(),
-                operation: policy::Operation::Launch.as_str().to_string(),
-                now: now.0,
-                after_plan: after.0,
-                findings: now.1,
-                missing_actions: now.2,
             });
+            checks.push(check(key, grantee, &key.grants, &after));
         }
     }
     checks
+}
+
+fn operations() -> Vec<String> {
+    AUTOSCALING_GRANT_OPERATIONS
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// The role's access check on `key`, with the grants now and after the plan.
+fn check(key: &KeyFacts, grantee: &str, now: &[GrantInfo], after: &[GrantInfo]) -> AccessCheck {
+    let now = verdict(key, grantee, now);
+    let after = verdict(key, grantee, after);
+    AccessCheck {
+        principal: grantee.to_string(),
+        key_arn: key.description.arn.clone(),
+        operation: policy::Operation::Launch.as_str().to_string(),
+        now: now.0,
+        after_plan: after.0,
+        findings: now.1,
+        missing_actions: now.2,
+    }
+}
+
+/// `KmsKeyUsagePolicy-autoscaling-grants` for the target identity (the grants' creator), only
+/// when its IAM does not allow the direct CreateGrant for these grantees on these keys already:
+/// `kms:CreateGrant` on exactly those keys, for exactly those grantees.
+fn creator_iam_steps(
+    d: &Discovery,
+    opts: &PlanOptions,
+    t: &TargetFacts,
+    creator: &str,
+    needed: &[(&KeyFacts, &str)],
+    draft: &mut Draft,
+) {
+    let Some(identity) = &t.identity_policies else {
+        draft.warnings.push(format!(
+            "cannot read the IAM policies of `{creator}`: it needs kms:CreateGrant on the source key (without kms:GrantIsForAWSResource) to create Auto Scaling's grant"
+        ));
+        return;
+    };
+    let docs = super::access::identity_docs(Some(identity));
+    let allowed = needed
+        .iter()
+        .all(|(key, grantee)| creator_allowed(key, creator, grantee, &docs));
+    if allowed {
+        return;
+    }
+    let mut keys: Vec<String> = needed
+        .iter()
+        .map(|(k, _)| k.description.arn.clone())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut grantees: Vec<String> = needed.iter().map(|(_, g)| g.to_string()).collect();
+    grantees.sort();
+    grantees.dedup();
+    let document = serde_json::to_string_pretty(&serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "CreateGrantsForAutoScaling",
+            "Effect": "Allow",
+            "Action": "kms:CreateGrant",
+            "Resource": keys,
+            "Condition": {"StringEquals": {"kms:GranteePrincipal": grantees}},
+        }],
+    }))
+    .unwrap_or_default();
+    let arn = policy_arn(
+        partition_of(&d.source.arn),
+        &t.account,
+        GRANT_CREATOR_POLICY_NAME,
+    );
+    let region = opts
+        .target_regions
+        .first()
+        .cloned()
+        .unwrap_or_else(|| d.source_region.clone());
+    match &t.grant_creator_policy {
+        None => draft.push(
+            &t.account,
+            &region,
+            Action::CreatePolicy {
+                name: GRANT_CREATOR_POLICY_NAME.to_string(),
+                document,
+            },
+        ),
+        Some(existing)
+            if !crate::workflow::copy::apply::change::same_json(&existing.document, &document) =>
+        {
+            draft.push(
+                &t.account,
+                &region,
+                Action::CreatePolicyVersion {
+                    policy_arn: arn.clone(),
+                    previous_version: existing.default_version.clone(),
+                    document,
+                },
+            )
+        }
+        Some(_) => {}
+    }
+    let attached = identity
+        .policies
+        .iter()
+        .any(|p| p.source == PolicySource::Attached && p.arn.as_deref() == Some(arn.as_str()));
+    if !attached {
+        draft.push(
+            &t.account,
+            &region,
+            Action::AttachPolicy {
+                policy_arn: arn,
+                principal_arn: creator.to_string(),
+            },
+        );
+    }
+}
+
+/// Do `docs` (the creator's identity policies) allow its direct CreateGrant for `grantee` on
+/// `key`? Only the IAM side: the key policy side is the statement the source edit adds.
+fn creator_allowed(
+    key: &KeyFacts,
+    creator: &str,
+    grantee: &str,
+    docs: &[policy::PolicyDocument],
+) -> bool {
+    let info = policy::KeyInfo {
+        arn: key.description.arn.clone(),
+        manager: policy::KeyManager::Customer,
+        policy: None,
+        grants: Vec::new(),
+    };
+    let Ok(caller) = policy::Caller::parse(creator) else {
+        return false;
+    };
+    let mut ctx = policy::RequestContext::direct(
+        &caller,
+        &policy::CallerContext::default(),
+        "kms:CreateGrant",
+        &key.description.region,
+    );
+    ctx.set("kms:GranteePrincipal", grantee.to_string());
+    policy::evaluate_key_request(&info, creator, docs, "kms:CreateGrant", &ctx)
+        .is_ok_and(|d| d.identity_policies.outcome == policy::Outcome::Allow)
 }
 
 /// The policy engine on the role and a source key with these grants: verdict, finding codes,

@@ -147,6 +147,10 @@ fn plan_key(
         }
         let docs = identity_docs(l.policies.as_ref());
         let Some(now) = analyse(key, Some(policy_text), l, &docs) else {
+            draft.warnings.push(format!(
+                "cannot analyse the access of `{}` to `{arn}` (not a user or role, or an unreadable key policy)",
+                l.arn
+            ));
             continue;
         };
         let mut need = Need {

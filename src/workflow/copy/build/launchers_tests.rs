@@ -312,6 +312,28 @@ fn share_only_auto_scaling_role_gets_a_grant_created_by_the_target_identity() {
     assert!(ops.contains(&"CreateGrant".to_string()) && ops.contains(&"Decrypt".to_string()));
     let creator = format!("arn:aws:iam::{TGT}:role/deployer");
     assert_eq!(retiring.as_deref(), Some(creator.as_str()));
+    // The deployer's IAM (no policy) does not allow the direct CreateGrant: it gets
+    // KmsKeyUsagePolicy-autoscaling-grants (CreateGrant on the source key for the role only),
+    // before the grant is made.
+    let pos = |f: &dyn Fn(&Action) -> bool| p.steps.iter().position(|s| f(&s.action));
+    let created = pos(&|a| {
+        matches!(a, Action::CreatePolicy { name, document }
+        if name == "KmsKeyUsagePolicy-autoscaling-grants"
+            && document.contains(source_key.as_str())
+            && document.contains(&slr)
+            && !document.contains("GrantIsForAWSResource"))
+    });
+    let attached = pos(&|a| {
+        matches!(a, Action::AttachPolicy { policy_arn, principal_arn }
+        if policy_arn.ends_with("policy/KmsKeyUsagePolicy-autoscaling-grants")
+            && principal_arn == &creator)
+    });
+    let granted = pos(&|a| matches!(a, Action::CreateGrant { .. }));
+    assert!(
+        created < attached && attached < granted && created.is_some(),
+        "{:#?}",
+        p.steps
+    );
     // The source key policy lets the target identity create it: CreateGrant without the
     // GrantIsForAWSResource condition, for exactly the Auto Scaling role; the role itself is
     // not made a key user there.

@@ -138,6 +138,7 @@ pub(super) fn discovery(manager: &str, shared: bool, policy: String) -> Discover
                 copy_key: None,
             }],
             key_usage_policies: Default::default(),
+            grant_creator_policy: None,
         }],
         reencrypt: None,
         probes: vec![],
