@@ -40,6 +40,16 @@ pub fn fingerprint(d: &Discovery) -> Fingerprint {
             .insert(k.description.arn.clone(), k.policy.clone());
         fp.key_states
             .insert(k.description.arn.clone(), k.description.key_state.clone());
+        if !k.grants.is_empty() {
+            let mut grantees: Vec<String> = k
+                .grants
+                .iter()
+                .filter_map(|g| g.grantee_principal.clone())
+                .collect();
+            grantees.sort();
+            fp.source_key_grantees
+                .insert(k.description.arn.clone(), grantees);
+        }
     }
     for t in &d.targets {
         if t.identity.is_some() && !d.keys.is_empty() {
@@ -63,6 +73,10 @@ pub fn fingerprint(d: &Discovery) -> Fingerprint {
                         .insert(d.arn.clone(), k.policy.clone());
                 }
             }
+        }
+        if let Some(p) = &t.grant_creator_policy {
+            fp.grant_creator_policies
+                .insert(t.account.clone(), p.document.clone());
         }
         for (key, p) in &t.key_usage_policies {
             fp.key_usage_policies

@@ -113,6 +113,12 @@ pub struct Fingerprint {
     /// Target key ARN -> the launchers' `KmsKeyUsagePolicy-<key id>` default document.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub key_usage_policies: BTreeMap<String, Option<String>>,
+    /// Source key ARN -> the grantees of its grants (read for Auto Scaling's role only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_key_grantees: BTreeMap<String, Vec<String>>,
+    /// Target account -> its `KmsKeyUsagePolicy-autoscaling-grants` document, when it exists.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grant_creator_policies: BTreeMap<String, String>,
 }
 
 impl Fingerprint {
@@ -156,6 +162,12 @@ impl Fingerprint {
         }
         if self.key_usage_policies != now.key_usage_policies {
             out.push("a launchers' KmsKeyUsagePolicy-<key id> changed".to_string());
+        }
+        if self.source_key_grantees != now.source_key_grantees {
+            out.push("the grants on a source key changed".to_string());
+        }
+        if self.grant_creator_policies != now.grant_creator_policies {
+            out.push("a KmsKeyUsagePolicy-autoscaling-grants changed".to_string());
         }
         out
     }

@@ -375,3 +375,30 @@ fn share_only_auto_scaling_role_gets_a_grant_created_by_the_target_identity() {
     );
     assert!(c.findings.contains(&"needs-grant".to_string()), "{c:?}");
 }
+
+/// `apply PLAN` refuses when what the launchers' fixes depend on changed: the target key policy,
+/// the launchers' usage policy.
+#[test]
+fn the_fingerprint_covers_the_target_key_and_the_launchers_policy() {
+    use crate::workflow::copy::fingerprint::fingerprint;
+    let (d, _) = world(vec![launcher(None)], target_key(delegating_policy()));
+    let before = fingerprint(&d);
+    assert!(before.target_key_policies.contains_key(TKEY));
+    let mut changed = d.clone();
+    changed.targets[0].regions[0].copy_key = Some(target_key(
+        delegating_policy().replace("kms:*", "kms:Describe*"),
+    ));
+    let diff = before.differences(&fingerprint(&changed));
+    assert!(diff.iter().any(|m| m.contains(TKEY)), "{diff:?}");
+    let mut changed = d;
+    changed.targets[0].key_usage_policies.insert(
+        TKEY.into(),
+        Some(ManagedPolicy {
+            arn: usage_policy_arn(),
+            default_version: "v1".into(),
+            document: "{}".into(),
+            versions: vec!["v1".into()],
+        }),
+    );
+    assert!(!before.differences(&fingerprint(&changed)).is_empty());
+}
