@@ -73,7 +73,11 @@ fn keys_of<'a>(t: &'a TargetFacts, opts: &PlanOptions, draft: &mut Draft) -> Vec
                 candidates.push(k);
             }
         }
-        candidates.extend(r.ebs_default_key.as_ref());
+        if let Some(k) = r.ebs_default_key.as_ref() {
+            if !candidates.iter().any(|c| std::ptr::eq(*c, k)) {
+                candidates.push(k);
+            }
+        }
         for k in candidates {
             if let Some(e) = &k.error {
                 draft.warnings.push(format!(
@@ -136,6 +140,11 @@ fn plan_key(
         return Vec::new();
     };
     let usage = usage_document(arn);
+    // Who will call PutKeyPolicy (for the lock-out check of a trial edit).
+    let editor = t
+        .identity
+        .as_ref()
+        .map_or_else(|| key_editor(key), |i| i.arn.clone());
     let mut needs = Vec::new();
     for l in &t.principals {
         if let (true, Some(e)) = (is_autoscaling_service_role(&l.arn), &l.error) {
@@ -161,7 +170,7 @@ fn plan_key(
             iam: false,
         };
         if need.now.verdict != policy::Verdict::Allow {
-            decide(key, policy_text, usage.as_ref(), &mut need);
+            decide(key, policy_text, usage.as_ref(), &editor, &mut need);
         }
         needs.push(need);
     }
@@ -214,6 +223,7 @@ fn decide(
     key: &KeyUse<'_>,
     policy_text: &str,
     usage: Option<&(String, policy::PolicyDocument)>,
+    editor: &str,
     need: &mut Need<'_>,
 ) {
     let slr = is_autoscaling_service_role(&need.launcher.arn);
@@ -232,12 +242,11 @@ fn decide(
         }
     }
     need.in_key_policy = true;
-    let editor = key_editor(key);
     let Ok(edit) = policy::edit::add_key_users(
         policy_text,
         &key.description.arn,
         std::slice::from_ref(&need.launcher.arn),
-        &editor,
+        editor,
     ) else {
         return;
     };
@@ -246,8 +255,7 @@ fn decide(
     }
 }
 
-/// The key's account root stands in for the editor when only judging whether an edit would
-/// allow a launcher (the real edit is checked with the target identity).
+/// The key's account root, as the editor when amishare has no identity in the account.
 fn key_editor(key: &KeyUse<'_>) -> String {
     crate::domain::arn::root_arn(partition_of(&key.description.arn), &key.description.account)
 }
