@@ -37,6 +37,8 @@ pub fn handoff(
             .grants
             .iter()
             .filter(|g| account_of(g) == Some(account.as_str()))
+            // Auto Scaling's service-linked role takes no IAM policy.
+            .filter(|g| !crate::domain::arn::is_autoscaling_service_role(g))
             .collect();
         if grants.is_empty() {
             commands.push(format!(
