@@ -3,7 +3,7 @@
 python3 -m amishare_emulator.seed --endpoint URL [--source-account ID] [--target-account ID]
     [--region R] [--snapshots N] [--with-aws-managed] [--with-unencrypted] [--with-target-key]
     [--share] [--key-allows-target] [--name-prefix P] [--ec2-user [NAME]] [--launcher-role]
-    [--target-key-default] [--org-ou-accounts N]
+    [--target-key-default] [--org-ou-accounts N] [--target-key-no-iam]
 """
 
 from __future__ import annotations
@@ -202,7 +202,8 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
         out["unencrypted_ami_id"] = a3
         out["unencrypted_snapshot_id"] = s3[0]
         shared_images.append((a3, s3))
-    if args.with_target_key or getattr(args, "target_key_default", False):
+    if args.with_target_key or getattr(args, "target_key_default", False) or \
+            getattr(args, "target_key_no_iam", False):
         tk = t_kms.create_key(Description=f"{p} target re-encryption key")["KeyMetadata"]
         t_kms.create_alias(AliasName=f"alias/{p}-target", TargetKeyId=tk["KeyId"])
         out["target_key_id"] = tk["KeyId"]
@@ -241,6 +242,16 @@ def seed_worlds(args: argparse.Namespace, out: dict[str, Any], ep: str, region: 
     if getattr(args, "target_key_default", False):
         client("ec2", ep, region, tgt).modify_ebs_default_kms_key_id(KmsKeyId=out["target_key_arn"])
         out["target_default_key_arn"] = out["target_key_arn"]
+    if getattr(args, "target_key_no_iam", False):
+        # A key policy that does not delegate to the account's IAM: only the target role (its
+        # administrator and user) is named, so IAM policies give nobody else any use of the key.
+        # Seeding only: the bypass lets the seeding identity write a policy that does not name it.
+        client("kms", ep, region, tgt).put_key_policy(
+            KeyId=out["target_key_id"], PolicyName="default", BypassPolicyLockoutSafetyCheck=True,
+            Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Sid": "Key administrator and user", "Effect": "Allow",
+                 "Principal": {"AWS": out["target_role_arn"]}, "Action": "kms:*", "Resource": "*"}]}))
+        out["target_key_delegates_to_iam"] = False
     n = getattr(args, "org_ou_accounts", 0) or 0
     if n > 0:
         seed_organization(out, ep, region, src, tgt, n, p)
@@ -284,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="a role <prefix>-launcher in the target with full EC2 rights and no KMS")
     ap.add_argument("--target-key-default", action="store_true",
                     help="create the target key (as --with-target-key) and make it the target's EBS default key")
+    ap.add_argument("--target-key-no-iam", action="store_true",
+                    help="create the target key (as --with-target-key) with a key policy that names only the "
+                         "target role (no delegation to the account's IAM)")
     ap.add_argument("--org-ou-accounts", type=int, default=0, metavar="N",
                     help="an organization (managed by the source) with an OU of N accounts, the target first")
     args = ap.parse_args(argv)

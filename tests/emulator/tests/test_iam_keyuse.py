@@ -210,3 +210,19 @@ def test_create_volume_from_an_encrypted_snapshot_checks_the_key(aws, seed, ctl)
                                            PolicyDocument=kms_usage_policy(s["source_key_arn"]))
     _, first, last = create()
     assert last == "available"
+
+
+def test_seeded_target_key_without_iam_delegation_ignores_identity_policies(aws, seed):
+    s = seed(target_key_no_iam=True, launcher_role=True)
+    assert s["target_key_delegates_to_iam"] is False
+    kms = aws.as_role("kms", s["target_role_arn"])  # not even the account's administrator may read it
+    pol = json.loads(kms.get_key_policy(KeyId=s["target_key_id"], PolicyName="default")["Policy"])
+    assert [st["Principal"]["AWS"] for st in pol["Statement"]] == [s["target_role_arn"]]
+    # The launcher's IAM allows every KMS action on the key, yet the key policy does not name it.
+    aws.client("iam", TGT).put_role_policy(RoleName="amishare-launcher", PolicyName="KmsAll",
+                                           PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                                               {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}))
+    with pytest.raises(Exception) as denied:
+        aws.as_role("kms", s["launcher_role_arn"]).describe_key(KeyId=s["target_key_arn"])
+    assert "AccessDenied" in str(denied.value) or "not authorized" in str(denied.value)
+    aws.as_role("kms", s["target_role_arn"]).describe_key(KeyId=s["target_key_arn"])  # the named role may
