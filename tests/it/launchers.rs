@@ -384,3 +384,88 @@ fn grant_autoscaling_share_only_creates_a_grant_on_the_source_key_and_rollback_r
     assert_eq!(key_policy(&emu, SOURCE_ACCOUNT, key), policy_before);
     assert_no_live_instances(&emu);
 }
+
+/// The key policy of `key`, read as `role_arn` (boto3 assuming the role): a key policy that does
+/// not delegate to IAM is readable by no one else, not even the account's administrator.
+fn key_policy_as(emu: &Emulator, role_arn: &str, key: &str) -> Value {
+    let script = r#"
+import json, sys, boto3
+endpoint, role, key = sys.argv[1:4]
+kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+          aws_secret_access_key="testing")
+c = boto3.client("sts", **kw).assume_role(RoleArn=role, RoleSessionName="test")["Credentials"]
+kms = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1",
+                   aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                   aws_session_token=c["SessionToken"])
+print(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &emu.endpoint, role_arn, key])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A target key whose policy does not delegate to IAM: IAM cannot help the launcher, so the plan
+/// adds it to the target key policy (no IAM policy); the edit is read back; a second run plans
+/// nothing; rollback restores the key policy.
+#[test]
+fn a_target_key_that_does_not_delegate_to_iam_gets_the_launcher_in_its_policy() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--target-key-no-iam", "--launcher-role"]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let tkey = seed["target_key_arn"].as_str().unwrap();
+    let launcher = seed["launcher_role_arn"].as_str().unwrap();
+    let target_role = seed["target_role_arn"].as_str().unwrap();
+    let args = ["--grant", launcher, "--target-key", tkey];
+    let before = key_policy_as(&emu, target_role, tkey);
+
+    let doc = run_ok(copy_cmd(&emu, &seed, ami).args(args).arg("--yes"));
+    assert_eq!(doc["report"]["status"], "ok", "{:#}", doc["report"]);
+    let kinds = step_kinds(&doc);
+    assert!(
+        kinds.contains(&"put-target-key-policy".to_string()),
+        "{kinds:?}"
+    );
+    assert!(!kinds.contains(&"attach-policy".to_string()), "{kinds:?}");
+    let c = check(&doc, launcher, tkey);
+    assert_eq!(
+        (c["now"].as_str(), c["after_plan"].as_str()),
+        (Some("deny"), Some("allow")),
+        "{c:#}"
+    );
+    let after = key_policy_as(&emu, target_role, tkey);
+    let users = after["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "Allow use of the key")
+        .unwrap_or_else(|| panic!("no key-user statement: {after}"));
+    assert!(users.to_string().contains(launcher), "{users}");
+    assert!(attached_documents(&emu, launcher).is_empty());
+
+    emu.clear_requests();
+    let again = run_ok(copy_cmd(&emu, &seed, ami).args(args).arg("--yes"));
+    assert!(again["plan"]["steps"].as_array().unwrap().is_empty());
+    assert_eq!(emu.mutating_actions(), Vec::<String>::new());
+
+    let run_id = doc["report"]["run_id"].as_str().unwrap();
+    let out = emu
+        .amishare_as_source(&seed)
+        .args(["--output", "json", "rollback", run_id, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(key_policy_as(&emu, target_role, tkey), before);
+    assert_no_live_instances(&emu);
+}
