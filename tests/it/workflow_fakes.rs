@@ -215,6 +215,7 @@ fn kinds(plan: &Plan) -> Vec<&'static str> {
             Action::ReencryptImage { .. } => "reencrypt-image",
             Action::WaitCopy { .. } => "wait-copy",
             Action::TestLaunch { .. } => "test-launch",
+            Action::TestLaunchAs { .. } => "test-launch-as",
             Action::RemoveLaunchPermission { .. } => "remove-launch-permission",
             Action::RemoveCreateVolumePermission { .. } => "remove-create-volume-permission",
             Action::RevokeKeyUsers { .. } => "revoke-key-users",

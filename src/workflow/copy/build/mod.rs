@@ -14,6 +14,7 @@
 pub mod access;
 pub mod blockers;
 pub mod handoff;
+pub mod launchers;
 pub mod reencrypt;
 pub mod revoke;
 pub mod source;

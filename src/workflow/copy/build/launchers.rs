@@ -1,0 +1,108 @@
+//! The test launches as the `--grant` principals of a target account (issue 11), planned next to
+//! the test launch as amishare's own target role: how amishare can act as each launcher.
+//!
+//! - Auto Scaling's service-linked role (`role/aws-service-role/autoscaling.amazonaws.com/
+//!   AWSServiceRoleForAutoScaling`): through a temporary launch template and group of one;
+//! - any other role: AssumeRole into it (whether the target role may is only known when it tries:
+//!   a denial makes it "verified by analysis only");
+//! - an IAM user, a group, the account root, another service's role, a session: analysis only,
+//!   with the reason. The target role itself is not repeated (its test launch is the existing
+//!   step).
+
+use crate::domain::arn::{Principal, PrincipalKind};
+use crate::workflow::copy::facts::TargetFacts;
+use crate::workflow::plan::{Action, LaunchHow};
+
+/// The Auto Scaling service-linked role's path and name.
+pub const AUTOSCALING_SLR_PATH: &str = "/aws-service-role/autoscaling.amazonaws.com/";
+pub const AUTOSCALING_SLR_NAME: &str = "AWSServiceRoleForAutoScaling";
+
+/// How amishare can act as `launcher`, and why not when it cannot.
+pub fn launch_how(launcher: &str) -> (LaunchHow, Option<String>) {
+    let analysis = |why: &str| (LaunchHow::AnalysisOnly, Some(why.to_string()));
+    let Some(p) = Principal::parse(launcher) else {
+        return analysis("not an IAM principal amishare can act as");
+    };
+    match p.kind {
+        PrincipalKind::Role if p.path == AUTOSCALING_SLR_PATH && p.name == AUTOSCALING_SLR_NAME => {
+            (LaunchHow::AutoScalingGroup, None)
+        }
+        PrincipalKind::Role if p.path.starts_with("/aws-service-role/") => {
+            analysis("a service-linked role: only its AWS service acts as it")
+        }
+        PrincipalKind::Role => (LaunchHow::AssumeRole, None),
+        PrincipalKind::User => analysis("an IAM user: amishare has no credentials of it"),
+        PrincipalKind::Group => {
+            analysis("an IAM group: its users launch, amishare is none of them")
+        }
+        PrincipalKind::Root => {
+            analysis("the account itself: amishare does not act as the root user")
+        }
+        PrincipalKind::AssumedRole => {
+            analysis("a role session: name the role to test-launch as it")
+        }
+    }
+}
+
+/// The role amishare acts as in the target (from its session ARN), if any.
+fn own_role(t: &TargetFacts) -> Option<String> {
+    let identity = t.identity.as_ref()?;
+    let p = Principal::parse(&identity.arn)?;
+    matches!(p.kind, PrincipalKind::AssumedRole | PrincipalKind::Role).then(|| p.name.to_string())
+}
+
+/// One `test-launch-as` step per `--grant` principal of the target account (the target role
+/// itself excepted).
+pub fn launcher_actions(
+    t: &TargetFacts,
+    image_id: Option<String>,
+    instance_type: &str,
+    subnet_id: Option<String>,
+) -> Vec<Action> {
+    let own = own_role(t);
+    t.principals
+        .iter()
+        .filter(|p| {
+            let parsed = Principal::parse(&p.arn);
+            !(parsed.is_some_and(|x| x.kind == PrincipalKind::Role)
+                && own.as_deref() == parsed.map(|x| x.name))
+        })
+        .map(|p| {
+            let (how, reason) = launch_how(&p.arn);
+            Action::TestLaunchAs {
+                image_id: image_id.clone(),
+                launcher: p.arn.clone(),
+                how,
+                reason,
+                instance_type: instance_type.to_string(),
+                subnet_id: subnet_id.clone(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_of_launcher_is_tested_as_far_as_amishare_can_act_as_it() {
+        let slr = "arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling";
+        assert_eq!(launch_how(slr), (LaunchHow::AutoScalingGroup, None));
+        assert_eq!(
+            launch_how("arn:aws:iam::444455556666:role/ops/Launcher").0,
+            LaunchHow::AssumeRole
+        );
+        for other in [
+            "arn:aws:iam::444455556666:user/test",
+            "arn:aws:iam::444455556666:group/ops",
+            "arn:aws:iam::444455556666:root",
+            "arn:aws:iam::444455556666:role/aws-service-role/elasticloadbalancing.amazonaws.com/AWSServiceRoleForElasticLoadBalancing",
+            "arn:aws:sts::444455556666:assumed-role/Launcher/s",
+        ] {
+            let (how, reason) = launch_how(other);
+            assert_eq!(how, LaunchHow::AnalysisOnly, "{other}");
+            assert!(reason.is_some_and(|r| !r.is_empty()), "{other}");
+        }
+    }
+}
