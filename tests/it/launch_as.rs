@@ -1,0 +1,253 @@
+//! Issue 11, the launch side, end to end against the emulator: `amishare copy --grant LAUNCHER`
+//! test-launches the copy as each launcher (AssumeRole, or a temporary Auto Scaling group for the
+//! service-linked role), reports who could only be verified by analysis, and leaves nothing
+//! behind: no instance running, no test group, no launch template (checked after every test).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{json, Value};
+
+use crate::common::{copy_cmd, stdout_json, Emulator, REGION, TARGET_ACCOUNT, TARGET_ROLE};
+
+/// `--grant autoscaling` spelt out (the shorthand is issue 11's other half).
+fn autoscaling_role() -> String {
+    format!(
+        "arn:aws:iam::{TARGET_ACCOUNT}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+    )
+}
+
+/// No instance running, no Auto Scaling group and no launch template left in the target.
+fn assert_nothing_left(emu: &Emulator) {
+    let live = emu.live_instances(&[TARGET_ACCOUNT], &[REGION]);
+    assert!(live.is_empty(), "test instances left running: {live:?}");
+    let groups = emu.aws(
+        TARGET_ACCOUNT,
+        REGION,
+        "autoscaling",
+        "describe_auto_scaling_groups",
+        json!({}),
+    );
+    assert_eq!(
+        groups["AutoScalingGroups"],
+        json!([]),
+        "groups left: {groups}"
+    );
+    let templates = emu.aws(
+        TARGET_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_launch_templates",
+        json!({}),
+    );
+    assert_eq!(
+        templates["LaunchTemplates"],
+        json!([]),
+        "templates left: {templates}"
+    );
+}
+
+fn run_copy(emu: &Emulator, seed: &Value, extra: &[&str]) -> (Option<i32>, Value, String) {
+    let ami = seed["ami_id"].as_str().unwrap();
+    let target_key = seed["target_key_arn"].as_str().unwrap();
+    let out = copy_cmd(emu, seed, ami)
+        .args(["--target-key", target_key, "--yes"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    (out.status.code(), stdout_json(&out), stderr)
+}
+
+fn launchers(doc: &Value) -> Vec<Value> {
+    doc["report"]["targets"][0]["launchers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn create_autoscaling_role(emu: &Emulator) {
+    emu.aws(
+        TARGET_ACCOUNT,
+        REGION,
+        "iam",
+        "create_service_linked_role",
+        json!({"AWSServiceName": "autoscaling.amazonaws.com"}),
+    );
+}
+
+#[test]
+fn the_copy_is_test_launched_as_an_assumable_launcher_role() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--with-target-key", "--launcher-role", "--launcher-kms"]);
+    let launcher = seed["launcher_role_arn"].as_str().unwrap();
+    let (code, doc, stderr) = run_copy(&emu, &seed, &["--grant", launcher]);
+    assert_eq!(code, Some(0), "{stderr}\n{doc:#}");
+    let rows = launchers(&doc);
+    assert_eq!(rows.len(), 1, "{doc:#}");
+    let row = &rows[0];
+    assert_eq!(row["principal"], launcher);
+    assert_eq!(row["how"], "assume-role");
+    assert_eq!(row["result"], "passed", "{row:#}");
+    assert_eq!(row["cleaned_up"], true);
+    assert_eq!(row["launch"]["result"], "running");
+    assert_eq!(row["launch"]["terminated"], true);
+    // RunInstances really was made as the launcher (a session of it, assumed by the target role).
+    let as_launcher: Vec<Value> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r["action"] == "RunInstances"
+                && r["principal"]
+                    .as_str()
+                    .is_some_and(|p| p.contains("assumed-role/amishare-launcher/"))
+        })
+        .collect();
+    assert_eq!(as_launcher.len(), 1, "{:?}", emu.requests());
+    // The run tagged the copy tested only after the launcher's launch: a rerun plans nothing.
+    let (code, doc, stderr) = run_copy(&emu, &seed, &["--grant", launcher]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(doc["plan"]["steps"], json!([]), "{doc:#}");
+    assert_nothing_left(&emu);
+}
+
+#[test]
+fn the_auto_scaling_test_group_reaches_in_service_when_the_key_names_the_role() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--with-target-key", "--target-key-allows-autoscaling"]);
+    let (code, doc, stderr) = run_copy(&emu, &seed, &["--grant", &autoscaling_role()]);
+    assert_eq!(code, Some(0), "{stderr}\n{doc:#}");
+    let rows = launchers(&doc);
+    assert_eq!(rows.len(), 1, "{doc:#}");
+    let row = &rows[0];
+    assert_eq!(row["how"], "auto-scaling-group");
+    assert_eq!(row["result"], "passed", "{row:#}");
+    assert_eq!(row["cleaned_up"], true);
+    let group = row["group"].as_str().unwrap();
+    assert!(group.starts_with("amishare-test-"), "{group}");
+    let actions = emu.mutating_actions();
+    for a in [
+        "ec2:CreateLaunchTemplate",
+        "autoscaling:CreateAutoScalingGroup",
+        "autoscaling:DeleteAutoScalingGroup",
+        "ec2:DeleteLaunchTemplate",
+    ] {
+        assert!(actions.contains(&a.to_string()), "{a} not in {actions:?}");
+    }
+    assert_nothing_left(&emu);
+}
+
+#[test]
+fn the_auto_scaling_test_group_fails_with_the_diagnosis_when_the_key_does_not_name_the_role() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--with-target-key"]);
+    create_autoscaling_role(&emu);
+    let (code, doc, stderr) = run_copy(&emu, &seed, &["--grant", &autoscaling_role()]);
+    assert_eq!(code, Some(1), "{stderr}\n{doc:#}");
+    let row = &launchers(&doc)[0];
+    assert_eq!(row["result"], "failed", "{row:#}");
+    assert!(
+        row["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Client.InternalError: Client error on launch"),
+        "{row:#}"
+    );
+    let evidence = row["diagnosis"]["evidence"].to_string();
+    assert!(evidence.contains("scaling activity Failed"), "{row:#}");
+    assert!(row["diagnosis"]["cause"].as_str().is_some(), "{row:#}");
+    assert_eq!(row["cleaned_up"], true);
+    assert_eq!(doc["report"]["targets"][0]["status"], "failed");
+    assert_nothing_left(&emu);
+}
+
+#[test]
+fn launchers_amishare_cannot_act_as_are_verified_by_analysis_only() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--with-target-key", "--locked-launcher-role"]);
+    emu.aws(
+        TARGET_ACCOUNT,
+        REGION,
+        "iam",
+        "create_user",
+        json!({"UserName": "ci"}),
+    );
+    let user = format!("arn:aws:iam::{TARGET_ACCOUNT}:user/ci");
+    let locked = seed["locked_launcher_role_arn"].as_str().unwrap();
+    let (code, doc, stderr) = run_copy(&emu, &seed, &["--grant", locked, "--grant", &user]);
+    assert_eq!(code, Some(0), "{stderr}\n{doc:#}");
+    let rows = launchers(&doc);
+    assert_eq!(rows.len(), 2, "{doc:#}");
+    let by = |p: &str| rows.iter().find(|r| r["principal"] == p).unwrap().clone();
+    let (l, u) = (by(locked), by(&user));
+    // planned as an AssumeRole; STS refused it, so analysis is all there is
+    assert_eq!(l["how"], "analysis-only", "{l:#}");
+    assert_eq!(l["result"], "analysis-only", "{l:#}");
+    assert!(
+        l["reason"].as_str().unwrap().contains("may not assume it"),
+        "{l:#}"
+    );
+    assert_eq!(u["how"], "analysis-only");
+    assert_eq!(u["result"], "analysis-only");
+    assert!(u["reason"].as_str().unwrap().contains("IAM user"), "{u:#}");
+    // Nothing was launched as either.
+    assert!(!emu.requests().iter().any(|r| {
+        r["action"] == "RunInstances"
+            && r["principal"]
+                .as_str()
+                .is_some_and(|p| p.contains("locked-launcher"))
+    }));
+    assert_nothing_left(&emu);
+}
+
+#[test]
+fn ctrl_c_during_the_auto_scaling_wait_deletes_the_group_and_the_template() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--with-target-key", "--target-key-allows-autoscaling"]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let target_key = seed["target_key_arn"].as_str().unwrap();
+    let mut cmd = emu.std_command_as_source(&seed);
+    cmd.args([
+        "--output",
+        "json",
+        "copy",
+        ami,
+        "--to",
+        TARGET_ACCOUNT,
+        "--target-role",
+        TARGET_ROLE,
+        "--target-key",
+        target_key,
+        "--grant",
+        &autoscaling_role(),
+        "--yes",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    // The group's activities are never readable (throttled): the run stays inside the wait.
+    emu.add_fault(json!({"type": "throttle", "service": "autoscaling", "action": "DescribeScalingActivities"}));
+    let child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !emu
+        .requests()
+        .iter()
+        .any(|r| r["action"] == "DescribeScalingActivities")
+    {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the run never waited for a group"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(out.status.code().is_some(), "killed by the signal");
+    let doc = stdout_json(&out);
+    let row = &launchers(&doc)[0];
+    assert_eq!(row["result"], "interrupted", "{doc:#}");
+    assert_eq!(row["cleaned_up"], true, "{row:#}");
+    assert_nothing_left(&emu);
+}
