@@ -251,3 +251,172 @@ fn ctrl_c_during_the_auto_scaling_wait_deletes_the_group_and_the_template() {
     assert_eq!(row["cleaned_up"], true, "{row:#}");
     assert_nothing_left(&emu);
 }
+
+/// `amishare --output json ARGS` with the credentials of the target role (profile `tgt`) and
+/// of the seed's source key administrator (profile `src`).
+fn amishare_with_profiles(emu: &Emulator, seed: &Value, profile: &str) -> assert_cmd::Command {
+    let config = emu.state_path().join("launch-as-aws-config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile base]\naws_access_key_id = testing\naws_secret_access_key = testing\nregion = {REGION}\n\n\
+             [profile tgt]\nrole_arn = {}\nsource_profile = base\nregion = {REGION}\n\n\
+             [profile src]\nrole_arn = {}\nsource_profile = base\nregion = {REGION}\n",
+            seed["target_role_arn"].as_str().unwrap(),
+            seed["source_key_admin_role_arn"].as_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    let mut cmd = emu.amishare();
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_PROFILE", profile)
+        .args(["--output", "json"]);
+    cmd
+}
+
+#[test]
+fn diagnose_asg_names_the_key_the_role_the_cause_and_the_key_policy_fix() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--with-target-key"]);
+    // A copy on the target key (no launcher: nothing but the copy and amishare's own launch).
+    let (code, doc, stderr) = run_copy(&emu, &seed, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let copy = doc["report"]["targets"][0]["image_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let target_key = seed["target_key_arn"].as_str().unwrap();
+    // A workload's group launches it; the key policy does not name the service-linked role.
+    let aws = |service: &str, method: &str, params: Value| {
+        emu.aws(TARGET_ACCOUNT, REGION, service, method, params)
+    };
+    aws(
+        "ec2",
+        "create_launch_template",
+        json!({"LaunchTemplateName": "web", "LaunchTemplateData": {"ImageId": copy, "InstanceType": "t3.nano"}}),
+    );
+    aws(
+        "autoscaling",
+        "create_auto_scaling_group",
+        json!({"AutoScalingGroupName": "web", "MinSize": 1, "MaxSize": 1, "DesiredCapacity": 1,
+               "LaunchTemplate": {"LaunchTemplateName": "web", "Version": "$Latest"},
+               "AvailabilityZones": [format!("{REGION}a")]}),
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let acts = aws(
+            "autoscaling",
+            "describe_scaling_activities",
+            json!({"AutoScalingGroupName": "web"}),
+        );
+        if acts["Activities"][0]["StatusCode"] == "Failed" {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the launch never failed: {acts}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = amishare_with_profiles(&emu, &seed, "tgt")
+        .args(["diagnose", "--asg", "web"])
+        .output()
+        .unwrap();
+    let d = stdout_json(&out);
+    assert_eq!(out.status.code(), Some(1), "{d:#}");
+    assert_eq!(d["principal"], autoscaling_role(), "{d:#}");
+    assert_eq!(d["image_id"], copy.as_str());
+    assert!(
+        d["failed_activity"]["status_message"]
+            .as_str()
+            .unwrap()
+            .contains("Client.InternalError: Client error on launch"),
+        "{d:#}"
+    );
+    let key = &d["keys"][0];
+    assert_eq!(key["key_arn"], target_key, "{d:#}");
+    assert_eq!(key["kind"], "key-policy-statement");
+    assert!(key["cause"]
+        .as_str()
+        .unwrap()
+        .contains("AWSServiceRoleForAutoScaling"));
+    assert_eq!(
+        key["key_policy_statements"][0]["Principal"]["AWS"],
+        autoscaling_role()
+    );
+    // An unknown group is bad input.
+    let out = amishare_with_profiles(&emu, &seed, "tgt")
+        .args(["diagnose", "--asg", "no-such-group"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    aws(
+        "autoscaling",
+        "delete_auto_scaling_group",
+        json!({"AutoScalingGroupName": "web", "ForceDelete": true}),
+    );
+    aws(
+        "ec2",
+        "delete_launch_template",
+        json!({"LaunchTemplateName": "web"}),
+    );
+    assert_nothing_left(&emu);
+}
+
+/// Seed 000: an IAM user with "full EC2" (no KMS action) launches an AMI on a customer managed
+/// key whose policy delegates to IAM: `Client.InternalError`, and diagnose names the missing
+/// kms:CreateGrant in the user's IAM.
+#[test]
+fn diagnose_names_the_cause_for_the_seed_000_user() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--ec2-user"]);
+    let user = seed["ec2_user_arn"].as_str().unwrap();
+    let script = r#"
+import json, sys, time, boto3
+ep, ak, sk, ami = sys.argv[1:5]
+ec2 = boto3.client("ec2", endpoint_url=ep, region_name="us-east-1", aws_access_key_id=ak, aws_secret_access_key=sk)
+iid = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3.nano")["Instances"][0]["InstanceId"]
+for _ in range(100):
+    st = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    if st["State"]["Name"] != "pending":
+        break
+    time.sleep(0.1)
+print(json.dumps({"id": iid, "state": st["State"]["Name"], "reason": st.get("StateReason", {})}))
+"#;
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            script,
+            &emu.endpoint,
+            seed["ec2_user_access_key_id"].as_str().unwrap(),
+            seed["ec2_user_secret_access_key"].as_str().unwrap(),
+            seed["ami_id"].as_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let launched: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(launched["state"], "terminated", "{launched}");
+    assert_eq!(launched["reason"]["Code"], "Client.InternalError");
+    let id = launched["id"].as_str().unwrap();
+    let out = amishare_with_profiles(&emu, &seed, "src")
+        .args(["diagnose", id, "--principal", user])
+        .output()
+        .unwrap();
+    let d = stdout_json(&out);
+    assert_eq!(out.status.code(), Some(1), "{d:#}");
+    let causes = d["causes"].as_array().unwrap();
+    assert!(
+        causes
+            .iter()
+            .any(|c| c["code"] == "identity-policy-missing-action"
+                && c.to_string().contains("kms:CreateGrant")),
+        "{d:#}"
+    );
+}
