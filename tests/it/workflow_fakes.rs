@@ -255,7 +255,9 @@ async fn a_world_where_everything_is_done_plans_nothing() {
             "create-policy",
             "attach-policy",
             "copy-image",
-            "test-launch"
+            "test-launch",
+            // the `--grant` Launcher role, assumed from the deployer role (issue 11)
+            "test-launch-as"
         ]
     );
     let store = MemoryJournalStore::default();

@@ -158,6 +158,17 @@ async fn run_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?S
             let Some(image) = image_id.clone().or_else(|| tr.image_id.clone()) else {
                 return Err(StepError::Precondition("no image to launch".into()));
             };
+            // Never launch more while a test instance is not confirmed terminated.
+            if let Some(id) = tr
+                .test_launch
+                .as_ref()
+                .filter(|l| !l.terminated)
+                .and_then(|l| l.instance_id.clone())
+            {
+                return Err(StepError::Precondition(format!(
+                    "not attempted: test instance {id} is not confirmed terminated"
+                )));
+            }
             launch_as_step(run, conn, plan, step, &image, tr, rec).await
         }
         _ => Err(StepError::Internal("not a copy or launch step".into())),
