@@ -420,3 +420,81 @@ print(json.dumps({"id": iid, "state": st["State"]["Name"], "reason": st.get("Sta
         "{d:#}"
     );
 }
+
+/// amishare killed (SIGKILL: no cleanup at all) while it waits for its test group: the journal
+/// names the group and template, and `amishare rollback` deletes both (and the instance).
+#[test]
+fn rollback_deletes_a_test_group_a_killed_run_left_behind() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--with-target-key", "--target-key-allows-autoscaling"]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let target_key = seed["target_key_arn"].as_str().unwrap();
+    let mut cmd = emu.std_command_as_source(&seed);
+    cmd.args([
+        "--output",
+        "json",
+        "copy",
+        ami,
+        "--to",
+        TARGET_ACCOUNT,
+        "--target-role",
+        TARGET_ROLE,
+        "--target-key",
+        target_key,
+        "--grant",
+        &autoscaling_role(),
+        "--yes",
+    ])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    emu.add_fault(json!({"type": "throttle", "service": "autoscaling", "action": "DescribeScalingActivities"}));
+    let mut child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !emu
+        .requests()
+        .iter()
+        .any(|r| r["action"] == "DescribeScalingActivities")
+    {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the run never waited for a group"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    emu.clear_faults();
+    let groups = emu.aws(
+        TARGET_ACCOUNT,
+        REGION,
+        "autoscaling",
+        "describe_auto_scaling_groups",
+        json!({}),
+    );
+    assert_eq!(
+        groups["AutoScalingGroups"].as_array().unwrap().len(),
+        1,
+        "{groups}"
+    );
+    let runs: Vec<_> = std::fs::read_dir(emu.state_path().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run_id = runs[0].file_stem().unwrap().to_str().unwrap().to_string();
+    let out = emu
+        .amishare_as_source(&seed)
+        .args(["--output", "json", "rollback", &run_id, "--yes"])
+        .output()
+        .unwrap();
+    let doc = stdout_json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    let undone = doc["undone"].as_array().unwrap();
+    assert!(
+        undone
+            .iter()
+            .any(|u| u["step"] == "groups" && u["result"] == "undone"),
+        "{doc:#}"
+    );
+    assert_nothing_left(&emu);
+}

@@ -105,4 +105,35 @@ mod tests {
             assert!(reason.is_some_and(|r| !r.is_empty()), "{other}");
         }
     }
+
+    /// The new step kind's JSON: kebab-case, `reason` only when there is one; it reads back.
+    #[test]
+    fn test_launch_as_steps_round_trip_through_json() {
+        let analysis = Action::TestLaunchAs {
+            image_id: None,
+            launcher: "arn:aws:iam::444455556666:user/ci".into(),
+            how: LaunchHow::AnalysisOnly,
+            reason: Some("an IAM user".into()),
+            instance_type: "t3.nano".into(),
+            subnet_id: None,
+        };
+        let v = serde_json::to_value(&analysis).unwrap();
+        assert_eq!(v["action"], "test-launch-as");
+        assert_eq!(v["how"], "analysis-only");
+        assert_eq!(v["reason"], "an IAM user");
+        assert_eq!(serde_json::from_value::<Action>(v).unwrap(), analysis);
+        let asg = serde_json::json!({"action": "test-launch-as", "image_id": "ami-1",
+            "launcher": "arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
+            "how": "auto-scaling-group", "instance_type": "t3.nano", "subnet_id": null});
+        let a: Action = serde_json::from_value(asg.clone()).unwrap();
+        assert!(matches!(
+            a,
+            Action::TestLaunchAs {
+                how: LaunchHow::AutoScalingGroup,
+                reason: None,
+                ..
+            }
+        ));
+        assert_eq!(serde_json::to_value(&a).unwrap(), asg);
+    }
 }
