@@ -221,7 +221,11 @@ fn launcher(e: &JournalEntry, journal: &Journal) -> LauncherReport {
             .and_then(|a| a.strip_prefix("verified by analysis only: "))
             .map(str::to_string)
             .or_else(|| reason.clone()),
-        _ => e.error.clone(),
+        _ => e.error.as_deref().map(|m| {
+            m.strip_prefix(&format!("test launch as {launcher} {result}: "))
+                .unwrap_or(m)
+                .to_string()
+        }),
     };
     match how {
         LaunchHow::AssumeRole => {

@@ -123,6 +123,19 @@ fn the_auto_scaling_test_group_reaches_in_service_when_the_key_names_the_role() 
     assert_eq!(row["cleaned_up"], true);
     let group = row["group"].as_str().unwrap();
     assert!(group.starts_with("amishare-test-"), "{group}");
+    // `amishare show` rebuilds the row from the journal.
+    let run_id = doc["report"]["run_id"].as_str().unwrap();
+    let shown = emu
+        .amishare_as_source(&seed)
+        .args(["--output", "json", "show", run_id])
+        .output()
+        .unwrap();
+    let shown = stdout_json(&shown);
+    let again = &shown["report"]["targets"][0]["launchers"][0];
+    assert_eq!(again["how"], "auto-scaling-group", "{shown:#}");
+    assert_eq!(again["result"], "passed");
+    assert_eq!(again["group"], group);
+    assert_eq!(again["cleaned_up"], true);
     let actions = emu.mutating_actions();
     for a in [
         "ec2:CreateLaunchTemplate",
@@ -496,5 +509,33 @@ fn rollback_deletes_a_test_group_a_killed_run_left_behind() {
             .any(|u| u["step"] == "groups" && u["result"] == "undone"),
         "{doc:#}"
     );
+    assert_nothing_left(&emu);
+}
+
+/// CreateAutoScalingGroup fails (a 5xx after the SDK's retries): the launch template made just
+/// before is deleted all the same, and the launcher's row is an error.
+#[test]
+fn a_failing_group_creation_still_deletes_the_launch_template() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--with-target-key", "--target-key-allows-autoscaling"]);
+    emu.add_fault(
+        json!({"type": "5xx", "service": "autoscaling", "action": "CreateAutoScalingGroup"}),
+    );
+    let (code, doc, stderr) = run_copy(&emu, &seed, &["--grant", &autoscaling_role()]);
+    assert_ne!(code, Some(0), "{stderr}\n{doc:#}");
+    let row = &launchers(&doc)[0];
+    assert_eq!(row["result"], "error", "{row:#}");
+    assert!(
+        row["reason"]
+            .as_str()
+            .unwrap()
+            .contains("CreateAutoScalingGroup"),
+        "{row:#}"
+    );
+    assert_eq!(row["cleaned_up"], true, "{row:#}");
+    assert!(emu
+        .mutating_actions()
+        .contains(&"ec2:DeleteLaunchTemplate".to_string()));
+    emu.clear_faults();
     assert_nothing_left(&emu);
 }

@@ -83,7 +83,8 @@ fn target(out: &mut String, t: &TargetReport) {
         launcher(out, l);
     }
     if let Some(e) = &t.error {
-        if t.diagnosis.is_none() {
+        // a launcher's failure is on its row already
+        if t.diagnosis.is_none() && !t.launchers.iter().any(|l| l.diagnosis.is_some()) {
             let _ = writeln!(out, "      error: {e}");
         }
     }
