@@ -495,6 +495,17 @@ fn rollback_deletes_a_test_group_a_killed_run_left_behind() {
         .collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
     let run_id = runs[0].file_stem().unwrap().to_str().unwrap().to_string();
+    // `amishare runs` lists the group as left to undo.
+    let listed = emu
+        .amishare_as_source(&seed)
+        .args(["--output", "json", "runs"])
+        .output()
+        .unwrap();
+    let listed = stdout_json(&listed);
+    assert!(
+        listed.to_string().contains("\"kind\":\"group\""),
+        "{listed:#}"
+    );
     let out = emu
         .amishare_as_source(&seed)
         .args(["--output", "json", "rollback", &run_id, "--yes"])
