@@ -272,3 +272,102 @@ fn key_fix(
         )],
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GROUP_ACCOUNT: &str = "444455556666";
+    const KEY_IN_GROUP_ACCOUNT: &str =
+        "arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const KEY_ELSEWHERE: &str =
+        "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn role() -> String {
+        autoscaling_role_arn("arn:aws:iam::444455556666:role/x", GROUP_ACCOUNT)
+    }
+
+    #[test]
+    fn the_fix_depends_on_whose_key_it_is() {
+        let role = role();
+        let own = key_fix(
+            KEY_IN_GROUP_ACCOUNT,
+            GROUP_ACCOUNT,
+            Some(&KeyManager::Customer),
+            GROUP_ACCOUNT,
+            &role,
+            "us-east-1",
+        )
+        .unwrap();
+        assert_eq!(own.kind, "key-policy-statement");
+        assert_eq!(own.key_policy_statements.len(), 2);
+        assert_eq!(own.key_policy_statements[1]["Action"], "kms:CreateGrant");
+        assert_eq!(
+            own.key_policy_statements[1]["Condition"]["Bool"]["kms:GrantIsForAWSResource"],
+            true
+        );
+        let other = key_fix(
+            KEY_ELSEWHERE,
+            "111122223333",
+            Some(&KeyManager::Customer),
+            GROUP_ACCOUNT,
+            &role,
+            "eu-west-1",
+        )
+        .unwrap();
+        assert_eq!(other.kind, "grant");
+        assert_eq!(
+            other.commands,
+            [format!(
+                "aws kms create-grant --region eu-west-1 --key-id {KEY_ELSEWHERE} --grantee-principal {role} --operations Encrypt Decrypt ReEncryptFrom ReEncryptTo GenerateDataKey GenerateDataKeyWithoutPlaintext DescribeKey CreateGrant"
+            )]
+        );
+        let foreign_aws = key_fix(
+            KEY_ELSEWHERE,
+            "111122223333",
+            Some(&KeyManager::Aws),
+            GROUP_ACCOUNT,
+            &role,
+            "eu-west-1",
+        )
+        .unwrap();
+        assert_eq!(foreign_aws.kind, "none");
+        assert!(key_fix(
+            KEY_IN_GROUP_ACCOUNT,
+            GROUP_ACCOUNT,
+            Some(&KeyManager::Aws),
+            GROUP_ACCOUNT,
+            &role,
+            "us-east-1",
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn a_failed_activity_without_a_key_to_blame_is_undecided_and_none_is_no_problem() {
+        let failed = GroupFacts {
+            name: "web".into(),
+            activities: vec![Activity {
+                status_code: "Failed".into(),
+                status_message: Some("Client.InternalError: Client error on launch".into()),
+                description: None,
+                start_time: None,
+            }],
+            ..GroupFacts::default()
+        };
+        let d = decide_group(failed, GROUP_ACCOUNT, "us-east-1", role(), None);
+        assert_eq!(d.outcome, DiagnosisOutcome::Undecided);
+        assert!(
+            d.summary.contains("Client error on launch"),
+            "{}",
+            d.summary
+        );
+        let fine = GroupFacts {
+            name: "web".into(),
+            ..GroupFacts::default()
+        };
+        let d = decide_group(fine, GROUP_ACCOUNT, "us-east-1", role(), None);
+        assert_eq!(d.outcome, DiagnosisOutcome::NoProblem);
+        assert!(d.failed_activity.is_none());
+    }
+}
