@@ -87,7 +87,7 @@ fn template_missing(e: &AwsError) -> bool {
         || e.message.contains("does not exist")
 }
 
-/// The zone of a group without a subnet: the region's first available one.
+/// The zone of a group without a subnet: the region's first zone in state `available`.
 async fn first_zone(ec2: &aws_sdk_ec2::Client) -> Result<String, AwsError> {
     let out = ec2
         .describe_availability_zones()
@@ -96,6 +96,10 @@ async fn first_zone(ec2: &aws_sdk_ec2::Client) -> Result<String, AwsError> {
         .map_err(aws_err("ec2", "DescribeAvailabilityZones"))?;
     out.availability_zones()
         .iter()
+        .filter(|z| {
+            z.state()
+                .is_none_or(|st| *st == aws_sdk_ec2::types::AvailabilityZoneState::Available)
+        })
         .filter_map(|z| z.zone_name())
         .next()
         .map(str::to_string)
