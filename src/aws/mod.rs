@@ -5,6 +5,7 @@
 //! - [`reader`] / [`writer`]: the `Reader` / `Writer` ports, one file per AWS service.
 //! - [`error`]: SDK errors mapped to `AwsError`, keeping the AWS error code and request id.
 
+pub mod assume;
 pub mod error;
 pub mod reader;
 pub mod session;

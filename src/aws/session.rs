@@ -343,6 +343,10 @@ impl AwsSession {
         aws_sdk_sts::Client::new(&self.config)
     }
 
+    pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
+        aws_sdk_autoscaling::Client::new(&self.config)
+    }
+
     pub fn cloudtrail(&self) -> aws_sdk_cloudtrail::Client {
         aws_sdk_cloudtrail::Client::new(&self.config)
     }

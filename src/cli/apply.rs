@@ -13,7 +13,7 @@ use super::render::report::render_report;
 use super::{render, CliError, Exit, GlobalArgs, OutputFormat};
 use crate::domain::states::ImageState;
 use crate::state::FileJournalStore;
-use crate::workflow::copy::report::{LaunchResult, ReportStatus};
+use crate::workflow::copy::report::{LaunchResult, LauncherResult, ReportStatus};
 use crate::workflow::copy::{
     check_not_applied, check_not_blocked, check_world_unchanged, parse_saved_plan, Apply, Report,
     SavedPlanError, Timing,
@@ -145,13 +145,16 @@ pub(super) async fn apply_and_report(
 }
 
 /// The exit code of a copy or apply: 0 done (or nothing to do, or a dry run), 1 blocked or a
-/// copy or test launch failed, 3 anything else.
+/// copy or test launch (also as a launcher) failed, 3 anything else.
 pub(super) fn exit_for(report: &Report) -> Exit {
     let launch_or_copy_failed = report.targets.iter().any(|t| {
         t.copy_state == Some(ImageState::Failed)
             || t.test_launch
                 .as_ref()
                 .is_some_and(|l| l.result == LaunchResult::Failed)
+            || t.launchers
+                .iter()
+                .any(|l| l.result == LauncherResult::Failed)
     });
     match report.status {
         ReportStatus::Ok | ReportStatus::NothingToDo | ReportStatus::DryRun => Exit::Success,

@@ -23,6 +23,10 @@ pub struct DiagnoseArgs {
     /// Profile for the key's own account, to read its key policy
     #[arg(long, value_name = "P")]
     pub key_account_profile: Option<String>,
+    /// An Auto Scaling group whose launch failed: its failed scaling activity, the key the
+    /// launch used, the service-linked role, the cause and the fix
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["instance_id", "ami", "principal"])]
+    pub asg: Option<String>,
 }
 
 /// Validate the arguments into a target.
@@ -79,6 +83,9 @@ pub fn target(args: &DiagnoseArgs) -> Result<DiagnoseTarget, CliError> {
 }
 
 pub async fn run(global: &GlobalArgs, args: DiagnoseArgs) -> Result<Exit, CliError> {
+    if let Some(name) = &args.asg {
+        return super::diagnose_group::run(global, name, args.key_account_profile.as_deref()).await;
+    }
     let target = target(&args)?;
     let (session, reader, key_reader) =
         diagnose_readers(global, args.key_account_profile.as_deref()).await?;
@@ -134,6 +141,7 @@ mod tests {
             ami: ami.map(str::to_string),
             principal: principal.map(str::to_string),
             key_account_profile: None,
+            asg: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod completions;
 pub mod connect;
 pub mod copy;
 pub mod diagnose;
+mod diagnose_group;
 pub mod error;
 pub mod explain;
 pub mod progress;

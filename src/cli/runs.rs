@@ -19,7 +19,8 @@ pub struct RunsArgs {}
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Leftover {
     /// `change` (undone by rollback), `copy` (kept unless `--delete-copies`), `instance` (a test
-    /// instance whose termination was never confirmed).
+    /// instance whose termination was never confirmed), `group` (a temporary test group and
+    /// launch template whose deletion was never confirmed).
     pub kind: &'static str,
     pub step: String,
     pub account: String,
@@ -125,6 +126,15 @@ pub fn left_to_undo(journal: &Journal) -> Vec<Leftover> {
             summary: format!("test instance {id}: termination not confirmed"),
         });
     }
+    for (name, rec) in journal.undeleted_groups() {
+        out.push(Leftover {
+            kind: "group",
+            step: "groups".into(),
+            account: rec.account,
+            region: rec.region,
+            summary: format!("test group and launch template {name}: deletion not confirmed"),
+        });
+    }
     out
 }
 
@@ -217,6 +227,7 @@ pub fn left_summary(left: &[Leftover]) -> String {
         ("change", "changes"),
         ("copy", "copies"),
         ("instance", "instances"),
+        ("group", "groups"),
     ]
     .iter()
     .filter_map(|(one, many)| match count(one) {

@@ -10,11 +10,12 @@ use super::runs::{left_to_undo, status_name};
 use super::{render, CliError, Exit, GlobalArgs, OutputFormat};
 use crate::domain::states::ImageState;
 use crate::state::FileJournalStore;
+use crate::workflow::copy::report::{LauncherReport, LauncherResult};
 use crate::workflow::copy::{
     ChangeRecord, LaunchReport, LaunchResult, Report, ReportStatus, TargetReport, TargetStatus,
 };
 use crate::workflow::journal::{Journal, JournalEntry, JournalStore, RunStatus, StepState};
-use crate::workflow::plan::Action;
+use crate::workflow::plan::{Action, LaunchHow};
 
 /// What the original report showed that a journal does not hold.
 pub const NOT_RECORDED: &[&str] = &[
@@ -152,6 +153,7 @@ fn fill_target(t: &mut TargetReport, entries: &[&JournalEntry], journal: &Journa
             Action::TestLaunch { instance_type, .. } => {
                 t.test_launch = Some(launch(e, instance_type, journal));
             }
+            Action::TestLaunchAs { .. } => t.launchers.push(launcher(e, journal)),
             _ => continue,
         }
         any = true;
@@ -169,6 +171,81 @@ fn fill_target(t: &mut TargetReport, entries: &[&JournalEntry], journal: &Journa
     if any && !matches!(t.status, TargetStatus::Failed | TargetStatus::Interrupted) {
         t.status = TargetStatus::Ok;
     }
+}
+
+/// A launcher's row from its `test-launch-as` step: done is passed (or analysis only), a failed
+/// one's error reads `test launch as PRINCIPAL RESULT: ...`.
+fn launcher(e: &JournalEntry, journal: &Journal) -> LauncherReport {
+    let Action::TestLaunchAs {
+        launcher,
+        how,
+        reason,
+        instance_type,
+        ..
+    } = &e.step.action
+    else {
+        return LauncherReport::new("?", LaunchHow::AnalysisOnly, LauncherResult::Error);
+    };
+    let result = match (e.state, how) {
+        (StepState::Done | StepState::RolledBack, LaunchHow::AnalysisOnly) => {
+            LauncherResult::AnalysisOnly
+        }
+        // an AssumeRole refused while applying: the step is done, its record says so
+        (StepState::Done | StepState::RolledBack, _)
+            if e.after
+                .as_deref()
+                .is_some_and(|a| a.starts_with("verified by analysis only")) =>
+        {
+            LauncherResult::AnalysisOnly
+        }
+        (StepState::Done | StepState::RolledBack, _) => LauncherResult::Passed,
+        (StepState::Started, _) => LauncherResult::Interrupted,
+        (StepState::Failed, _) => {
+            let word = e
+                .error
+                .as_deref()
+                .and_then(|m| m.strip_prefix(&format!("test launch as {launcher} ")))
+                .and_then(|m| m.split(':').next());
+            LauncherResult::ALL
+                .iter()
+                .copied()
+                .find(|r| Some(r.as_str()) == word)
+                .unwrap_or(LauncherResult::Failed)
+        }
+    };
+    let mut row = LauncherReport::new(launcher, *how, result);
+    row.reason = match result {
+        LauncherResult::AnalysisOnly => e
+            .after
+            .as_deref()
+            .and_then(|a| a.strip_prefix("verified by analysis only: "))
+            .map(str::to_string)
+            .or_else(|| reason.clone()),
+        _ => e.error.as_deref().map(|m| {
+            m.strip_prefix(&format!("test launch as {launcher} {result}: "))
+                .unwrap_or(m)
+                .to_string()
+        }),
+    };
+    match how {
+        LaunchHow::AssumeRole => {
+            if let Some(id) = e.created.first() {
+                row.cleaned_up = journal.instances.get(id).is_some_and(|r| r.terminated);
+                row.launch = Some(launch(e, instance_type, journal));
+            } else {
+                row.cleaned_up = true;
+            }
+        }
+        LaunchHow::AutoScalingGroup => {
+            row.group = e.created.first().cloned();
+            row.cleaned_up = row
+                .group
+                .as_ref()
+                .is_none_or(|g| journal.groups.get(g).is_some_and(|r| r.deleted));
+        }
+        LaunchHow::AnalysisOnly => {}
+    }
+    row
 }
 
 /// A copy step done waited until the copy was available; one that failed left it failed (or

@@ -43,6 +43,21 @@ impl Writer for FakeWriter {
         &self.0.region
     }
 
+    /// A writer acting as a session of `role_arn` (`AssumeRole` faults can be injected).
+    async fn assume_role(&self, role_arn: &str) -> Result<Self, AwsError> {
+        drop(self.0.call("AssumeRole", role_arn)?);
+        let account = role_arn.split(':').nth(4).unwrap_or_default().to_string();
+        let name = role_arn.rsplit('/').next().unwrap_or_default();
+        Ok(FakeWriter(super::Port {
+            cloud: self.0.cloud.clone(),
+            identity: crate::workflow::inventory::CallerIdentity {
+                arn: format!("arn:aws:sts::{account}:assumed-role/{name}/amishare-test-launch"),
+                account,
+            },
+            region: self.0.region.clone(),
+        }))
+    }
+
     async fn put_key_policy(&self, key_arn: &str, policy: &str) -> Result<(), AwsError> {
         let mut s = self.0.call("PutKeyPolicy", key_arn)?;
         let region = self.0.region.clone();

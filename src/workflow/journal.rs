@@ -68,6 +68,18 @@ pub struct Journal {
     pub entries: BTreeMap<String, JournalEntry>,
     /// Test instances launched and whether their termination was confirmed.
     pub instances: BTreeMap<String, InstanceRecord>,
+    /// Temporary launch templates and Auto Scaling groups of launcher test launches (both carry
+    /// the same name), recorded before they are created, and whether both are deleted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, GroupRecord>,
+}
+
+/// A temporary test group and its launch template (same name): where, and whether both are gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    pub account: String,
+    pub region: String,
+    pub deleted: bool,
 }
 
 /// A test instance: where it is and whether it is gone.
@@ -94,6 +106,7 @@ impl Journal {
             plan,
             entries: BTreeMap::new(),
             instances: BTreeMap::new(),
+            groups: BTreeMap::new(),
         }
     }
 
@@ -111,6 +124,17 @@ impl Journal {
             .iter()
             .filter(|(_, r)| !r.terminated)
             .map(|(id, r)| (id.clone(), r.clone()))
+            .collect()
+    }
+}
+
+impl Journal {
+    /// Test groups and templates whose deletion was never confirmed.
+    pub fn undeleted_groups(&self) -> Vec<(String, GroupRecord)> {
+        self.groups
+            .iter()
+            .filter(|(_, r)| !r.deleted)
+            .map(|(n, r)| (n.clone(), r.clone()))
             .collect()
     }
 }
@@ -289,6 +313,34 @@ impl<'a, S: JournalStore + ?Sized> LiveJournal<'a, S> {
         self.update(|j| {
             if let Some(r) = j.instances.get_mut(instance_id) {
                 r.terminated = true;
+            }
+        })
+    }
+
+    /// Record a test group and template about to be created (before the calls).
+    pub fn group_created(
+        &self,
+        name: &str,
+        account: &str,
+        region: &str,
+    ) -> Result<(), JournalError> {
+        self.update(|j| {
+            j.groups.insert(
+                name.to_string(),
+                GroupRecord {
+                    account: account.to_string(),
+                    region: region.to_string(),
+                    deleted: false,
+                },
+            );
+        })
+    }
+
+    /// Record that a test group and its template are deleted.
+    pub fn group_deleted(&self, name: &str) -> Result<(), JournalError> {
+        self.update(|j| {
+            if let Some(r) = j.groups.get_mut(name) {
+                r.deleted = true;
             }
         })
     }

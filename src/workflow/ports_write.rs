@@ -108,6 +108,33 @@ pub struct GrantRequest {
     pub name: String,
 }
 
+/// A test launch through Auto Scaling (issue 11): a launch template and a group of one instance
+/// (min = max = desired = 1), both named `name`, launched by the account's Auto Scaling
+/// service-linked role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupLaunchRequest {
+    pub name: String,
+    pub image_id: String,
+    pub instance_type: String,
+    /// The group's subnet; `None`: the region's first available zone (default VPC).
+    pub subnet_id: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// What a test group shows (DescribeAutoScalingGroups + DescribeScalingActivities).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupStatus {
+    /// The group still exists (it may be deleting).
+    pub exists: bool,
+    pub instance_ids: Vec<String>,
+    /// An instance of the group is `InService`.
+    pub in_service: bool,
+    /// Every scaling activity finished (none `InProgress`/waiting).
+    pub activities_done: bool,
+    /// The newest `Failed` or `Cancelled` activity: its StatusMessage (else its description).
+    pub failed_activity: Option<String>,
+}
+
 /// An EC2 call made with `DryRun=true` (`--dry-run`): AWS checks the caller's permission for it
 /// and changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -293,9 +320,71 @@ pub trait Writer: Send + Sync {
         snapshot_id: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 
+    /// A writer acting as `role_arn`, assumed with this writer's credentials (STS AssumeRole,
+    /// chained). Writers that cannot assume roles answer an error.
+    fn assume_role(&self, role_arn: &str) -> impl Future<Output = Result<Self, AwsError>> + Send
+    where
+        Self: Sized,
+    {
+        let e = unsupported("sts", "AssumeRole", role_arn);
+        async move { Err(e) }
+    }
+
+    /// EC2 CreateLaunchTemplate for a test group (no public IP); returns the template id.
+    fn create_launch_template(
+        &self,
+        request: &GroupLaunchRequest,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send {
+        let e = unsupported("ec2", "CreateLaunchTemplate", &request.name);
+        async move { Err(e) }
+    }
+
+    /// EC2 DeleteLaunchTemplate by name; a template that does not exist is not an error.
+    fn delete_launch_template(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send {
+        let e = unsupported("ec2", "DeleteLaunchTemplate", name);
+        async move { Err(e) }
+    }
+
+    /// Auto Scaling CreateAutoScalingGroup of one instance from the template `request.name`.
+    fn create_test_group(
+        &self,
+        request: &GroupLaunchRequest,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send {
+        let e = unsupported("autoscaling", "CreateAutoScalingGroup", &request.name);
+        async move { Err(e) }
+    }
+
+    /// The test group's instances and scaling activities.
+    fn test_group_status(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<GroupStatus, AwsError>> + Send {
+        let e = unsupported("autoscaling", "DescribeAutoScalingGroups", name);
+        async move { Err(e) }
+    }
+
+    /// Auto Scaling DeleteAutoScalingGroup with ForceDelete (its instances are terminated); a
+    /// group that does not exist is not an error.
+    fn delete_test_group(&self, name: &str) -> impl Future<Output = Result<(), AwsError>> + Send {
+        let e = unsupported("autoscaling", "DeleteAutoScalingGroup", name);
+        async move { Err(e) }
+    }
+
     /// The call `probe` describes, with `DryRun=true`. Writers that cannot probe say so.
     fn dry_run(&self, probe: &DryRunProbe) -> impl Future<Output = DryRunOutcome> + Send {
         let _ = probe;
         async { DryRunOutcome::NotProbed }
     }
+}
+
+/// The answer of a writer that does not implement an optional call.
+fn unsupported(service: &'static str, api: &'static str, what: &str) -> AwsError {
+    AwsError::new(
+        service,
+        api,
+        format!("this connection cannot call {api} (for `{what}`)"),
+    )
 }

@@ -95,6 +95,20 @@ fn check<'a>(doc: &'a Value, principal: &str, key: &str) -> &'a Value {
         })
 }
 
+/// The report row of `principal`'s test launch: it passed, launched `how`.
+fn assert_launched_as(doc: &Value, principal: &str, how: &str) {
+    let rows = doc["report"]["targets"][0]["launchers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let row = rows
+        .iter()
+        .find(|r| r["principal"] == principal)
+        .unwrap_or_else(|| panic!("no launcher row for {principal}: {rows:#?}"));
+    assert_eq!(row["how"], how, "{row:#}");
+    assert_eq!(row["result"], "passed", "{row:#}");
+}
+
 fn step_kinds(doc: &Value) -> Vec<String> {
     doc["plan"]["steps"]
         .as_array()
@@ -144,6 +158,8 @@ fn an_ec2_only_launcher_gets_the_target_key_and_a_second_run_plans_nothing() {
 
     let doc = run_ok(copy_cmd(&emu, &seed, ami).args(args).arg("--yes"));
     assert_eq!(doc["report"]["status"], "ok", "{:#}", doc["report"]);
+    // The fix works for the launcher itself: amishare assumed it and launched the copy as it.
+    assert_launched_as(&doc, launcher, "assume-role");
     let name = format!("KmsKeyUsagePolicy-{tkey_id}");
     let docs = attached_documents(&emu, launcher);
     let (_, usage) = docs
@@ -163,6 +179,7 @@ fn an_ec2_only_launcher_gets_the_target_key_and_a_second_run_plans_nothing() {
     assert_eq!(check(&again, launcher, tkey)["now"], "allow");
     assert_eq!(emu.mutating_actions(), Vec::<String>::new());
     assert_no_live_instances(&emu);
+    super::launch_as::assert_nothing_left(&emu);
 }
 
 /// Launchers of a copy get no source-key access: not in the source key policy, no IAM policy
@@ -211,6 +228,7 @@ fn launchers_of_a_copy_get_no_source_key_access() {
     // The copier still reads the source key: the copy exists.
     assert!(doc["report"]["targets"][0]["image_id"].is_string());
     assert_no_live_instances(&emu);
+    super::launch_as::assert_nothing_left(&emu);
 }
 
 /// `--grant autoscaling` with a copy on a target customer managed key: the plan adds Auto
@@ -250,6 +268,8 @@ fn grant_autoscaling_adds_the_service_linked_role_to_the_target_key_policy() {
 
     let doc = run_ok(copy_cmd(&emu, &seed, ami).args(args).arg("--yes"));
     assert_eq!(doc["report"]["status"], "ok", "{:#}", doc["report"]);
+    // With the statement, a temporary Auto Scaling group of the copy reached InService.
+    assert_launched_as(&doc, SLR, "auto-scaling-group");
     let after = key_policy(&emu, TARGET_ACCOUNT, tkey);
     let statement = |sid: &str| -> Value {
         after["Statement"]
@@ -282,6 +302,7 @@ fn grant_autoscaling_adds_the_service_linked_role_to_the_target_key_policy() {
     );
     assert_eq!(key_policy(&emu, TARGET_ACCOUNT, tkey), before);
     assert_no_live_instances(&emu);
+    super::launch_as::assert_nothing_left(&emu);
 }
 
 fn source_key_grants(emu: &Emulator, key: &str) -> Vec<Value> {
@@ -329,6 +350,8 @@ fn grant_autoscaling_share_only_creates_a_grant_on_the_source_key_and_rollback_r
 
     let doc = run_ok(copy_cmd(&emu, &seed, ami).args(args).arg("--yes"));
     assert_eq!(doc["report"]["status"], "ok", "{:#}", doc["report"]);
+    // With the grant, a temporary Auto Scaling group of the shared AMI reached InService.
+    assert_launched_as(&doc, SLR, "auto-scaling-group");
     let grants = source_key_grants(&emu, key);
     let grant = grants
         .iter()
@@ -383,6 +406,7 @@ fn grant_autoscaling_share_only_creates_a_grant_on_the_source_key_and_rollback_r
     );
     assert_eq!(key_policy(&emu, SOURCE_ACCOUNT, key), policy_before);
     assert_no_live_instances(&emu);
+    super::launch_as::assert_nothing_left(&emu);
 }
 
 /// The key policy of `key`, read as `role_arn` (boto3 assuming the role): a key policy that does
@@ -468,4 +492,5 @@ fn a_target_key_that_does_not_delegate_to_iam_gets_the_launcher_in_its_policy() 
     );
     assert_eq!(key_policy_as(&emu, target_role, tkey), before);
     assert_no_live_instances(&emu);
+    super::launch_as::assert_nothing_left(&emu);
 }

@@ -34,6 +34,8 @@ mod everyday_checks;
 mod explain_cli;
 // Launchers (`--grant`): the key each launches with, fixed per launcher; Auto Scaling's role.
 mod launchers;
+// Issue 11: the test launch as the --grant launchers (AssumeRole, Auto Scaling group, analysis only).
+mod launch_as;
 // A source AMI that is still `pending`: waited for by `copy`, a blocker under `--dry-run`.
 mod pending_source;
 // Key policy editing, the KmsKeyUsagePolicy template and the reviewable diff.

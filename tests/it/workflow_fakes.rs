@@ -215,6 +215,7 @@ fn kinds(plan: &Plan) -> Vec<&'static str> {
             Action::ReencryptImage { .. } => "reencrypt-image",
             Action::WaitCopy { .. } => "wait-copy",
             Action::TestLaunch { .. } => "test-launch",
+            Action::TestLaunchAs { .. } => "test-launch-as",
             Action::RemoveLaunchPermission { .. } => "remove-launch-permission",
             Action::RemoveCreateVolumePermission { .. } => "remove-create-volume-permission",
             Action::RevokeKeyUsers { .. } => "revoke-key-users",
@@ -256,7 +257,9 @@ async fn a_world_where_everything_is_done_plans_nothing() {
             "add-launch-permission",
             "add-create-volume-permission",
             "copy-image",
-            "test-launch"
+            "test-launch",
+            // the `--grant` Launcher role, assumed from the deployer role (issue 11)
+            "test-launch-as"
         ]
     );
     let store = MemoryJournalStore::default();

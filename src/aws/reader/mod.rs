@@ -4,6 +4,7 @@
 //! means is the workflow's business). Every list call reads all pages. One file per AWS service
 //! ([`ec2`], [`kms`], [`iam`], [`cloudtrail`]); this file holds the clients and the port's glue.
 
+mod autoscaling;
 mod cloudtrail;
 mod ec2;
 mod iam;
@@ -19,6 +20,7 @@ use crate::workflow::inventory::{
 };
 use crate::workflow::ports::{Reader, Seen};
 
+pub use autoscaling::SdkGroupReader;
 pub use cloudtrail::parse_trail_event;
 pub(super) use ec2::describe_one_instance;
 pub use iam::decode_policy_document;

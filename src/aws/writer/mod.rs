@@ -1,9 +1,10 @@
 //! [`Writer`] implemented with the AWS SDK: one account, one region (IAM is global).
 //!
 //! Only SDK calls and translation here; the workflow decides what to call and checks results.
-//! One file per AWS service ([`ec2`], [`kms`], [`iam`]); this file holds the clients and the
+//! One file per AWS service ([`ec2`], [`kms`], [`iam`], [`autoscaling`]); this file holds the clients and the
 //! port's glue.
 
+mod autoscaling;
 mod ec2;
 mod iam;
 mod kms;
@@ -11,8 +12,8 @@ mod kms;
 use super::error::AwsError;
 use super::session::AwsSession;
 use crate::workflow::ports_write::{
-    CopyImageRequest, DryRunOutcome, DryRunProbe, GrantRequest, ImageStatus, InstanceStatus,
-    LaunchRequest, ManagedPolicy, Writer,
+    CopyImageRequest, DryRunOutcome, DryRunProbe, GrantRequest, GroupLaunchRequest, GroupStatus,
+    ImageStatus, InstanceStatus, LaunchRequest, ManagedPolicy, Writer,
 };
 
 /// SDK clients for one account and region.
@@ -23,6 +24,9 @@ pub struct SdkWriter {
     ec2: aws_sdk_ec2::Client,
     kms: aws_sdk_kms::Client,
     iam: aws_sdk_iam::Client,
+    autoscaling: aws_sdk_autoscaling::Client,
+    /// The session the clients come from (a launcher role is assumed with it).
+    session: AwsSession,
 }
 
 impl SdkWriter {
@@ -33,6 +37,8 @@ impl SdkWriter {
             ec2: session.ec2(),
             kms: session.kms(),
             iam: session.iam(),
+            autoscaling: session.autoscaling(),
+            session: session.clone(),
         }
     }
 }
@@ -156,6 +162,34 @@ impl Writer for SdkWriter {
 
     async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), AwsError> {
         ec2::delete_snapshot(&self.ec2, snapshot_id).await
+    }
+
+    async fn assume_role(&self, role_arn: &str) -> Result<Self, AwsError> {
+        let s = crate::aws::assume::assume_launcher(&self.session, role_arn).await?;
+        Ok(SdkWriter::new(&s))
+    }
+
+    async fn create_launch_template(
+        &self,
+        request: &GroupLaunchRequest,
+    ) -> Result<String, AwsError> {
+        autoscaling::create_launch_template(&self.ec2, request).await
+    }
+
+    async fn delete_launch_template(&self, name: &str) -> Result<(), AwsError> {
+        autoscaling::delete_launch_template(&self.ec2, name).await
+    }
+
+    async fn create_test_group(&self, request: &GroupLaunchRequest) -> Result<(), AwsError> {
+        autoscaling::create_group(&self.autoscaling, &self.ec2, request).await
+    }
+
+    async fn test_group_status(&self, name: &str) -> Result<GroupStatus, AwsError> {
+        autoscaling::group_status(&self.autoscaling, name).await
+    }
+
+    async fn delete_test_group(&self, name: &str) -> Result<(), AwsError> {
+        autoscaling::delete_group(&self.autoscaling, name).await
     }
 
     async fn dry_run(&self, probe: &DryRunProbe) -> DryRunOutcome {

@@ -5,10 +5,12 @@
 //! - [`report`]: the report of `copy` / `apply`
 //! - [`rollback`]: the report of `rollback`
 //! - [`diagnosis`]: the result of `diagnose`
+//! - [`group`]: the result of `diagnose --asg`
 //! - [`explain`]: the analysis of `explain`
 
 pub mod diagnosis;
 pub mod explain;
+pub mod group;
 pub mod plan;
 pub mod report;
 pub mod rollback;

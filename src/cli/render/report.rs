@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::cli::CliError;
+use crate::workflow::copy::report::{LauncherReport, LauncherResult};
 use crate::workflow::copy::{Diagnosis, LaunchReport, Report, TargetReport};
 use crate::workflow::plan::Plan;
 
@@ -78,8 +79,12 @@ fn target(out: &mut String, t: &TargetReport) {
     if let Some(d) = &t.diagnosis {
         diagnosis(out, d);
     }
+    for l in &t.launchers {
+        launcher(out, l);
+    }
     if let Some(e) = &t.error {
-        if t.diagnosis.is_none() {
+        // a launcher's failure is on its row already
+        if t.diagnosis.is_none() && !t.launchers.iter().any(|l| l.diagnosis.is_some()) {
             let _ = writeln!(out, "      error: {e}");
         }
     }
@@ -108,6 +113,50 @@ fn test_launch(out: &mut String, l: &LaunchReport) {
             "NOT confirmed terminated"
         }
     );
+}
+
+/// One launcher's row: who, how verified, the result, and on failure the diagnosis.
+fn launcher(out: &mut String, l: &LauncherReport) {
+    let how = match l.how {
+        "assume-role" => "assumed, launched as it".to_string(),
+        "auto-scaling-group" => format!(
+            "Auto Scaling group {}",
+            l.group.as_deref().unwrap_or("(not created)")
+        ),
+        _ => "verified by analysis only".to_string(),
+    };
+    let _ = writeln!(out, "      launcher {}: {how} -> {}", l.principal, l.result);
+    if let Some(reason) = &l.reason {
+        let label = if l.result == LauncherResult::AnalysisOnly {
+            "why"
+        } else {
+            "reason"
+        };
+        let _ = writeln!(out, "        {label}: {reason}");
+    }
+    if let Some(launch) = &l.launch {
+        let mut line = String::new();
+        test_launch(&mut line, launch);
+        let _ = write!(out, "  {line}");
+    }
+    if l.how == "auto-scaling-group" {
+        let _ = writeln!(
+            out,
+            "        group and launch template: {}",
+            if l.cleaned_up {
+                "deleted (confirmed)"
+            } else {
+                "NOT confirmed deleted"
+            }
+        );
+    }
+    if let Some(d) = &l.diagnosis {
+        let mut text = String::new();
+        diagnosis(&mut text, d);
+        for line in text.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
 }
 
 fn diagnosis(out: &mut String, d: &Diagnosis) {

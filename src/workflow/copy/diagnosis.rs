@@ -49,12 +49,36 @@ pub async fn diagnose<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
     launch: Option<&LaunchReport>,
 ) -> Diagnosis {
     let principal = conn.reader.identity().arn.clone();
+    diagnose_as(
+        ctx,
+        conn,
+        plan,
+        operation,
+        launch,
+        &principal,
+        &plan.source.image_id,
+    )
+    .await
+}
+
+/// [`diagnose`] for another launching `principal` (a `--grant` launcher, issue 11) and the image
+/// it launched.
+pub async fn diagnose_as<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    ctx: &Apply<'_, R, W, S, E>,
+    conn: &Conn<R, W>,
+    plan: &Plan,
+    operation: policy::Operation,
+    launch: Option<&LaunchReport>,
+    principal: &str,
+    image_id: &str,
+) -> Diagnosis {
+    let principal = principal.to_string();
     let options = DiagnoseOptions {
         operation,
         ..DiagnoseOptions::default()
     };
     let ami = DiagnoseTarget::Ami {
-        image_id: plan.source.image_id.clone(),
+        image_id: image_id.to_string(),
         principal: principal.clone(),
     };
     let source = Some(&ctx.world.source.reader);

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::diagnosis::Diagnosis;
 use crate::domain::states::{closed_set, ImageState, InstanceState};
-use crate::workflow::plan::{Blocker, Handoff, Plan, Step};
+use crate::workflow::plan::{Blocker, Handoff, LaunchHow, Plan, Step};
 
 closed_set! {
     /// How a whole run ended.
@@ -57,6 +57,57 @@ pub struct LaunchReport {
     pub error: Option<String>,
 }
 
+closed_set! {
+    /// How the test launch as one launcher ended.
+    pub enum LauncherResult {
+        /// The instance ran (assume-role) or the group's instance reached InService.
+        Passed => "passed",
+        Failed => "failed",
+        /// amishare cannot act as the launcher: the policy engine's verdict is all there is.
+        AnalysisOnly => "analysis-only",
+        Timeout => "timeout",
+        Interrupted => "interrupted",
+        Error => "error",
+    }
+}
+
+/// One `--grant` principal's test launch (issue 11): how amishare verified it, the result, and
+/// on failure the diagnosis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LauncherReport {
+    pub principal: String,
+    /// `assume-role`, `auto-scaling-group`, `analysis-only`.
+    pub how: &'static str,
+    pub result: LauncherResult,
+    /// Why it is analysis only, or why the launch failed (AWS's message).
+    pub reason: Option<String>,
+    /// The instance launched as the role (`assume-role`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch: Option<LaunchReport>,
+    /// The temporary Auto Scaling group and launch template (`auto-scaling-group`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Everything launched for it is gone (instance terminated; group and template deleted).
+    pub cleaned_up: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
+}
+
+impl LauncherReport {
+    pub fn new(principal: &str, how: LaunchHow, result: LauncherResult) -> Self {
+        Self {
+            principal: principal.to_string(),
+            how: how.as_str(),
+            result,
+            reason: None,
+            launch: None,
+            group: None,
+            cleaned_up: how == LaunchHow::AnalysisOnly,
+            diagnosis: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetReport {
     pub account: String,
@@ -69,6 +120,9 @@ pub struct TargetReport {
     pub test_launch: Option<LaunchReport>,
     pub diagnosis: Option<Diagnosis>,
     pub error: Option<String>,
+    /// The test launches as the `--grant` principals, one row each (issue 11).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub launchers: Vec<LauncherReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -132,6 +186,7 @@ impl Report {
                     test_launch: None,
                     diagnosis: None,
                     error: None,
+                    launchers: Vec::new(),
                 });
             }
         }
@@ -194,6 +249,7 @@ impl TargetReport {
             test_launch: None,
             diagnosis: None,
             error: None,
+            launchers: Vec::new(),
         }
     }
 }

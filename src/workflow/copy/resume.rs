@@ -3,6 +3,7 @@
 //! test instances the earlier run launched and did not see terminated are terminated first (and
 //! confirmed) before anything else runs.
 
+use super::apply::asg::delete_group_and_template;
 use super::apply::Run;
 use super::report::ReportStatus;
 use crate::workflow::events::{Event, Events};
@@ -42,6 +43,27 @@ pub async fn terminate_leftovers<
                 });
             }
             Err(e) => left.push(format!("test instance {id}: {e}")),
+        }
+    }
+    for (name, rec) in run.journal.snapshot().undeleted_groups() {
+        let Some(conn) = ctx.world.target_conn(&rec.account, &rec.region) else {
+            left.push(format!(
+                "test group and launch template {name} in {}/{} (no credentials to delete them)",
+                rec.account, rec.region
+            ));
+            continue;
+        };
+        match delete_group_and_template(&conn.writer, &name, ctx.timing).await {
+            Ok(()) => {
+                run.recorded(
+                    &format!("that test group {name} is deleted"),
+                    run.journal.group_deleted(&name),
+                );
+                ctx.events.emit(Event::Note {
+                    message: format!("deleted test group {name} left by the interrupted run"),
+                });
+            }
+            Err(e) => left.push(format!("test group {name}: {e}")),
         }
     }
     left

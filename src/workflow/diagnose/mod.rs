@@ -39,6 +39,7 @@ mod documents;
 mod facts;
 mod fix;
 mod gather;
+pub mod group;
 mod rank;
 mod types;
 

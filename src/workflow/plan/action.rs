@@ -68,6 +68,19 @@ pub enum Action {
         instance_type: String,
         subnet_id: Option<String>,
     },
+    /// Test-launch the same image as a `--grant` principal (a launcher), after the test launch as
+    /// amishare's own target role (issue 11). `how` says how amishare acts as it.
+    TestLaunchAs {
+        /// `None`: the image the CopyImage step of the same account/region makes.
+        image_id: Option<String>,
+        launcher: String,
+        how: LaunchHow,
+        /// Why amishare cannot act as the launcher (`how` = `analysis-only`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        instance_type: String,
+        subnet_id: Option<String>,
+    },
     RemoveLaunchPermission {
         image_id: String,
         account: String,
@@ -129,6 +142,7 @@ impl Action {
             Action::TestLaunch { .. } => "ec2:RunInstances+TerminateInstances",
             Action::PutTargetKeyPolicy { .. } => "kms:PutKeyPolicy",
             Action::CreateGrant { .. } => "kms:CreateGrant",
+            Action::TestLaunchAs { how, .. } => how.api(),
         }
     }
 
@@ -201,6 +215,28 @@ impl Action {
                 "test-launch {} as {instance_type} (no public IP), wait until running, terminate",
                 image_id.as_deref().unwrap_or("the copy")
             ),
+            Action::TestLaunchAs {
+                image_id,
+                launcher,
+                how,
+                reason,
+                instance_type,
+                ..
+            } => {
+                let image = image_id.as_deref().unwrap_or("the copy");
+                match how {
+                    LaunchHow::AssumeRole => format!(
+                        "test-launch {image} as {launcher} (AssumeRole), {instance_type}, wait until running, terminate"
+                    ),
+                    LaunchHow::AutoScalingGroup => format!(
+                        "test-launch {image} as {launcher} through a temporary launch template and Auto Scaling group of one {instance_type}, wait for InService, delete both"
+                    ),
+                    LaunchHow::AnalysisOnly => format!(
+                        "{launcher}: verified by analysis only ({})",
+                        reason.as_deref().unwrap_or("amishare cannot act as it")
+                    ),
+                }
+            }
             Action::RemoveLaunchPermission { image_id, account } => {
                 format!("stop sharing {image_id} with {account}")
             }
@@ -246,6 +282,7 @@ impl Action {
                 | Action::TestLaunch { .. }
                 | Action::PutTargetKeyPolicy { .. }
                 | Action::CreateGrant { .. }
+                | Action::TestLaunchAs { .. }
         )
     }
 
@@ -270,6 +307,40 @@ impl Action {
                 | Action::RemoveCreateVolumePermission { .. }
                 | Action::RevokeKeyUsers { .. }
         )
+    }
+}
+
+/// How amishare test-launches as a launcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LaunchHow {
+    /// AssumeRole into the launcher role (chained from the target role), RunInstances as it.
+    AssumeRole,
+    /// Auto Scaling's service-linked role: a temporary launch template and group of one.
+    AutoScalingGroup,
+    /// amishare cannot act as it (an IAM user, a role it may not assume): the policy engine's
+    /// verdict is all there is.
+    AnalysisOnly,
+}
+
+impl LaunchHow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LaunchHow::AssumeRole => "assume-role",
+            LaunchHow::AutoScalingGroup => "auto-scaling-group",
+            LaunchHow::AnalysisOnly => "analysis-only",
+        }
+    }
+
+    /// The AWS APIs a step of this kind calls.
+    pub fn api(self) -> &'static str {
+        match self {
+            LaunchHow::AssumeRole => "sts:AssumeRole+ec2:RunInstances+TerminateInstances",
+            LaunchHow::AutoScalingGroup => {
+                "ec2:CreateLaunchTemplate+autoscaling:CreateAutoScalingGroup+DeleteAutoScalingGroup"
+            }
+            LaunchHow::AnalysisOnly => "none (analysis only)",
+        }
     }
 }
 

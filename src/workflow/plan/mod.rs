@@ -293,9 +293,16 @@ impl Plan {
 
     /// Whether any step mutates AWS (everything but waiting for an existing copy).
     pub fn mutates(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| !matches!(s.action, Action::WaitCopy { .. }))
+        self.steps.iter().any(|s| {
+            !matches!(
+                s.action,
+                Action::WaitCopy { .. }
+                    | Action::TestLaunchAs {
+                        how: LaunchHow::AnalysisOnly,
+                        ..
+                    }
+            )
+        })
     }
 
     /// Steps grouped by account: the source account first, then the targets in order.

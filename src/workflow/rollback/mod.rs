@@ -12,6 +12,7 @@ mod undo;
 use serde::Serialize;
 
 use self::undo::undo_step;
+use super::copy::apply::asg::delete_group_and_template;
 use super::copy::CopyError;
 use super::events::{Event, Events};
 use super::journal::{Journal, JournalEntry, JournalStore, LiveJournal, RunStatus, StepState};
@@ -102,6 +103,7 @@ pub async fn rollback<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
         name: "rollback".into(),
     });
     let mut undone = terminate_instances(world, &journal, &live, timing).await?;
+    undone.extend(delete_test_groups(world, &journal, &live, timing).await?);
     for e in changes_newest_first(&journal) {
         let step = &e.step;
         let mut u = Undo::new(&step.id, &step.account, &step.region, step.action.summary());
@@ -199,6 +201,36 @@ async fn terminate_instances<R: Reader, W: Writer, S: JournalStore + ?Sized>(
             }
             Some(conn) => match terminate_and_confirm(&conn.writer, &id, timing).await {
                 Ok(()) => live.instance_terminated(&id)?,
+                Err(e) => {
+                    u.result = UndoResult::Failed;
+                    u.detail = Some(e);
+                }
+            },
+        }
+        undone.push(u);
+    }
+    Ok(undone)
+}
+
+/// Delete every temporary test group and launch template (issue 11) the journal does not show
+/// deleted.
+async fn delete_test_groups<R: Reader, W: Writer, S: JournalStore + ?Sized>(
+    world: &World<R, W>,
+    journal: &Journal,
+    live: &LiveJournal<'_, S>,
+    timing: Timing,
+) -> Result<Vec<Undo>, CopyError> {
+    let mut undone = Vec::new();
+    for (name, rec) in journal.undeleted_groups() {
+        let summary = format!("delete test group and launch template {name}");
+        let mut u = Undo::new("groups", &rec.account, &rec.region, summary);
+        match world.target_conn(&rec.account, &rec.region) {
+            None => {
+                u.result = UndoResult::Failed;
+                u.detail = Some("no credentials for the target account".into());
+            }
+            Some(conn) => match delete_group_and_template(&conn.writer, &name, timing).await {
+                Ok(()) => live.group_deleted(&name)?,
                 Err(e) => {
                     u.result = UndoResult::Failed;
                     u.detail = Some(e);

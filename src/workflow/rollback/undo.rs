@@ -110,6 +110,7 @@ pub async fn undo_step<R: Reader, W: Writer>(
         }
         Action::WaitCopy { .. }
         | Action::TestLaunch { .. }
+        | Action::TestLaunchAs { .. }
         | Action::RemoveLaunchPermission { .. }
         | Action::RemoveCreateVolumePermission { .. }
         | Action::RevokeKeyUsers { .. } => Outcome::is(UndoResult::NothingToDo),

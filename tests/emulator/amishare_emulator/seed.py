@@ -3,7 +3,8 @@
 python3 -m amishare_emulator.seed --endpoint URL [--source-account ID] [--target-account ID]
     [--region R] [--snapshots N] [--with-aws-managed] [--with-unencrypted] [--with-target-key]
     [--share] [--key-allows-target] [--name-prefix P] [--ec2-user [NAME]] [--launcher-role]
-    [--target-key-default] [--org-ou-accounts N] [--target-key-no-iam]
+    [--target-key-default] [--org-ou-accounts N] [--target-key-no-iam] [--launcher-kms]
+    [--locked-launcher-role] [--target-key-allows-autoscaling]
 """
 
 from __future__ import annotations
@@ -255,6 +256,55 @@ def seed_worlds(args: argparse.Namespace, out: dict[str, Any], ep: str, region: 
     n = getattr(args, "org_ou_accounts", 0) or 0
     if n > 0:
         seed_organization(out, ep, region, src, tgt, n, p)
+    seed_launchers(args, out, ep, region, tgt)
+
+
+def kms_use_policy(key_arn: str) -> str:
+    """What a launcher's IAM needs on a same-account key that delegates to IAM (seeds 000/002/003's fix)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                                       "kms:DescribeKey"], "Resource": key_arn},
+        {"Effect": "Allow", "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], "Resource": key_arn,
+         "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}]})
+
+
+def seed_launchers(args: argparse.Namespace, out: dict[str, Any], ep: str, region: str, tgt: str) -> None:
+    """Issue 11's launchers: the launcher role able to use the target key, a launcher role nobody in the
+    target may assume, the target key policy naming Auto Scaling's service-linked role."""
+    p = args.name_prefix
+    t_iam = client("iam", ep, region, tgt)
+    if getattr(args, "launcher_kms", False):
+        if not out.get("launcher_role_arn") or not out.get("target_key_arn"):
+            raise ValueError("--launcher-kms needs --launcher-role and a target key")
+        t_iam.put_role_policy(RoleName=f"{p}-launcher", PolicyName="TargetKeyUse",
+                              PolicyDocument=kms_use_policy(out["target_key_arn"]))
+    if getattr(args, "locked_launcher_role", False):
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+        arn = ensure_role(t_iam, f"{p}-locked-launcher", trust, "A launcher only EC2 may assume")
+        t_iam.put_role_policy(RoleName=f"{p}-locked-launcher", PolicyName="AmazonEC2FullAccess",
+                              PolicyDocument=EC2_FULL_ACCESS)
+        out["locked_launcher_role_arn"] = arn
+    slr = f"arn:aws:iam::{tgt}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+    if getattr(args, "target_key_allows_autoscaling", False):
+        if not out.get("target_key_arn"):
+            raise ValueError("--target-key-allows-autoscaling needs a target key")
+        try:
+            t_iam.create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com")
+        except Exception:  # already there
+            pass
+        t_kms = client("kms", ep, region, tgt)
+        policy = json.loads(t_kms.get_key_policy(KeyId=out["target_key_arn"], PolicyName="default")["Policy"])
+        policy["Statement"] += [
+            {"Sid": "Allow service-linked role use of the customer managed key", "Effect": "Allow",
+             "Principal": {"AWS": slr}, "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
+                                                    "kms:GenerateDataKey*", "kms:DescribeKey"], "Resource": "*"},
+            {"Sid": "Allow attachment of persistent resources", "Effect": "Allow", "Principal": {"AWS": slr},
+             "Action": "kms:CreateGrant", "Resource": "*",
+             "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}]
+        t_kms.put_key_policy(KeyId=out["target_key_arn"], PolicyName="default", Policy=json.dumps(policy))
+        out["target_key_allows_autoscaling"] = True
+        out["autoscaling_role_arn"] = slr
 
 
 def seed_organization(out: dict[str, Any], ep: str, region: str, src: str, tgt: str, n: int, p: str) -> None:
@@ -298,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target-key-no-iam", action="store_true",
                     help="create the target key (as --with-target-key) with a key policy that names only the "
                          "target role (no delegation to the account's IAM)")
+    ap.add_argument("--launcher-kms", action="store_true",
+                    help="with --launcher-role: its IAM may use the target key (use actions, CreateGrant for AWS resources)")
+    ap.add_argument("--locked-launcher-role", action="store_true",
+                    help="a role <prefix>-locked-launcher in the target that only ec2.amazonaws.com may assume")
+    ap.add_argument("--target-key-allows-autoscaling", action="store_true",
+                    help="the target key policy names the target's AWSServiceRoleForAutoScaling (use + CreateGrant)")
     ap.add_argument("--org-ou-accounts", type=int, default=0, metavar="N",
                     help="an organization (managed by the source) with an OU of N accounts, the target first")
     args = ap.parse_args(argv)

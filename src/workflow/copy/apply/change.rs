@@ -178,7 +178,8 @@ async fn exec_simple<R: Reader, W: Writer>(
         Action::CopyImage { .. }
         | Action::ReencryptImage { .. }
         | Action::WaitCopy { .. }
-        | Action::TestLaunch { .. } => Err(StepError::Internal(
+        | Action::TestLaunch { .. }
+        | Action::TestLaunchAs { .. } => Err(StepError::Internal(
             "copy and launch steps run in their own pipeline".into(),
         )),
     }

@@ -31,12 +31,50 @@ pub async fn test_launch<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Even
             instance_type,
             subnet_id,
             ..
+        }
+        | Action::TestLaunchAs {
+            instance_type,
+            subnet_id,
+            ..
         } => (instance_type.clone(), subnet_id.clone()),
         _ => (String::new(), None),
     };
+    let launch = Launch {
+        step_id: &step.id,
+        image_id,
+        instance_type,
+        subnet_id,
+    };
+    launch_and_terminate(run, conn, &conn.writer, plan, &launch).await
+}
+
+/// What one test instance is.
+pub struct Launch<'a> {
+    pub step_id: &'a str,
+    pub image_id: &'a str,
+    pub instance_type: String,
+    pub subnet_id: Option<String>,
+}
+
+/// RunInstances as `runner` (the target role, or a launcher role assumed from it); the waiting
+/// and the ALWAYS-terminate with the target role's writer (`conn`), which a launcher may lack
+/// the rights for.
+pub async fn launch_and_terminate<
+    R: Reader,
+    W: Writer,
+    S: JournalStore + ?Sized,
+    E: Events + ?Sized,
+>(
+    run: &Run<'_, R, W, S, E>,
+    conn: &Conn<R, W>,
+    runner: &W,
+    plan: &Plan,
+    l: &Launch<'_>,
+) -> LaunchReport {
+    let image_id = l.image_id;
     let mut report = LaunchReport {
         instance_id: None,
-        instance_type: instance_type.clone(),
+        instance_type: l.instance_type.clone(),
         result: LaunchResult::Error,
         state: None,
         state_reason_code: None,
@@ -51,17 +89,17 @@ pub async fn test_launch<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Even
     }
     let req = LaunchRequest {
         image_id: image_id.to_string(),
-        instance_type,
-        subnet_id,
+        instance_type: l.instance_type.clone(),
+        subnet_id: l.subnet_id.clone(),
         tags: vec![
             (TAG_RUN_ID.to_string(), plan.run_id.clone()),
             (TAG_PURPOSE.to_string(), "test-launch".to_string()),
             ("Name".to_string(), format!("amishare test of {image_id}")),
         ],
-        client_token: format!("{}-{}", plan.run_id, step.id),
+        client_token: format!("{}-{}", plan.run_id, l.step_id),
     };
     let started = Instant::now();
-    let instance_id = match conn.writer.run_instance(&req).await {
+    let instance_id = match runner.run_instance(&req).await {
         Ok(id) => id,
         Err(e) => {
             report.error = Some(e.to_string());
@@ -74,7 +112,7 @@ pub async fn test_launch<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Even
         &format!("test instance {instance_id}"),
         run.journal
             .instance_launched(&instance_id, account, region)
-            .and_then(|()| run.journal.created(&step.id, &instance_id)),
+            .and_then(|()| run.journal.created(l.step_id, &instance_id)),
     );
     let timeout = Duration::from_secs(plan.options.launch_timeout_secs);
     wait_running(run, conn, &instance_id, started, timeout, &mut report).await;

@@ -11,9 +11,11 @@
 //! `--reencrypt-with` first makes the re-encrypted copy in the source account ([`reencrypt`]),
 //! then plans the rest on it and applies that plan in the same journal.
 
+pub mod asg;
 pub mod change;
 pub mod error;
 pub mod launch;
+pub mod launch_as;
 pub mod pipeline;
 pub mod reencrypt;
 
@@ -288,7 +290,10 @@ async fn apply_units<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
     for s in plan.steps.iter().filter(|s| {
         matches!(
             s.action,
-            Action::CopyImage { .. } | Action::WaitCopy { .. } | Action::TestLaunch { .. }
+            Action::CopyImage { .. }
+                | Action::WaitCopy { .. }
+                | Action::TestLaunch { .. }
+                | Action::TestLaunchAs { .. }
         )
     }) {
         let u = (s.account.clone(), s.region.clone());
@@ -371,6 +376,12 @@ fn left_behind<R, W, S: JournalStore + ?Sized, E: ?Sized>(
         report.left_behind.push(format!(
             "test instance {id} in {}/{}: termination not confirmed",
             rec.account, rec.region
+        ));
+    }
+    for (name, rec) in run.journal.snapshot().undeleted_groups() {
+        report.left_behind.push(format!(
+            "test group and launch template {name} in {}/{}: deletion not confirmed (`amishare rollback {}` deletes them)",
+            rec.account, rec.region, plan.run_id
         ));
     }
     for t in &report.targets {

@@ -3,6 +3,7 @@
 
 use super::error::{for_journal, StepError, StepResult};
 use super::launch::test_launch;
+use super::launch_as::{launch_as_step, launcher_launches};
 use super::Run;
 use crate::domain::states::ImageState;
 use crate::policy;
@@ -35,7 +36,10 @@ pub async fn run_unit<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
             && s.region == region
             && matches!(
                 s.action,
-                Action::CopyImage { .. } | Action::WaitCopy { .. } | Action::TestLaunch { .. }
+                Action::CopyImage { .. }
+                    | Action::WaitCopy { .. }
+                    | Action::TestLaunch { .. }
+                    | Action::TestLaunchAs { .. }
             )
     });
     for step in steps {
@@ -150,6 +154,23 @@ async fn run_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?S
             }
             launch_step(run, conn, plan, step, &image, tr, rec).await
         }
+        Action::TestLaunchAs { image_id, .. } => {
+            let Some(image) = image_id.clone().or_else(|| tr.image_id.clone()) else {
+                return Err(StepError::Precondition("no image to launch".into()));
+            };
+            // Never launch more while a test instance is not confirmed terminated.
+            if let Some(id) = tr
+                .test_launch
+                .as_ref()
+                .filter(|l| !l.terminated)
+                .and_then(|l| l.instance_id.clone())
+            {
+                return Err(StepError::Precondition(format!(
+                    "not attempted: test instance {id} is not confirmed terminated"
+                )));
+            }
+            launch_as_step(run, conn, plan, step, &image, tr, rec).await
+        }
         _ => Err(StepError::Internal("not a copy or launch step".into())),
     }
 }
@@ -190,13 +211,11 @@ async fn launch_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
     };
     tr.test_launch = Some(report);
     if ok {
-        if !plan.options.share_only {
-            let tag = [(TAG_TEST_LAUNCH.to_string(), "passed".to_string())];
-            if let Err(e) = conn.writer.tag(image, &tag).await {
-                run.warn(format!(
-                    "{image} launched but could not be tagged as tested ({e}): a rerun tests it again"
-                ));
-            }
+        // With launchers to test as, the last of them tags the copy (`launch_as`).
+        if !plan.options.share_only
+            && launcher_launches(plan, &step.account, &step.region).is_empty()
+        {
+            tag_tested(run, conn, image).await;
         }
         return Ok(None);
     }
@@ -205,6 +224,20 @@ async fn launch_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
         tr.diagnosis = Some(diagnose(run.ctx, conn, plan, policy::Operation::Launch, launch).await);
     }
     Err(error)
+}
+
+/// Tag the copy `amishare:test-launch = passed`, so a rerun need not launch it again.
+pub async fn tag_tested<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    conn: &Conn<R, W>,
+    image: &str,
+) {
+    let tag = [(TAG_TEST_LAUNCH.to_string(), "passed".to_string())];
+    if let Err(e) = conn.writer.tag(image, &tag).await {
+        run.warn(format!(
+            "{image} launched but could not be tagged as tested ({e}): a rerun tests it again"
+        ));
+    }
 }
 
 /// Poll the copy until it is available or failed, with progress events.

@@ -15,6 +15,7 @@ pub mod access;
 pub mod autoscaling;
 pub mod blockers;
 pub mod handoff;
+pub mod launch_as;
 pub mod launchers;
 pub mod reencrypt;
 pub mod revoke;

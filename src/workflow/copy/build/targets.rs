@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::handoff::handoff;
+use super::launch_as::launcher_actions;
 use super::Draft;
 use crate::domain::arn::{partition_of, Principal};
 use crate::domain::states::ImageState;
@@ -203,6 +204,7 @@ fn region_steps(
     if c.opts.share_only {
         if c.opts.test_launch {
             draft.push(account, region, test_launch(Some(c.d.image.id.clone())));
+            launchers(c, t, region, Some(c.d.image.id.clone()), draft);
         }
         return;
     }
@@ -235,6 +237,7 @@ fn region_steps(
         draft.push(account, region, copy_image(c, r));
         if c.opts.test_launch {
             draft.push(account, region, test_launch(None));
+            launchers(c, t, region, None, draft);
         }
         return;
     };
@@ -250,9 +253,23 @@ fn region_steps(
     }
     if c.opts.test_launch && !tested {
         draft.push(account, region, test_launch(Some(copy.image_id.clone())));
+        launchers(c, t, region, Some(copy.image_id.clone()), draft);
     } else if copy.state == Some(ImageState::Available) {
         out.existing_copies
             .push((account.clone(), region.clone(), copy.image_id.clone()));
+    }
+}
+
+/// The test launches as the target account's `--grant` principals (after the target role's).
+fn launchers(
+    c: &Common<'_>,
+    t: &TargetFacts,
+    region: &str,
+    image_id: Option<String>,
+    draft: &mut Draft,
+) {
+    for a in launcher_actions(t, image_id, &c.instance_type, c.opts.subnet_id.clone()) {
+        draft.push(&t.account, region, a);
     }
 }
 
