@@ -488,3 +488,44 @@ fn bad_export_arguments_are_refused_before_any_aws_call() {
         "mine"
     );
 }
+
+#[test]
+fn apply_exports_what_it_applied_like_the_dry_run_of_the_same_plan() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (planned, applied) = (tmp.path().join("planned"), tmp.path().join("applied"));
+    let plan_file = emu.state_path().join("plan.json");
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--grant", &grant(), "--dry-run"])
+        .args(["--plan-out", plan_file.to_str().unwrap()])
+        .args(["--export", "cloudformation", planned.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let out = emu
+        .amishare_as_source(&seed)
+        .args([
+            "--output",
+            "json",
+            "apply",
+            plan_file.to_str().unwrap(),
+            "--yes",
+        ])
+        .args(["--export", "cloudformation", applied.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(files_under(&planned), files_under(&applied));
+    check_cloudformation(&applied);
+    let read = |dir: &Path| std::fs::read_to_string(dir.join("111122223333/commands.sh")).unwrap();
+    let commands = |text: String| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("aws "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(commands(read(&planned)), commands(read(&applied)));
+    assert!(read(&applied).contains(" changed in account 111122223333"));
+}

@@ -146,7 +146,7 @@ fn cli_files(input: &ExportInput<'_>, a: &AccountChanges) -> Vec<ExportFile> {
             Change::LaunchPermission { image_id, account } => lines.push(format!(
                 "# {step}share {image_id} with {account} (launch permission)\naws ec2 modify-image-attribute --region {r} --image-id {} --launch-permission {}",
                 sh(image_id),
-                sh(&format!("Add=[{{UserId={account}}}]"))
+                sh(&format!("Add=[{{{}={account}}}]", launch_permission_key(account)))
             )),
             Change::SnapshotPermission { snapshot_id, account } => lines.push(format!(
                 "# {step}share snapshot {snapshot_id} with {account} (createVolumePermission)\naws ec2 modify-snapshot-attribute --region {r} --snapshot-id {} --attribute createVolumePermission --operation-type add --user-ids {}",
@@ -253,6 +253,17 @@ fn copy_line(
         sh(source_image_id),
         sh(name)
     )
+}
+
+/// The LaunchPermission field naming this grantee (EC2 API reference, `LaunchPermission`).
+fn launch_permission_key(grantee: &str) -> &'static str {
+    if grantee.contains(":organization/") {
+        "OrganizationArn"
+    } else if grantee.contains(":ou/") {
+        "OrganizationalUnitArn"
+    } else {
+        "UserId"
+    }
 }
 
 /// A JSON document pretty-printed (as given when it does not parse), ending in a newline.

@@ -178,12 +178,22 @@ fn block(a: &AccountChanges, c: &Located, usage_policy: Option<&str>, names: &mu
             hcl_string(key_arn),
             heredoc(policy)
         ),
-        Change::LaunchPermission { image_id, account } => format!(
-            "{from}share {image_id} with {account} (launch permission).\nresource \"aws_ami_launch_permission\" {} {{\n  provider   = {provider}\n  image_id   = {}\n  account_id = {}\n}}\n",
-            hcl_string(&names.take(&format!("launch_{}_{account}", slug(image_id)))),
-            hcl_string(image_id),
-            hcl_string(account)
-        ),
+        Change::LaunchPermission { image_id, account } => {
+            // An organization or OU ARN has its own argument (the resource's documented three).
+            let arg = if account.contains(":organization/") {
+                "organization_arn"
+            } else if account.contains(":ou/") {
+                "organizational_unit_arn"
+            } else {
+                "account_id"
+            };
+            format!(
+                "{from}share {image_id} with {account} (launch permission).\nresource \"aws_ami_launch_permission\" {} {{\n  provider = {provider}\n  image_id = {}\n  {arg} = {}\n}}\n",
+                hcl_string(&names.take(&format!("launch_{}_{}", slug(image_id), slug(account)))),
+                hcl_string(image_id),
+                hcl_string(account)
+            )
+        }
         Change::SnapshotPermission {
             snapshot_id,
             account,

@@ -343,3 +343,27 @@ fn format_names_parse() {
     );
     assert_eq!(ExportFormat::parse("pulumi"), None);
 }
+
+#[test]
+fn a_launch_permission_for_an_organization_or_ou_uses_its_own_argument() {
+    let mut p = plan();
+    let org = "arn:aws:organizations::111122223333:organization/o-abc123";
+    let ou = "arn:aws:organizations::111122223333:ou/o-abc123/ou-ab12-cdef3456";
+    for (i, grantee) in [org, ou].into_iter().enumerate() {
+        let mut step = p.steps[1].clone();
+        step.id = format!("o{i}");
+        step.action = Action::AddLaunchPermission {
+            image_id: "ami-99e22d13404c3b13b".into(),
+            account: grantee.into(),
+        };
+        p.steps.push(step);
+    }
+    let files = export_of(std::slice::from_ref(&p), ExportFormat::Terraform);
+    let tf = file(&files, "111122223333/main.tf");
+    assert!(tf.contains(&format!("organization_arn = \"{org}\"")));
+    assert!(tf.contains(&format!("organizational_unit_arn = \"{ou}\"")));
+    let files = export_of(&[p], ExportFormat::CloudFormation);
+    let sh = file(&files, "111122223333/commands.sh");
+    assert!(sh.contains(&format!("'Add=[{{OrganizationArn={org}}}]'")));
+    assert!(sh.contains(&format!("'Add=[{{OrganizationalUnitArn={ou}}}]'")));
+}
