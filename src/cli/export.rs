@@ -186,6 +186,10 @@ fn write(target: &ExportTarget, input: ExportInput<'_>) -> Result<(), CliError> 
             std::fs::remove_file(&path)
                 .map_err(|e| failed("remove the earlier export's", &path, e))?;
         }
+        // its directory too, once empty (remove_dir refuses a non-empty one)
+        if let Some(parent) = path.parent().filter(|p| *p != dir.as_path()) {
+            let _ = std::fs::remove_dir(parent);
+        }
     }
     for ExportFile { path, contents } in &files {
         let full = dir.join(path);

@@ -125,6 +125,12 @@ impl ExportInput<'_> {
         self.plans.first().map_or("", |p| p.run_id.as_str())
     }
 
+    fn source_image(&self) -> &str {
+        self.plans
+            .first()
+            .map_or("", |p| p.source.image_id.as_str())
+    }
+
     fn source_region(&self) -> &str {
         self.plans.first().map_or("", |p| p.source.region.as_str())
     }

@@ -46,26 +46,26 @@ pub fn readme(
         input.run_id(),
         format.as_str()
     );
-    let source_region = input.source_region();
+    out.push_str(&format!(
+        "Source AMI: {} in region {}.\n\n",
+        input.source_image(),
+        input.source_region()
+    ));
     for a in accounts {
         let side = if a.is_source {
             "source account"
         } else {
             "target account"
         };
-        out.push_str(&format!(
-            "Account {} ({side}, source region {source_region}):\n",
-            a.account
-        ));
+        out.push_str(&format!("Account {} ({side}):\n", a.account));
         for f in files.iter().filter(|f| belongs_to(&f.path, &a.account)) {
-            out.push_str(&format!("  {:<44} {}\n", f.path, describe(&f.path)));
+            out.push_str(&format!("  {}\n      {}\n", f.path, describe(&f.path)));
         }
         out.push('\n');
     }
     if files.iter().any(|f| f.path == TEMPLATE) {
         out.push_str(&format!(
-            "All target accounts, one StackSet:\n  {TEMPLATE:<44} the target-side IAM of every target account as one template\n  {:<44} its parameters per account (key ARNs, role/user/group names)\n\n",
-            "stackset/<account>.parameters.json"
+            "All target accounts, one StackSet:\n  {TEMPLATE}\n      the target-side IAM of every target account as one template\n  stackset/<account>.parameters.json\n      its parameters per account (key ARNs, role/user/group names)\n\n"
         ));
     }
     out.push_str(match format {
@@ -125,7 +125,7 @@ const CLOUDFORMATION_HOWTO: &str = "How to apply (CloudFormation):
     aws cloudformation create-stack-set --stack-set-name amishare-kms-key-usage \\
         --template-body file://stackset/target-iam.template.json --capabilities CAPABILITY_NAMED_IAM
     aws cloudformation create-stack-instances --stack-set-name amishare-kms-key-usage \\
-        --accounts <account> --regions <one region> \\
+        --accounts <account> --regions <ONE region: IAM is global> \\
         --parameter-overrides file://stackset/<account>.parameters.json    (once per account)
     Use either the StackSet or the per-account templates, not both (both create KmsKeyUsagePolicy).
 What CloudFormation cannot express, and is therefore in commands.sh:

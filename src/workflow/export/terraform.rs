@@ -103,7 +103,7 @@ pub fn alias(account: &str, region: &str) -> String {
 fn main_tf(input: &ExportInput<'_>, a: &AccountChanges) -> String {
     let mut out = header(input, a);
     out.push_str(
-        "terraform {\n  required_providers {\n    aws = {\n      source  = \"hashicorp/aws\"\n      version = \">= 5.0\"\n    }\n  }\n}\n",
+        "terraform {\n  required_version = \">= 1.5.0\" # import blocks\n  required_providers {\n    aws = {\n      source  = \"hashicorp/aws\"\n      version = \">= 5.0\"\n    }\n  }\n}\n",
     );
     let regions: BTreeSet<&str> = a.changes.iter().map(|c| c.region.as_str()).collect();
     for region in regions {
