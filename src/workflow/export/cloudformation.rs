@@ -62,42 +62,45 @@ impl Attachments {
     }
 }
 
-/// The new usage policy of the account (name, document) and the principals attached to it in
-/// this plan.
-pub(super) fn new_usage_policy(a: &AccountChanges) -> Option<(String, String, Attachments)> {
-    let (name, document) = a.changes.iter().find_map(|c| match &c.change {
-        Change::UsagePolicy {
+/// The account's new managed policies (name, document) and the principals attached to each in
+/// this plan, in plan order.
+pub(super) fn new_policies(a: &AccountChanges) -> Vec<(String, String, Attachments)> {
+    let mut out = Vec::new();
+    for c in &a.changes {
+        let Change::UsagePolicy {
             name,
             document,
             existing_arn: None,
-        } => Some((name.clone(), document.clone())),
-        _ => None,
-    })?;
-    let mut attached = Attachments::default();
-    for c in &a.changes {
-        if let Change::Attach {
-            policy_arn,
-            principal_arn,
         } = &c.change
-        {
-            if policy_arn.rsplit('/').next() == Some(name.as_str()) {
-                attached.add(principal_arn);
+        else {
+            continue;
+        };
+        let mut attached = Attachments::default();
+        for c in &a.changes {
+            if let Change::Attach {
+                policy_arn,
+                principal_arn,
+            } = &c.change
+            {
+                if policy_arn.rsplit('/').next() == Some(name.as_str()) {
+                    attached.add(principal_arn);
+                }
             }
         }
+        out.push((name.clone(), document.clone(), attached));
     }
-    Some((name, document, attached))
+    out
 }
 
-fn template(input: &ExportInput<'_>, a: &AccountChanges) -> Option<Value> {
-    let (name, document, attached) = new_usage_policy(a)?;
-    let doc: Value = serde_json::from_str(&document).ok()?;
+/// A managed policy resource's properties.
+pub(super) fn policy_properties(name: &str, document: Value, attached: &Attachments) -> Value {
     let mut props = Map::new();
     props.insert("ManagedPolicyName".into(), json!(name));
     props.insert(
         "Description".into(),
-        json!("Use of the KMS keys of AMIs shared by amishare"),
+        json!("Use of KMS keys for AMIs shared by amishare"),
     );
-    props.insert("PolicyDocument".into(), doc);
+    props.insert("PolicyDocument".into(), document);
     for (key, names) in [
         ("Roles", &attached.roles),
         ("Users", &attached.users),
@@ -107,24 +110,46 @@ fn template(input: &ExportInput<'_>, a: &AccountChanges) -> Option<Value> {
             props.insert(key.into(), json!(names));
         }
     }
+    Value::Object(props)
+}
+
+fn template(input: &ExportInput<'_>, a: &AccountChanges) -> Option<Value> {
+    let mut resources = Map::new();
+    let mut names = Vec::new();
+    for (name, document, attached) in new_policies(a) {
+        let doc: Value = serde_json::from_str(&document).ok()?;
+        // logical ids are alphanumeric
+        let base: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+        let mut id = if base.is_empty() {
+            "Policy".to_string()
+        } else {
+            base
+        };
+        while resources.contains_key(&id) {
+            id.push('X');
+        }
+        resources.insert(
+            id,
+            json!({"Type": "AWS::IAM::ManagedPolicy", "Properties": policy_properties(&name, doc, &attached)}),
+        );
+        names.push(name);
+    }
+    if resources.is_empty() {
+        return None;
+    }
     Some(json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!(
-            "{DESCRIPTION_PREFIX} {} from plan {}: the target-side IAM of account {} ({name} and its attachments)",
-            env!("CARGO_PKG_VERSION"), input.run_id(), a.account
+            "{DESCRIPTION_PREFIX} {} from plan {}: the target-side IAM of account {} ({} and attachments)",
+            env!("CARGO_PKG_VERSION"), input.run_id(), a.account, names.join(", ")
         ),
-        "Resources": {
-            "KmsKeyUsagePolicy": {
-                "Type": "AWS::IAM::ManagedPolicy",
-                "Properties": Value::Object(props),
-            }
-        }
+        "Resources": Value::Object(resources),
     }))
 }
 
 /// `<account>/commands.sh` and the documents it reads, for what CloudFormation cannot express.
 fn cli_files(input: &ExportInput<'_>, a: &AccountChanges) -> Vec<ExportFile> {
-    let new_policy = new_usage_policy(a).map(|(name, _, _)| name);
+    let new_policies: Vec<String> = new_policies(a).into_iter().map(|(n, _, _)| n).collect();
     let mut files = Vec::new();
     let mut lines = Vec::new();
     for c in &a.changes {
@@ -166,14 +191,28 @@ fn cli_files(input: &ExportInput<'_>, a: &AccountChanges) -> Vec<ExportFile> {
                 lines.push(format!("# {step}{name} exists already (CloudFormation cannot change a policy it did not create): a new\n# default version covering the source key(s); IAM keeps at most 5 versions\naws iam create-policy-version --policy-arn {} --policy-document file://{file} --set-as-default", sh(arn)));
             }
             Change::Attach { policy_arn, principal_arn } => {
-                let in_template = new_policy
-                    .as_deref()
-                    .is_some_and(|n| policy_arn.rsplit('/').next() == Some(n))
+let in_template = new_policies
+                    .iter()
+                    .any(|n| policy_arn.rsplit('/').next() == Some(n.as_str()))
                     && Attachments::default().add(principal_arn);
                 lines.push(attach_line(&step, policy_arn, principal_arn, in_template, &a.account));
             }
             Change::Copy { source_image_id, source_region, name, kms_key_id, tags } => {
                 lines.push(copy_line(&step, r, source_image_id, source_region, name, kms_key_id.as_deref(), tags));
+            }
+            Change::Grant { name, key_arn, grantee_principal, operations, retiring_principal } => {
+                let retiring = retiring_principal
+                    .as_deref()
+                    .map(|p| format!(" --retiring-principal {}", sh(p)))
+                    .unwrap_or_default();
+                let ops: Vec<String> = operations.iter().map(|o| sh(o)).collect();
+                lines.push(format!(
+                    "# {step}a KMS grant on {key_arn} for {grantee_principal} (CloudFormation has no KMS grant resource)\naws kms create-grant --region {r} --key-id {} --grantee-principal {} --operations {} --name {}{retiring}",
+                    sh(key_arn),
+                    sh(grantee_principal),
+                    ops.join(" "),
+                    sh(name)
+                ));
             }
             Change::Comment { text } => lines.push(format!("# {step}{text}")),
         }

@@ -70,7 +70,8 @@ pub enum Change {
         snapshot_id: String,
         account: String,
     },
-    /// The `KmsKeyUsagePolicy`; `existing_arn`: it exists and gets a new default version.
+    /// An IAM managed policy (the `KmsKeyUsagePolicy`, or another amishare writes);
+    /// `existing_arn`: it exists and gets a new default version.
     UsagePolicy {
         name: String,
         document: String,
@@ -79,6 +80,15 @@ pub enum Change {
     Attach {
         policy_arn: String,
         principal_arn: String,
+    },
+    /// A KMS grant made from this account (e.g. for Auto Scaling's service-linked role on a key
+    /// in another account). Operations without the `kms:` prefix.
+    Grant {
+        name: String,
+        key_arn: String,
+        grantee_principal: String,
+        operations: Vec<String>,
+        retiring_principal: Option<String>,
     },
     /// A CopyImage into this account and region (or, re-encrypting, inside the source account).
     Copy {
@@ -139,16 +149,24 @@ impl ExportInput<'_> {
 /// The files for these plans in this format: one set per account, the StackSet template (for
 /// CloudFormation and several target accounts), and `README.txt`.
 pub fn export(input: ExportInput<'_>, format: ExportFormat) -> Vec<ExportFile> {
-    let accounts = changes(input.plans);
+    render(&input, &changes(input.plans), format)
+}
+
+/// The files for these accounts' changes.
+fn render(
+    input: &ExportInput<'_>,
+    accounts: &[AccountChanges],
+    format: ExportFormat,
+) -> Vec<ExportFile> {
     let mut files = match format {
-        ExportFormat::Terraform => terraform::files(&input, &accounts),
+        ExportFormat::Terraform => terraform::files(input, accounts),
         ExportFormat::CloudFormation => {
-            let mut files = cloudformation::files(&input, &accounts);
-            files.extend(stackset::files(&input, &accounts));
+            let mut files = cloudformation::files(input, accounts);
+            files.extend(stackset::files(input, accounts));
             files
         }
     };
-    files.push(readme::readme(&input, &accounts, format, &files));
+    files.push(readme::readme(input, accounts, format, &files));
     files
 }
 

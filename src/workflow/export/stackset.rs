@@ -5,8 +5,9 @@
 
 use serde_json::{json, Value};
 
-use super::cloudformation::{new_usage_policy, pretty, Attachments, DESCRIPTION_PREFIX};
+use super::cloudformation::{new_policies, pretty, Attachments, DESCRIPTION_PREFIX};
 use super::{AccountChanges, ExportFile, ExportInput};
+use crate::policy::template::KMS_KEY_USAGE_POLICY_NAME;
 
 /// The template's path in the export directory.
 pub const TEMPLATE: &str = "stackset/target-iam.template.json";
@@ -17,9 +18,16 @@ pub fn files(input: &ExportInput<'_>, accounts: &[AccountChanges]) -> Vec<Export
     let mut per_account: Vec<(&str, Vec<String>, Attachments)> = Vec::new();
     let mut shape: Option<(String, Value)> = None;
     for a in accounts.iter().filter(|a| !a.is_source) {
-        let Some((name, document, attached)) = new_usage_policy(a) else {
+        let mut policies = new_policies(a);
+        if policies.is_empty() {
             continue;
-        };
+        }
+        // one policy, KmsKeyUsagePolicy: else the per-account templates (which hold all of an
+        // account's new policies) are the way
+        if policies.len() > 1 || policies[0].0 != KMS_KEY_USAGE_POLICY_NAME {
+            return Vec::new();
+        }
+        let (name, document, attached) = policies.remove(0);
         let Some((generic, keys)) = generic_document(&document) else {
             return Vec::new();
         };

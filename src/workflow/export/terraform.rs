@@ -115,13 +115,17 @@ fn main_tf(input: &ExportInput<'_>, a: &AccountChanges) -> String {
         ));
     }
     let mut names = Names::default();
-    let usage_policy = a.changes.iter().find_map(|c| match &c.change {
-        Change::UsagePolicy { name, .. } => Some(name.clone()),
-        _ => None,
-    });
+    let policies: Vec<String> = a
+        .changes
+        .iter()
+        .filter_map(|c| match &c.change {
+            Change::UsagePolicy { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
     for c in &a.changes {
         out.push('\n');
-        out.push_str(&block(a, c, usage_policy.as_deref(), &mut names));
+        out.push_str(&block(a, c, &policies, &mut names));
     }
     out
 }
@@ -164,7 +168,7 @@ impl Names {
 }
 
 /// One change as a (commented) resource block.
-fn block(a: &AccountChanges, c: &Located, usage_policy: Option<&str>, names: &mut Names) -> String {
+fn block(a: &AccountChanges, c: &Located, policies: &[String], names: &mut Names) -> String {
     let provider = format!("aws.{}", alias(&a.account, &c.region));
     let from = c
         .step
@@ -211,7 +215,28 @@ fn block(a: &AccountChanges, c: &Located, usage_policy: Option<&str>, names: &mu
         Change::Attach {
             policy_arn,
             principal_arn,
-        } => attach_block(&from, &provider, policy_arn, principal_arn, usage_policy, names),
+        } => attach_block(&from, &provider, policy_arn, principal_arn, policies, names),
+        Change::Grant {
+            name,
+            key_arn,
+            grantee_principal,
+            operations,
+            retiring_principal,
+        } => {
+            let ops: Vec<String> = operations.iter().map(|o| hcl_string(o)).collect();
+            let retiring = retiring_principal
+                .as_deref()
+                .map(|r| format!("  retiring_principal = {}\n", hcl_string(r)))
+                .unwrap_or_default();
+            format!(
+                "{from}a KMS grant on {key_arn} for {grantee_principal}.\nresource \"aws_kms_grant\" {} {{\n  provider           = {provider}\n  name               = {}\n  key_id             = {}\n  grantee_principal  = {}\n  operations         = [{}]\n{retiring}}}\n",
+                hcl_string(&names.take(&format!("grant_{}", slug(name)))),
+                hcl_string(name),
+                hcl_string(key_arn),
+                hcl_string(grantee_principal),
+                ops.join(", ")
+            )
+        }
         Change::Copy { .. } => copy_block(&from, &provider, &c.change, &c.region, names),
         Change::Comment { text } => format!("{from}{text}\n"),
     }
@@ -242,7 +267,7 @@ fn usage_policy_block(
         None => String::new(),
     };
     format!(
-        "{from}{name}: least-privilege use of the source key(s), for the principals that copy or launch.\n{import}resource \"aws_iam_policy\" {} {{\n  provider    = {provider}\n  name        = {}\n  description = {}\n  policy      = {}\n}}\n",
+        "{from}{name}: least-privilege use of KMS key(s), for the principals that copy or launch.\n{import}resource \"aws_iam_policy\" {} {{\n  provider    = {provider}\n  name        = {}\n  description = {}\n  policy      = {}\n}}\n",
         hcl_string(&resource),
         hcl_string(name),
         hcl_string("Use of the KMS keys of AMIs shared by amishare"),
@@ -255,7 +280,7 @@ fn attach_block(
     provider: &str,
     policy_arn: &str,
     principal_arn: &str,
-    usage_policy: Option<&str>,
+    policies: &[String],
     names: &mut Names,
 ) -> String {
     let Some(p) = Principal::parse(principal_arn) else {
@@ -264,11 +289,12 @@ fn attach_block(
     let Some(kind) = p.kind.iam_entity() else {
         return format!("{from}not exported: cannot attach {policy_arn} to `{principal_arn}` (not a user, role or group)\n");
     };
-    let arn = match usage_policy {
-        Some(name) if policy_arn.rsplit('/').next() == Some(name) => {
-            format!("aws_iam_policy.{}.arn", policy_resource(name))
-        }
-        _ => hcl_string(policy_arn),
+    let arn = match policies
+        .iter()
+        .find(|n| policy_arn.rsplit('/').next() == Some(n.as_str()))
+    {
+        Some(name) => format!("aws_iam_policy.{}.arn", policy_resource(name)),
+        None => hcl_string(policy_arn),
     };
     let pad = " ".repeat("policy_arn".len() - kind.len());
     format!(

@@ -367,3 +367,85 @@ fn a_launch_permission_for_an_organization_or_ou_uses_its_own_argument() {
     assert!(sh.contains(&format!("'Add=[{{OrganizationArn={org}}}]'")));
     assert!(sh.contains(&format!("'Add=[{{OrganizationalUnitArn={ou}}}]'")));
 }
+
+/// The golden plan's changes with a KMS grant and a second new policy (with its attachment) in
+/// the target account, rendered.
+fn with_grant_and_second_policy(format: ExportFormat) -> Vec<ExportFile> {
+    let plans = [plan()];
+    let mut accounts = changes(&plans);
+    let target = accounts.iter_mut().find(|a| a.account == TARGET).unwrap();
+    let at = |change| Located {
+        step: Some("g1".into()),
+        region: "us-east-1".into(),
+        change,
+    };
+    target.changes.push(at(Change::Grant {
+        name: "amishare-asg".into(),
+        key_arn: "arn:aws:kms:us-east-1:111122223333:key/a10ef50f-2d51-4eab-90b7-c3b0230fb97d"
+            .into(),
+        grantee_principal: "arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling".into(),
+        operations: vec!["Decrypt".into(), "CreateGrant".into()],
+        retiring_principal: Some("arn:aws:iam::444455556666:role/amishare-target".into()),
+    }));
+    target.changes.push(at(Change::UsagePolicy {
+        name: "AmishareLauncherKeyUse".into(),
+        document: "{\"Version\":\"2012-10-17\",\"Statement\":[]}".into(),
+        existing_arn: None,
+    }));
+    target.changes.push(at(Change::Attach {
+        policy_arn: "arn:aws:iam::444455556666:policy/AmishareLauncherKeyUse".into(),
+        principal_arn: "arn:aws:iam::444455556666:user/ops".into(),
+    }));
+    let input = ExportInput {
+        plans: &plans,
+        planned_only: true,
+    };
+    render(&input, &accounts, format)
+}
+
+#[test]
+fn a_kms_grant_is_an_aws_kms_grant_in_terraform_and_a_create_grant_command_in_cloudformation() {
+    let tf = with_grant_and_second_policy(ExportFormat::Terraform);
+    let main = file(&tf, "444455556666/main.tf");
+    assert!(main.contains("resource \"aws_kms_grant\" \"grant_amishare_asg\""));
+    assert!(main.contains("operations         = [\"Decrypt\", \"CreateGrant\"]"));
+    for (kind, args) in blocks(main)
+        .into_iter()
+        .filter(|(k, _)| k == "aws_kms_grant")
+    {
+        let allowed = DOCUMENTED_ARGUMENTS
+            .iter()
+            .find(|(t, _)| *t == kind)
+            .unwrap()
+            .1;
+        assert!(
+            args.iter()
+                .all(|a| allowed.contains(&a.as_str()) || a == "provider"),
+            "{args:?}"
+        );
+    }
+    // The second policy's attachment refers to its own resource.
+    assert!(main.contains("policy_arn = aws_iam_policy.policy_amisharelauncherkeyuse.arn"));
+    let cfn = with_grant_and_second_policy(ExportFormat::CloudFormation);
+    let sh = file(&cfn, "444455556666/commands.sh");
+    assert!(sh.contains("aws kms create-grant --region us-east-1 --key-id arn:aws:kms:us-east-1:111122223333:key/a10ef50f-2d51-4eab-90b7-c3b0230fb97d --grantee-principal arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling --operations Decrypt CreateGrant --name amishare-asg --retiring-principal arn:aws:iam::444455556666:role/amishare-target"));
+}
+
+#[test]
+fn every_new_policy_of_an_account_is_in_its_template_with_its_own_attachments() {
+    let cfn = with_grant_and_second_policy(ExportFormat::CloudFormation);
+    let template: Value = serde_json::from_str(file(&cfn, "444455556666.template.json")).unwrap();
+    let resources = template["Resources"].as_object().unwrap();
+    assert_eq!(resources.len(), 2);
+    let second = &resources["AmishareLauncherKeyUse"]["Properties"];
+    assert_eq!(second["Users"], serde_json::json!(["ops"]));
+    assert!(second.get("Roles").is_none());
+    assert_eq!(
+        resources["KmsKeyUsagePolicy"]["Properties"]["Roles"],
+        serde_json::json!(["amishare-target"])
+    );
+    let sh = file(&cfn, "444455556666/commands.sh");
+    assert!(sh.contains(
+        "attach it to arn:aws:iam::444455556666:user/ops: in 444455556666.template.json"
+    ));
+}
