@@ -64,6 +64,21 @@ impl ExportArgs {
 fn check_dir(dir: &Path) -> Result<Vec<String>, CliError> {
     let shown = dir.display();
     if !dir.exists() {
+        // created when writing: its nearest existing ancestor must be a directory
+        let blocked = dir
+            .ancestors()
+            .skip(1)
+            .find(|a| a.exists())
+            .filter(|a| !a.is_dir());
+        if let Some(a) = blocked {
+            return Err(CliError::usage(
+                format!(
+                    "`--export` directory `{shown}` cannot be created: `{}` is not a directory",
+                    a.display()
+                ),
+                "name a new or empty directory",
+            ));
+        }
         return Ok(Vec::new());
     }
     if !dir.is_dir() {

@@ -456,12 +456,17 @@ fn bad_export_arguments_are_refused_before_any_aws_call() {
     std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
     let file = tmp.path().join("file");
     std::fs::write(&file, "x").unwrap();
-    let cases: [(&[&str], &str); 3] = [
+    let under_file = file.join("review");
+    let cases: [(&[&str], &str); 4] = [
         (
             &["pulumi", "out"],
             "`--export pulumi` is not a format amishare writes",
         ),
         (&["terraform", file.to_str().unwrap()], "is not a directory"),
+        (
+            &["terraform", under_file.to_str().unwrap()],
+            "cannot be created",
+        ),
         (
             &["terraform", foreign.to_str().unwrap()],
             "holds `notes.txt`",
