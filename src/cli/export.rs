@@ -163,6 +163,7 @@ pub fn write_unapplied(
         ExportInput {
             plans: &plans,
             planned_only: true,
+            created: &[],
         },
     )
 }
@@ -176,6 +177,12 @@ pub fn write_applied(target: &ExportTarget, plan: &Plan, report: &Report) -> Res
         .filter(|c| c.ok)
         .map(|c| c.step.clone())
         .collect();
+    let created: Vec<(String, Vec<String>)> = report
+        .changes
+        .iter()
+        .filter(|c| c.ok && !c.created.is_empty())
+        .map(|c| (c.step.clone(), c.created.clone()))
+        .collect();
     let mut plans = vec![applied_part(plan, &done)];
     if let Some(next) = &report.plan_on_copy {
         plans.push(applied_part(next, &done));
@@ -185,6 +192,7 @@ pub fn write_applied(target: &ExportTarget, plan: &Plan, report: &Report) -> Res
         ExportInput {
             plans: &plans,
             planned_only: false,
+            created: &created,
         },
     )
 }

@@ -434,6 +434,21 @@ fn after_a_real_run_what_was_applied_is_exported_besides() {
     let main = std::fs::read_to_string(dir.join("444455556666/main.tf")).unwrap();
     assert!(main.contains(" changed in account 444455556666"), "{main}");
     assert!(main.contains("not exported: test-launch"), "{main}");
+    // What the run created: the policy is adopted with an import block, the copy is named.
+    let doc = parse_hcl(&dir.join("444455556666/main.tf"));
+    let imports = doc["import"].as_array().cloned().unwrap_or_default();
+    assert_eq!(imports.len(), 1, "{imports:?}");
+    assert_eq!(
+        imports[0]["id"],
+        format!("arn:aws:iam::{TARGET_ACCOUNT}:policy/KmsKeyUsagePolicy")
+    );
+    let copy_id = report["report"]["targets"][0]["image_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no copy id in {report:#}"));
+    assert!(
+        main.contains(&format!("# This run created {copy_id}:")),
+        "{main}"
+    );
 
     // The same directory again: amishare replaces its own export (and only that).
     let again = copy_cmd(&emu, &seed, ami)

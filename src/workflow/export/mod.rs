@@ -128,11 +128,28 @@ pub struct ExportInput<'a> {
     pub plans: &'a [Plan],
     /// `true`: a dry run (what would change); `false`: what a run applied.
     pub planned_only: bool,
+    /// After a run: what each step created, by step id (e.g. the copy's AMI id).
+    pub created: &'a [(String, Vec<String>)],
 }
 
 impl ExportInput<'_> {
     fn run_id(&self) -> &str {
         self.plans.first().map_or("", |p| p.run_id.as_str())
+    }
+
+    /// What the run's step `step` created (empty for a dry run).
+    fn created_by(&self, step: Option<&str>) -> &[String] {
+        step.and_then(|id| self.created.iter().find(|(s, _)| s == id))
+            .map_or(&[], |(_, ids)| ids.as_slice())
+    }
+
+    /// The partition of the source keys (`aws` when there are none).
+    fn partition(&self) -> &str {
+        self.plans
+            .iter()
+            .flat_map(|p| p.keys.first())
+            .next()
+            .map_or("aws", |k| partition_of(&k.arn))
     }
 
     fn source_image(&self) -> &str {

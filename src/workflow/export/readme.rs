@@ -113,7 +113,10 @@ Notes:
   An existing KmsKeyUsagePolicy is taken over with an import block (Terraform 1.5 or later).
   The test launch (launch, wait until running, terminate) is a check, not infrastructure: it is
   not exported. Neither are waits for copies an earlier run started.
-  After a real run, what amishare created exists already: import it or use the files for review.
+  After a run (without --dry-run) the files hold what the run applied: the policies it created
+  come with import blocks (Terraform adopts them); the key policy, shares and attachments are
+  applied again unchanged (the same document and permissions); aws_ami_copy documents no import,
+  so its block would make another copy: each says which AMI the run made.
 ";
 
 const CLOUDFORMATION_HOWTO: &str = "How to apply (CloudFormation):

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::{key_id_of, slug, AccountChanges, Change, ExportFile, ExportInput, Located};
-use crate::domain::arn::Principal;
+use crate::domain::arn::{policy_arn, Principal};
 use crate::policy::template::KMS_KEY_USAGE_POLICY_NAME;
 
 /// The resource types amishare writes and the arguments each documents, from the AWS
@@ -125,7 +125,7 @@ fn main_tf(input: &ExportInput<'_>, a: &AccountChanges) -> String {
         .collect();
     for c in &a.changes {
         out.push('\n');
-        out.push_str(&block(a, c, &policies, &mut names));
+        out.push_str(&block(input, a, c, &policies, &mut names));
     }
     out
 }
@@ -168,7 +168,13 @@ impl Names {
 }
 
 /// One change as a (commented) resource block.
-fn block(a: &AccountChanges, c: &Located, policies: &[String], names: &mut Names) -> String {
+fn block(
+    input: &ExportInput<'_>,
+    a: &AccountChanges,
+    c: &Located,
+    policies: &[String],
+    names: &mut Names,
+) -> String {
     let provider = format!("aws.{}", alias(&a.account, &c.region));
     let from = c
         .step
@@ -211,7 +217,19 @@ fn block(a: &AccountChanges, c: &Located, policies: &[String], names: &mut Names
             name,
             document,
             existing_arn,
-        } => usage_policy_block(&from, &provider, name, document, existing_arn.as_deref()),
+        } => {
+            // After a run the policy exists: adopt it with an import block (creating it again
+            // would fail with EntityAlreadyExists).
+            let import = match existing_arn {
+                Some(arn) => Some((arn.clone(), "exists already: import it, then this document becomes its new default version\n# (IAM keeps at most 5 versions of a managed policy)")),
+                None if !input.planned_only => Some((
+                    policy_arn(input.partition(), &a.account, name),
+                    "was created by this run: import it, so that Terraform adopts it instead of creating it again",
+                )),
+                None => None,
+            };
+            usage_policy_block(&from, &provider, name, document, import)
+        }
         Change::Attach {
             policy_arn,
             principal_arn,
@@ -237,7 +255,18 @@ fn block(a: &AccountChanges, c: &Located, policies: &[String], names: &mut Names
                 ops.join(", ")
             )
         }
-        Change::Copy { .. } => copy_block(&from, &provider, &c.change, &c.region, names),
+        Change::Copy { .. } => {
+            let created = input.created_by(c.step.as_deref());
+            let note = if created.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "# This run created {}: aws_ami_copy documents no import, so applying this block makes ANOTHER\n# copy. Keep the block for review, or remove it to leave the copy outside Terraform.\n",
+                    created.join(", ")
+                )
+            };
+            format!("{note}{}", copy_block(&from, &provider, &c.change, &c.region, names))
+        }
         Change::Comment { text } => format!("{from}{text}\n"),
     }
 }
@@ -256,13 +285,13 @@ fn usage_policy_block(
     provider: &str,
     name: &str,
     document: &str,
-    existing_arn: Option<&str>,
+    import: Option<(String, &str)>,
 ) -> String {
     let resource = policy_resource(name);
-    let import = match existing_arn {
-        Some(arn) => format!(
-            "# {name} exists already: import it, then this document becomes its new default version\n# (IAM keeps at most 5 versions of a managed policy).\nimport {{\n  to = aws_iam_policy.{resource}\n  id = {}\n}}\n\n",
-            hcl_string(arn)
+    let import = match import {
+        Some((arn, why)) => format!(
+            "# {name} {why}.\nimport {{\n  provider = {provider}\n  to       = aws_iam_policy.{resource}\n  id       = {}\n}}\n\n",
+            hcl_string(&arn)
         ),
         None => String::new(),
     };

@@ -41,6 +41,7 @@ fn export_of(plans: &[Plan], format: ExportFormat) -> Vec<ExportFile> {
         ExportInput {
             plans,
             planned_only: true,
+            created: &[],
         },
         format,
     )
@@ -216,7 +217,7 @@ fn an_existing_usage_policy_is_imported_in_terraform_and_versioned_by_cli_in_clo
     let tf = export_of(std::slice::from_ref(&p), ExportFormat::Terraform);
     let main = file(&tf, "444455556666/main.tf");
     assert!(main.contains(&format!(
-        "import {{\n  to = aws_iam_policy.kms_key_usage_policy\n  id = \"{arn}\""
+        "import {{\n  provider = aws.acct_444455556666_us_east_1\n  to       = aws_iam_policy.kms_key_usage_policy\n  id       = \"{arn}\""
     )));
     let cfn = export_of(&[p], ExportFormat::CloudFormation);
     assert!(!cfn.iter().any(|f| f.path == "444455556666.template.json"));
@@ -399,6 +400,7 @@ fn with_grant_and_second_policy(format: ExportFormat) -> Vec<ExportFile> {
     let input = ExportInput {
         plans: &plans,
         planned_only: true,
+        created: &[],
     };
     render(&input, &accounts, format)
 }
@@ -448,4 +450,30 @@ fn every_new_policy_of_an_account_is_in_its_template_with_its_own_attachments() 
     assert!(sh.contains(
         "attach it to arn:aws:iam::444455556666:user/ops: in 444455556666.template.json"
     ));
+}
+
+#[test]
+fn after_a_run_the_created_policy_is_imported_and_the_copy_named() {
+    let plans = [plan()];
+    let created = [("s7".to_string(), vec!["ami-0c0c0c0c0c0c0c0c0".to_string()])];
+    let files = export(
+        ExportInput {
+            plans: &plans,
+            planned_only: false,
+            created: &created,
+        },
+        ExportFormat::Terraform,
+    );
+    let main = file(&files, "444455556666/main.tf");
+    assert!(main.contains("KmsKeyUsagePolicy was created by this run: import it"));
+    assert!(main.contains(
+        "  to       = aws_iam_policy.kms_key_usage_policy\n  id       = \"arn:aws:iam::444455556666:policy/KmsKeyUsagePolicy\""
+    ));
+    assert!(
+        main.contains("# This run created ami-0c0c0c0c0c0c0c0c0: aws_ami_copy documents no import")
+    );
+    assert!(main.contains(" changed in account 444455556666"));
+    // A dry run imports nothing it did not find.
+    let dry = export_of(&plans, ExportFormat::Terraform);
+    assert!(!file(&dry, "444455556666/main.tf").contains("import {"));
 }
