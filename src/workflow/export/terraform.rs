@@ -288,6 +288,8 @@ fn usage_policy_block(
     import: Option<(String, &str)>,
 ) -> String {
     let resource = policy_resource(name);
+    // No description or path: amishare creates the policy without them, and both force a
+    // replacement when they differ from an imported policy.
     let import = match import {
         Some((arn, why)) => format!(
             "# {name} {why}.\nimport {{\n  provider = {provider}\n  to       = aws_iam_policy.{resource}\n  id       = {}\n}}\n\n",
@@ -296,10 +298,9 @@ fn usage_policy_block(
         None => String::new(),
     };
     format!(
-        "{from}{name}: least-privilege use of KMS key(s), for the principals that copy or launch.\n{import}resource \"aws_iam_policy\" {} {{\n  provider    = {provider}\n  name        = {}\n  description = {}\n  policy      = {}\n}}\n",
+        "{from}{name}: least-privilege use of KMS key(s), for the principals that copy or launch.\n{import}resource \"aws_iam_policy\" {} {{\n  provider = {provider}\n  name     = {}\n  policy   = {}\n}}\n",
         hcl_string(&resource),
         hcl_string(name),
-        hcl_string("Use of the KMS keys of AMIs shared by amishare"),
         heredoc(document)
     )
 }
