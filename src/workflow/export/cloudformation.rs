@@ -8,7 +8,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{key_id_of, AccountChanges, Change, ExportFile, ExportInput};
+use super::{key_id_of, AccountChanges, Change, ExportFile, ExportInput, Located};
 use crate::domain::arn::Principal;
 
 /// The template's `Description` starts with this, so a reader knows where it came from.
@@ -151,72 +151,11 @@ fn template(input: &ExportInput<'_>, a: &AccountChanges) -> Option<Value> {
 fn cli_files(input: &ExportInput<'_>, a: &AccountChanges) -> Vec<ExportFile> {
     let new_policies: Vec<String> = new_policies(a).into_iter().map(|(n, _, _)| n).collect();
     let mut files = Vec::new();
-    let mut lines = Vec::new();
-    for c in &a.changes {
-        let r = &c.region;
-        let step = c
-            .step
-            .as_deref()
-            .map(|s| format!("step {s}: "))
-            .unwrap_or_default();
-        match &c.change {
-            Change::KeyPolicy { key_arn, policy } => {
-                let file = format!("key-policy-{}.json", key_id_of(key_arn));
-                files.push(ExportFile {
-                    path: format!("{}/{file}", a.account),
-                    contents: pretty_text(policy),
-                });
-                lines.push(format!("# {step}the key policy of {key_arn}: PutKeyPolicy REPLACES THE WHOLE POLICY; {file} is the merged\n# document (the policy as it was plus amishare's additions). Never add --bypass-policy-lockout-safety-check.\naws kms put-key-policy --region {r} --key-id {} --policy-name default --policy file://{file}", sh(key_arn)));
-            }
-            Change::LaunchPermission { image_id, account } => lines.push(format!(
-                "# {step}share {image_id} with {account} (launch permission)\naws ec2 modify-image-attribute --region {r} --image-id {} --launch-permission {}",
-                sh(image_id),
-                sh(&format!("Add=[{{{}={account}}}]", launch_permission_key(account)))
-            )),
-            Change::SnapshotPermission { snapshot_id, account } => lines.push(format!(
-                "# {step}share snapshot {snapshot_id} with {account} (createVolumePermission)\naws ec2 modify-snapshot-attribute --region {r} --snapshot-id {} --attribute createVolumePermission --operation-type add --user-ids {}",
-                sh(snapshot_id),
-                sh(account)
-            )),
-            Change::UsagePolicy { existing_arn: None, name, .. } => lines.push(format!(
-                "# {step}{name}: in {}.template.json (AWS::IAM::ManagedPolicy)",
-                a.account
-            )),
-            Change::UsagePolicy { existing_arn: Some(arn), name, document } => {
-                let file = format!("{name}.json");
-                files.push(ExportFile {
-                    path: format!("{}/{file}", a.account),
-                    contents: pretty_text(document),
-                });
-                lines.push(format!("# {step}{name} exists already (CloudFormation cannot change a policy it did not create): a new\n# default version covering the source key(s); IAM keeps at most 5 versions\naws iam create-policy-version --policy-arn {} --policy-document file://{file} --set-as-default", sh(arn)));
-            }
-            Change::Attach { policy_arn, principal_arn } => {
-let in_template = new_policies
-                    .iter()
-                    .any(|n| policy_arn.rsplit('/').next() == Some(n.as_str()))
-                    && Attachments::default().add(principal_arn);
-                lines.push(attach_line(&step, policy_arn, principal_arn, in_template, &a.account));
-            }
-            Change::Copy { source_image_id, source_region, name, kms_key_id, tags } => {
-                lines.push(copy_line(&step, r, source_image_id, source_region, name, kms_key_id.as_deref(), tags));
-            }
-            Change::Grant { name, key_arn, grantee_principal, operations, retiring_principal } => {
-                let retiring = retiring_principal
-                    .as_deref()
-                    .map(|p| format!(" --retiring-principal {}", sh(p)))
-                    .unwrap_or_default();
-                let ops: Vec<String> = operations.iter().map(|o| sh(o)).collect();
-                lines.push(format!(
-                    "# {step}a KMS grant on {key_arn} for {grantee_principal} (CloudFormation has no KMS grant resource)\naws kms create-grant --region {r} --key-id {} --grantee-principal {} --operations {} --name {}{retiring}",
-                    sh(key_arn),
-                    sh(grantee_principal),
-                    ops.join(" "),
-                    sh(name)
-                ));
-            }
-            Change::Comment { text } => lines.push(format!("# {step}{text}")),
-        }
-    }
+    let lines: Vec<String> = a
+        .changes
+        .iter()
+        .map(|c| cli_line(a, c, &new_policies, &mut files))
+        .collect();
     if lines.is_empty() {
         return files;
     }
@@ -226,7 +165,9 @@ let in_template = new_policies
         "changed"
     };
     let script = format!(
-        "#!/bin/sh\n# {} {}: what amishare plan {} {what} in account {} that CloudFormation\n# cannot express (see ../README.txt). Run with credentials for account {}, from this directory.\nset -eu\n\n{}\n",
+        "#!/bin/sh\n# {} {}: what amishare plan {} {what} in account {} that \
+         CloudFormation\n# cannot express (see ../README.txt). Run with credentials for account \
+         {}, from this directory.\nset -eu\n\n{}\n",
         super::README_MARK,
         env!("CARGO_PKG_VERSION"),
         input.run_id(),
@@ -242,6 +183,116 @@ let in_template = new_policies
         },
     );
     files
+}
+
+/// One change as commented aws CLI command(s); the documents they read go to `files`.
+fn cli_line(
+    a: &AccountChanges,
+    c: &Located,
+    new_policies: &[String],
+    files: &mut Vec<ExportFile>,
+) -> String {
+    let r = &c.region;
+    let step = c
+        .step
+        .as_deref()
+        .map(|s| format!("step {s}: "))
+        .unwrap_or_default();
+    let mut document = |file: &str, json: &str| {
+        files.push(ExportFile {
+            path: format!("{}/{file}", a.account),
+            contents: pretty_text(json),
+        })
+    };
+    match &c.change {
+        Change::KeyPolicy { key_arn, policy } => {
+            let file = format!("key-policy-{}.json", key_id_of(key_arn));
+            document(&file, policy);
+            format!(
+                "# {step}the key policy of {key_arn}: PutKeyPolicy REPLACES THE WHOLE POLICY; {file} \
+                 is the merged\n# document (the policy as it was plus amishare's additions). Never \
+                 add --bypass-policy-lockout-safety-check.\naws kms put-key-policy --region {r} \
+                 --key-id {} --policy-name default --policy file://{file}",
+                sh(key_arn)
+            )
+        }
+        Change::LaunchPermission { image_id, account } => format!(
+            "# {step}share {image_id} with {account} (launch permission)\naws ec2 \
+             modify-image-attribute --region {r} --image-id {} --launch-permission {}",
+            sh(image_id),
+            sh(&format!(
+                "Add=[{{{}={account}}}]",
+                launch_permission_key(account)
+            ))
+        ),
+        Change::SnapshotPermission {
+            snapshot_id,
+            account,
+        } => format!(
+            "# {step}share snapshot {snapshot_id} with {account} (createVolumePermission)\naws ec2 \
+             modify-snapshot-attribute --region {r} --snapshot-id {} --attribute \
+             createVolumePermission --operation-type add --user-ids {}",
+            sh(snapshot_id),
+            sh(account)
+        ),
+        Change::UsagePolicy {
+            existing_arn: None,
+            name,
+            ..
+        } => format!(
+            "# {step}{name}: in {}.template.json (AWS::IAM::ManagedPolicy)",
+            a.account
+        ),
+        Change::UsagePolicy {
+            existing_arn: Some(arn),
+            name,
+            document: json,
+        } => {
+            let file = format!("{name}.json");
+            document(&file, json);
+            format!(
+                "# {step}{name} exists already (CloudFormation cannot change a policy it did not \
+                 create): a new\n# default version; IAM keeps at most 5 versions\naws iam \
+                 create-policy-version --policy-arn {} --policy-document file://{file} \
+                 --set-as-default",
+                sh(arn)
+            )
+        }
+        Change::Attach {
+            policy_arn,
+            principal_arn,
+        } => {
+            let in_template = new_policies
+                .iter()
+                .any(|n| policy_arn.rsplit('/').next() == Some(n.as_str()))
+                && Attachments::default().add(principal_arn);
+            attach_line(&step, policy_arn, principal_arn, in_template, &a.account)
+        }
+        Change::Copy { .. } => copy_line(&step, r, &c.change),
+        Change::Grant {
+            name,
+            key_arn,
+            grantee_principal,
+            operations,
+            retiring_principal,
+        } => {
+            let retiring = retiring_principal
+                .as_deref()
+                .map(|p| format!(" --retiring-principal {}", sh(p)))
+                .unwrap_or_default();
+            let ops: Vec<String> = operations.iter().map(|o| sh(o)).collect();
+            format!(
+                "# {step}a KMS grant on {key_arn} for {grantee_principal} (CloudFormation has no \
+                 KMS grant resource)\naws kms create-grant --region {r} --key-id {} \
+                 --grantee-principal {} --operations {} --name {}{retiring}",
+                sh(key_arn),
+                sh(grantee_principal),
+                ops.join(" "),
+                sh(name)
+            )
+        }
+        Change::Comment { text } => format!("# {step}{text}"),
+    }
 }
 
 fn attach_line(
@@ -264,16 +315,19 @@ fn attach_line(
     }
 }
 
-fn copy_line(
-    step: &str,
-    region: &str,
-    source_image_id: &str,
-    source_region: &str,
-    name: &str,
-    kms_key_id: Option<&str>,
-    tags: &[(String, String)],
-) -> String {
+fn copy_line(step: &str, region: &str, change: &Change) -> String {
+    let Change::Copy {
+        source_image_id,
+        source_region,
+        name,
+        kms_key_id,
+        tags,
+    } = change
+    else {
+        return String::new();
+    };
     let key = kms_key_id
+        .as_deref()
         .map(|k| format!(" --kms-key-id {}", sh(k)))
         .unwrap_or_default();
     let tags = if tags.is_empty() {
@@ -287,7 +341,10 @@ fn copy_line(
         format!(" --tag-specifications {}", sh(&spec.to_string()))
     };
     format!(
-        "# {step}copy {source_image_id} from {source_region}, encrypted (CloudFormation has no resource that copies an\n# AMI). Not included: the test launch amishare makes after the copy (a check, not infrastructure).\naws ec2 copy-image --region {region} --source-region {} --source-image-id {} --name {} --encrypted{key}{tags}",
+        "# {step}copy {source_image_id} from {source_region}, encrypted (CloudFormation has no \
+         resource that copies an\n# AMI). Not included: the test launch amishare makes after the \
+         copy (a check, not infrastructure).\naws ec2 copy-image --region {region} --source-region \
+         {} --source-image-id {} --name {} --encrypted{key}{tags}",
         sh(source_region),
         sh(source_image_id),
         sh(name)
