@@ -549,3 +549,34 @@ fn apply_exports_what_it_applied_like_the_dry_run_of_the_same_plan() {
     assert_eq!(commands(read(&planned)), commands(read(&applied)));
     assert!(read(&applied).contains(" changed in account 111122223333"));
 }
+
+#[test]
+fn without_target_credentials_the_hand_off_is_exported_as_the_target_accounts_code() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (tf, cfn) = (tmp.path().join("tf"), tmp.path().join("cfn"));
+    for (format, dir) in [("terraform", &tf), ("cloudformation", &cfn)] {
+        let out = emu
+            .amishare_as_source(&seed)
+            .args(["--output", "json", "copy", ami, "--to", TARGET_ACCOUNT])
+            .args(["--grant", &grant(), "--dry-run"])
+            .args(["--export", format, dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_exit(&out, 0);
+    }
+    let all = check_terraform(&tf);
+    let target = &all
+        .iter()
+        .find(|(p, _)| p.starts_with(TARGET_ACCOUNT))
+        .unwrap()
+        .1;
+    let types: Vec<&str> = target.iter().map(|(t, _, _)| t.as_str()).collect();
+    assert_eq!(types, ["aws_iam_policy", "aws_iam_role_policy_attachment"]);
+    let main = std::fs::read_to_string(tf.join("444455556666/main.tf")).unwrap();
+    assert!(main.contains("#   aws ec2 copy-image"), "{main}");
+    check_cloudformation(&cfn);
+    assert!(cfn.join("444455556666.template.json").is_file());
+}

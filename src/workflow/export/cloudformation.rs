@@ -291,7 +291,7 @@ fn cli_line(
                 sh(name)
             )
         }
-        Change::Comment { text } => format!("# {step}{text}"),
+        Change::Comment { text } => format!("# {step}{}", text.replace('\n', "\n# ")),
     }
 }
 

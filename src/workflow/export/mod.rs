@@ -20,7 +20,7 @@ pub use terraform::{DOCUMENTED_ARGUMENTS, META_ARGUMENTS, PROVIDER_ARGUMENTS};
 use crate::domain::arn::{account_of, partition_of};
 use crate::policy::template::KMS_KEY_USAGE_POLICY_NAME;
 use crate::workflow::copy::usage_policy_arn;
-use crate::workflow::plan::{Action, Plan};
+use crate::workflow::plan::{Action, Handoff, Plan};
 
 /// The two kinds of infrastructure code amishare writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +99,7 @@ pub enum Change {
         tags: Vec<(String, String)>,
     },
     /// A step that is not infrastructure (a test launch, a wait), or one that comes later
-    /// (`--revoke-after-copy`): shown as a comment.
+    /// (`--revoke-after-copy`): shown as a comment (each line of `text` commented).
     Comment {
         text: String,
     },
@@ -214,7 +214,7 @@ pub fn changes(plans: &[Plan]) -> Vec<AccountChanges> {
                 .first()
                 .cloned()
                 .unwrap_or_else(|| plan.source.region.clone());
-            let changes = handoff_changes(plan, &h.account, &h.policy_name, &h.policy_document);
+            let changes = handoff_changes(plan, h);
             let acc = entry(&mut out, plan, &h.account);
             for change in changes {
                 acc.changes.push(Located {
@@ -249,7 +249,9 @@ fn entry<'a>(
 
 /// The target-side IAM of an account amishare has no credentials for (its admin applies it),
 /// and a note that the copy and test launch are in the hand-off commands.
-fn handoff_changes(plan: &Plan, account: &str, name: &str, document: &str) -> Vec<Change> {
+fn handoff_changes(plan: &Plan, h: &Handoff) -> Vec<Change> {
+    let (account, name, document) = (&h.account, &h.policy_name, &h.policy_document);
+    let copy_commands = &h.commands;
     let partition = plan.keys.first().map_or("aws", |k| partition_of(&k.arn));
     let policy_arn = usage_policy_arn(partition, account);
     let mut out = vec![Change::UsagePolicy {
@@ -261,18 +263,24 @@ fn handoff_changes(plan: &Plan, account: &str, name: &str, document: &str) -> Ve
         .options
         .grants
         .iter()
-        .filter(|g| account_of(g) == Some(account))
+        .filter(|g| account_of(g) == Some(account.as_str()))
     {
         out.push(Change::Attach {
             policy_arn: policy_arn.clone(),
             principal_arn: g.clone(),
         });
     }
-    out.push(Change::Comment {
-        text: format!(
-            "hand-off: amishare has no credentials for {account}; the copy and its test launch are the `aws ec2` commands of the hand-off in amishare's output"
-        ),
-    });
+    let mut text = format!(
+        "hand-off: amishare has no credentials for {account}; its admin copies the AMI with the \
+         hand-off's command(s), run with credentials for {account}:"
+    );
+    for c in copy_commands
+        .iter()
+        .filter(|c| c.starts_with("aws ec2 copy-image"))
+    {
+        text.push_str(&format!("\n  {c}"));
+    }
+    out.push(Change::Comment { text });
     out
 }
 

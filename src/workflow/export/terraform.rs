@@ -267,7 +267,7 @@ fn block(
             };
             format!("{note}{}", copy_block(&from, &provider, &c.change, &c.region, names))
         }
-        Change::Comment { text } => format!("{from}{text}\n"),
+        Change::Comment { text } => format!("{from}{}\n", text.replace('\n', "\n# ")),
     }
 }
 

@@ -323,13 +323,26 @@ fn a_handoff_account_gets_its_iam_from_the_handoff() {
         account: TARGET.into(),
         policy_name: "KmsKeyUsagePolicy".into(),
         policy_document: "{\"Version\":\"2012-10-17\",\"Statement\":[]}".into(),
-        commands: vec![],
+        commands: vec![
+            "aws iam create-policy --policy-name KmsKeyUsagePolicy --policy-document file://KmsKeyUsagePolicy.json".into(),
+            "aws ec2 copy-image --region us-east-1 --source-region us-east-1 --source-image-id ami-99e22d13404c3b13b --name x --encrypted".into(),
+        ],
     });
-    let files = export_of(&[p], ExportFormat::Terraform);
+    let files = export_of(std::slice::from_ref(&p), ExportFormat::Terraform);
     let tf = file(&files, "444455556666/main.tf");
     assert!(tf.contains("resource \"aws_iam_policy\" \"kms_key_usage_policy\""));
     assert!(tf.contains("resource \"aws_iam_role_policy_attachment\""));
     assert!(tf.contains("hand-off"));
+    // The hand-off's copy command, commented on its own line; the IAM commands are the resources.
+    assert!(tf.contains("\n#   aws ec2 copy-image --region us-east-1 --source-region us-east-1"));
+    assert!(!tf.contains("aws iam create-policy"));
+    assert!(tf
+        .lines()
+        .filter(|l| l.contains("copy-image"))
+        .all(|l| l.starts_with('#')));
+    let cfn = export_of(&[p], ExportFormat::CloudFormation);
+    let sh = file(&cfn, "444455556666/commands.sh");
+    assert!(sh.contains("\n#   aws ec2 copy-image --region us-east-1"));
 }
 
 #[test]
