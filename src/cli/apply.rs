@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::watch;
 
 use super::connect::{connect, Reach, SdkWorld};
+use super::export::{write_applied, ExportArgs, ExportTarget};
 use super::progress::Progress;
 use super::prompt::confirm;
 use super::render::report::render_report;
@@ -31,9 +32,12 @@ pub struct ApplyArgs {
     /// Never prompt: without `--yes`, refuse (exit 2) instead of asking
     #[arg(long)]
     pub no_input: bool,
+    #[command(flatten)]
+    pub export: ExportArgs,
 }
 
 pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<Exit, CliError> {
+    let export = args.export.target()?;
     let plan = read_plan(&args.plan_file)?;
     if !super::prompt::interactive(args.no_input) {
         // No one to ask: without `--yes` this refuses (exit 2) before any AWS call.
@@ -60,6 +64,7 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<Exit, CliError>
         Journal::new(plan.clone()),
         &store,
         &progress,
+        export.as_ref(),
     )
     .await
 }
@@ -120,7 +125,8 @@ fn cancel_on_ctrl_c() -> watch::Receiver<bool> {
     rx
 }
 
-/// Apply the plan with its journal, then print the report and say how the command exits.
+/// Apply the plan with its journal, then print the report (and, with `--export`, write what
+/// was applied as infrastructure code) and say how the command exits.
 pub(super) async fn apply_and_report(
     global: &GlobalArgs,
     world: &SdkWorld,
@@ -128,6 +134,7 @@ pub(super) async fn apply_and_report(
     journal: Journal,
     store: &FileJournalStore,
     progress: &Progress,
+    export: Option<&ExportTarget>,
 ) -> Result<Exit, CliError> {
     let ctx = Apply {
         world,
@@ -140,6 +147,9 @@ pub(super) async fn apply_and_report(
     match global.output {
         OutputFormat::Json => println!("{}", render::report::json(plan, &report)?),
         OutputFormat::Text => print!("{}", render_report(&report)),
+    }
+    if let Some(target) = export {
+        write_applied(target, plan, &report)?;
     }
     Ok(exit_for(&report))
 }

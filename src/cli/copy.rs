@@ -91,6 +91,8 @@ pub struct CopyArgs {
     /// Maximum attempts per AWS call (1: no retries)
     #[arg(long, hide = true, value_name = "N")]
     pub max_attempts: Option<u32>,
+    #[command(flatten)]
+    pub export: super::export::ExportArgs,
 }
 
 impl CopyArgs {
@@ -180,6 +182,7 @@ fn validate(args: &CopyArgs) -> Result<(), CliError> {
 
 pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliError> {
     validate(&args)?;
+    let export = args.export.target()?;
     let access = AccessSpec {
         source_profile: global.profile.clone(),
         target_role: args.target_role.clone(),
@@ -235,6 +238,9 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
                 render::plan::unapplied_text(&plan, &report, status == ReportStatus::DryRun)
             ),
         }
+        if let Some(target) = &export {
+            super::export::write_unapplied(target, &plan, status)?;
+        }
         return Ok(exit_for(&report));
     }
     if global.output == OutputFormat::Text {
@@ -245,7 +251,16 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         return Ok(Exit::Success);
     }
     let journal = start.into_journal(&plan);
-    apply_and_report(global, &world, &plan, journal, &store, &progress).await
+    apply_and_report(
+        global,
+        &world,
+        &plan,
+        journal,
+        &store,
+        &progress,
+        export.as_ref(),
+    )
+    .await
 }
 
 /// When the AMI or the target accounts are missing: ask for them (and the other values not

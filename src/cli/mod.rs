@@ -15,6 +15,7 @@ pub mod diagnose;
 mod diagnose_group;
 pub mod error;
 pub mod explain;
+pub mod export;
 pub mod progress;
 pub mod prompt;
 pub mod render;

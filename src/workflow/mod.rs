@@ -6,6 +6,7 @@
 pub mod copy;
 pub mod diagnose;
 pub mod events;
+pub mod export;
 pub mod inventory;
 pub mod journal;
 pub mod plan;

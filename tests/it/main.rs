@@ -30,6 +30,8 @@ mod everyday;
 // Everyday use, the checks: the private state directory, offline checks of copy's flags and
 // durations, `--no-input` on rollback and apply.
 mod everyday_checks;
+// `--export terraform|cloudformation DIR`: the files checked by python-hcl2, cfn-lint and sh.
+mod export;
 // `explain` end to end: exit codes, rendered text and JSON (snapshots), errors.
 mod explain_cli;
 // Launchers (`--grant`): the key each launches with, fixed per launcher; Auto Scaling's role.
