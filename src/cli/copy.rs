@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::apply::{apply_and_report, exit_for};
 use super::connect::{connect, source_session, Reach};
+use super::lifecycle::LifecycleArgs;
 use super::progress::Progress;
 use super::prompt::{confirm, prompt_missing, require_values, CopyAnswers};
 use super::validate::{is_account_id, is_ec2_id, is_principal_arn, is_region};
@@ -88,6 +89,8 @@ pub struct CopyArgs {
     /// Maximum attempts per AWS call (1: no retries)
     #[arg(long, hide = true, value_name = "N")]
     pub max_attempts: Option<u32>,
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
 }
 
 impl CopyArgs {
@@ -111,8 +114,12 @@ impl CopyArgs {
     }
 
     /// The plan's options, for these target regions and this access.
-    fn plan_options(&self, access: AccessSpec, regions: Vec<String>) -> PlanOptions {
-        PlanOptions {
+    fn plan_options(
+        &self,
+        access: AccessSpec,
+        regions: Vec<String>,
+    ) -> Result<PlanOptions, CliError> {
+        Ok(PlanOptions {
             target_accounts: self.to.clone(),
             target_regions: regions,
             grants: self.grant.clone(),
@@ -129,7 +136,8 @@ impl CopyArgs {
             access,
             reencrypt_with: self.reencrypt_with.clone(),
             probe: self.dry_run,
-        }
+            lifecycle: self.lifecycle.options(self.share_only)?,
+        })
     }
 }
 
@@ -172,7 +180,8 @@ fn validate(args: &CopyArgs) -> Result<(), CliError> {
         args.instance_type.as_deref(),
         args.subnet_id.as_deref(),
         args.target_role.as_deref(),
-    )
+    )?;
+    args.lifecycle.options(args.share_only).map(|_| ())
 }
 
 pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliError> {
@@ -195,7 +204,7 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         max_attempts: args.max_attempts,
     };
     let (world, regions) = connect(global, &reach, loaded).await?;
-    let opts = args.plan_options(access, regions);
+    let opts = args.plan_options(access, regions)?;
     let store = FileJournalStore::default_location();
     let progress = Progress::for_output(global);
     let start = RunStart::choose(&store, &opts, &image_id, args.dry_run);

@@ -14,6 +14,7 @@ pub mod copy;
 pub mod diagnose;
 pub mod error;
 pub mod explain;
+pub mod lifecycle;
 pub mod progress;
 pub mod prompt;
 pub mod render;

@@ -16,8 +16,11 @@
 // unwrap/expect/panic are allowed here (and only here in src).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod lifecycle;
 mod reader;
 mod writer;
+
+pub use self::lifecycle::LifecycleState;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -128,6 +131,8 @@ pub struct State {
     pub launch: LaunchOutcome,
     pub calls: Vec<Call>,
     pub faults: Vec<Fault>,
+    /// Image deprecation and deregistration protection; SSM parameters.
+    pub lifecycle: LifecycleState,
     next_id: u64,
 }
 
@@ -149,6 +154,7 @@ impl Default for Cloud {
             launch: LaunchOutcome::Runs,
             calls: Vec::new(),
             faults: Vec::new(),
+            lifecycle: LifecycleState::default(),
             next_id: 1,
         })))
     }
@@ -166,6 +172,7 @@ fn aws_error(api: &'static str, code: &str, message: impl Into<String>) -> AwsEr
         | "SetDefaultPolicyVersion"
         | "GetPrincipalPolicies" => "iam",
         "LookupEvents" => "cloudtrail",
+        "GetParameter" | "PutParameter" | "DeleteParameter" => "ssm",
         _ => "ec2",
     };
     AwsError {

@@ -7,12 +7,13 @@
 mod ec2;
 mod iam;
 mod kms;
+mod ssm;
 
 use super::error::AwsError;
 use super::session::AwsSession;
 use crate::workflow::ports_write::{
-    CopyImageRequest, DryRunOutcome, DryRunProbe, ImageStatus, InstanceStatus, LaunchRequest,
-    ManagedPolicy, Writer,
+    CopyImageRequest, DryRunOutcome, DryRunProbe, ImageLifecycle, ImageStatus, InstanceStatus,
+    LaunchRequest, ManagedPolicy, SsmParameter, Writer,
 };
 
 /// SDK clients for one account and region.
@@ -23,6 +24,7 @@ pub struct SdkWriter {
     ec2: aws_sdk_ec2::Client,
     kms: aws_sdk_kms::Client,
     iam: aws_sdk_iam::Client,
+    ssm: aws_sdk_ssm::Client,
 }
 
 impl SdkWriter {
@@ -33,6 +35,7 @@ impl SdkWriter {
             ec2: session.ec2(),
             kms: session.kms(),
             iam: session.iam(),
+            ssm: session.ssm(),
         }
     }
 }
@@ -148,6 +151,44 @@ impl Writer for SdkWriter {
 
     async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), AwsError> {
         ec2::delete_snapshot(&self.ec2, snapshot_id).await
+    }
+
+    async fn set_image_deprecation(
+        &self,
+        image_id: &str,
+        deprecate_at: Option<&str>,
+    ) -> Result<(), AwsError> {
+        ec2::set_image_deprecation(&self.ec2, image_id, deprecate_at).await
+    }
+
+    async fn set_deregistration_protection(
+        &self,
+        image_id: &str,
+        enable: bool,
+        with_cooldown: bool,
+    ) -> Result<(), AwsError> {
+        ec2::set_deregistration_protection(&self.ec2, image_id, enable, with_cooldown).await
+    }
+
+    async fn image_lifecycle(&self, image_id: &str) -> Result<Option<ImageLifecycle>, AwsError> {
+        ec2::image_lifecycle(&self.ec2, image_id).await
+    }
+
+    async fn get_parameter(&self, name: &str) -> Result<Option<SsmParameter>, AwsError> {
+        ssm::get_parameter(&self.ssm, name).await
+    }
+
+    async fn put_parameter(
+        &self,
+        name: &str,
+        value: &str,
+        data_type: &str,
+    ) -> Result<(), AwsError> {
+        ssm::put_parameter(&self.ssm, name, value, data_type).await
+    }
+
+    async fn delete_parameter(&self, name: &str) -> Result<(), AwsError> {
+        ssm::delete_parameter(&self.ssm, name).await
     }
 
     async fn dry_run(&self, probe: &DryRunProbe) -> DryRunOutcome {

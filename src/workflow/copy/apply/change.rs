@@ -152,8 +152,11 @@ async fn exec_simple<R: Reader, W: Writer>(
         Action::CopyImage { .. }
         | Action::ReencryptImage { .. }
         | Action::WaitCopy { .. }
-        | Action::TestLaunch { .. } => Err(StepError::Internal(
-            "copy and launch steps run in their own pipeline".into(),
+        | Action::TestLaunch { .. }
+        | Action::DeprecateImage { .. }
+        | Action::ProtectImage { .. }
+        | Action::PublishImageId { .. } => Err(StepError::Internal(
+            "copy, launch and lifecycle steps run in their own pipeline".into(),
         )),
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::handoff::handoff;
+use super::lifecycle::{handoff_warning, lifecycle_steps};
 use super::Draft;
 use crate::domain::arn::{partition_of, Principal};
 use crate::domain::states::ImageState;
@@ -96,6 +97,7 @@ pub fn target_steps(
                 &common.copy_name,
                 &common.instance_type,
             ));
+            handoff_warning(opts, &t.account, draft);
             continue;
         }
         if let Some(doc) = usage_doc {
@@ -235,6 +237,7 @@ fn region_steps(
         if c.opts.test_launch {
             draft.push(account, region, test_launch(None));
         }
+        lifecycle_steps(c.opts, account, region, None, draft);
         return;
     };
     let tested = copy.tag(TAG_TEST_LAUNCH) == Some("passed");
@@ -253,6 +256,7 @@ fn region_steps(
         out.existing_copies
             .push((account.clone(), region.clone(), copy.image_id.clone()));
     }
+    lifecycle_steps(c.opts, account, region, Some(&copy.image_id), draft);
 }
 
 /// The CopyImage of the source image into one target region, tagged with where it came from.
@@ -275,6 +279,7 @@ fn copy_image(c: &Common<'_>, r: &RegionFacts) -> Action {
         name: c.copy_name.clone(),
         kms_key_id: r.target_key.clone(),
         tags,
+        completion_minutes: c.opts.lifecycle.copy_duration_minutes,
     }
 }
 
