@@ -34,6 +34,8 @@ mod everyday_checks;
 mod explain_cli;
 // A source AMI that is still `pending`: waited for by `copy`, a blocker under `--dry-run`.
 mod pending_source;
+// The copy's lifecycle flags through the real binary against the emulator (and offline checks).
+mod lifecycle;
 // The copy's lifecycle flags over the in-memory fakes: planned, journalled, rolled back.
 mod lifecycle_fakes;
 // Key policy editing, the KmsKeyUsagePolicy template and the reviewable diff.

@@ -135,7 +135,9 @@ pub fn check_ssm_name(name: &str) -> Result<(), String> {
     let path = name.strip_prefix('/');
     let levels: Vec<&str> = path.unwrap_or(name).split('/').collect();
     if name.contains('/') && path.is_none() {
-        return Err("a hierarchical name starts with `/` (e.g. `/images/web/latest`)".into());
+        return Err(
+            "is hierarchical but does not start with `/` (e.g. `/images/web/latest`)".into(),
+        );
     }
     if levels.iter().any(|l| l.is_empty()) {
         return Err("has an empty level (`//` or a trailing `/`)".into());

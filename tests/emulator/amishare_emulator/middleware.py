@@ -257,6 +257,17 @@ class EmulatorMiddleware:
                 out.extend({"account": acct, "region": reg, **e} for e in evs)
         return 200, out
 
+    def _ssm_rejected(self, req: ControlRequest) -> tuple[int, Any]:
+        from . import ssm
+
+        return 200, ssm.rejected()
+
+    def _end_cooldown(self, req: ControlRequest) -> tuple[int, Any]:
+        from .ec2 import lifecycle
+
+        found = lifecycle.end_cooldown(req.arg)
+        return (200 if found else 404), {"image": req.arg, "cooldown_ended": found}
+
     # ------------------------------------------------------------------ AWS
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -403,6 +414,8 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("/decisions", "DELETE", EmulatorMiddleware._clear_decisions),
     ("/decisions", ANY, EmulatorMiddleware._decisions),
     ("/cloudtrail", ANY, EmulatorMiddleware._cloudtrail),
+    ("/ssm/rejected", ANY, EmulatorMiddleware._ssm_rejected),
+    ("/cooldown/{id}", "POST", EmulatorMiddleware._end_cooldown),
 ]
 
 

@@ -18,12 +18,13 @@ os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")
 def build_app(middleware):  # type: ignore[no-untyped-def]
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from . import autoscaling, ec2, kms_patches, orgs
+    from . import autoscaling, ec2, kms_patches, orgs, ssm
 
     kms_patches.apply()
     ec2.apply()
     autoscaling.apply()
     orgs.apply()
+    ssm.apply()
 
     dispatcher = DomainDispatcherApplication(create_backend_app)
 
@@ -40,7 +41,8 @@ def warm_up(dispatcher) -> None:  # type: ignore[no-untyped-def]
     """Create the Flask apps for the services amishare uses, so the first call is fast."""
     for service, region in (("ec2", "us-east-1"), ("kms", "us-east-1"), ("sts", "us-east-1"),
                             ("iam", "us-east-1"), ("cloudtrail", "us-east-1"),
-                            ("autoscaling", "us-east-1"), ("organizations", "us-east-1")):
+                            ("autoscaling", "us-east-1"), ("organizations", "us-east-1"),
+                            ("ssm", "us-east-1")):
         host = f"{service}.{region}.amazonaws.com"
         try:
             with dispatcher.lock:

@@ -116,6 +116,7 @@ def reset_extension_state() -> None:
         FAULTS.clear()
         CONFIG.latency_ms = CONFIG.start_latency_ms
         CONFIG.pending_seconds = CONFIG.start_pending_seconds
-    from . import cloudtrail
+    from . import cloudtrail, ssm
 
     cloudtrail.reset()
+    ssm.reset()
