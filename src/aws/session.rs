@@ -145,31 +145,45 @@ impl SessionError {
 /// the credentials file (`[NAME]`), honouring `AWS_CONFIG_FILE` / `AWS_SHARED_CREDENTIALS_FILE`.
 /// Only asked after loading failed, to tell a misspelt profile from a broken one.
 fn profile_exists(profile: &str) -> bool {
+    profile_names().iter().any(|p| p == profile)
+}
+
+/// The profiles of the shared AWS config and credentials files (`AWS_CONFIG_FILE`,
+/// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config` and `~/.aws/credentials`), in file order,
+/// each once (the guided prompts offer them).
+pub fn profile_names() -> Vec<String> {
     let home = dirs::home_dir().unwrap_or_default().join(".aws");
     let file = |var: &str, default: &str| {
         std::env::var_os(var)
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| home.join(default))
     };
-    let named = |path: std::path::PathBuf, config: bool| {
-        std::fs::read_to_string(path).is_ok_and(|text| {
-            text.lines().any(|l| {
-                let Some(section) = l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']'))
-                else {
-                    return false;
-                };
-                let section = section.trim();
-                let name = if config && section != "default" {
-                    section.strip_prefix("profile").map(str::trim)
-                } else {
-                    Some(section)
-                };
-                name == Some(profile)
-            })
-        })
-    };
-    named(file("AWS_CONFIG_FILE", "config"), true)
-        || named(file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), false)
+    let mut names: Vec<String> = Vec::new();
+    for (path, config) in [
+        (file("AWS_CONFIG_FILE", "config"), true),
+        (file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), false),
+    ] {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        for l in text.lines() {
+            let Some(section) = l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')) else {
+                continue;
+            };
+            let section = section.trim();
+            let name = if config && section != "default" {
+                section.strip_prefix("profile").map(str::trim)
+            } else {
+                Some(section)
+            };
+            if let Some(n) = name.filter(|n| !n.is_empty()) {
+                if !names.iter().any(|x| x == n) {
+                    names.push(n.to_string());
+                }
+            }
+        }
+    }
+    names
 }
 
 /// Credentials and region for one account, with who they are.

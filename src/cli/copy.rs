@@ -8,6 +8,7 @@ use super::connect::{connect, source_session, Reach};
 use super::lifecycle::LifecycleArgs;
 use super::progress::Progress;
 use super::prompt::{confirm, prompt_missing, require_values, CopyAnswers};
+use super::prompt_access::ask_target_access;
 use super::validate::{is_account_id, is_ec2_id, is_principal_arn, is_region};
 use super::{render, CliError, Exit, GlobalArgs, OutputFormat};
 use crate::aws::reader::SdkReader;
@@ -186,13 +187,19 @@ fn validate(args: &CopyArgs) -> Result<(), CliError> {
 
 pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliError> {
     validate(&args)?;
+    let loaded = ask_for_missing(global, &mut args).await?;
+    ask_target_access(
+        &mut args.target_role,
+        &mut args.target_profile,
+        &args.to,
+        args.no_input,
+    )?;
     let access = AccessSpec {
         source_profile: global.profile.clone(),
         target_role: args.target_role.clone(),
         external_id: args.external_id.clone(),
         target_profile: args.target_profile.clone(),
     };
-    let loaded = ask_for_missing(global, &mut args).await?;
     let Some(image_id) = args.ami_id.clone() else {
         return Err(CliError::usage("no AMI given", "pass the AMI id"));
     };

@@ -17,6 +17,7 @@ pub mod explain;
 pub mod lifecycle;
 pub mod progress;
 pub mod prompt;
+pub mod prompt_access;
 pub mod render;
 pub mod rollback;
 pub mod runs;

@@ -21,6 +21,8 @@ mod copy_e2e;
 mod copy_harness;
 // The guided prompts of `copy` through a pseudo-terminal; `--no-input` and no-terminal errors.
 mod copy_prompts;
+// The guided question about the target accounts: a role to assume, a profile, or the hand-off.
+mod copy_prompts_access;
 // `diagnose` (the real binary) against the emulator, one test per cause it can produce.
 mod diagnose_emulator;
 // `diagnose` against AWS responses replayed with aws-smithy-mocks (what the emulator can't do).
