@@ -40,6 +40,8 @@ mod pending_source;
 mod lifecycle;
 // The copy's lifecycle flags over the in-memory fakes: planned, journalled, rolled back.
 mod lifecycle_fakes;
+// The aws-cn and aws-us-gov partitions: every ARN amishare builds is in the region's partition.
+mod partitions;
 // Key policy editing, the KmsKeyUsagePolicy template and the reviewable diff.
 mod policy_edit;
 // Property tests: the policy parser and analysis never panic on arbitrary input.

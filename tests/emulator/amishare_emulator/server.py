@@ -18,13 +18,14 @@ os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")
 def build_app(middleware):  # type: ignore[no-untyped-def]
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from . import autoscaling, ec2, kms_patches, orgs, ssm
+    from . import autoscaling, ec2, kms_patches, orgs, partitions, ssm
 
     kms_patches.apply()
     ec2.apply()
     autoscaling.apply()
     orgs.apply()
     ssm.apply()
+    partitions.apply()
 
     dispatcher = DomainDispatcherApplication(create_backend_app)
 
