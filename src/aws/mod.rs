@@ -8,6 +8,7 @@
 pub mod error;
 pub mod reader;
 pub mod session;
+pub mod tls;
 pub mod writer;
 
 /// The former name of [`session`], kept so `crate::aws::clients::...` paths keep working.

@@ -115,6 +115,10 @@ pub enum SessionError {
         value: String,
         expected: &'static str,
     },
+    #[error("`AWS_CA_BUNDLE={path}` cannot be used: {reason}")]
+    CaBundle { path: String, reason: String },
+    #[error("the AWS endpoint's TLS certificate is not trusted: {0}")]
+    UntrustedCertificate(AwsError),
 }
 
 impl SessionError {
@@ -126,6 +130,8 @@ impl SessionError {
             SessionError::AssumeRole { .. } => "the role must exist and trust the source account (and the external id, if one is required)",
             SessionError::ProfileNotFound { .. } => "list the profiles with `aws configure list-profiles`, or set `AWS_CONFIG_FILE`",
             SessionError::BadRetrySetting { .. } => "fix or unset the variable (unset: the SDK default, standard mode with 3 attempts)",
+            SessionError::CaBundle { .. } => "point `AWS_CA_BUNDLE` at a readable PEM file of CA certificates, or unset it",
+            SessionError::UntrustedCertificate(_) => "set `AWS_CA_BUNDLE` to the PEM file of the CA that signed the endpoint's certificate (a TLS proxy's or private endpoint's CA)",
         }
     }
 
@@ -137,6 +143,7 @@ impl SessionError {
             SessionError::ProfileNotFound { .. }
                 | SessionError::NoRegion { .. }
                 | SessionError::BadRetrySetting { .. }
+                | SessionError::CaBundle { .. }
         )
     }
 }
@@ -256,7 +263,11 @@ impl AwsSession {
         {
             return Err(e);
         }
-        let config = config_loader(opts).load().await;
+        let mut loader = config_loader(opts);
+        if let Some(client) = super::tls::ca_bundle_client()? {
+            loader = loader.http_client(client);
+        }
+        let config = loader.load().await;
         let r = Self::from_config(config, opts.profile.clone()).await;
         match (&r, &opts.profile) {
             (Err(SessionError::NoRegion { .. } | SessionError::Identity(_)), Some(p))
@@ -277,7 +288,13 @@ impl AwsSession {
             .region()
             .map(|r| r.to_string())
             .ok_or(SessionError::NoRegion { profile })?;
-        let who = who_am_i(&config).await.map_err(SessionError::Identity)?;
+        let who = who_am_i(&config).await.map_err(|e| {
+            if super::tls::is_untrusted_certificate(&e.message) {
+                SessionError::UntrustedCertificate(e)
+            } else {
+                SessionError::Identity(e)
+            }
+        })?;
         Ok(Self {
             config,
             account: who.account,

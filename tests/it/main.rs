@@ -13,6 +13,8 @@ mod common;
 
 // AWS conventions through the real binary: credential_process profiles, AWS_MAX_ATTEMPTS/AWS_RETRY_MODE.
 mod aws_conventions;
+// AWS_CA_BUNDLE: the emulator behind TLS with a CA made by the test; trusted only through it.
+mod ca_bundle;
 // Bad arguments and configuration: exit 2, a one-line error and a hint, before any AWS call.
 mod cli_errors;
 // `copy` / `apply` / `rollback` end to end: the real binary against one emulator per test.
