@@ -44,6 +44,8 @@ mod lifecycle;
 mod lifecycle_fakes;
 // The aws-cn and aws-us-gov partitions: every ARN amishare builds is in the region's partition.
 mod partitions;
+// SSO profiles: the SDK's SSO provider with a cached token against the emulator's fake portal.
+mod sso;
 // Key policy editing, the KmsKeyUsagePolicy template and the reviewable diff.
 mod policy_edit;
 // Property tests: the policy parser and analysis never panic on arbitrary input.

@@ -262,6 +262,20 @@ class EmulatorMiddleware:
 
         return 200, ssm.rejected()
 
+    def _sso_tokens(self, req: ControlRequest) -> tuple[int, Any]:
+        from . import sso
+
+        token = str(req.body.get("token", "")) if isinstance(req.body, dict) else ""
+        if not token:
+            return 400, {"error": "body must be {\"token\": T}"}
+        sso.register(token)
+        return 200, {"registered": True}
+
+    def _sso_calls(self, req: ControlRequest) -> tuple[int, Any]:
+        from . import sso
+
+        return 200, sso.calls()
+
     def _end_cooldown(self, req: ControlRequest) -> tuple[int, Any]:
         from .ec2 import lifecycle
 
@@ -277,6 +291,10 @@ class EmulatorMiddleware:
             return _json_response(start_response, 503, {"error": f"emulator failed to load: {self.load_error}"})
         if path.startswith("/moto-api"):
             return self.app(environ, start_response)
+        if path == "/federation/credentials":  # the SSO portal (sso.py)
+            from . import sso
+
+            return sso.get_role_credentials(environ, start_response)
 
         t0 = time.time()
         body = _read_body(environ)
@@ -416,6 +434,8 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("/cloudtrail", ANY, EmulatorMiddleware._cloudtrail),
     ("/ssm/rejected", ANY, EmulatorMiddleware._ssm_rejected),
     ("/cooldown/{id}", "POST", EmulatorMiddleware._end_cooldown),
+    ("/sso/tokens", "POST", EmulatorMiddleware._sso_tokens),
+    ("/sso/calls", ANY, EmulatorMiddleware._sso_calls),
 ]
 
 

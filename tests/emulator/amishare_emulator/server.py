@@ -54,6 +54,24 @@ def warm_up(dispatcher) -> None:  # type: ignore[no-untyped-def]
             print(f"warm-up of {service} failed: {e}", file=sys.stderr)
 
 
+def _handler():  # type: ignore[no-untyped-def]
+    """werkzeug's request handler, keeping the SSO portal's token header (its name has an `_`,
+    which werkzeug drops)."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    from .sso import TOKEN_ENVIRON_KEY, TOKEN_HEADER
+
+    class Handler(WSGIRequestHandler):
+        def make_environ(self):  # type: ignore[no-untyped-def]
+            environ = super().make_environ()
+            token = self.headers.get(TOKEN_HEADER)
+            if token is not None:
+                environ[TOKEN_ENVIRON_KEY] = token
+            return environ
+
+    return Handler
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
@@ -73,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     from .middleware import EmulatorMiddleware
 
     app = EmulatorMiddleware()
-    server = make_server("127.0.0.1", args.port, app, threaded=True)
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=_handler())
     port = server.server_port
 
     def _stop(signum, frame):  # type: ignore[no-untyped-def]
