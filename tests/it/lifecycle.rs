@@ -129,6 +129,29 @@ fn lifecycle_flags_are_applied_to_the_copy_and_undone_by_rollback() {
         Some((copy.clone(), "aws:ec2:image".to_string()))
     );
 
+    // `runs` (no AWS) counts each lifecycle setting as a change left to undo.
+    let out = emu
+        .amishare()
+        .args(["--output", "json", "runs"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let runs = stdout_json(&out);
+    let left: Vec<&str> = runs["runs"][0]["left_to_undo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "change")
+        .map(|l| l["summary"].as_str().unwrap())
+        .collect();
+    for part in [
+        "deprecate the copy",
+        "protect the copy",
+        "publish the id of the copy",
+    ] {
+        assert!(left.iter().any(|l| l.contains(part)), "{part}: {left:#?}");
+    }
+
     // Rollback: the parameter goes, the protection is lifted first, so the copy can go too.
     let (code, undone) = rollback(&emu, &seed, report["run_id"].as_str().unwrap());
     assert_eq!(code, Some(0), "{undone:#}");
