@@ -126,7 +126,7 @@ impl SessionError {
     pub fn hint(&self) -> &'static str {
         match self {
             SessionError::NoRegion { .. } => "pass `--region`, set `AWS_REGION`, or set `region` in the profile",
-            SessionError::Identity(_) => "check the credentials: `aws sts get-caller-identity` (with the same profile) must work",
+            SessionError::Identity(_) => "check the credentials: `aws sts get-caller-identity` (with the same profile) must work; an SSO profile needs `aws sso login` first",
             SessionError::AssumeRole { .. } => "the role must exist and trust the source account (and the external id, if one is required)",
             SessionError::ProfileNotFound { .. } => "list the profiles with `aws configure list-profiles`, or set `AWS_CONFIG_FILE`",
             SessionError::BadRetrySetting { .. } => "fix or unset the variable (unset: the SDK default, standard mode with 3 attempts)",
