@@ -112,7 +112,11 @@ fn an_sso_token_the_portal_refuses_is_a_clear_error() {
         "{err}"
     );
     assert!(
-        err.contains("UnauthorizedException") || err.contains("Session token not found"),
+        err.contains("UnauthorizedException: Session token not found"),
+        "{err}"
+    );
+    assert!(
+        err.contains("help: ") && err.contains("`aws sso login`"),
         "{err}"
     );
     assert_eq!(
