@@ -174,6 +174,32 @@ fn rollback_restores_a_previous_parameter_and_explains_the_protection_cooldown()
         "put_parameter",
         json!({"Name": PARAM, "Value": "golden-v1", "Type": "String"}),
     );
+
+    // Without target credentials the settings are the admin's: commands in the hand-off.
+    let out = emu
+        .amishare_as_source(&seed)
+        .args([
+            "--output",
+            "json",
+            "copy",
+            ami,
+            "--to",
+            TARGET_ACCOUNT,
+            "--dry-run",
+        ])
+        .args(["--deregistration-protection", "--protection-cooldown"])
+        .args(["--ssm-parameter", PARAM, "--copy-duration", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let commands = stdout_json(&out)["plan"]["handoffs"][0]["commands"].to_string();
+    for part in [
+        "--snapshot-copy-completion-duration-minutes 30",
+        "aws ec2 enable-image-deregistration-protection --region us-east-1 --image-id <COPIED-AMI-ID> --with-cooldown",
+        "aws ssm put-parameter --region us-east-1 --name /images/web/latest --type String --data-type aws:ec2:image --overwrite --value <COPIED-AMI-ID>",
+    ] {
+        assert!(commands.contains(part), "{part}: {commands}");
+    }
     let out = copy_cmd(&emu, &seed, ami)
         .args(["--grant", &grant(), "--yes"])
         .args(["--deregistration-protection", "--protection-cooldown"])

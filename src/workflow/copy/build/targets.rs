@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::handoff::handoff;
-use super::lifecycle::{handoff_warning, lifecycle_steps};
+use super::lifecycle::lifecycle_steps;
 use super::Draft;
 use crate::domain::arn::{partition_of, Principal};
 use crate::domain::states::ImageState;
@@ -97,7 +97,6 @@ pub fn target_steps(
                 &common.copy_name,
                 &common.instance_type,
             ));
-            handoff_warning(opts, &t.account, draft);
             continue;
         }
         if let Some(doc) = usage_doc {
