@@ -9,6 +9,7 @@ pub mod assume;
 pub mod error;
 pub mod reader;
 pub mod session;
+pub mod tls;
 pub mod writer;
 
 /// The former name of [`session`], kept so `crate::aws::clients::...` paths keep working.

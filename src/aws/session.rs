@@ -115,6 +115,10 @@ pub enum SessionError {
         value: String,
         expected: &'static str,
     },
+    #[error("`AWS_CA_BUNDLE={path}` cannot be used: {reason}")]
+    CaBundle { path: String, reason: String },
+    #[error("the AWS endpoint's TLS certificate is not trusted: {0}")]
+    UntrustedCertificate(AwsError),
 }
 
 impl SessionError {
@@ -122,10 +126,12 @@ impl SessionError {
     pub fn hint(&self) -> &'static str {
         match self {
             SessionError::NoRegion { .. } => "pass `--region`, set `AWS_REGION`, or set `region` in the profile",
-            SessionError::Identity(_) => "check the credentials: `aws sts get-caller-identity` (with the same profile) must work",
+            SessionError::Identity(_) => "check the credentials: `aws sts get-caller-identity` (with the same profile) must work; an SSO profile needs `aws sso login` first",
             SessionError::AssumeRole { .. } => "the role must exist and trust the source account (and the external id, if one is required)",
             SessionError::ProfileNotFound { .. } => "list the profiles with `aws configure list-profiles`, or set `AWS_CONFIG_FILE`",
             SessionError::BadRetrySetting { .. } => "fix or unset the variable (unset: the SDK default, standard mode with 3 attempts)",
+            SessionError::CaBundle { .. } => "point `AWS_CA_BUNDLE` at a readable PEM file of CA certificates, or unset it",
+            SessionError::UntrustedCertificate(_) => "set `AWS_CA_BUNDLE` to the PEM file of the CA that signed the endpoint's certificate (a TLS proxy's or private endpoint's CA)",
         }
     }
 
@@ -137,6 +143,7 @@ impl SessionError {
             SessionError::ProfileNotFound { .. }
                 | SessionError::NoRegion { .. }
                 | SessionError::BadRetrySetting { .. }
+                | SessionError::CaBundle { .. }
         )
     }
 }
@@ -145,31 +152,45 @@ impl SessionError {
 /// the credentials file (`[NAME]`), honouring `AWS_CONFIG_FILE` / `AWS_SHARED_CREDENTIALS_FILE`.
 /// Only asked after loading failed, to tell a misspelt profile from a broken one.
 fn profile_exists(profile: &str) -> bool {
+    profile_names().iter().any(|p| p == profile)
+}
+
+/// The profiles of the shared AWS config and credentials files (`AWS_CONFIG_FILE`,
+/// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config` and `~/.aws/credentials`), in file order,
+/// each once (the guided prompts offer them).
+pub fn profile_names() -> Vec<String> {
     let home = dirs::home_dir().unwrap_or_default().join(".aws");
     let file = |var: &str, default: &str| {
         std::env::var_os(var)
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| home.join(default))
     };
-    let named = |path: std::path::PathBuf, config: bool| {
-        std::fs::read_to_string(path).is_ok_and(|text| {
-            text.lines().any(|l| {
-                let Some(section) = l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']'))
-                else {
-                    return false;
-                };
-                let section = section.trim();
-                let name = if config && section != "default" {
-                    section.strip_prefix("profile").map(str::trim)
-                } else {
-                    Some(section)
-                };
-                name == Some(profile)
-            })
-        })
-    };
-    named(file("AWS_CONFIG_FILE", "config"), true)
-        || named(file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), false)
+    let mut names: Vec<String> = Vec::new();
+    for (path, config) in [
+        (file("AWS_CONFIG_FILE", "config"), true),
+        (file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), false),
+    ] {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        for l in text.lines() {
+            let Some(section) = l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')) else {
+                continue;
+            };
+            let section = section.trim();
+            let name = if config && section != "default" {
+                section.strip_prefix("profile").map(str::trim)
+            } else {
+                Some(section)
+            };
+            if let Some(n) = name.filter(|n| !n.is_empty()) {
+                if !names.iter().any(|x| x == n) {
+                    names.push(n.to_string());
+                }
+            }
+        }
+    }
+    names
 }
 
 /// Credentials and region for one account, with who they are.
@@ -242,7 +263,11 @@ impl AwsSession {
         {
             return Err(e);
         }
-        let config = config_loader(opts).load().await;
+        let mut loader = config_loader(opts);
+        if let Some(client) = super::tls::ca_bundle_client()? {
+            loader = loader.http_client(client);
+        }
+        let config = loader.load().await;
         let r = Self::from_config(config, opts.profile.clone()).await;
         match (&r, &opts.profile) {
             (Err(SessionError::NoRegion { .. } | SessionError::Identity(_)), Some(p))
@@ -263,7 +288,13 @@ impl AwsSession {
             .region()
             .map(|r| r.to_string())
             .ok_or(SessionError::NoRegion { profile })?;
-        let who = who_am_i(&config).await.map_err(SessionError::Identity)?;
+        let who = who_am_i(&config).await.map_err(|e| {
+            if super::tls::is_untrusted_certificate(&e.message) {
+                SessionError::UntrustedCertificate(e)
+            } else {
+                SessionError::Identity(e)
+            }
+        })?;
         Ok(Self {
             config,
             account: who.account,
@@ -345,6 +376,10 @@ impl AwsSession {
 
     pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
         aws_sdk_autoscaling::Client::new(&self.config)
+    }
+
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&self.config)
     }
 
     pub fn cloudtrail(&self) -> aws_sdk_cloudtrail::Client {

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 
 use super::apply::{apply_and_report, exit_for};
 use super::connect::{connect, source_session, Reach};
+use super::lifecycle::LifecycleArgs;
 use super::progress::Progress;
 use super::prompt::{confirm, prompt_missing, require_values, CopyAnswers};
+use super::prompt_access::ask_target_access;
 use super::validate::{is_account_id, is_ec2_id, is_principal_arn, is_region};
 use super::{render, CliError, Exit, GlobalArgs, OutputFormat};
 use crate::aws::reader::SdkReader;
@@ -93,6 +95,8 @@ pub struct CopyArgs {
     pub max_attempts: Option<u32>,
     #[command(flatten)]
     pub export: super::export::ExportArgs,
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
 }
 
 impl CopyArgs {
@@ -116,8 +120,12 @@ impl CopyArgs {
     }
 
     /// The plan's options, for these target regions and this access.
-    fn plan_options(&self, access: AccessSpec, regions: Vec<String>) -> PlanOptions {
-        PlanOptions {
+    fn plan_options(
+        &self,
+        access: AccessSpec,
+        regions: Vec<String>,
+    ) -> Result<PlanOptions, CliError> {
+        Ok(PlanOptions {
             target_accounts: self.to.clone(),
             target_regions: regions,
             grants: self.grant.clone(),
@@ -134,7 +142,8 @@ impl CopyArgs {
             access,
             reencrypt_with: self.reencrypt_with.clone(),
             probe: self.dry_run,
-        }
+            lifecycle: self.lifecycle.options(self.share_only)?,
+        })
     }
 }
 
@@ -177,19 +186,26 @@ fn validate(args: &CopyArgs) -> Result<(), CliError> {
         args.instance_type.as_deref(),
         args.subnet_id.as_deref(),
         args.target_role.as_deref(),
-    )
+    )?;
+    args.lifecycle.options(args.share_only).map(|_| ())
 }
 
 pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliError> {
     validate(&args)?;
     let export = args.export.target()?;
+    let loaded = ask_for_missing(global, &mut args).await?;
+    ask_target_access(
+        &mut args.target_role,
+        &mut args.target_profile,
+        &args.to,
+        args.no_input,
+    )?;
     let access = AccessSpec {
         source_profile: global.profile.clone(),
         target_role: args.target_role.clone(),
         external_id: args.external_id.clone(),
         target_profile: args.target_profile.clone(),
     };
-    let loaded = ask_for_missing(global, &mut args).await?;
     let Some(image_id) = args.ami_id.clone() else {
         return Err(CliError::usage("no AMI given", "pass the AMI id"));
     };
@@ -201,7 +217,7 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         max_attempts: args.max_attempts,
     };
     let (world, regions) = connect(global, &reach, loaded).await?;
-    let mut opts = args.plan_options(access, regions);
+    let mut opts = args.plan_options(access, regions)?;
     // `--grant autoscaling`: Auto Scaling's service-linked role of each target account, in the
     // source's partition (known once connected).
     opts.grants = expand_grants(

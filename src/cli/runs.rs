@@ -111,6 +111,8 @@ pub fn left_to_undo(journal: &Journal) -> Vec<Leftover> {
                 e.state != StepState::RolledBack && !e.created.is_empty()
             }
             Action::AttachPolicy { .. } => happened,
+            // A lifecycle step changed something once it recorded what it replaced.
+            a if a.is_lifecycle() => happened && e.before.is_some(),
             _ => false,
         };
         if is_change {

@@ -16,8 +16,11 @@
 // unwrap/expect/panic are allowed here (and only here in src).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod lifecycle;
 mod reader;
 mod writer;
+
+pub use self::lifecycle::LifecycleState;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -132,6 +135,8 @@ pub struct State {
     pub faults: Vec<Fault>,
     /// (key ARN, grant) of the grants CreateGrant made.
     pub grants: Vec<(String, GrantInfo)>,
+    /// Image deprecation and deregistration protection; SSM parameters.
+    pub lifecycle: LifecycleState,
     next_id: u64,
 }
 
@@ -154,6 +159,7 @@ impl Default for Cloud {
             calls: Vec::new(),
             faults: Vec::new(),
             grants: Vec::new(),
+            lifecycle: LifecycleState::default(),
             next_id: 1,
         })))
     }
@@ -172,6 +178,7 @@ fn aws_error(api: &'static str, code: &str, message: impl Into<String>) -> AwsEr
         | "SetDefaultPolicyVersion"
         | "GetPrincipalPolicies" => "iam",
         "LookupEvents" => "cloudtrail",
+        "GetParameter" | "PutParameter" | "DeleteParameter" => "ssm",
         _ => "ec2",
     };
     AwsError {

@@ -8,8 +8,8 @@ use crate::domain::states::{ImageState, InstanceState};
 use crate::workflow::inventory::{GrantInfo, ImageBlockDevice, ImageInfo, SnapshotInfo, Tag};
 use crate::workflow::ports::AwsError;
 use crate::workflow::ports_write::{
-    CopyImageRequest, GrantRequest, ImageStatus, InstanceStatus, LaunchRequest, ManagedPolicy,
-    Writer, TAG_SOURCE_IMAGE,
+    CopyImageRequest, GrantRequest, ImageLifecycle, ImageStatus, InstanceStatus, LaunchRequest,
+    ManagedPolicy, SsmParameter, Writer, TAG_SOURCE_IMAGE,
 };
 
 fn image_status(s: &State, i: &FakeImage) -> ImageStatus {
@@ -427,6 +427,9 @@ impl Writer for FakeWriter {
 
     async fn deregister_image(&self, image_id: &str) -> Result<(), AwsError> {
         let mut s = self.0.call("DeregisterImage", image_id)?;
+        if let Some(refused) = super::lifecycle::refuses_deregistration(&s, image_id) {
+            return Err(refused);
+        }
         let i = s
             .images
             .iter_mut()
@@ -440,5 +443,43 @@ impl Writer for FakeWriter {
         let mut s = self.0.call("DeleteSnapshot", snapshot_id)?;
         s.snapshots.retain(|x| x.info.id != snapshot_id);
         Ok(())
+    }
+
+    async fn set_image_deprecation(
+        &self,
+        image_id: &str,
+        deprecate_at: Option<&str>,
+    ) -> Result<(), AwsError> {
+        super::lifecycle::set_deprecation(self, image_id, deprecate_at)
+    }
+
+    async fn set_deregistration_protection(
+        &self,
+        image_id: &str,
+        enable: bool,
+        with_cooldown: bool,
+    ) -> Result<(), AwsError> {
+        super::lifecycle::set_protection(self, image_id, enable, with_cooldown)
+    }
+
+    async fn image_lifecycle(&self, image_id: &str) -> Result<Option<ImageLifecycle>, AwsError> {
+        super::lifecycle::lifecycle(self, image_id)
+    }
+
+    async fn get_parameter(&self, name: &str) -> Result<Option<SsmParameter>, AwsError> {
+        super::lifecycle::get_parameter(self, name)
+    }
+
+    async fn put_parameter(
+        &self,
+        name: &str,
+        value: &str,
+        data_type: &str,
+    ) -> Result<(), AwsError> {
+        super::lifecycle::put_parameter(self, name, value, data_type)
+    }
+
+    async fn delete_parameter(&self, name: &str) -> Result<(), AwsError> {
+        super::lifecycle::delete_parameter(self, name)
     }
 }

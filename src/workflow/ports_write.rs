@@ -51,6 +51,40 @@ pub struct CopyImageRequest {
     /// Tags of the new image, set by CopyImage itself (so a copy is never untagged, even when
     /// amishare is killed right after the call).
     pub tags: Vec<(String, String)>,
+    /// `SnapshotCopyCompletionDurationMinutes`: a time-based copy (`--copy-duration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_minutes: Option<u32>,
+}
+
+/// An image's lifecycle settings as DescribeImages shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageLifecycle {
+    /// `DeprecationTime` (RFC 3339), when deprecation is enabled.
+    pub deprecation_time: Option<String>,
+    /// `DeregistrationProtection`: `disabled`, `enabled-without-cooldown`,
+    /// `enabled-with-cooldown`, ... as AWS words it.
+    pub deregistration_protection: Option<String>,
+}
+
+impl ImageLifecycle {
+    /// Protection is on (with or without cooldown).
+    pub fn protected(&self) -> bool {
+        self.deregistration_protection
+            .as_deref()
+            .is_some_and(|p| p.starts_with("enabled"))
+    }
+}
+
+/// An SSM parameter as GetParameter shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsmParameter {
+    pub name: String,
+    pub value: String,
+    /// `String`, `StringList` or `SecureString`.
+    pub kind: String,
+    /// `text`, `aws:ec2:image`, ...
+    pub data_type: String,
+    pub version: i64,
 }
 
 /// An image amishare copied (or is copying), with what its progress looks like.
@@ -372,6 +406,48 @@ pub trait Writer: Send + Sync {
         let e = unsupported("autoscaling", "DeleteAutoScalingGroup", name);
         async move { Err(e) }
     }
+
+    // -- The copy's lifecycle (`--deprecate-in`, `--deregistration-protection`, `--ssm-parameter`).
+
+    /// EnableImageDeprecation at `deprecate_at` (RFC 3339, UTC); `None`: DisableImageDeprecation.
+    fn set_image_deprecation(
+        &self,
+        image_id: &str,
+        deprecate_at: Option<&str>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// EnableImageDeregistrationProtection (`WithCooldown` as given), or
+    /// DisableImageDeregistrationProtection.
+    fn set_deregistration_protection(
+        &self,
+        image_id: &str,
+        enable: bool,
+        with_cooldown: bool,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// DescribeImages of one image: its deprecation time and deregistration protection.
+    /// Not found: `Ok(None)`.
+    fn image_lifecycle(
+        &self,
+        image_id: &str,
+    ) -> impl Future<Output = Result<Option<ImageLifecycle>, AwsError>> + Send;
+
+    /// SSM GetParameter (no decryption); `None` when it does not exist.
+    fn get_parameter(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<SsmParameter>, AwsError>> + Send;
+
+    /// SSM PutParameter, `Type=String`, this data type, `Overwrite=true`.
+    fn put_parameter(
+        &self,
+        name: &str,
+        value: &str,
+        data_type: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// SSM DeleteParameter.
+    fn delete_parameter(&self, name: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
 
     /// The call `probe` describes, with `DryRun=true`. Writers that cannot probe say so.
     fn dry_run(&self, probe: &DryRunProbe) -> impl Future<Output = DryRunOutcome> + Send {

@@ -34,7 +34,7 @@ fn guided(emu: &Emulator, seed: &Value, args: &[&str]) -> OsSession {
 }
 
 /// Wait for `needle`, with everything read so far in the panic message.
-fn expect(p: &mut OsSession, needle: &str) -> String {
+pub(crate) fn expect(p: &mut OsSession, needle: &str) -> String {
     match p.expect(needle) {
         Ok(c) => String::from_utf8_lossy(c.before()).into_owned(),
         Err(e) => panic!("waiting for {needle:?}: {e}"),
@@ -42,7 +42,7 @@ fn expect(p: &mut OsSession, needle: &str) -> String {
 }
 
 /// Read to the end of the output and return it with the exit code.
-fn finish(mut p: OsSession) -> (String, i32) {
+pub(crate) fn finish(mut p: OsSession) -> (String, i32) {
     let tail = p.expect(Eof).unwrap();
     let out = String::from_utf8_lossy(tail.as_bytes()).into_owned();
     match p.get_process().wait().unwrap() {

@@ -13,6 +13,8 @@ mod common;
 
 // AWS conventions through the real binary: credential_process profiles, AWS_MAX_ATTEMPTS/AWS_RETRY_MODE.
 mod aws_conventions;
+// AWS_CA_BUNDLE: the emulator behind TLS with a CA made by the test; trusted only through it.
+mod ca_bundle;
 // Bad arguments and configuration: exit 2, a one-line error and a hint, before any AWS call.
 mod cli_errors;
 // `copy` / `apply` / `rollback` end to end: the real binary against one emulator per test.
@@ -21,6 +23,8 @@ mod copy_e2e;
 mod copy_harness;
 // The guided prompts of `copy` through a pseudo-terminal; `--no-input` and no-terminal errors.
 mod copy_prompts;
+// The guided question about the target accounts: a role to assume, a profile, or the hand-off.
+mod copy_prompts_access;
 // `diagnose` (the real binary) against the emulator, one test per cause it can produce.
 mod diagnose_emulator;
 // `diagnose` against AWS responses replayed with aws-smithy-mocks (what the emulator can't do).
@@ -40,6 +44,14 @@ mod launchers;
 mod launch_as;
 // A source AMI that is still `pending`: waited for by `copy`, a blocker under `--dry-run`.
 mod pending_source;
+// The copy's lifecycle flags through the real binary against the emulator (and offline checks).
+mod lifecycle;
+// The copy's lifecycle flags over the in-memory fakes: planned, journalled, rolled back.
+mod lifecycle_fakes;
+// The aws-cn and aws-us-gov partitions: every ARN amishare builds is in the region's partition.
+mod partitions;
+// SSO profiles: the SDK's SSO provider with a cached token against the emulator's fake portal.
+mod sso;
 // Key policy editing, the KmsKeyUsagePolicy template and the reviewable diff.
 mod policy_edit;
 // Property tests: the policy parser and analysis never panic on arbitrary input.

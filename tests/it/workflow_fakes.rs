@@ -19,16 +19,18 @@ use amishare::workflow::journal::{
 use amishare::workflow::plan::{Action, Plan, PlanOptions};
 use serde_json::{json, Value};
 
-const SRC: &str = "111122223333";
-const T1: &str = "444455556666";
-const T2: &str = "777788889999";
-const REGION: &str = "us-east-1";
-const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1111aaaa-2222-3333-4444-555566667777";
-const EBS_KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/9999aaaa-2222-3333-4444-555566667777";
-const AMI: &str = "ami-0000000000000aaaa";
-const SNAP: &str = "snap-0000000000000aaaa";
+pub(crate) const SRC: &str = "111122223333";
+pub(crate) const T1: &str = "444455556666";
+pub(crate) const T2: &str = "777788889999";
+pub(crate) const REGION: &str = "us-east-1";
+pub(crate) const KEY: &str =
+    "arn:aws:kms:us-east-1:111122223333:key/1111aaaa-2222-3333-4444-555566667777";
+pub(crate) const EBS_KEY: &str =
+    "arn:aws:kms:us-east-1:111122223333:key/9999aaaa-2222-3333-4444-555566667777";
+pub(crate) const AMI: &str = "ami-0000000000000aaaa";
+pub(crate) const SNAP: &str = "snap-0000000000000aaaa";
 
-type FakeWorld = World<FakeReader, FakeWriter>;
+pub(crate) type FakeWorld = World<FakeReader, FakeWriter>;
 
 fn source_arn() -> String {
     format!("arn:aws:sts::{SRC}:assumed-role/admin/amishare")
@@ -38,7 +40,7 @@ fn deployer(account: &str) -> String {
     format!("arn:aws:sts::{account}:assumed-role/deployer/amishare")
 }
 
-fn launcher(account: &str) -> String {
+pub(crate) fn launcher(account: &str) -> String {
     format!("arn:aws:iam::{account}:role/Launcher")
 }
 
@@ -91,7 +93,7 @@ fn role(arn: &str) -> IdentityPolicies {
 /// A source account with one AMI on one snapshot encrypted with `key_arn` (customer key `KEY`
 /// or the aws/ebs key `EBS_KEY`), and target accounts with a `deployer` (amishare's identity)
 /// and a `Launcher` role each.
-fn cloud(key_arn: &str) -> Cloud {
+pub(crate) fn cloud(key_arn: &str) -> Cloud {
     let cloud = Cloud::default();
     {
         let mut s = cloud.lock();
@@ -155,7 +157,7 @@ fn cloud(key_arn: &str) -> Cloud {
     cloud
 }
 
-fn options(targets: &[&str]) -> PlanOptions {
+pub(crate) fn options(targets: &[&str]) -> PlanOptions {
     PlanOptions {
         target_accounts: targets.iter().map(|t| (*t).to_string()).collect(),
         target_regions: vec![REGION.into()],
@@ -166,20 +168,20 @@ fn options(targets: &[&str]) -> PlanOptions {
     }
 }
 
-fn world(cloud: &Cloud, targets: &[&str]) -> FakeWorld {
+pub(crate) fn world(cloud: &Cloud, targets: &[&str]) -> FakeWorld {
     let t: Vec<(&str, Option<String>)> = targets.iter().map(|t| (*t, Some(deployer(t)))).collect();
     let t: Vec<(&str, Option<&str>)> = t.iter().map(|(a, d)| (*a, d.as_deref())).collect();
     cloud.world(&source_arn(), REGION, &t, &[REGION])
 }
 
-async fn plan(world: &FakeWorld, opts: &PlanOptions, run_id: &str) -> Plan {
+pub(crate) async fn plan(world: &FakeWorld, opts: &PlanOptions, run_id: &str) -> Plan {
     let d = discover(world, AMI, opts, &CollectEvents::default())
         .await
         .unwrap();
     build_plan(&d, opts, run_id, 1, "2026-01-01T00:00:00Z").unwrap()
 }
 
-fn fast() -> Timing {
+pub(crate) fn fast() -> Timing {
     Timing {
         poll_start: Duration::from_millis(1),
         poll_max: Duration::from_millis(5),
@@ -188,7 +190,7 @@ fn fast() -> Timing {
     }
 }
 
-async fn run(world: &FakeWorld, store: &MemoryJournalStore, plan: &Plan) -> Report {
+pub(crate) async fn run(world: &FakeWorld, store: &MemoryJournalStore, plan: &Plan) -> Report {
     let (_tx, cancel) = tokio::sync::watch::channel(false);
     let events = CollectEvents::default();
     let ctx = Apply {
@@ -221,6 +223,9 @@ fn kinds(plan: &Plan) -> Vec<&'static str> {
             Action::RevokeKeyUsers { .. } => "revoke-key-users",
             Action::PutTargetKeyPolicy { .. } => "put-target-key-policy",
             Action::CreateGrant { .. } => "create-grant",
+            Action::DeprecateImage { .. } => "deprecate-image",
+            Action::ProtectImage { .. } => "protect-image",
+            Action::PublishImageId { .. } => "publish-image-id",
         })
         .collect()
 }

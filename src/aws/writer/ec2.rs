@@ -11,8 +11,8 @@ use crate::aws::error::{aws_err, AwsError};
 use crate::aws::reader::describe_one_instance;
 use crate::domain::states::{ImageState, InstanceState};
 use crate::workflow::ports_write::{
-    CopyImageRequest, DryRunOutcome, DryRunProbe, ImageStatus, InstanceStatus, LaunchRequest,
-    TAG_SOURCE_IMAGE,
+    CopyImageRequest, DryRunOutcome, DryRunProbe, ImageLifecycle, ImageStatus, InstanceStatus,
+    LaunchRequest, TAG_SOURCE_IMAGE,
 };
 
 /// A `DryRun=true` answer: AWS always answers with an error, `DryRunOperation` meaning allowed.
@@ -157,6 +157,7 @@ pub(super) async fn copy_image(
         .description(&request.description)
         .encrypted(true)
         .set_kms_key_id(request.kms_key_id.clone())
+        .set_snapshot_copy_completion_duration_minutes(request.completion_minutes.map(i64::from))
         .client_token(&request.client_token)
         .tag_specifications(
             TagSpecification::builder()
@@ -325,6 +326,80 @@ pub(super) async fn delete_snapshot(
         .await
         .map_err(aws_err("ec2", "DeleteSnapshot"))?;
     Ok(())
+}
+
+/// EnableImageDeprecation at `deprecate_at` (RFC 3339), or DisableImageDeprecation.
+pub(super) async fn set_image_deprecation(
+    ec2: &aws_sdk_ec2::Client,
+    image_id: &str,
+    deprecate_at: Option<&str>,
+) -> Result<(), AwsError> {
+    let Some(at) = deprecate_at else {
+        ec2.disable_image_deprecation()
+            .image_id(image_id)
+            .send()
+            .await
+            .map_err(aws_err("ec2", "DisableImageDeprecation"))?;
+        return Ok(());
+    };
+    let at =
+        aws_smithy_types::DateTime::from_str(at, aws_smithy_types::date_time::Format::DateTime)
+            .map_err(|e| {
+                AwsError::new(
+                    "ec2",
+                    "EnableImageDeprecation",
+                    format!("`{at}` is not an RFC 3339 time: {e}"),
+                )
+            })?;
+    ec2.enable_image_deprecation()
+        .image_id(image_id)
+        .deprecate_at(at)
+        .send()
+        .await
+        .map_err(aws_err("ec2", "EnableImageDeprecation"))?;
+    Ok(())
+}
+
+/// EnableImageDeregistrationProtection (with or without cooldown), or its Disable.
+pub(super) async fn set_deregistration_protection(
+    ec2: &aws_sdk_ec2::Client,
+    image_id: &str,
+    enable: bool,
+    with_cooldown: bool,
+) -> Result<(), AwsError> {
+    if enable {
+        ec2.enable_image_deregistration_protection()
+            .image_id(image_id)
+            .with_cooldown(with_cooldown)
+            .send()
+            .await
+            .map_err(aws_err("ec2", "EnableImageDeregistrationProtection"))?;
+    } else {
+        ec2.disable_image_deregistration_protection()
+            .image_id(image_id)
+            .send()
+            .await
+            .map_err(aws_err("ec2", "DisableImageDeregistrationProtection"))?;
+    }
+    Ok(())
+}
+
+/// DescribeImages of one image, its lifecycle fields only.
+pub(super) async fn image_lifecycle(
+    ec2: &aws_sdk_ec2::Client,
+    image_id: &str,
+) -> Result<Option<ImageLifecycle>, AwsError> {
+    let out = match ec2.describe_images().image_ids(image_id).send().await {
+        Ok(o) => o,
+        Err(e) => {
+            let e = aws_err("ec2", "DescribeImages")(e);
+            return if e.is_not_found() { Ok(None) } else { Err(e) };
+        }
+    };
+    Ok(out.images().first().map(|img| ImageLifecycle {
+        deprecation_time: img.deprecation_time().map(str::to_string),
+        deregistration_protection: img.deregistration_protection().map(str::to_string),
+    }))
 }
 
 pub(super) async fn dry_run(ec2: &aws_sdk_ec2::Client, probe: &DryRunProbe) -> DryRunOutcome {

@@ -8,12 +8,14 @@ mod autoscaling;
 mod ec2;
 mod iam;
 mod kms;
+mod ssm;
 
 use super::error::AwsError;
 use super::session::AwsSession;
 use crate::workflow::ports_write::{
     CopyImageRequest, DryRunOutcome, DryRunProbe, GrantRequest, GroupLaunchRequest, GroupStatus,
-    ImageStatus, InstanceStatus, LaunchRequest, ManagedPolicy, Writer,
+    ImageLifecycle, ImageStatus, InstanceStatus, LaunchRequest, ManagedPolicy, SsmParameter,
+    Writer,
 };
 
 /// SDK clients for one account and region.
@@ -27,6 +29,7 @@ pub struct SdkWriter {
     autoscaling: aws_sdk_autoscaling::Client,
     /// The session the clients come from (a launcher role is assumed with it).
     session: AwsSession,
+    ssm: aws_sdk_ssm::Client,
 }
 
 impl SdkWriter {
@@ -39,6 +42,7 @@ impl SdkWriter {
             iam: session.iam(),
             autoscaling: session.autoscaling(),
             session: session.clone(),
+            ssm: session.ssm(),
         }
     }
 }
@@ -190,6 +194,44 @@ impl Writer for SdkWriter {
 
     async fn delete_test_group(&self, name: &str) -> Result<(), AwsError> {
         autoscaling::delete_group(&self.autoscaling, name).await
+    }
+
+    async fn set_image_deprecation(
+        &self,
+        image_id: &str,
+        deprecate_at: Option<&str>,
+    ) -> Result<(), AwsError> {
+        ec2::set_image_deprecation(&self.ec2, image_id, deprecate_at).await
+    }
+
+    async fn set_deregistration_protection(
+        &self,
+        image_id: &str,
+        enable: bool,
+        with_cooldown: bool,
+    ) -> Result<(), AwsError> {
+        ec2::set_deregistration_protection(&self.ec2, image_id, enable, with_cooldown).await
+    }
+
+    async fn image_lifecycle(&self, image_id: &str) -> Result<Option<ImageLifecycle>, AwsError> {
+        ec2::image_lifecycle(&self.ec2, image_id).await
+    }
+
+    async fn get_parameter(&self, name: &str) -> Result<Option<SsmParameter>, AwsError> {
+        ssm::get_parameter(&self.ssm, name).await
+    }
+
+    async fn put_parameter(
+        &self,
+        name: &str,
+        value: &str,
+        data_type: &str,
+    ) -> Result<(), AwsError> {
+        ssm::put_parameter(&self.ssm, name, value, data_type).await
+    }
+
+    async fn delete_parameter(&self, name: &str) -> Result<(), AwsError> {
+        ssm::delete_parameter(&self.ssm, name).await
     }
 
     async fn dry_run(&self, probe: &DryRunProbe) -> DryRunOutcome {

@@ -334,6 +334,7 @@ fn change_of(plan: &Plan, action: &Action) -> Change {
             name,
             kms_key_id,
             tags,
+            ..
         } => Change::Copy {
             source_image_id: source_image_id.clone(),
             source_region: source_region.clone(),
@@ -380,6 +381,12 @@ fn change_of(plan: &Plan, action: &Action) -> Change {
             operations: operations.clone(),
             retiring_principal: retiring_principal.clone(),
         },
+        Action::DeprecateImage { .. }
+        | Action::ProtectImage { .. }
+        | Action::PublishImageId { .. } => comment(format!(
+            "not exported: {} (a setting of the copy amishare makes once it exists; see the plan)",
+            action.summary()
+        )),
         Action::TestLaunch { .. } | Action::TestLaunchAs { .. } => comment(format!(
             "not exported: {}; the test launch is a check amishare makes, not infrastructure",
             action.summary()

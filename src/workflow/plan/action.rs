@@ -46,6 +46,9 @@ pub enum Action {
         name: String,
         kms_key_id: Option<String>,
         tags: Vec<(String, String)>,
+        /// `--copy-duration`: a time-based copy (`SnapshotCopyCompletionDurationMinutes`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        completion_minutes: Option<u32>,
     },
     /// CopyImage inside the source account and region, re-encrypted with a customer managed key
     /// (the source AMI is on AWS managed keys, which no other account can use). The rest of the
@@ -117,6 +120,23 @@ pub enum Action {
         /// operations returns the same grant, so a retried step makes no second one).
         name: String,
     },
+    /// `--deprecate-in`: EnableImageDeprecation of the copy, `days` after the step runs.
+    /// `image_id` `None`: the copy the same account/region's steps make.
+    DeprecateImage {
+        image_id: Option<String>,
+        days: u32,
+    },
+    /// `--deregistration-protection`: EnableImageDeregistrationProtection of the copy.
+    ProtectImage {
+        image_id: Option<String>,
+        with_cooldown: bool,
+    },
+    /// `--ssm-parameter`: PutParameter (String, `aws:ec2:image`, overwrite) with the copy's id,
+    /// read back (AWS validates such values after answering).
+    PublishImageId {
+        image_id: Option<String>,
+        name: String,
+    },
 }
 
 impl Action {
@@ -143,6 +163,9 @@ impl Action {
             Action::PutTargetKeyPolicy { .. } => "kms:PutKeyPolicy",
             Action::CreateGrant { .. } => "kms:CreateGrant",
             Action::TestLaunchAs { how, .. } => how.api(),
+            Action::DeprecateImage { .. } => "ec2:EnableImageDeprecation",
+            Action::ProtectImage { .. } => "ec2:EnableImageDeregistrationProtection",
+            Action::PublishImageId { .. } => "ssm:PutParameter",
         }
     }
 
@@ -181,12 +204,16 @@ impl Action {
                 source_region,
                 name,
                 kms_key_id,
+                completion_minutes,
                 ..
             } => format!(
-                "copy {source_image_id} from {source_region} as \"{name}\", encrypted with {}",
+                "copy {source_image_id} from {source_region} as \"{name}\", encrypted with {}{}",
                 kms_key_id
                     .as_deref()
-                    .unwrap_or("the account's default EBS key")
+                    .unwrap_or("the account's default EBS key"),
+                completion_minutes
+                    .map(|m| format!(", time-based: done within {m} minutes"))
+                    .unwrap_or_default()
             ),
             Action::ReencryptImage {
                 source_image_id,
@@ -267,6 +294,27 @@ impl Action {
                 "create a KMS grant on {key_arn} for {grantee_principal} ({})",
                 operations.join(", ")
             ),
+            Action::DeprecateImage { image_id, days } => format!(
+                "deprecate {} in {days} day{}",
+                image_id.as_deref().unwrap_or("the copy"),
+                if *days == 1 { "" } else { "s" }
+            ),
+            Action::ProtectImage {
+                image_id,
+                with_cooldown,
+            } => format!(
+                "protect {} from deregistration{}",
+                image_id.as_deref().unwrap_or("the copy"),
+                if *with_cooldown {
+                    format!(" (with AWS's {PROTECTION_COOLDOWN_HOURS}-hour cooldown after disabling)")
+                } else {
+                    String::new()
+                }
+            ),
+            Action::PublishImageId { image_id, name } => format!(
+                "publish the id of {} as SSM parameter {name} (data type {SSM_IMAGE_DATA_TYPE})",
+                image_id.as_deref().unwrap_or("the copy")
+            ),
         }
     }
 
@@ -283,6 +331,9 @@ impl Action {
                 | Action::PutTargetKeyPolicy { .. }
                 | Action::CreateGrant { .. }
                 | Action::TestLaunchAs { .. }
+                | Action::DeprecateImage { .. }
+                | Action::ProtectImage { .. }
+                | Action::PublishImageId { .. }
         )
     }
 
@@ -296,6 +347,32 @@ impl Action {
                 | Action::AttachPolicy { .. }
                 | Action::PutTargetKeyPolicy { .. }
                 | Action::CreateGrant { .. }
+        )
+    }
+
+    /// The steps of a target account and region's pipeline (copy -> wait -> test launch ->
+    /// lifecycle), run after the target accounts' IAM.
+    pub fn is_unit_step(&self) -> bool {
+        matches!(
+            self,
+            Action::CopyImage { .. }
+                | Action::WaitCopy { .. }
+                | Action::TestLaunch { .. }
+                | Action::TestLaunchAs { .. }
+                | Action::DeprecateImage { .. }
+                | Action::ProtectImage { .. }
+                | Action::PublishImageId { .. }
+        )
+    }
+
+    /// A lifecycle setting of the copy (`--deprecate-in`, `--deregistration-protection`,
+    /// `--ssm-parameter`).
+    pub fn is_lifecycle(&self) -> bool {
+        matches!(
+            self,
+            Action::DeprecateImage { .. }
+                | Action::ProtectImage { .. }
+                | Action::PublishImageId { .. }
         )
     }
 

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::ports_write::{DryRunOutcome, DryRunProbe};
 
 mod action;
+mod lifecycle;
 pub use self::action::*;
+pub use self::lifecycle::*;
 use crate::domain::states::{closed_set, ImageState, KeyManager, KeyState};
 use crate::policy::edit::AddedPrincipal;
 
@@ -47,6 +49,10 @@ pub struct PlanOptions {
     /// `--dry-run`: discovery also makes EC2 `DryRun=true` permission probes.
     #[serde(default)]
     pub probe: bool,
+    /// The copy's lifecycle: deprecation, deregistration protection, time-based copy, SSM
+    /// parameter (absent from plans that ask for none).
+    #[serde(default, skip_serializing_if = "LifecycleOptions::is_empty")]
+    pub lifecycle: LifecycleOptions,
 }
 
 /// Where credentials come from: profile names and role names only, never secrets.

@@ -161,8 +161,20 @@ fn changes_newest_first(journal: &Journal) -> Vec<JournalEntry> {
         })
         .cloned()
         .collect();
-    entries.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    // Newest first; steps started in the same millisecond in reverse plan order (`s10` after
+    // `s9`, not before `s2`).
+    entries.sort_by(|a, b| {
+        (b.started_at.as_str(), step_order(&b.step.id))
+            .cmp(&(a.started_at.as_str(), step_order(&a.step.id)))
+    });
     entries
+}
+
+/// A step id's place in its plan: its prefix (`s`, `a2s`, `s1r`) and trailing number.
+fn step_order(id: &str) -> (&str, u64) {
+    let digits = id.len() - id.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (prefix, n) = id.split_at(id.len() - digits);
+    (prefix, n.parse().unwrap_or(0))
 }
 
 /// The connection a step is undone on: the source's, or its target account's (IAM is global).
@@ -240,4 +252,18 @@ async fn delete_test_groups<R: Reader, W: Writer, S: JournalStore + ?Sized>(
         undone.push(u);
     }
     Ok(undone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step_order;
+
+    #[test]
+    fn step_ids_order_by_their_number_not_as_text() {
+        assert!(step_order("s10") > step_order("s9"));
+        assert!(step_order("s2") < step_order("s10"));
+        assert_eq!(step_order("a2s11"), ("a2s", 11));
+        assert_eq!(step_order("s1r3"), ("s1r", 3));
+        assert_eq!(step_order("instances"), ("instances", 0));
+    }
 }

@@ -4,8 +4,9 @@
 use super::UndoResult;
 use crate::policy;
 use crate::workflow::copy::apply::change::same_json;
+use crate::workflow::copy::apply::lifecycle::cooldown_note;
 use crate::workflow::journal::{JournalEntry, StepState};
-use crate::workflow::plan::Action;
+use crate::workflow::plan::{Action, LifecycleBefore};
 use crate::workflow::ports::{AwsError, Reader, Seen};
 use crate::workflow::ports_write::Writer;
 use crate::workflow::world::Conn;
@@ -108,6 +109,18 @@ pub async fn undo_step<R: Reader, W: Writer>(
         Action::CopyImage { .. } | Action::ReencryptImage { .. } => {
             delete_copies_of(w, &e.created).await
         }
+        Action::DeprecateImage { image_id, .. } => {
+            if delete_copies && image_id.is_none() {
+                Outcome {
+                    result: UndoResult::NothingToDo,
+                    detail: Some("the copy itself is deregistered by this rollback".into()),
+                }
+            } else {
+                restore_deprecation(w, e).await
+            }
+        }
+        Action::ProtectImage { with_cooldown, .. } => unprotect(w, e, *with_cooldown).await,
+        Action::PublishImageId { name, .. } => restore_parameter(w, e, name).await,
         Action::WaitCopy { .. }
         | Action::TestLaunch { .. }
         | Action::TestLaunchAs { .. }
@@ -148,6 +161,118 @@ async fn restore_key_policy<R: Reader, W: Writer>(
     }
 }
 
+/// What the lifecycle step recorded before changing anything (`None`: it changed nothing).
+fn lifecycle_before(e: &JournalEntry) -> Option<LifecycleBefore> {
+    LifecycleBefore::from_journal(e.before.as_deref())
+}
+
+/// Put back the deprecation time the copy had (or none), unless someone changed it since.
+async fn restore_deprecation<W: Writer>(w: &W, e: &JournalEntry) -> Outcome {
+    let Some(before) = lifecycle_before(e) else {
+        return Outcome::is(UndoResult::NothingToDo);
+    };
+    let image = &before.image_id;
+    let now = match w.image_lifecycle(image).await {
+        Ok(Some(l)) => l,
+        Ok(None) => return Outcome::is(UndoResult::NothingToDo),
+        Err(err) => return Outcome::failed(err),
+    };
+    if now.deprecation_time == before.deprecation_time {
+        return Outcome::is(UndoResult::NothingToDo);
+    }
+    let written = e.after.as_deref();
+    if written.is_some() && now.deprecation_time.as_deref() != written {
+        return Outcome {
+            result: UndoResult::Refused,
+            detail: Some(format!(
+                "the deprecation time of {image} changed since amishare set it ({} -> {}); not restoring it",
+                written.unwrap_or("-"),
+                now.deprecation_time.as_deref().unwrap_or("none")
+            )),
+        };
+    }
+    Outcome::of(
+        w.set_image_deprecation(image, before.deprecation_time.as_deref())
+            .await,
+    )
+}
+
+/// Disable the deregistration protection amishare enabled (not one the copy had before); with
+/// cooldown, say when AWS lets the copy go.
+async fn unprotect<W: Writer>(w: &W, e: &JournalEntry, with_cooldown: bool) -> Outcome {
+    let Some(before) = lifecycle_before(e) else {
+        return Outcome::is(UndoResult::NothingToDo);
+    };
+    let image = &before.image_id;
+    let was_protected = before
+        .deregistration_protection
+        .as_deref()
+        .is_some_and(|p| p.starts_with("enabled"));
+    if was_protected {
+        return Outcome {
+            result: UndoResult::NothingToDo,
+            detail: Some(format!("{image} was protected before this run")),
+        };
+    }
+    match w.image_lifecycle(image).await {
+        Ok(Some(l)) if l.protected() => {}
+        Ok(_) => return Outcome::is(UndoResult::NothingToDo),
+        Err(err) => return Outcome::failed(err),
+    }
+    match w.set_deregistration_protection(image, false, false).await {
+        Err(err) => Outcome::failed(err),
+        Ok(()) if with_cooldown => Outcome {
+            result: UndoResult::Undone,
+            detail: Some(cooldown_note(image, chrono::Utc::now())),
+        },
+        Ok(()) => Outcome::is(UndoResult::Undone),
+    }
+}
+
+/// Put back the SSM parameter's previous value, or delete the parameter amishare created;
+/// refused when it no longer holds what amishare wrote.
+async fn restore_parameter<W: Writer>(w: &W, e: &JournalEntry, name: &str) -> Outcome {
+    let Some(before) = lifecycle_before(e) else {
+        return Outcome::is(UndoResult::NothingToDo);
+    };
+    let now = match w.get_parameter(name).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Outcome::is(UndoResult::NothingToDo),
+        Err(err) => return Outcome::failed(err),
+    };
+    if now.value != before.image_id {
+        let unchanged = before
+            .parameter
+            .as_ref()
+            .is_some_and(|p| p.value == now.value);
+        if unchanged {
+            return Outcome::is(UndoResult::NothingToDo);
+        }
+        return Outcome {
+            result: UndoResult::Refused,
+            detail: Some(format!(
+                "SSM parameter {name} holds `{}`, not `{}` that amishare wrote; not restoring it",
+                now.value, before.image_id
+            )),
+        };
+    }
+    match &before.parameter {
+        Some(prev) => match w.put_parameter(name, &prev.value, &prev.data_type).await {
+            Ok(()) => Outcome {
+                result: UndoResult::Undone,
+                detail: Some(format!("{name} is `{}` again", prev.value)),
+            },
+            Err(err) => Outcome::failed(err),
+        },
+        None => match w.delete_parameter(name).await {
+            Err(err) if err.code.as_deref() == Some("ParameterNotFound") => {
+                Outcome::is(UndoResult::NothingToDo)
+            }
+            other => Outcome::of(other),
+        },
+    }
+}
+
 /// `--delete-copies`: deregister each copy and delete its snapshots (a copy already gone is
 /// nothing to do).
 async fn delete_copies_of<W: Writer>(w: &W, images: &[String]) -> Outcome {
@@ -159,7 +284,15 @@ async fn delete_copies_of<W: Writer>(w: &W, images: &[String]) -> Outcome {
             Err(err) => return Outcome::failed(err),
         };
         if let Err(err) = w.deregister_image(image).await {
-            return Outcome::failed(err);
+            return match w.image_lifecycle(image).await {
+                Ok(Some(l)) if l.deregistration_protection.as_deref().unwrap_or("disabled") != "disabled" => {
+                    Outcome::failed(format!(
+                        "{err}; {image} is still protected from deregistration (AWS says `{}`): deregister it once the protection has ended",
+                        l.deregistration_protection.unwrap_or_default()
+                    ))
+                }
+                _ => Outcome::failed(err),
+            };
         }
         for s in snaps {
             if let Err(err) = w.delete_snapshot(&s).await {

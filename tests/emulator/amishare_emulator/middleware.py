@@ -257,6 +257,31 @@ class EmulatorMiddleware:
                 out.extend({"account": acct, "region": reg, **e} for e in evs)
         return 200, out
 
+    def _ssm_rejected(self, req: ControlRequest) -> tuple[int, Any]:
+        from . import ssm
+
+        return 200, ssm.rejected()
+
+    def _sso_tokens(self, req: ControlRequest) -> tuple[int, Any]:
+        from . import sso
+
+        token = str(req.body.get("token", "")) if isinstance(req.body, dict) else ""
+        if not token:
+            return 400, {"error": "body must be {\"token\": T}"}
+        sso.register(token)
+        return 200, {"registered": True}
+
+    def _sso_calls(self, req: ControlRequest) -> tuple[int, Any]:
+        from . import sso
+
+        return 200, sso.calls()
+
+    def _end_cooldown(self, req: ControlRequest) -> tuple[int, Any]:
+        from .ec2 import lifecycle
+
+        found = lifecycle.end_cooldown(req.arg)
+        return (200 if found else 404), {"image": req.arg, "cooldown_ended": found}
+
     # ------------------------------------------------------------------ AWS
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -266,6 +291,10 @@ class EmulatorMiddleware:
             return _json_response(start_response, 503, {"error": f"emulator failed to load: {self.load_error}"})
         if path.startswith("/moto-api"):
             return self.app(environ, start_response)
+        if path == "/federation/credentials":  # the SSO portal (sso.py)
+            from . import sso
+
+            return sso.get_role_credentials(environ, start_response)
 
         t0 = time.time()
         body = _read_body(environ)
@@ -403,6 +432,10 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("/decisions", "DELETE", EmulatorMiddleware._clear_decisions),
     ("/decisions", ANY, EmulatorMiddleware._decisions),
     ("/cloudtrail", ANY, EmulatorMiddleware._cloudtrail),
+    ("/ssm/rejected", ANY, EmulatorMiddleware._ssm_rejected),
+    ("/cooldown/{id}", "POST", EmulatorMiddleware._end_cooldown),
+    ("/sso/tokens", "POST", EmulatorMiddleware._sso_tokens),
+    ("/sso/calls", ANY, EmulatorMiddleware._sso_calls),
 ]
 
 

@@ -36,7 +36,17 @@ def client(service: str, endpoint: str, region: str, account: str) -> Any:
     return c
 
 
-def console_default_key_policy(account: str, admin_role_arn: str, user_arns: list[str]) -> dict[str, Any]:
+def partition_of(region: str) -> str:
+    """The AWS partition of a region (`aws-cn` for cn-*, `aws-us-gov` for us-gov-*, else `aws`)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def console_default_key_policy(account: str, admin_role_arn: str, user_arns: list[str],
+                               partition: str = "aws") -> dict[str, Any]:
     """The policy the AWS console writes for a key with key administrators and key users."""
     return {
         "Version": "2012-10-17",
@@ -45,7 +55,7 @@ def console_default_key_policy(account: str, admin_role_arn: str, user_arns: lis
             {
                 "Sid": "Enable IAM User Permissions",
                 "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
                 "Action": "kms:*",
                 "Resource": "*",
             },
@@ -144,17 +154,18 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
     s_iam, s_kms, s_ec2 = (client(x, ep, region, src) for x in ("iam", "kms", "ec2"))
     t_iam, t_kms = client("iam", ep, region, tgt), client("kms", ep, region, tgt)
     az = region + "a"
+    part = partition_of(region)
 
-    admin_role = ensure_role(s_iam, f"{p}-key-admin", trust_policy(f"arn:aws:iam::{src}:root"),
+    admin_role = ensure_role(s_iam, f"{p}-key-admin", trust_policy(f"arn:{part}:iam::{src}:root"),
                              "Administers the source AMI key", admin=True)
-    source_role = ensure_role(s_iam, f"{p}-source", trust_policy(f"arn:aws:iam::{src}:root"),
+    source_role = ensure_role(s_iam, f"{p}-source", trust_policy(f"arn:{part}:iam::{src}:root"),
                               "Builds and shares AMIs (key user)", admin=True)
-    target_role = ensure_role(t_iam, f"{p}-target", trust_policy(f"arn:aws:iam::{src}:root"),
+    target_role = ensure_role(t_iam, f"{p}-target", trust_policy(f"arn:{part}:iam::{src}:root"),
                               "Assumed from the source account to copy/launch shared AMIs", admin=True)
     users = [source_role]
     if args.key_allows_target:
-        users.append(f"arn:aws:iam::{tgt}:root")
-    policy = console_default_key_policy(src, admin_role, users)
+        users.append(f"arn:{part}:iam::{tgt}:root")
+    policy = console_default_key_policy(src, admin_role, users, part)
     key = s_kms.create_key(Policy=json.dumps(policy), Description=f"{p} source AMI key",
                            KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT",
                            Tags=[{"TagKey": "Project", "TagValue": "amishare"}])["KeyMetadata"]
@@ -229,12 +240,13 @@ def seed_worlds(args: argparse.Namespace, out: dict[str, Any], ep: str, region: 
         s_iam.create_user(UserName=user)
         s_iam.put_user_policy(UserName=user, PolicyName="AmazonEC2FullAccess", PolicyDocument=EC2_FULL_ACCESS)
         ak = s_iam.create_access_key(UserName=user)["AccessKey"]
-        out.update(ec2_user_arn=f"arn:aws:iam::{src}:user/{user}", ec2_user_access_key_id=ak["AccessKeyId"],
-                   ec2_user_secret_access_key=ak["SecretAccessKey"])
+        out.update(ec2_user_arn=f"arn:{partition_of(region)}:iam::{src}:user/{user}",
+                   ec2_user_access_key_id=ak["AccessKeyId"], ec2_user_secret_access_key=ak["SecretAccessKey"])
     if getattr(args, "launcher_role", False):
         t_iam = client("iam", ep, region, tgt)
         trust = json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam::{src}:root", f"arn:aws:iam::{tgt}:root"]},
+            {"Effect": "Allow", "Principal": {"AWS": [f"arn:{partition_of(region)}:iam::{src}:root",
+                                               f"arn:{partition_of(region)}:iam::{tgt}:root"]},
              "Action": "sts:AssumeRole"}]})
         arn = ensure_role(t_iam, f"{p}-launcher", trust, "Launches instances in the target (EC2 rights, no KMS)")
         t_iam.put_role_policy(RoleName=f"{p}-launcher", PolicyName="AmazonEC2FullAccess",

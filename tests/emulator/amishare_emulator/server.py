@@ -18,13 +18,15 @@ os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")
 def build_app(middleware):  # type: ignore[no-untyped-def]
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from . import autoscaling, ec2, kms_patches, orgs, sts_trust
+    from . import autoscaling, ec2, kms_patches, orgs, partitions, ssm, sts_trust
 
     kms_patches.apply()
     ec2.apply()
     autoscaling.apply()
     orgs.apply()
     sts_trust.apply()
+    ssm.apply()
+    partitions.apply()
 
     dispatcher = DomainDispatcherApplication(create_backend_app)
 
@@ -41,7 +43,8 @@ def warm_up(dispatcher) -> None:  # type: ignore[no-untyped-def]
     """Create the Flask apps for the services amishare uses, so the first call is fast."""
     for service, region in (("ec2", "us-east-1"), ("kms", "us-east-1"), ("sts", "us-east-1"),
                             ("iam", "us-east-1"), ("cloudtrail", "us-east-1"),
-                            ("autoscaling", "us-east-1"), ("organizations", "us-east-1")):
+                            ("autoscaling", "us-east-1"), ("organizations", "us-east-1"),
+                            ("ssm", "us-east-1")):
         host = f"{service}.{region}.amazonaws.com"
         try:
             with dispatcher.lock:
@@ -50,6 +53,24 @@ def warm_up(dispatcher) -> None:  # type: ignore[no-untyped-def]
                     dispatcher.app_instances[backend] = dispatcher.create_app(backend)
         except Exception as e:  # pragma: no cover - best effort
             print(f"warm-up of {service} failed: {e}", file=sys.stderr)
+
+
+def _handler():  # type: ignore[no-untyped-def]
+    """werkzeug's request handler, keeping the SSO portal's token header (its name has an `_`,
+    which werkzeug drops)."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    from .sso import TOKEN_ENVIRON_KEY, TOKEN_HEADER
+
+    class Handler(WSGIRequestHandler):
+        def make_environ(self):  # type: ignore[no-untyped-def]
+            environ = super().make_environ()
+            token = self.headers.get(TOKEN_HEADER)
+            if token is not None:
+                environ[TOKEN_ENVIRON_KEY] = token
+            return environ
+
+    return Handler
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     from .middleware import EmulatorMiddleware
 
     app = EmulatorMiddleware()
-    server = make_server("127.0.0.1", args.port, app, threaded=True)
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=_handler())
     port = server.server_port
 
     def _stop(signum, frame):  # type: ignore[no-untyped-def]

@@ -116,6 +116,8 @@ def reset_extension_state() -> None:
         FAULTS.clear()
         CONFIG.latency_ms = CONFIG.start_latency_ms
         CONFIG.pending_seconds = CONFIG.start_pending_seconds
-    from . import cloudtrail
+    from . import cloudtrail, ssm, sso
 
     cloudtrail.reset()
+    ssm.reset()
+    sso.reset()

@@ -179,8 +179,11 @@ async fn exec_simple<R: Reader, W: Writer>(
         | Action::ReencryptImage { .. }
         | Action::WaitCopy { .. }
         | Action::TestLaunch { .. }
-        | Action::TestLaunchAs { .. } => Err(StepError::Internal(
-            "copy and launch steps run in their own pipeline".into(),
+        | Action::TestLaunchAs { .. }
+        | Action::DeprecateImage { .. }
+        | Action::ProtectImage { .. }
+        | Action::PublishImageId { .. } => Err(StepError::Internal(
+            "copy, launch and lifecycle steps run in their own pipeline".into(),
         )),
     }
 }

@@ -4,7 +4,7 @@
 //!    targets depend on the sharing and the key policy);
 //! 2. each target account's IAM, accounts concurrently ([`change`]);
 //! 3. every target account and region concurrently: copy -> wait -> test launch -> diagnosis on
-//!    failure ([`pipeline`], [`launch`]);
+//!    failure ([`pipeline`], [`launch`]) -> the copy's lifecycle settings ([`lifecycle`]);
 //! 4. `--revoke-after-copy`, only when every copy is there;
 //! 5. what was left behind, and the run's status.
 //!
@@ -16,6 +16,7 @@ pub mod change;
 pub mod error;
 pub mod launch;
 pub mod launch_as;
+pub mod lifecycle;
 pub mod pipeline;
 pub mod reencrypt;
 
@@ -287,15 +288,7 @@ async fn apply_units<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
     report: &mut Report,
 ) {
     let mut units: Vec<(String, String)> = Vec::new();
-    for s in plan.steps.iter().filter(|s| {
-        matches!(
-            s.action,
-            Action::CopyImage { .. }
-                | Action::WaitCopy { .. }
-                | Action::TestLaunch { .. }
-                | Action::TestLaunchAs { .. }
-        )
-    }) {
+    for s in plan.steps.iter().filter(|s| s.action.is_unit_step()) {
         let u = (s.account.clone(), s.region.clone());
         if !units.contains(&u) {
             units.push(u);

@@ -1,9 +1,11 @@
-//! One target account and region: copy (or wait for an earlier copy) -> test launch, each step
-//! journalled; on a failed copy or launch, the diagnosis.
+//! One target account and region: copy (or wait for an earlier copy) -> test launch -> the copy's
+//! lifecycle settings ([`super::lifecycle`]), each step journalled; on a failed copy or launch,
+//! the diagnosis.
 
 use super::error::{for_journal, StepError, StepResult};
 use super::launch::test_launch;
 use super::launch_as::{launch_as_step, launcher_launches};
+use super::lifecycle::{copy_wait_timing, run_lifecycle};
 use super::Run;
 use crate::domain::states::ImageState;
 use crate::policy;
@@ -14,7 +16,7 @@ use crate::workflow::journal::JournalStore;
 use crate::workflow::plan::{Action, Plan, Step};
 use crate::workflow::ports::Reader;
 use crate::workflow::ports_write::{CopyImageRequest, Writer, TAG_TEST_LAUNCH};
-use crate::workflow::waiters::{wait_for_image, ImageWaitError};
+use crate::workflow::waiters::{wait_for_image, ImageWaitError, Timing};
 use crate::workflow::world::Conn;
 
 /// Run the copy, wait and test-launch steps of one target account and region.
@@ -31,17 +33,10 @@ pub async fn run_unit<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
         tr.error = Some(format!("no credentials for {account} in {region}"));
         return (tr, recs);
     };
-    let steps = plan.steps.iter().filter(|s| {
-        s.account == account
-            && s.region == region
-            && matches!(
-                s.action,
-                Action::CopyImage { .. }
-                    | Action::WaitCopy { .. }
-                    | Action::TestLaunch { .. }
-                    | Action::TestLaunchAs { .. }
-            )
-    });
+    let steps = plan
+        .steps
+        .iter()
+        .filter(|s| s.account == account && s.region == region && s.action.is_unit_step());
     for step in steps {
         if run.cancelled() {
             tr.status = TargetStatus::Interrupted;
@@ -119,6 +114,7 @@ async fn run_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?S
             name,
             kms_key_id,
             tags,
+            completion_minutes,
         } => {
             let req = CopyImageRequest {
                 source_image_id: source_image_id.clone(),
@@ -131,6 +127,7 @@ async fn run_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?S
                 kms_key_id: kms_key_id.clone(),
                 client_token: format!("{}-{}", plan.run_id, step.id),
                 tags: tags.clone(),
+                completion_minutes: *completion_minutes,
             };
             let image_id = conn.writer.copy_image(&req).await?;
             run.recorded(
@@ -139,11 +136,14 @@ async fn run_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?S
             );
             rec.created.push(image_id.clone());
             tr.image_id = Some(image_id.clone());
-            wait_copy(run, conn, &image_id, tr).await
+            let timing = copy_wait_timing(run.ctx.timing, *completion_minutes);
+            wait_copy_within(run, conn, &image_id, tr, timing).await
         }
         Action::WaitCopy { image_id } => {
             tr.image_id = Some(image_id.clone());
-            wait_copy(run, conn, image_id, tr).await
+            let minutes = plan.options.lifecycle.copy_duration_minutes;
+            let timing = copy_wait_timing(run.ctx.timing, minutes);
+            wait_copy_within(run, conn, image_id, tr, timing).await
         }
         Action::TestLaunch { image_id, .. } => {
             let Some(image) = image_id.clone().or_else(|| tr.image_id.clone()) else {
@@ -170,6 +170,14 @@ async fn run_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?S
                 )));
             }
             launch_as_step(run, conn, plan, step, &image, tr, rec).await
+        }
+        Action::DeprecateImage { image_id, .. }
+        | Action::ProtectImage { image_id, .. }
+        | Action::PublishImageId { image_id, .. } => {
+            let Some(image) = image_id.clone().or_else(|| tr.image_id.clone()) else {
+                return Err(StepError::Precondition("no copy to set this on".into()));
+            };
+            run_lifecycle(run, conn, step, &image, rec).await
         }
         _ => Err(StepError::Internal("not a copy or launch step".into())),
     }
@@ -247,12 +255,28 @@ pub async fn wait_copy<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events
     image_id: &str,
     tr: &mut TargetReport,
 ) -> StepResult {
+    wait_copy_within(run, conn, image_id, tr, run.ctx.timing).await
+}
+
+/// [`wait_copy`] bounded by `timing` (a time-based copy's own bound).
+pub async fn wait_copy_within<
+    R: Reader,
+    W: Writer,
+    S: JournalStore + ?Sized,
+    E: Events + ?Sized,
+>(
+    run: &Run<'_, R, W, S, E>,
+    conn: &Conn<R, W>,
+    image_id: &str,
+    tr: &mut TargetReport,
+    timing: Timing,
+) -> StepResult {
     let (account, region) = (tr.account.clone(), tr.region.clone());
     let events = run.ctx.events;
     let waited = wait_for_image(
         &conn.writer,
         image_id,
-        run.ctx.timing,
+        timing,
         &run.ctx.cancel,
         |status, state| {
             tr.copy_state = Some(state.clone());

@@ -53,6 +53,7 @@ pub async fn reencrypt<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events
                 kms_key_id: Some(kms_key_id.clone()),
                 client_token: format!("{}-{}", plan.run_id, step.id),
                 tags: tags.clone(),
+                completion_minutes: None,
             };
             conn.writer.copy_image(&req).await.map_err(StepError::from)
         }

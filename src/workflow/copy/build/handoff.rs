@@ -67,14 +67,20 @@ pub fn handoff(
             .as_deref()
             .map(|k| format!(" --kms-key-id {}", shell_quote(k)))
             .unwrap_or_default();
+        let timed = super::lifecycle::copy_duration_arg(opts);
         commands.push(format!(
-            "aws ec2 copy-image --region {region} --source-region {} --source-image-id {} --name {} --encrypted{key}",
+            "aws ec2 copy-image --region {region} --source-region {} --source-image-id {} --name {} --encrypted{key}{timed}",
             d.source_region,
             d.image.id,
             shell_quote(copy_name)
         ));
         commands.push(format!(
             "aws ec2 run-instances --region {region} --image-id <COPIED-AMI-ID> --instance-type {instance_type} --network-interfaces DeviceIndex=0,AssociatePublicIpAddress=false --tag-specifications 'ResourceType=instance,Tags=[{{Key=amishare:purpose,Value=test-launch}}]'"
+        ));
+        commands.extend(super::lifecycle::handoff_commands(
+            opts,
+            region,
+            shell_quote,
         ));
     }
     Handoff {

@@ -6,7 +6,8 @@
 //! 2. [`source`]: the source key policy edits and the sharing of the image and its snapshots;
 //! 3. [`access`]: the policy engine's verdict for every target principal, now and after the plan;
 //! 4. [`targets`]: per target account its IAM (`KmsKeyUsagePolicy`), per region the copy and the
-//!    test launch; [`handoff`] for accounts amishare has no credentials for;
+//!    test launch, then the copy's [`lifecycle`] settings; [`handoff`] for accounts amishare has
+//!    no credentials for;
 //! 5. [`revoke`]: `--revoke-after-copy`'s undoing of the shares and key policy additions.
 //!
 //! Step ids are `{prefix}1`, `{prefix}2`, ... in that order (`s` on a first attempt).
@@ -17,6 +18,7 @@ pub mod blockers;
 pub mod handoff;
 pub mod launch_as;
 pub mod launchers;
+pub mod lifecycle;
 pub mod reencrypt;
 pub mod revoke;
 pub mod source;

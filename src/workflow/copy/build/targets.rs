@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::handoff::handoff;
 use super::launch_as::launcher_actions;
+use super::lifecycle::lifecycle_steps;
 use super::Draft;
 use crate::domain::arn::{partition_of, Principal};
 use crate::domain::states::ImageState;
@@ -239,6 +240,7 @@ fn region_steps(
             draft.push(account, region, test_launch(None));
             launchers(c, t, region, None, draft);
         }
+        lifecycle_steps(c.opts, account, region, None, draft);
         return;
     };
     let tested = copy.tag(TAG_TEST_LAUNCH) == Some("passed");
@@ -258,6 +260,7 @@ fn region_steps(
         out.existing_copies
             .push((account.clone(), region.clone(), copy.image_id.clone()));
     }
+    lifecycle_steps(c.opts, account, region, Some(&copy.image_id), draft);
 }
 
 /// The test launches as the target account's `--grant` principals (after the target role's).
@@ -293,6 +296,7 @@ fn copy_image(c: &Common<'_>, r: &RegionFacts) -> Action {
         name: c.copy_name.clone(),
         kms_key_id: r.target_key.clone(),
         tags,
+        completion_minutes: c.opts.lifecycle.copy_duration_minutes,
     }
 }
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 
 def apply() -> None:
-    from . import images, instances, snapshots
+    from . import images, instances, lifecycle, snapshots
 
     snapshots.apply()
     images.apply()
     instances.apply()
+    lifecycle.apply()  # after images: it wraps images' CopyImage
