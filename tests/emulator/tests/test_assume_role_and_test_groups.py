@@ -83,6 +83,11 @@ def test_same_account_a_trust_policy_naming_the_caller_is_enough_and_an_explicit
 def target_ami(aws, key_arn):
     ec2 = aws.client("ec2", TGT)
     ami, _v, _s = make_ami(ec2, REGION + "a", "on-target-key", [8], True, key_arn, {"k": "v"})
+    # A new image may still be pending (as on AWS); a group launches only an available one.
+    deadline = time.time() + 30
+    while ec2.describe_images(ImageIds=[ami])["Images"][0]["State"] != "available":
+        assert time.time() < deadline, f"{ami} never became available"
+        time.sleep(0.1)
     return ami
 
 
