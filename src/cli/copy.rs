@@ -187,6 +187,11 @@ fn validate(args: &CopyArgs) -> Result<(), CliError> {
         args.subnet_id.as_deref(),
         args.target_role.as_deref(),
     )?;
+    super::validate::copy_texts(
+        args.name.as_deref(),
+        args.external_id.as_deref(),
+        args.target_profile.as_deref(),
+    )?;
     args.lifecycle.options(args.share_only).map(|_| ())
 }
 

@@ -197,9 +197,78 @@ pub fn copy_flags(
     Ok(())
 }
 
+/// An AMI name as CopyImage accepts it (EC2 API reference, CopyImage `Name`: 3 to 128
+/// characters: letters, digits, `( ) [ ] . / - ' @ _` and spaces).
+pub fn is_ami_name(s: &str) -> bool {
+    (3..=128).contains(&s.chars().count())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c))
+}
+
+/// An STS external id (STS API reference, AssumeRole `ExternalId`: 2 to 1224 characters of
+/// `[\w+=,.@:/-]`).
+pub fn is_external_id(s: &str) -> bool {
+    (2..=1224).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c))
+}
+
+/// A profile name of the AWS config: not empty, no whitespace or brackets (it is written as
+/// `[profile NAME]`).
+pub fn is_profile_name(s: &str) -> bool {
+    !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c == '[' || c == ']')
+}
+
+/// The free-form flags of `amishare copy`, by form: exit 2 naming the flag and the value.
+pub fn copy_texts(
+    name: Option<&str>,
+    external_id: Option<&str>,
+    target_profile: Option<&str>,
+) -> Result<(), CliError> {
+    if let Some(n) = name.filter(|n| !is_ami_name(n)) {
+        return Err(CliError::usage(
+            format!("`--name {n}` is not an AMI name"),
+            "an AMI name has 3 to 128 characters: letters, digits, spaces and ( ) [ ] . / - ' @ _",
+        ));
+    }
+    if let Some(e) = external_id.filter(|e| !is_external_id(e)) {
+        return Err(CliError::usage(
+            format!("`--external-id {e}` is not an STS external id"),
+            "an external id has 2 to 1224 characters: letters, digits and _ + = , . @ : / -",
+        ));
+    }
+    if let Some(p) = target_profile.filter(|p| !is_profile_name(p)) {
+        return Err(CliError::usage(
+            format!("`--target-profile {p}` is not an AWS profile name"),
+            "name a profile of the AWS config (`aws configure list-profiles` lists them)",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ami_names_external_ids_and_profile_names_are_checked_by_form() {
+        assert!(is_ami_name(
+            "web (copy of 111122223333/ami-0abc) [v1.2] @ops_x'"
+        ));
+        assert!(!is_ami_name("ab"));
+        assert!(!is_ami_name(&"x".repeat(129)));
+        assert!(is_ami_name(&"x".repeat(128)));
+        assert!(!is_ami_name("web*"));
+        assert!(!is_ami_name("wéb copy"));
+        assert!(is_external_id("Unique-ID_1=2,3.4@5:6/7+"));
+        assert!(!is_external_id("a"));
+        assert!(!is_external_id("has space"));
+        assert!(!is_external_id(&"a".repeat(1225)));
+        assert!(is_profile_name("prod-admin"));
+        assert!(!is_profile_name(""));
+        assert!(!is_profile_name("prod admin"));
+        assert!(!is_profile_name("[prod]"));
+    }
 
     #[test]
     fn account_ids_are_twelve_digits() {

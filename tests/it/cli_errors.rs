@@ -69,6 +69,39 @@ fn malformed_values_are_usage_errors_naming_the_value() {
             ],
             "`--grant arn:aws:iam::444455556666:role/*` is not an IAM user, role or group ARN",
         ),
+        (
+            &[
+                "copy",
+                "ami-0123456789abcdef0",
+                "--to",
+                "444455556666",
+                "--name",
+                "web*",
+            ],
+            "`--name web*` is not an AMI name",
+        ),
+        (
+            &[
+                "copy",
+                "ami-0123456789abcdef0",
+                "--to",
+                "444455556666",
+                "--external-id",
+                "a b",
+            ],
+            "`--external-id a b` is not an STS external id",
+        ),
+        (
+            &[
+                "copy",
+                "ami-0123456789abcdef0",
+                "--to",
+                "444455556666",
+                "--target-profile",
+                "",
+            ],
+            "`--target-profile ` is not an AWS profile name",
+        ),
         (&["diagnose", "i-123"], "`i-123` is not an instance id"),
         (
             &["--region", "useast1", "diagnose", "i-0123456789abcdef0"],
