@@ -115,6 +115,13 @@ pub enum SessionError {
         value: String,
         expected: &'static str,
     },
+    #[error("`{key} = {value}` in profile `{profile}` is not valid: {expected}")]
+    BadProfileRetrySetting {
+        profile: String,
+        key: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error("`AWS_CA_BUNDLE={path}` cannot be used: {reason}")]
     CaBundle { path: String, reason: String },
     #[error("the AWS endpoint's TLS certificate is not trusted: {0}")]
@@ -130,6 +137,7 @@ impl SessionError {
             SessionError::AssumeRole { .. } => "the role must exist and trust the source account (and the external id, if one is required)",
             SessionError::ProfileNotFound { .. } => "list the profiles with `aws configure list-profiles`, or set `AWS_CONFIG_FILE`",
             SessionError::BadRetrySetting { .. } => "fix or unset the variable (unset: the SDK default, standard mode with 3 attempts)",
+            SessionError::BadProfileRetrySetting { .. } => "fix or remove the setting in the AWS config file (removed: the SDK default, standard mode with 3 attempts)",
             SessionError::CaBundle { .. } => "point `AWS_CA_BUNDLE` at a readable PEM file of CA certificates, or unset it",
             SessionError::UntrustedCertificate(_) => "set `AWS_CA_BUNDLE` to the PEM file of the CA that signed the endpoint's certificate (a TLS proxy's or private endpoint's CA)",
         }
@@ -143,6 +151,7 @@ impl SessionError {
             SessionError::ProfileNotFound { .. }
                 | SessionError::NoRegion { .. }
                 | SessionError::BadRetrySetting { .. }
+                | SessionError::BadProfileRetrySetting { .. }
                 | SessionError::CaBundle { .. }
         )
     }
@@ -193,6 +202,70 @@ pub fn profile_names() -> Vec<String> {
     names
 }
 
+/// The value of `key` in `profile`'s section of the shared config file (`[profile NAME]`, or
+/// `[default]`) or the credentials file (`[NAME]`), as written (trimmed); the last one wins.
+fn profile_value(profile: &str, key: &str) -> Option<String> {
+    let home = dirs::home_dir().unwrap_or_default().join(".aws");
+    let file = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| home.join(default))
+    };
+    let mut found = None;
+    for (path, config) in [
+        (file("AWS_CONFIG_FILE", "config"), true),
+        (file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), false),
+    ] {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let mut inside = false;
+        for l in text.lines().map(str::trim) {
+            if let Some(section) = l.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                let section = section.trim();
+                let name = if config && section != "default" {
+                    section.strip_prefix("profile").map(str::trim)
+                } else {
+                    Some(section)
+                };
+                inside = name == Some(profile);
+            } else if inside {
+                if let Some((k, v)) = l.split_once('=') {
+                    if k.trim() == key {
+                        found = Some(v.trim().to_string());
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// An invalid `max_attempts` / `retry_mode` in the selected profile (aws-config panics on it).
+fn invalid_retry_profile(profile: Option<&str>) -> Option<SessionError> {
+    let profile = profile
+        .map(str::to_string)
+        .or_else(|| std::env::var("AWS_PROFILE").ok())
+        .unwrap_or_else(|| "default".to_string());
+    let bad = |key, value, expected| SessionError::BadProfileRetrySetting {
+        profile: profile.clone(),
+        key,
+        value,
+        expected,
+    };
+    if let Some(v) = profile_value(&profile, "max_attempts") {
+        if !matches!(v.parse::<u32>(), Ok(n) if n > 0) {
+            return Some(bad("max_attempts", v, "a whole number from 1"));
+        }
+    }
+    if let Some(v) = profile_value(&profile, "retry_mode") {
+        if v.parse::<RetryMode>().is_err() {
+            return Some(bad("retry_mode", v, "`standard` or `adaptive`"));
+        }
+    }
+    None
+}
+
 /// Credentials and region for one account, with who they are.
 #[derive(Debug, Clone)]
 pub struct AwsSession {
@@ -211,8 +284,8 @@ fn retry_config(max_attempts: u32) -> RetryConfig {
 
 /// The first invalid one of `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE`, read as aws-config reads them
 /// (a whole number from 1; `standard` or `adaptive`). Checked before loading: aws-config panics
-/// on an invalid value (e.g. the AWS CLI's `legacy` mode). An invalid `max_attempts` /
-/// `retry_mode` in the profile file still panics inside aws-config.
+/// on an invalid value (e.g. the AWS CLI's `legacy` mode); the profile file's settings are
+/// checked by [`invalid_retry_profile`].
 fn invalid_retry_env() -> Option<SessionError> {
     let bad = |var, value, expected| SessionError::BadRetrySetting {
         var,
@@ -255,13 +328,11 @@ impl AwsSession {
     /// Load a session from the default chain / named profile, with region and endpoint
     /// overrides, and ask STS who it is.
     pub async fn load(opts: &SessionOptions) -> Result<Self, SessionError> {
-        if let Some(e) = opts
-            .max_attempts
-            .is_none()
-            .then(invalid_retry_env)
-            .flatten()
-        {
-            return Err(e);
+        if opts.max_attempts.is_none() {
+            let profile = opts.profile.as_deref();
+            if let Some(e) = invalid_retry_env().or_else(|| invalid_retry_profile(profile)) {
+                return Err(e);
+            }
         }
         let mut loader = config_loader(opts);
         if let Some(client) = super::tls::ca_bundle_client()? {

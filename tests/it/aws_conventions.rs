@@ -222,3 +222,46 @@ fn an_invalid_retry_setting_in_the_environment_is_bad_input_not_a_panic() {
         assert_eq!(emu.requests().len(), 0, "{var}={value}: AWS was called");
     }
 }
+
+/// The same for `max_attempts` / `retry_mode` in the profile file (aws-config panics on them
+/// too): exit 2, one line naming the setting and the profile, before any AWS call.
+#[test]
+fn an_invalid_retry_setting_in_the_profile_file_is_bad_input_not_a_panic() {
+    for (key, value) in [
+        ("max_attempts", "abc"),
+        ("max_attempts", "0"),
+        ("retry_mode", "weird"),
+    ] {
+        let home = tempfile::tempdir().unwrap();
+        let config = home.path().join("config");
+        std::fs::write(
+            &config,
+            format!(
+                "[profile ops]\nregion = us-east-1\naws_access_key_id = x\n\
+                 aws_secret_access_key = y\n{key} = {value}\n"
+            ),
+        )
+        .unwrap();
+        let out = assert_cmd::Command::cargo_bin("amishare")
+            .unwrap()
+            .env_clear()
+            .env("HOME", home.path())
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            // Nothing listens here: reaching AWS would be exit 3, not 2.
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .args(["--profile", "ops", "copy", "ami-0123456789abcdef0"])
+            .args(["--to", "444455556666", "--dry-run", "--no-input"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key}={value}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "error: `{key} = {value}` in profile `ops` is not valid"
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
