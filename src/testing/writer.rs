@@ -25,6 +25,12 @@ fn image_status(s: &State, i: &FakeImage) -> ImageStatus {
             .map(|_| 100)
             .min(),
         snapshot_ids,
+        lifecycle: s
+            .lifecycle
+            .images
+            .get(&i.info.id)
+            .cloned()
+            .unwrap_or_default(),
         tags: i
             .info
             .tags

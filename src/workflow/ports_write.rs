@@ -67,6 +67,11 @@ pub struct ImageLifecycle {
 }
 
 impl ImageLifecycle {
+    /// Neither deprecation nor protection is known.
+    pub fn is_unset(&self) -> bool {
+        self.deprecation_time.is_none() && self.deregistration_protection.is_none()
+    }
+
     /// Protection is on (with or without cooldown).
     pub fn protected(&self) -> bool {
         self.deregistration_protection
@@ -99,6 +104,9 @@ pub struct ImageStatus {
     /// Progress of the slowest snapshot, 0..=100, when AWS reports one.
     pub progress_percent: Option<u8>,
     pub tags: Vec<(String, String)>,
+    /// Deprecation and deregistration protection, as DescribeImages shows them.
+    #[serde(default, skip_serializing_if = "ImageLifecycle::is_unset")]
+    pub lifecycle: ImageLifecycle,
 }
 
 impl ImageStatus {

@@ -152,6 +152,28 @@ fn lifecycle_flags_are_applied_to_the_copy_and_undone_by_rollback() {
         assert!(left.iter().any(|l| l.contains(part)), "{part}: {left:#?}");
     }
 
+    // A rerun leaves the deprecation date and the protection as they are (it would move the
+    // date otherwise): no deprecate-image or protect-image step.
+    let out = copy_cmd(&emu, &seed, ami)
+        .args(["--grant", &grant(), "--dry-run"])
+        .args(["--deprecate-in", "30", "--deregistration-protection"])
+        .args(["--copy-duration", "60", "--ssm-parameter", PARAM])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let again = stdout_json(&out);
+    let kinds: Vec<&str> = again["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"]["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        !kinds.contains(&"deprecate-image") && !kinds.contains(&"protect-image"),
+        "{kinds:?}"
+    );
+    assert_eq!(image(&emu, &copy).unwrap()["DeprecationTime"], deprecation);
+
     // Rollback: the parameter goes, the protection is lifted first, so the copy can go too.
     let (code, undone) = rollback(&emu, &seed, report["run_id"].as_str().unwrap());
     assert_eq!(code, Some(0), "{undone:#}");

@@ -88,6 +88,10 @@ fn image_to_status(img: &aws_sdk_ec2::types::Image) -> ImageStatus {
             .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
             .collect(),
         progress_percent: None,
+        lifecycle: ImageLifecycle {
+            deprecation_time: img.deprecation_time().map(str::to_string),
+            deregistration_protection: img.deregistration_protection().map(str::to_string),
+        },
         tags: img
             .tags()
             .iter()

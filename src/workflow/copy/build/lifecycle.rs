@@ -3,25 +3,31 @@
 //! protected and published only once it has launched. `--copy-duration` is part of the CopyImage
 //! step itself (`targets.rs`).
 //!
-//! A copy that exists already (an earlier run made it) gets the steps too, with its id: they
-//! are idempotent, and the journal keeps what each replaced so rollback restores it. An account
-//! without credentials gets them as commands in its hand-off.
+//! A copy that exists already (an earlier run made it) gets the steps it still lacks, with its
+//! id: a deprecation time or a protection it already has is left as it is (a rerun does not
+//! move the deprecation date), so a rerun on a finished state plans nothing but the SSM
+//! parameter (PutParameter of the same value is idempotent; discovery does not read SSM). The
+//! journal keeps what each step replaced so rollback restores it. An account without
+//! credentials gets them as commands in its hand-off.
 
 use super::Draft;
 use crate::workflow::plan::{Action, PlanOptions, SSM_IMAGE_DATA_TYPE};
+use crate::workflow::ports_write::ImageStatus;
 
-/// The lifecycle steps for the copy in `account`/`region` (`image_id` `None`: the copy this
+/// The lifecycle steps for the copy in `account`/`region` (`existing` `None`: the copy this
 /// plan makes there).
 pub fn lifecycle_steps(
     opts: &PlanOptions,
     account: &str,
     region: &str,
-    image_id: Option<&str>,
+    existing: Option<&ImageStatus>,
     draft: &mut Draft,
 ) {
     let l = &opts.lifecycle;
-    let image_id = image_id.map(str::to_string);
-    if let Some(days) = l.deprecate_in_days {
+    let image_id = existing.map(|c| c.image_id.clone());
+    let deprecated = existing.is_some_and(|c| c.lifecycle.deprecation_time.is_some());
+    let protected = existing.is_some_and(|c| c.lifecycle.protected());
+    if let Some(days) = l.deprecate_in_days.filter(|_| !deprecated) {
         draft.push(
             account,
             region,
@@ -31,7 +37,7 @@ pub fn lifecycle_steps(
             },
         );
     }
-    if l.deregistration_protection {
+    if l.deregistration_protection && !protected {
         draft.push(
             account,
             region,

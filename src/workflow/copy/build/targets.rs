@@ -260,7 +260,7 @@ fn region_steps(
         out.existing_copies
             .push((account.clone(), region.clone(), copy.image_id.clone()));
     }
-    lifecycle_steps(c.opts, account, region, Some(&copy.image_id), draft);
+    lifecycle_steps(c.opts, account, region, Some(copy), draft);
 }
 
 /// The test launches as the target account's `--grant` principals (after the target role's).

@@ -211,6 +211,7 @@ fn a_finished_state_plans_nothing() {
         snapshot_ids: vec![],
         progress_percent: Some(100),
         tags: vec![(TAG_TEST_LAUNCH.into(), "passed".into())],
+        lifecycle: Default::default(),
     });
     let plan = build_plan(&d, &options(), "r", 1, CREATED).unwrap();
     assert!(plan.is_empty(), "{plan}");
