@@ -85,6 +85,8 @@ pub struct CopyArgs {
     /// Leave the source key policy alone (reproduces the "Client error on launch" failure)
     #[arg(long, hide = true)]
     pub skip_key_policy_edit: bool,
+    #[command(flatten)]
+    pub org: super::org_targets::OrgArgs,
     /// Maximum attempts per AWS call (1: no retries)
     #[arg(long, hide = true, value_name = "N")]
     pub max_attempts: Option<u32>,
@@ -129,6 +131,7 @@ impl CopyArgs {
             access,
             reencrypt_with: self.reencrypt_with.clone(),
             probe: self.dry_run,
+            org_targets: None,
         }
     }
 }
@@ -172,7 +175,8 @@ fn validate(args: &CopyArgs) -> Result<(), CliError> {
         args.instance_type.as_deref(),
         args.subnet_id.as_deref(),
         args.target_role.as_deref(),
-    )
+    )?;
+    super::org_targets::validate(&args.org)
 }
 
 pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliError> {
@@ -183,7 +187,10 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         external_id: args.external_id.clone(),
         target_profile: args.target_profile.clone(),
     };
-    let loaded = ask_for_missing(global, &mut args).await?;
+    let (org_session, org_targets) =
+        super::org_targets::resolve_targets(global, &args.org, &mut args.to, args.max_attempts)
+            .await?;
+    let loaded = ask_for_missing(global, &mut args).await?.or(org_session);
     let Some(image_id) = args.ami_id.clone() else {
         return Err(CliError::usage("no AMI given", "pass the AMI id"));
     };
@@ -195,7 +202,8 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         max_attempts: args.max_attempts,
     };
     let (world, regions) = connect(global, &reach, loaded).await?;
-    let opts = args.plan_options(access, regions);
+    let mut opts = args.plan_options(access, regions);
+    opts.org_targets = org_targets;
     let store = FileJournalStore::default_location();
     let progress = Progress::for_output(global);
     let start = RunStart::choose(&store, &opts, &image_id, args.dry_run);

@@ -14,6 +14,7 @@ pub mod copy;
 pub mod diagnose;
 pub mod error;
 pub mod explain;
+pub mod org_targets;
 pub mod progress;
 pub mod prompt;
 pub mod render;

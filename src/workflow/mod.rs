@@ -8,6 +8,7 @@ pub mod diagnose;
 pub mod events;
 pub mod inventory;
 pub mod journal;
+pub mod org_targets;
 pub mod plan;
 pub mod ports;
 pub mod ports_write;

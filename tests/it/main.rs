@@ -32,6 +32,8 @@ mod everyday;
 mod everyday_checks;
 // `explain` end to end: exit codes, rendered text and JSON (snapshots), errors.
 mod explain_cli;
+// Organization scale: `copy --to-ou` over nested OUs (20 accounts, one suspended); accounts files.
+mod org_scale;
 // A source AMI that is still `pending`: waited for by `copy`, a blocker under `--dry-run`.
 mod pending_source;
 // Key policy editing, the KmsKeyUsagePolicy template and the reviewable diff.

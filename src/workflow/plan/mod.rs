@@ -47,6 +47,10 @@ pub struct PlanOptions {
     /// `--dry-run`: discovery also makes EC2 `DryRun=true` permission probes.
     #[serde(default)]
     pub probe: bool,
+    /// `--to-ou` / `--to-org` / `--to-accounts-file`: where the target accounts came from and
+    /// which accounts the organization listed were skipped (absent for `--to` alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_targets: Option<crate::workflow::org_targets::OrgTargets>,
 }
 
 /// Where credentials come from: profile names and role names only, never secrets.
