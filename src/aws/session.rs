@@ -13,13 +13,15 @@
 //! `AssumeRoleProvider` is not used: it builds its STS client with `IdentityCache::no_cache()`, so
 //! a source profile with `role_arn` + `source_profile` was assumed again for every target.)
 //!
-//! Retries: the SDK's standard retry mode and its defaults (3 attempts, exponential backoff,
-//! client-side retry quota) are kept. `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` and the profile's
-//! `max_attempts` / `retry_mode` are honoured (amishare sets no retry config of its own unless
-//! [`SessionOptions::max_attempts`] is given, which wins); an invalid value of either variable is
-//! refused as bad input before aws-config sees it (it would panic). Long runs under throttling
-//! (many targets and regions, each copy polled until available) should raise it, e.g.
-//! `AWS_MAX_ATTEMPTS=10`: with 3 attempts a throttled Describe call can fail the run.
+//! Retries: when nothing configures them, the SDK's ADAPTIVE retry mode with
+//! [`DEFAULT_MAX_ATTEMPTS`] attempts: a run over an organization (dozens of accounts x regions at
+//! once) meets throttling, and adaptive mode adds a client-side rate limiter that slows the
+//! requests down when AWS throttles, on top of the exponential backoff (AWS SDKs and Tools
+//! reference guide, "Retry behavior"). `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` and the profile's
+//! `max_attempts` / `retry_mode` are honoured (a profile that sets exactly the SDK default,
+//! standard mode with 3 attempts, cannot be told from none and gets the adaptive default);
+//! [`SessionOptions::max_attempts`] wins over all; an invalid value of either variable is
+//! refused as bad input before aws-config sees it (it would panic).
 
 use crate::domain::arn::{partition_of, role_arn, DEFAULT_PARTITION};
 use aws_config::retry::{RetryConfig, RetryMode};
@@ -181,6 +183,28 @@ pub struct AwsSession {
     pub region: String,
 }
 
+/// Attempts per call in amishare's default (adaptive) retry mode.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+
+/// The loaded retry config, or amishare's adaptive default when nothing configured one (no
+/// `--max-attempts`, no `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE`, and aws-config fell back to its
+/// own default: standard mode, 3 attempts).
+fn default_retries(config: SdkConfig, opts: &SessionOptions) -> SdkConfig {
+    let configured = opts.max_attempts.is_some()
+        || std::env::var_os("AWS_MAX_ATTEMPTS").is_some()
+        || std::env::var_os("AWS_RETRY_MODE").is_some();
+    let sdk_default = config
+        .retry_config()
+        .is_none_or(|r| r.mode() == RetryMode::Standard && r.max_attempts() == 3);
+    if configured || !sdk_default {
+        return config;
+    }
+    config
+        .to_builder()
+        .retry_config(RetryConfig::adaptive().with_max_attempts(DEFAULT_MAX_ATTEMPTS))
+        .build()
+}
+
 fn retry_config(max_attempts: u32) -> RetryConfig {
     match max_attempts {
         0 | 1 => RetryConfig::disabled(),
@@ -242,7 +266,7 @@ impl AwsSession {
         {
             return Err(e);
         }
-        let config = config_loader(opts).load().await;
+        let config = default_retries(config_loader(opts).load().await, opts);
         let r = Self::from_config(config, opts.profile.clone()).await;
         match (&r, &opts.profile) {
             (Err(SessionError::NoRegion { .. } | SessionError::Identity(_)), Some(p))
@@ -327,24 +351,59 @@ impl AwsSession {
         }
     }
 
+    /// The interceptor that counts this session's calls (`aws::calls`, shown by `-v`).
+    fn counter(&self) -> super::calls::CountCalls {
+        super::calls::CountCalls {
+            account: self.account.clone(),
+        }
+    }
+
+    pub fn organizations(&self) -> aws_sdk_organizations::Client {
+        aws_sdk_organizations::Client::from_conf(
+            aws_sdk_organizations::config::Builder::from(&self.config)
+                .interceptor(self.counter())
+                .build(),
+        )
+    }
+
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::new(&self.config)
+        aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&self.config)
+                .interceptor(self.counter())
+                .build(),
+        )
     }
 
     pub fn kms(&self) -> aws_sdk_kms::Client {
-        aws_sdk_kms::Client::new(&self.config)
+        aws_sdk_kms::Client::from_conf(
+            aws_sdk_kms::config::Builder::from(&self.config)
+                .interceptor(self.counter())
+                .build(),
+        )
     }
 
     pub fn iam(&self) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::new(&self.config)
+        aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&self.config)
+                .interceptor(self.counter())
+                .build(),
+        )
     }
 
     pub fn sts(&self) -> aws_sdk_sts::Client {
-        aws_sdk_sts::Client::new(&self.config)
+        aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&self.config)
+                .interceptor(self.counter())
+                .build(),
+        )
     }
 
     pub fn cloudtrail(&self) -> aws_sdk_cloudtrail::Client {
-        aws_sdk_cloudtrail::Client::new(&self.config)
+        aws_sdk_cloudtrail::Client::from_conf(
+            aws_sdk_cloudtrail::config::Builder::from(&self.config)
+                .interceptor(self.counter())
+                .build(),
+        )
     }
 }
 
@@ -447,6 +506,35 @@ mod tests {
             RoleSpec::parse("ops/Deployer", "444455556666").arn_in("aws-us-gov"),
             "arn:aws-us-gov:iam::444455556666:role/ops/Deployer"
         );
+    }
+
+    #[tokio::test]
+    async fn adaptive_retries_unless_configured() {
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_some()
+            || std::env::var_os("AWS_RETRY_MODE").is_some()
+        {
+            return;
+        }
+        let plain = SdkConfig::builder()
+            .retry_config(RetryConfig::standard())
+            .build();
+        let r = default_retries(plain.clone(), &SessionOptions::default());
+        let r = r.retry_config().unwrap();
+        assert_eq!(
+            (r.mode(), r.max_attempts()),
+            (RetryMode::Adaptive, DEFAULT_MAX_ATTEMPTS)
+        );
+        let given = SessionOptions {
+            max_attempts: Some(1),
+            ..SessionOptions::default()
+        };
+        let r = default_retries(plain, &given);
+        assert_eq!(r.retry_config().unwrap().mode(), RetryMode::Standard);
+        let profile = SdkConfig::builder()
+            .retry_config(RetryConfig::standard().with_max_attempts(9))
+            .build();
+        let r = default_retries(profile, &SessionOptions::default());
+        assert_eq!(r.retry_config().unwrap().max_attempts(), 9);
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<Exit, CliError>
         Journal::new(plan.clone()),
         &store,
         &progress,
+        crate::workflow::copy::DEFAULT_MAX_CONCURRENCY,
     )
     .await
 }
@@ -128,6 +129,7 @@ pub(super) async fn apply_and_report(
     journal: Journal,
     store: &FileJournalStore,
     progress: &Progress,
+    max_concurrency: usize,
 ) -> Result<Exit, CliError> {
     let ctx = Apply {
         world,
@@ -135,11 +137,18 @@ pub(super) async fn apply_and_report(
         events: progress,
         cancel: cancel_on_ctrl_c(),
         timing: Timing::default(),
+        max_concurrency,
     };
     let report = crate::workflow::copy::apply(&ctx, plan, journal).await?;
     match global.output {
         OutputFormat::Json => println!("{}", render::report::json(plan, &report)?),
         OutputFormat::Text => print!("{}", render_report(&report)),
+    }
+    if global.verbose > 0 {
+        eprint!(
+            "{}",
+            render::calls::calls_text(&crate::aws::calls::snapshot())
+        );
     }
     Ok(exit_for(&report))
 }

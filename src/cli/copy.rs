@@ -87,6 +87,11 @@ pub struct CopyArgs {
     pub skip_key_policy_edit: bool,
     #[command(flatten)]
     pub org: super::org_targets::OrgArgs,
+    /// Target account/regions copied and test-launched at once (AWS's per-destination copy
+    /// limits hold whatever the value; throttling slows the requests down)
+    #[arg(long, value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrency: u16,
     /// Maximum attempts per AWS call (1: no retries)
     #[arg(long, hide = true, value_name = "N")]
     pub max_attempts: Option<u32>,
@@ -233,6 +238,12 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
                 render::plan::unapplied_text(&plan, &report, status == ReportStatus::DryRun)
             ),
         }
+        if global.verbose > 0 {
+            eprint!(
+                "{}",
+                render::calls::calls_text(&crate::aws::calls::snapshot())
+            );
+        }
         return Ok(exit_for(&report));
     }
     if global.output == OutputFormat::Text {
@@ -243,7 +254,16 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         return Ok(Exit::Success);
     }
     let journal = start.into_journal(&plan);
-    apply_and_report(global, &world, &plan, journal, &store, &progress).await
+    apply_and_report(
+        global,
+        &world,
+        &plan,
+        journal,
+        &store,
+        &progress,
+        usize::from(args.max_concurrency),
+    )
+    .await
 }
 
 /// When the AMI or the target accounts are missing: ask for them (and the other values not

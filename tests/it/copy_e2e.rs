@@ -1307,9 +1307,12 @@ fn a_5xx_on_a_mutating_step_fails_with_exit_3_and_the_rerun_resumes() {
 
 #[test]
 fn ctrl_c_during_the_test_launch_terminates_the_instance_and_exits_non_zero() {
+    // The instance stays pending long enough for the Ctrl-C to land while it is: the launch
+    // is polled every 100-250 ms (AMISHARE_POLL_SCALE), and listing the live instances with
+    // boto3 before the signal takes seconds on a loaded machine.
     let emu = Emulator::start_with(&common::StartOptions {
         latency_ms: 0,
-        pending_seconds: 3.0,
+        pending_seconds: 8.0,
     });
     let seed = emu.seed(&[]);
     let ami = seed["ami_id"].as_str().unwrap();

@@ -113,12 +113,16 @@ fn to_ou_copies_to_every_active_account_and_reports_the_suspended_one() {
         );
     }
     assert!(!text.contains(&format!("arn:aws:iam::{}:root", suspended[0])));
-    let puts = emu
-        .mutating_actions()
-        .iter()
-        .filter(|a| a.ends_with("PutKeyPolicy"))
-        .count();
-    assert_eq!(puts, 1, "one key-policy edit for every target");
+    let actions = emu.mutating_actions();
+    let count = |name: &str| actions.iter().filter(|a| a.ends_with(name)).count();
+    assert_eq!(
+        count(":PutKeyPolicy"),
+        1,
+        "one key-policy edit for every target"
+    );
+    // One ModifyImageAttribute and one ModifySnapshotAttribute for all 19 accounts.
+    assert_eq!(count(":ModifyImageAttribute"), 1, "{actions:?}");
+    assert_eq!(count(":ModifySnapshotAttribute"), 1, "{actions:?}");
     // Shares: the AMI's launch permissions and the snapshot's createVolumePermission name every
     // active account and not the suspended one.
     let perms = emu.aws(
@@ -154,8 +158,21 @@ fn to_ou_copies_to_every_active_account_and_reports_the_suspended_one() {
 
     // A rerun plans nothing and changes nothing.
     emu.clear_requests();
-    let again = copy_to_ou(&emu, &seed);
+    let again = emu
+        .amishare_as_source(&seed)
+        .args(["-v", "--output", "json", "copy", ami, "--to-ou"])
+        .arg(seed["ou_id"].as_str().unwrap())
+        .args(["--target-role", TARGET_ROLE, "--yes"])
+        .output()
+        .unwrap();
     assert_eq!(again.status.code(), Some(0));
+    // -v: the API calls per account/region, from the SDK's own count.
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("API calls per account/region")
+            && err.contains(&format!("  {SOURCE_ACCOUNT} {REGION}: ")),
+        "{err}"
+    );
     let doc = stdout_json(&again);
     assert!(doc["plan"]["steps"].as_array().unwrap().is_empty());
     assert_eq!(doc["report"]["status"], "nothing-to-do");

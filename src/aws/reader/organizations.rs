@@ -18,7 +18,7 @@ pub struct SdkOrgReader {
 impl SdkOrgReader {
     pub fn new(session: &AwsSession) -> Self {
         Self {
-            client: aws_sdk_organizations::Client::new(&session.config),
+            client: session.organizations(),
         }
     }
 }

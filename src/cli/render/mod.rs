@@ -7,6 +7,7 @@
 //! - [`diagnosis`]: the result of `diagnose`
 //! - [`explain`]: the analysis of `explain`
 
+pub mod calls;
 pub mod diagnosis;
 pub mod explain;
 pub mod plan;

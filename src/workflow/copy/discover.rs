@@ -426,6 +426,8 @@ mod tests {
             poll_max: Duration::from_millis(10),
             copy_timeout: Duration::from_millis(timeout_ms),
             terminate_timeout: Duration::from_millis(100),
+            instance_poll_start: Duration::from_millis(5),
+            instance_poll_max: Duration::from_millis(10),
         }
     }
 
