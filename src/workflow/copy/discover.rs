@@ -153,11 +153,18 @@ async fn discover_image<R: Reader, W: Writer, E: Events + ?Sized>(
     let snapshots = src.reader.describe_snapshots(&image.snapshot_ids()).await?;
     let keys = discover_keys(&src.reader, &source.account, &snapshots).await?;
     let partition = partition_of(&source.arn).to_string();
-    let mut targets = Vec::new();
-    for account in &opts.target_accounts {
-        let access = world.target(account);
-        targets.push(discover_target(access, account, &image, &keys, &partition, opts).await?);
-    }
+    // Every target account at once (an organization has dozens), in the order given.
+    let targets = futures::future::try_join_all(opts.target_accounts.iter().map(|account| {
+        discover_target(
+            world.target(account),
+            account,
+            &image,
+            &keys,
+            &partition,
+            opts,
+        )
+    }))
+    .await?;
     Ok(Discovery {
         source,
         source_region: src.reader.region().to_string(),
@@ -339,25 +346,28 @@ async fn discover_target<R: Reader, W: Writer>(
             .get_managed_policy(&usage_policy_arn(partition, account))
             .await?;
     }
-    for region in &opts.target_regions {
-        let Some(rconn) = access.regions.get(region) else {
-            continue;
-        };
-        let target_key = match &opts.target_key {
-            Some(k) => Some(k.clone()),
-            None => rconn.reader.ebs_default_kms_key_id().await.ok(),
-        };
-        let copies = if opts.share_only {
-            Vec::new()
-        } else {
-            rconn.writer.find_copies(&image.id).await?
-        };
-        facts.regions.push(RegionFacts {
-            region: region.clone(),
-            target_key,
-            copies,
+    // The account's regions at once.
+    let regions = opts
+        .target_regions
+        .iter()
+        .filter_map(|region| access.regions.get(region).map(|rconn| (region, rconn)))
+        .map(|(region, rconn)| async move {
+            let target_key = match &opts.target_key {
+                Some(k) => Some(k.clone()),
+                None => rconn.reader.ebs_default_kms_key_id().await.ok(),
+            };
+            let copies = if opts.share_only {
+                Vec::new()
+            } else {
+                rconn.writer.find_copies(&image.id).await?
+            };
+            Ok::<_, CopyError>(RegionFacts {
+                region: region.clone(),
+                target_key,
+                copies,
+            })
         });
-    }
+    facts.regions = futures::future::try_join_all(regions).await?;
     Ok(facts)
 }
 
