@@ -69,6 +69,21 @@ fn malformed_values_are_usage_errors_naming_the_value() {
             ],
             "`--grant arn:aws:iam::444455556666:role/*` is not an IAM user, role or group ARN",
         ),
+        (
+            &["copy", "ami-0123456789abcdef0", "--to-ou", "ou-12"],
+            "`--to-ou ou-12` is not an organizational unit id",
+        ),
+        (
+            &[
+                "copy",
+                "ami-0123456789abcdef0",
+                "--to",
+                "444455556666",
+                "--org-profile",
+                "mgmt",
+            ],
+            "`--org-profile` is only used with `--to-ou` or `--to-org`",
+        ),
         (&["diagnose", "i-123"], "`i-123` is not an instance id"),
         (
             &["--region", "useast1", "diagnose", "i-0123456789abcdef0"],

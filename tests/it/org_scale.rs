@@ -204,3 +204,54 @@ fn a_bad_accounts_file_line_is_exit_2_naming_file_and_line() {
     );
     assert!(emu.requests().is_empty(), "no AWS call before the check");
 }
+
+#[test]
+fn a_failing_target_does_not_stop_the_others_and_the_rerun_does_only_it() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--org-ou-accounts", "4", "--org-nested"]);
+    // The first CopyImage is refused (not retryable): that target fails, the others go on.
+    emu.add_fault(
+        json!({"type": "5xx", "service": "ec2", "action": "CopyImage", "count": 1,
+                         "status": 400, "code": "UnauthorizedOperation",
+                         "message": "not authorized to perform ec2:CopyImage"}),
+    );
+    let out = copy_to_ou(&emu, &seed);
+    // A refused AWS call (not a failed launch or copy state): exit 3.
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = stdout_json(&out);
+    let targets = doc["report"]["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 4);
+    let failed: Vec<&Value> = targets.iter().filter(|t| t["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{targets:#?}");
+    assert_eq!(
+        targets.iter().filter(|t| t["status"] == "ok").count(),
+        3,
+        "{targets:#?}"
+    );
+    let failed_account = failed[0]["account"].as_str().unwrap().to_string();
+
+    // The rerun copies only into the account that failed.
+    emu.clear_faults();
+    emu.clear_requests();
+    let again = copy_to_ou(&emu, &seed);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let copies: Vec<Value> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r["action"] == "CopyImage")
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:#?}");
+    assert_eq!(copies[0]["account"], failed_account.as_str());
+    let doc = stdout_json(&again);
+    assert_eq!(doc["report"]["status"], "ok", "{:#}", doc["report"]);
+}

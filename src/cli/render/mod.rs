@@ -13,6 +13,7 @@ pub mod explain;
 pub mod plan;
 pub mod report;
 pub mod rollback;
+pub mod targets_table;
 
 use super::CliError;
 
