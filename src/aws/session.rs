@@ -21,7 +21,9 @@
 //! `max_attempts` / `retry_mode` are honoured (a profile that sets exactly the SDK default,
 //! standard mode with 3 attempts, cannot be told from none and gets the adaptive default);
 //! [`SessionOptions::max_attempts`] wins over all; an invalid value of either variable is
-//! refused as bad input before aws-config sees it (it would panic).
+//! refused as bad input before aws-config sees it (it would panic). Every client has a retry
+//! partition of its own service, account and region (AWS throttles per account and region), so
+//! the rate limiter and retry quota of one target never slow another down.
 
 use crate::domain::arn::{partition_of, role_arn, DEFAULT_PARTITION};
 use aws_config::retry::{RetryConfig, RetryMode};
@@ -358,10 +360,24 @@ impl AwsSession {
         }
     }
 
+    /// The retry partition of this session's `service` client: one per service, account and
+    /// region. AWS throttles per account and Region ("Amazon EC2 throttles EC2 API requests for
+    /// each AWS account on a per-Region basis", EC2 developer guide, "Request throttling for the
+    /// Amazon EC2 API", docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html), so the
+    /// adaptive rate limiter and the retry quota of one target must not slow the others down
+    /// (the SDK's default partition is per service and region, shared by every account).
+    fn retry_partition(&self, service: &str) -> aws_sdk_ec2::config::retry::RetryPartition {
+        aws_sdk_ec2::config::retry::RetryPartition::new(format!(
+            "{service}-{}-{}",
+            self.account, self.region
+        ))
+    }
+
     pub fn organizations(&self) -> aws_sdk_organizations::Client {
         aws_sdk_organizations::Client::from_conf(
             aws_sdk_organizations::config::Builder::from(&self.config)
                 .interceptor(self.counter())
+                .retry_partition(self.retry_partition("organizations"))
                 .build(),
         )
     }
@@ -370,6 +386,7 @@ impl AwsSession {
         aws_sdk_ec2::Client::from_conf(
             aws_sdk_ec2::config::Builder::from(&self.config)
                 .interceptor(self.counter())
+                .retry_partition(self.retry_partition("ec2"))
                 .build(),
         )
     }
@@ -378,6 +395,7 @@ impl AwsSession {
         aws_sdk_kms::Client::from_conf(
             aws_sdk_kms::config::Builder::from(&self.config)
                 .interceptor(self.counter())
+                .retry_partition(self.retry_partition("kms"))
                 .build(),
         )
     }
@@ -386,6 +404,7 @@ impl AwsSession {
         aws_sdk_iam::Client::from_conf(
             aws_sdk_iam::config::Builder::from(&self.config)
                 .interceptor(self.counter())
+                .retry_partition(self.retry_partition("iam"))
                 .build(),
         )
     }
@@ -394,6 +413,7 @@ impl AwsSession {
         aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(&self.config)
                 .interceptor(self.counter())
+                .retry_partition(self.retry_partition("sts"))
                 .build(),
         )
     }
@@ -402,6 +422,7 @@ impl AwsSession {
         aws_sdk_cloudtrail::Client::from_conf(
             aws_sdk_cloudtrail::config::Builder::from(&self.config)
                 .interceptor(self.counter())
+                .retry_partition(self.retry_partition("cloudtrail"))
                 .build(),
         )
     }
@@ -506,6 +527,24 @@ mod tests {
             RoleSpec::parse("ops/Deployer", "444455556666").arn_in("aws-us-gov"),
             "arn:aws-us-gov:iam::444455556666:role/ops/Deployer"
         );
+    }
+
+    #[test]
+    fn every_account_and_region_has_its_own_retry_partition() {
+        let session = |account: &str, region: &str| AwsSession {
+            config: SdkConfig::builder()
+                .region(Region::new(region.to_string()))
+                .behavior_version(BehaviorVersion::latest())
+                .build(),
+            account: account.to_string(),
+            arn: format!("arn:aws:iam::{account}:root"),
+            region: region.to_string(),
+        };
+        let name = |s: &AwsSession| s.ec2().config().retry_partition().map(ToString::to_string);
+        let a = session("444455556666", "us-east-1");
+        assert_eq!(name(&a).as_deref(), Some("ec2-444455556666-us-east-1"));
+        assert_ne!(name(&a), name(&session("444455557777", "us-east-1")));
+        assert_ne!(name(&a), name(&a.in_region("eu-west-1")));
     }
 
     #[tokio::test]
