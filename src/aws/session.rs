@@ -13,13 +13,17 @@
 //! `AssumeRoleProvider` is not used: it builds its STS client with `IdentityCache::no_cache()`, so
 //! a source profile with `role_arn` + `source_profile` was assumed again for every target.)
 //!
-//! Retries: the SDK's standard retry mode and its defaults (3 attempts, exponential backoff,
-//! client-side retry quota) are kept. `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` and the profile's
-//! `max_attempts` / `retry_mode` are honoured (amishare sets no retry config of its own unless
-//! [`SessionOptions::max_attempts`] is given, which wins); an invalid value of either variable is
-//! refused as bad input before aws-config sees it (it would panic). Long runs under throttling
-//! (many targets and regions, each copy polled until available) should raise it, e.g.
-//! `AWS_MAX_ATTEMPTS=10`: with 3 attempts a throttled Describe call can fail the run.
+//! Retries: when nothing configures them, the SDK's ADAPTIVE retry mode with
+//! [`DEFAULT_MAX_ATTEMPTS`] attempts: a run over an organization (dozens of accounts x regions at
+//! once) meets throttling, and adaptive mode adds a client-side rate limiter that slows the
+//! requests down when AWS throttles, on top of the exponential backoff (AWS SDKs and Tools
+//! reference guide, "Retry behavior"). `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` and the profile's
+//! `max_attempts` / `retry_mode` are honoured (a profile that sets exactly the SDK default,
+//! standard mode with 3 attempts, cannot be told from none and gets the adaptive default);
+//! [`SessionOptions::max_attempts`] wins over all; an invalid value of either variable is
+//! refused as bad input before aws-config sees it (it would panic). Every client has a retry
+//! partition of its own service, account and region (AWS throttles per account and region), so
+//! the rate limiter and retry quota of one target never slow another down.
 
 use crate::domain::arn::{partition_of, role_arn, DEFAULT_PARTITION};
 use aws_config::retry::{RetryConfig, RetryMode};
@@ -29,6 +33,7 @@ use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentia
 use aws_credential_types::Credentials;
 
 use super::error::{aws_err, AwsError};
+use super::profile::{invalid_retry_env, invalid_retry_profile, profile_exists};
 use crate::workflow::inventory::CallerIdentity;
 
 /// The role session name amishare uses (visible in the target account's CloudTrail).
@@ -157,115 +162,6 @@ impl SessionError {
     }
 }
 
-/// Whether `profile` is named in the shared config file (`[profile NAME]`, or `[default]`) or
-/// the credentials file (`[NAME]`), honouring `AWS_CONFIG_FILE` / `AWS_SHARED_CREDENTIALS_FILE`.
-/// Only asked after loading failed, to tell a misspelt profile from a broken one.
-fn profile_exists(profile: &str) -> bool {
-    profile_names().iter().any(|p| p == profile)
-}
-
-/// The profiles of the shared AWS config and credentials files (`AWS_CONFIG_FILE`,
-/// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config` and `~/.aws/credentials`), in file order,
-/// each once (the guided prompts offer them).
-pub fn profile_names() -> Vec<String> {
-    let home = dirs::home_dir().unwrap_or_default().join(".aws");
-    let file = |var: &str, default: &str| {
-        std::env::var_os(var)
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| home.join(default))
-    };
-    let mut names: Vec<String> = Vec::new();
-    for (path, config) in [
-        (file("AWS_CONFIG_FILE", "config"), true),
-        (file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), false),
-    ] {
-        let Ok(text) = std::fs::read_to_string(path) else {
-            continue;
-        };
-        for l in text.lines() {
-            let Some(section) = l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')) else {
-                continue;
-            };
-            let section = section.trim();
-            let name = if config && section != "default" {
-                section.strip_prefix("profile").map(str::trim)
-            } else {
-                Some(section)
-            };
-            if let Some(n) = name.filter(|n| !n.is_empty()) {
-                if !names.iter().any(|x| x == n) {
-                    names.push(n.to_string());
-                }
-            }
-        }
-    }
-    names
-}
-
-/// The value of `key` in `profile`'s section of the shared config file (`[profile NAME]`, or
-/// `[default]`) or the credentials file (`[NAME]`), as written (trimmed); the last one wins.
-fn profile_value(profile: &str, key: &str) -> Option<String> {
-    let home = dirs::home_dir().unwrap_or_default().join(".aws");
-    let file = |var: &str, default: &str| {
-        std::env::var_os(var)
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| home.join(default))
-    };
-    let mut found = None;
-    for (path, config) in [
-        (file("AWS_CONFIG_FILE", "config"), true),
-        (file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), false),
-    ] {
-        let Ok(text) = std::fs::read_to_string(path) else {
-            continue;
-        };
-        let mut inside = false;
-        for l in text.lines().map(str::trim) {
-            if let Some(section) = l.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                let section = section.trim();
-                let name = if config && section != "default" {
-                    section.strip_prefix("profile").map(str::trim)
-                } else {
-                    Some(section)
-                };
-                inside = name == Some(profile);
-            } else if inside {
-                if let Some((k, v)) = l.split_once('=') {
-                    if k.trim() == key {
-                        found = Some(v.trim().to_string());
-                    }
-                }
-            }
-        }
-    }
-    found
-}
-
-/// An invalid `max_attempts` / `retry_mode` in the selected profile (aws-config panics on it).
-fn invalid_retry_profile(profile: Option<&str>) -> Option<SessionError> {
-    let profile = profile
-        .map(str::to_string)
-        .or_else(|| std::env::var("AWS_PROFILE").ok())
-        .unwrap_or_else(|| "default".to_string());
-    let bad = |key, value, expected| SessionError::BadProfileRetrySetting {
-        profile: profile.clone(),
-        key,
-        value,
-        expected,
-    };
-    if let Some(v) = profile_value(&profile, "max_attempts") {
-        if !matches!(v.parse::<u32>(), Ok(n) if n > 0) {
-            return Some(bad("max_attempts", v, "a whole number from 1"));
-        }
-    }
-    if let Some(v) = profile_value(&profile, "retry_mode") {
-        if v.parse::<RetryMode>().is_err() {
-            return Some(bad("retry_mode", v, "`standard` or `adaptive`"));
-        }
-    }
-    None
-}
-
 /// Credentials and region for one account, with who they are.
 #[derive(Debug, Clone)]
 pub struct AwsSession {
@@ -275,34 +171,33 @@ pub struct AwsSession {
     pub region: String,
 }
 
+/// Attempts per call in amishare's default (adaptive) retry mode.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+
+/// The loaded retry config, or amishare's adaptive default when nothing configured one (no
+/// `--max-attempts`, no `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE`, and aws-config fell back to its
+/// own default: standard mode, 3 attempts).
+fn default_retries(config: SdkConfig, opts: &SessionOptions) -> SdkConfig {
+    let configured = opts.max_attempts.is_some()
+        || std::env::var_os("AWS_MAX_ATTEMPTS").is_some()
+        || std::env::var_os("AWS_RETRY_MODE").is_some();
+    let sdk_default = config
+        .retry_config()
+        .is_none_or(|r| r.mode() == RetryMode::Standard && r.max_attempts() == 3);
+    if configured || !sdk_default {
+        return config;
+    }
+    config
+        .to_builder()
+        .retry_config(RetryConfig::adaptive().with_max_attempts(DEFAULT_MAX_ATTEMPTS))
+        .build()
+}
+
 fn retry_config(max_attempts: u32) -> RetryConfig {
     match max_attempts {
         0 | 1 => RetryConfig::disabled(),
         n => RetryConfig::standard().with_max_attempts(n),
     }
-}
-
-/// The first invalid one of `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE`, read as aws-config reads them
-/// (a whole number from 1; `standard` or `adaptive`). Checked before loading: aws-config panics
-/// on an invalid value (e.g. the AWS CLI's `legacy` mode); the profile file's settings are
-/// checked by [`invalid_retry_profile`].
-fn invalid_retry_env() -> Option<SessionError> {
-    let bad = |var, value, expected| SessionError::BadRetrySetting {
-        var,
-        value,
-        expected,
-    };
-    if let Ok(v) = std::env::var("AWS_MAX_ATTEMPTS") {
-        if !matches!(v.parse::<u32>(), Ok(n) if n > 0) {
-            return Some(bad("AWS_MAX_ATTEMPTS", v, "a whole number from 1"));
-        }
-    }
-    if let Ok(v) = std::env::var("AWS_RETRY_MODE") {
-        if v.parse::<RetryMode>().is_err() {
-            return Some(bad("AWS_RETRY_MODE", v, "`standard` or `adaptive`"));
-        }
-    }
-    None
 }
 
 /// aws-config's default loader with the options' overrides; anything not overridden (retries
@@ -338,7 +233,7 @@ impl AwsSession {
         if let Some(client) = super::tls::ca_bundle_client()? {
             loader = loader.http_client(client);
         }
-        let config = loader.load().await;
+        let config = default_retries(loader.load().await, opts);
         let r = Self::from_config(config, opts.profile.clone()).await;
         match (&r, &opts.profile) {
             (Err(SessionError::NoRegion { .. } | SessionError::Identity(_)), Some(p))
@@ -429,20 +324,69 @@ impl AwsSession {
         }
     }
 
+    /// The interceptor that counts this session's calls (`aws::calls`, shown by `-v`).
+    fn counter(&self) -> super::calls::CountCalls {
+        super::calls::CountCalls {
+            account: self.account.clone(),
+        }
+    }
+
+    /// The retry partition of this session's `service` client: one per service, account and
+    /// region. AWS throttles per account and Region ("Amazon EC2 throttles EC2 API requests for
+    /// each AWS account on a per-Region basis", EC2 developer guide, "Request throttling for the
+    /// Amazon EC2 API", docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html), so the
+    /// adaptive rate limiter and the retry quota of one target must not slow the others down
+    /// (the SDK's default partition is per service and region, shared by every account).
+    fn retry_partition(&self, service: &str) -> aws_sdk_ec2::config::retry::RetryPartition {
+        aws_sdk_ec2::config::retry::RetryPartition::new(format!(
+            "{service}-{}-{}",
+            self.account, self.region
+        ))
+    }
+
+    pub fn organizations(&self) -> aws_sdk_organizations::Client {
+        aws_sdk_organizations::Client::from_conf(
+            aws_sdk_organizations::config::Builder::from(&self.config)
+                .interceptor(self.counter())
+                .retry_partition(self.retry_partition("organizations"))
+                .build(),
+        )
+    }
+
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::new(&self.config)
+        aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&self.config)
+                .interceptor(self.counter())
+                .retry_partition(self.retry_partition("ec2"))
+                .build(),
+        )
     }
 
     pub fn kms(&self) -> aws_sdk_kms::Client {
-        aws_sdk_kms::Client::new(&self.config)
+        aws_sdk_kms::Client::from_conf(
+            aws_sdk_kms::config::Builder::from(&self.config)
+                .interceptor(self.counter())
+                .retry_partition(self.retry_partition("kms"))
+                .build(),
+        )
     }
 
     pub fn iam(&self) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::new(&self.config)
+        aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&self.config)
+                .interceptor(self.counter())
+                .retry_partition(self.retry_partition("iam"))
+                .build(),
+        )
     }
 
     pub fn sts(&self) -> aws_sdk_sts::Client {
-        aws_sdk_sts::Client::new(&self.config)
+        aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&self.config)
+                .interceptor(self.counter())
+                .retry_partition(self.retry_partition("sts"))
+                .build(),
+        )
     }
 
     pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
@@ -454,7 +398,12 @@ impl AwsSession {
     }
 
     pub fn cloudtrail(&self) -> aws_sdk_cloudtrail::Client {
-        aws_sdk_cloudtrail::Client::new(&self.config)
+        aws_sdk_cloudtrail::Client::from_conf(
+            aws_sdk_cloudtrail::config::Builder::from(&self.config)
+                .interceptor(self.counter())
+                .retry_partition(self.retry_partition("cloudtrail"))
+                .build(),
+        )
     }
 }
 
@@ -557,6 +506,53 @@ mod tests {
             RoleSpec::parse("ops/Deployer", "444455556666").arn_in("aws-us-gov"),
             "arn:aws-us-gov:iam::444455556666:role/ops/Deployer"
         );
+    }
+
+    #[test]
+    fn every_account_and_region_has_its_own_retry_partition() {
+        let session = |account: &str, region: &str| AwsSession {
+            config: SdkConfig::builder()
+                .region(Region::new(region.to_string()))
+                .behavior_version(BehaviorVersion::latest())
+                .build(),
+            account: account.to_string(),
+            arn: format!("arn:aws:iam::{account}:root"),
+            region: region.to_string(),
+        };
+        let name = |s: &AwsSession| s.ec2().config().retry_partition().map(ToString::to_string);
+        let a = session("444455556666", "us-east-1");
+        assert_eq!(name(&a).as_deref(), Some("ec2-444455556666-us-east-1"));
+        assert_ne!(name(&a), name(&session("444455557777", "us-east-1")));
+        assert_ne!(name(&a), name(&a.in_region("eu-west-1")));
+    }
+
+    #[tokio::test]
+    async fn adaptive_retries_unless_configured() {
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_some()
+            || std::env::var_os("AWS_RETRY_MODE").is_some()
+        {
+            return;
+        }
+        let plain = SdkConfig::builder()
+            .retry_config(RetryConfig::standard())
+            .build();
+        let r = default_retries(plain.clone(), &SessionOptions::default());
+        let r = r.retry_config().unwrap();
+        assert_eq!(
+            (r.mode(), r.max_attempts()),
+            (RetryMode::Adaptive, DEFAULT_MAX_ATTEMPTS)
+        );
+        let given = SessionOptions {
+            max_attempts: Some(1),
+            ..SessionOptions::default()
+        };
+        let r = default_retries(plain, &given);
+        assert_eq!(r.retry_config().unwrap().mode(), RetryMode::Standard);
+        let profile = SdkConfig::builder()
+            .retry_config(RetryConfig::standard().with_max_attempts(9))
+            .build();
+        let r = default_retries(profile, &SessionOptions::default());
+        assert_eq!(r.retry_config().unwrap().max_attempts(), 9);
     }
 
     #[test]

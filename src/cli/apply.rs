@@ -64,7 +64,10 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<Exit, CliError>
         Journal::new(plan.clone()),
         &store,
         &progress,
-        export.as_ref(),
+        ApplyWith {
+            export: export.as_ref(),
+            max_concurrency: crate::workflow::copy::DEFAULT_MAX_CONCURRENCY,
+        },
     )
     .await
 }
@@ -125,6 +128,12 @@ fn cancel_on_ctrl_c() -> watch::Receiver<bool> {
     rx
 }
 
+/// How a plan is applied besides the plan itself: `--export` and `--max-concurrency`.
+pub(super) struct ApplyWith<'a> {
+    pub export: Option<&'a ExportTarget>,
+    pub max_concurrency: usize,
+}
+
 /// Apply the plan with its journal, then print the report (and, with `--export`, write what
 /// was applied as infrastructure code) and say how the command exits.
 pub(super) async fn apply_and_report(
@@ -134,14 +143,19 @@ pub(super) async fn apply_and_report(
     journal: Journal,
     store: &FileJournalStore,
     progress: &Progress,
-    export: Option<&ExportTarget>,
+    with: ApplyWith<'_>,
 ) -> Result<Exit, CliError> {
+    let ApplyWith {
+        export,
+        max_concurrency,
+    } = with;
     let ctx = Apply {
         world,
         store,
         events: progress,
         cancel: cancel_on_ctrl_c(),
         timing: Timing::default(),
+        max_concurrency,
     };
     let report = crate::workflow::copy::apply(&ctx, plan, journal).await?;
     match global.output {
@@ -150,6 +164,12 @@ pub(super) async fn apply_and_report(
     }
     if let Some(target) = export {
         write_applied(target, plan, &report)?;
+    }
+    if global.verbose > 0 {
+        eprint!(
+            "{}",
+            render::calls::calls_text(&crate::aws::calls::snapshot())
+        );
     }
     Ok(exit_for(&report))
 }

@@ -90,9 +90,16 @@ pub async fn connect(
             "use `--target-role NAME` (assumed in every target account) for several targets",
         ));
     }
+    // Every target account's credentials at once (an organization has dozens of accounts).
+    let sessions = futures::future::try_join_all(
+        reach
+            .accounts
+            .iter()
+            .map(|account| target_session(&source, access, account, reach.max_attempts)),
+    )
+    .await?;
     let mut targets = Vec::new();
-    for account in reach.accounts {
-        let session = target_session(&source, access, account, reach.max_attempts).await?;
+    for (account, session) in reach.accounts.iter().zip(sessions) {
         let mut conns = BTreeMap::new();
         if let Some(s) = &session {
             for r in &regions {

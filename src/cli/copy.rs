@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::apply::{apply_and_report, exit_for};
+use super::apply::{apply_and_report, exit_for, ApplyWith};
 use super::connect::{connect, source_session, Reach};
 use super::lifecycle::LifecycleArgs;
 use super::progress::Progress;
@@ -90,6 +90,13 @@ pub struct CopyArgs {
     /// Leave the source key policy alone (reproduces the "Client error on launch" failure)
     #[arg(long, hide = true)]
     pub skip_key_policy_edit: bool,
+    #[command(flatten)]
+    pub org: super::org_targets::OrgArgs,
+    /// Target account/regions copied and test-launched at once (AWS's per-destination copy
+    /// limits hold whatever the value; throttling slows the requests down)
+    #[arg(long, value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrency: u16,
     /// Maximum attempts per AWS call (1: no retries)
     #[arg(long, hide = true, value_name = "N")]
     pub max_attempts: Option<u32>,
@@ -143,6 +150,7 @@ impl CopyArgs {
             reencrypt_with: self.reencrypt_with.clone(),
             probe: self.dry_run,
             lifecycle: self.lifecycle.options(self.share_only)?,
+            org_targets: None,
         })
     }
 }
@@ -192,13 +200,17 @@ fn validate(args: &CopyArgs) -> Result<(), CliError> {
         args.external_id.as_deref(),
         args.target_profile.as_deref(),
     )?;
+    super::org_targets::validate(&args.org)?;
     args.lifecycle.options(args.share_only).map(|_| ())
 }
 
 pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliError> {
     validate(&args)?;
     let export = args.export.target()?;
-    let loaded = ask_for_missing(global, &mut args).await?;
+    let (org_session, org_targets) =
+        super::org_targets::resolve_targets(global, &args.org, &mut args.to, args.max_attempts)
+            .await?;
+    let loaded = ask_for_missing(global, &mut args).await?.or(org_session);
     ask_target_access(
         &mut args.target_role,
         &mut args.target_profile,
@@ -230,6 +242,7 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         &opts.target_accounts,
         partition_of(&world.source.reader.identity().arn),
     );
+    opts.org_targets = org_targets;
     let store = FileJournalStore::default_location();
     let progress = Progress::for_output(global);
     let start = RunStart::choose(&store, &opts, &image_id, args.dry_run);
@@ -262,6 +275,12 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         if let Some(target) = &export {
             super::export::write_unapplied(target, &plan, status)?;
         }
+        if global.verbose > 0 {
+            eprint!(
+                "{}",
+                render::calls::calls_text(&crate::aws::calls::snapshot())
+            );
+        }
         return Ok(exit_for(&report));
     }
     if global.output == OutputFormat::Text {
@@ -279,7 +298,10 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         journal,
         &store,
         &progress,
-        export.as_ref(),
+        ApplyWith {
+            export: export.as_ref(),
+            max_concurrency: usize::from(args.max_concurrency),
+        },
     )
     .await
 }

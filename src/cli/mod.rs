@@ -17,6 +17,7 @@ pub mod error;
 pub mod explain;
 pub mod export;
 pub mod lifecycle;
+pub mod org_targets;
 pub mod progress;
 pub mod prompt;
 pub mod prompt_access;
@@ -87,7 +88,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Share an AMI with other accounts, fix its KMS keys' policies, copy it there and test-launch it
-    Copy(copy::CopyArgs),
+    Copy(Box<copy::CopyArgs>),
     /// Apply a plan saved by `amishare copy --plan-out`, refusing if the world changed since
     Apply(apply::ApplyArgs),
     /// Undo what a run changed, from its journal
@@ -153,7 +154,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     }
     match cli.command {
         Command::Explain(args) => explain::run(&cli.global, args),
-        Command::Copy(args) => block_on(copy::run(&cli.global, args)),
+        Command::Copy(args) => block_on(copy::run(&cli.global, *args)),
         Command::Apply(args) => block_on(apply::run(&cli.global, args)),
         Command::Rollback(args) => block_on(rollback::run(&cli.global, args)),
         Command::Diagnose(args) => block_on(diagnose::run(&cli.global, args)),

@@ -14,8 +14,18 @@ use crate::workflow::events::{Event, Events};
 pub struct Progress {
     multi: MultiProgress,
     bars: Mutex<BTreeMap<String, ProgressBar>>,
+    /// The summary line under the per-account/region bars: (bar, copies seen, copies finished).
+    summary: Mutex<Option<(ProgressBar, usize, usize)>>,
     tty: bool,
     quiet: bool,
+}
+
+/// The summary line's text.
+pub fn summary_text(seen: usize, finished: usize) -> String {
+    format!(
+        "copies: {finished}/{seen} finished, {} in progress",
+        seen - finished.min(seen)
+    )
 }
 
 impl Progress {
@@ -23,6 +33,7 @@ impl Progress {
         Self {
             multi: MultiProgress::new(),
             bars: Mutex::new(BTreeMap::new()),
+            summary: Mutex::new(None),
             tty: std::io::stderr().is_terminal(),
             quiet,
         }
@@ -31,6 +42,27 @@ impl Progress {
     /// Progress for a command: quiet when the output is one JSON document and `-v` was not given.
     pub fn for_output(global: &GlobalArgs) -> Self {
         Self::new(global.output == OutputFormat::Json && global.verbose == 0)
+    }
+
+    /// Count a copy seen for the first time (`started`) or finished, on the summary line (a
+    /// terminal only; created with the first copy, kept last).
+    fn count_copy(&self, started: bool) {
+        if !self.tty || self.quiet {
+            return;
+        }
+        if let Ok(mut summary) = self.summary.lock() {
+            let (bar, seen, finished) = summary.get_or_insert_with(|| {
+                let b = self.multi.add(ProgressBar::new_spinner());
+                (b, 0, 0)
+            });
+            if started {
+                *seen += 1;
+            } else {
+                *finished += 1;
+            }
+            bar.set_message(summary_text(*seen, *finished));
+            bar.tick();
+        }
     }
 
     fn line(&self, s: String) {
@@ -63,19 +95,34 @@ impl Events for Progress {
             } => {
                 let key = format!("{account}/{region}");
                 if self.tty && !self.quiet {
+                    let mut first = false;
                     if let Ok(mut bars) = self.bars.lock() {
-                        let bar = bars.entry(key.clone()).or_insert_with(|| {
-                            let b = self.multi.add(ProgressBar::new(100));
-                            if let Ok(style) =
-                                ProgressStyle::with_template("{prefix} [{bar:30}] {pos:>3}% {msg}")
-                            {
-                                b.set_style(style.progress_chars("=> "));
-                            }
-                            b.set_prefix(key.clone());
-                            b
-                        });
+                        let bar =
+                            bars.entry(key.clone()).or_insert_with(|| {
+                                first = true;
+                                let b =
+                                    match self.summary.lock().ok().and_then(|s| {
+                                        s.as_ref().map(|(summary, _, _)| summary.clone())
+                                    }) {
+                                        // one line per account/region, above the summary line
+                                        Some(summary) => self
+                                            .multi
+                                            .insert_before(&summary, ProgressBar::new(100)),
+                                        None => self.multi.add(ProgressBar::new(100)),
+                                    };
+                                if let Ok(style) = ProgressStyle::with_template(
+                                    "{prefix} [{bar:30}] {pos:>3}% {msg}",
+                                ) {
+                                    b.set_style(style.progress_chars("=> "));
+                                }
+                                b.set_prefix(key.clone());
+                                b
+                            });
                         bar.set_position(u64::from(percent.unwrap_or(0)));
                         bar.set_message(format!("{image_id} {state}"));
+                    }
+                    if first {
+                        self.count_copy(true);
                     }
                 }
             }
@@ -85,10 +132,15 @@ impl Events for Progress {
                 image_id,
                 state,
             } => {
-                if let Ok(mut bars) = self.bars.lock() {
-                    if let Some(b) = bars.remove(&format!("{account}/{region}")) {
-                        b.finish_and_clear();
-                    }
+                let had_bar = self
+                    .bars
+                    .lock()
+                    .ok()
+                    .and_then(|mut bars| bars.remove(&format!("{account}/{region}")))
+                    .map(|b| b.finish_and_clear())
+                    .is_some();
+                if had_bar {
+                    self.count_copy(false);
                 }
                 self.line(format!("   copy {image_id} in {account}/{region}: {state}"));
             }
@@ -102,5 +154,19 @@ impl Events for Progress {
             )),
             Event::Note { message } => self.line(format!("   {message}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_line() {
+        assert_eq!(
+            summary_text(60, 12),
+            "copies: 12/60 finished, 48 in progress"
+        );
+        assert_eq!(summary_text(1, 1), "copies: 1/1 finished, 0 in progress");
     }
 }

@@ -9,7 +9,7 @@
 use super::prompt::interactive;
 use super::validate::is_role_ref;
 use super::CliError;
-use crate::aws::session::profile_names;
+use crate::aws::profile::profile_names;
 
 /// The role the question suggests.
 pub const SUGGESTED_ROLE: &str = "OrganizationAccountAccessRole";

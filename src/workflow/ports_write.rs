@@ -266,6 +266,37 @@ pub trait Writer: Send + Sync {
         add: bool,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 
+    /// ModifyImageAttribute launchPermission adding every one of `accounts` in one call (the
+    /// default: one call per account, for implementations without a batch form).
+    fn add_launch_permissions(
+        &self,
+        image_id: &str,
+        accounts: &[String],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send {
+        async move {
+            for a in accounts {
+                self.set_launch_permission(image_id, a, true).await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// ModifySnapshotAttribute createVolumePermission adding every one of `accounts` in one
+    /// call (the default: one call per account).
+    fn add_create_volume_permissions(
+        &self,
+        snapshot_id: &str,
+        accounts: &[String],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send {
+        async move {
+            for a in accounts {
+                self.set_create_volume_permission(snapshot_id, a, true)
+                    .await?;
+            }
+            Ok(())
+        }
+    }
+
     /// GetPolicy + GetPolicyVersion + ListPolicyVersions; `None` when it does not exist.
     fn get_managed_policy(
         &self,

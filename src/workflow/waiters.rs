@@ -10,22 +10,55 @@ use super::ports::AwsError;
 use super::ports_write::{ImageStatus, Writer};
 use crate::domain::states::{ImageState, InstanceState};
 
-/// Timing of the waiters (shortened in unit tests).
+/// Timing of the waiters: AWS's pace by default (an AMI copy takes minutes, an instance tens of
+/// seconds), every delay multiplied by [`POLL_SCALE_VAR`] when it is set (tests against the
+/// local emulator, whose copies take a second or two).
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
+    /// Image copies (and a pending source AMI): the first poll delay, and the most it grows to.
     pub poll_start: Duration,
     pub poll_max: Duration,
     pub copy_timeout: Duration,
     pub terminate_timeout: Duration,
+    /// Test instances (launch and termination): the first poll delay, and the most it grows to.
+    pub instance_poll_start: Duration,
+    pub instance_poll_max: Duration,
 }
+
+/// The environment variable that scales every poll delay (a positive number; e.g. `0.05` turns
+/// the copies' 5 s into 250 ms). Not a flag: it is for tests, not for people.
+pub const POLL_SCALE_VAR: &str = "AMISHARE_POLL_SCALE";
 
 impl Default for Timing {
     fn default() -> Self {
-        Self {
-            poll_start: Duration::from_millis(250),
-            poll_max: Duration::from_secs(10),
+        let aws = Self {
+            poll_start: Duration::from_secs(5),
+            poll_max: Duration::from_secs(15),
             copy_timeout: Duration::from_secs(3 * 3600),
             terminate_timeout: Duration::from_secs(300),
+            instance_poll_start: Duration::from_secs(2),
+            instance_poll_max: Duration::from_secs(5),
+        };
+        match std::env::var(POLL_SCALE_VAR)
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+        {
+            Some(f) if f.is_finite() && f > 0.0 => aws.scaled(f),
+            _ => aws,
+        }
+    }
+}
+
+impl Timing {
+    /// Every poll delay multiplied by `factor` (timeouts unchanged).
+    #[must_use]
+    pub fn scaled(self, factor: f64) -> Self {
+        Self {
+            poll_start: self.poll_start.mul_f64(factor),
+            poll_max: self.poll_max.mul_f64(factor),
+            instance_poll_start: self.instance_poll_start.mul_f64(factor),
+            instance_poll_max: self.instance_poll_max.mul_f64(factor),
+            ..self
         }
     }
 }
@@ -167,15 +200,15 @@ pub async fn terminate_and_confirm<W: Writer>(
                 if attempts >= 5 || started.elapsed() > timing.terminate_timeout {
                     return Err(format!("cannot terminate {instance_id}: {e}"));
                 }
-                tokio::time::sleep(timing.poll_start * attempts).await;
+                tokio::time::sleep(timing.instance_poll_start * attempts).await;
             }
         }
     }
     // TerminateInstances has just answered (`shutting-down`): look again only after a pause.
-    let mut delay = timing.poll_start;
+    let mut delay = timing.instance_poll_start;
     loop {
         tokio::time::sleep(delay).await;
-        delay = next_delay(delay, timing.poll_max);
+        delay = next_delay(delay, timing.instance_poll_max);
         match w.instance_status(instance_id).await {
             Ok(s) => match s.state {
                 Some(InstanceState::Terminated) | None => return Ok(()),
@@ -194,5 +227,28 @@ pub async fn terminate_and_confirm<W: Writer>(
                 timing.terminate_timeout.as_secs()
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod timing_tests {
+    use super::*;
+
+    #[test]
+    fn aws_pace_scaled() {
+        let t = Timing {
+            poll_start: Duration::from_secs(5),
+            poll_max: Duration::from_secs(15),
+            copy_timeout: Duration::from_secs(60),
+            terminate_timeout: Duration::from_secs(30),
+            instance_poll_start: Duration::from_secs(2),
+            instance_poll_max: Duration::from_secs(5),
+        }
+        .scaled(0.1);
+        assert_eq!(t.poll_start, Duration::from_millis(500));
+        assert_eq!(t.poll_max, Duration::from_millis(1500));
+        assert_eq!(t.instance_poll_start, Duration::from_millis(200));
+        assert_eq!(t.instance_poll_max, Duration::from_millis(500));
+        assert_eq!(t.copy_timeout, Duration::from_secs(60));
     }
 }

@@ -81,6 +81,10 @@ fn malformed_values_are_usage_errors_naming_the_value() {
             "`--name web*` is not an AMI name",
         ),
         (
+            &["copy", "ami-0123456789abcdef0", "--to-ou", "ou-12"],
+            "`--to-ou ou-12` is not an organizational unit id",
+        ),
+        (
             &[
                 "copy",
                 "ami-0123456789abcdef0",
@@ -101,6 +105,17 @@ fn malformed_values_are_usage_errors_naming_the_value() {
                 "",
             ],
             "`--target-profile ` is not an AWS profile name",
+        ),
+        (
+            &[
+                "copy",
+                "ami-0123456789abcdef0",
+                "--to",
+                "444455556666",
+                "--org-profile",
+                "mgmt",
+            ],
+            "`--org-profile` is only used with `--to-ou` or `--to-org`",
         ),
         (&["diagnose", "i-123"], "`i-123` is not an instance id"),
         (

@@ -26,6 +26,8 @@ pub const SOURCE_ACCOUNT: &str = "111122223333";
 pub const TARGET_ACCOUNT: &str = "444455556666";
 /// The default region.
 pub const REGION: &str = "us-east-1";
+/// What the tests set `AMISHARE_POLL_SCALE` to (see [`Emulator::aws_env`]).
+pub const POLL_SCALE: &str = "0.05";
 /// The seed's role in the target account that amishare assumes (`--target-role`).
 pub const TARGET_ROLE: &str = "amishare-target";
 
@@ -314,6 +316,9 @@ impl Emulator {
                 none.display().to_string(),
             ),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            // amishare polls at AWS's pace (copies from 5 s); the emulator's copies take a
+            // fraction of a second: every binary test polls 20 times faster.
+            ("AMISHARE_POLL_SCALE".into(), POLL_SCALE.into()),
         ]
     }
 

@@ -1314,9 +1314,24 @@ fn ctrl_c_during_the_test_launch_terminates_the_instance_and_exits_non_zero() {
     let seed = emu.seed(&[]);
     let ami = seed["ami_id"].as_str().unwrap();
     let child = spawn_copy(&emu, &seed, ami, std::process::Stdio::piped);
+    // Once the copy is made, what is created next (the test instance) stays pending for minutes,
+    // so the Ctrl-C lands while it is, however loaded the machine (the launch is polled every
+    // 100-250 ms under AMISHARE_POLL_SCALE); its termination is quick again.
+    let started = std::time::Instant::now();
+    // CopyImage answered (its entry has a status): the copy's own pending time is set already.
+    while !emu
+        .requests()
+        .iter()
+        .any(|r| r["action"] == "CopyImage" && !r["status"].is_null())
+    {
+        assert!(started.elapsed().as_secs() < 120, "the run never copied");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    emu.configure(json!({"pending_seconds": 300}));
     wait_for_request(&emu, "RunInstances", 120);
     let live = emu.live_instances(&[TARGET_ACCOUNT], &[REGION]);
     assert_eq!(live.len(), 1, "the test instance is not pending: {live:?}");
+    emu.configure(json!({"pending_seconds": 0.5}));
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

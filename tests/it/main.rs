@@ -42,6 +42,8 @@ mod explain_cli;
 mod launchers;
 // Issue 11: the test launch as the --grant launchers (AssumeRole, Auto Scaling group, analysis only).
 mod launch_as;
+// Organization scale: `copy --to-ou` over nested OUs (20 accounts, one suspended); accounts files.
+mod org_scale;
 // A source AMI that is still `pending`: waited for by `copy`, a blocker under `--dry-run`.
 mod pending_source;
 // The copy's lifecycle flags through the real binary against the emulator (and offline checks).

@@ -187,6 +187,8 @@ pub(crate) fn fast() -> Timing {
         poll_max: Duration::from_millis(5),
         copy_timeout: Duration::from_secs(5),
         terminate_timeout: Duration::from_secs(2),
+        instance_poll_start: Duration::from_millis(1),
+        instance_poll_max: Duration::from_millis(5),
     }
 }
 
@@ -199,6 +201,7 @@ pub(crate) async fn run(world: &FakeWorld, store: &MemoryJournalStore, plan: &Pl
         events: &events,
         cancel,
         timing: fast(),
+        max_concurrency: amishare::workflow::copy::DEFAULT_MAX_CONCURRENCY,
     };
     apply(&ctx, plan, Journal::new(plan.clone())).await.unwrap()
 }
@@ -473,22 +476,29 @@ async fn a_failing_source_step_stops_the_run_before_any_target() {
         "{muts:?}"
     );
     let journal = store.load("run-1").unwrap();
-    // The first failing share stops the run: one failed entry, nothing started after it.
+    // The first failing share stops the run: the image's launch permissions go out in one
+    // batch (one failed entry per target account of that batch), nothing started after it.
     let failed: Vec<_> = journal
         .entries
         .values()
         .filter(|e| e.state == StepState::Failed)
         .collect();
-    assert_eq!(failed.len(), 1, "{failed:#?}");
-    assert!(matches!(
-        failed[0].step.action,
-        Action::AddLaunchPermission { .. }
-    ));
-    assert!(failed[0]
-        .error
-        .as_deref()
-        .unwrap()
-        .contains("UnauthorizedOperation"));
+    assert_eq!(failed.len(), 2, "{failed:#?}");
+    for f in &failed {
+        assert!(matches!(f.step.action, Action::AddLaunchPermission { .. }));
+        assert!(f
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("UnauthorizedOperation"));
+    }
+    assert_eq!(
+        muts.iter()
+            .filter(|m| m.starts_with("ModifyImageAttribute"))
+            .count(),
+        1,
+        "{muts:?}"
+    );
     assert!(journal
         .entries
         .values()

@@ -9,6 +9,7 @@ mod cloudtrail;
 mod ec2;
 mod iam;
 mod kms;
+pub mod organizations;
 
 use aws_smithy_types::DateTime as SmithyDateTime;
 

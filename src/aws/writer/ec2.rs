@@ -128,6 +128,52 @@ pub(super) async fn set_launch_permission(
     Ok(())
 }
 
+/// Ids per ModifyImageAttribute / ModifySnapshotAttribute call when adding many accounts: the
+/// API reference sets no per-call number; a modest batch keeps a request small and a refusal
+/// local.
+const SHARE_BATCH: usize = 50;
+
+/// ModifyImageAttribute adding launch permissions for `accounts`, [`SHARE_BATCH`] a call.
+pub(super) async fn add_launch_permissions(
+    ec2: &aws_sdk_ec2::Client,
+    image_id: &str,
+    accounts: &[String],
+) -> Result<(), AwsError> {
+    for chunk in accounts.chunks(SHARE_BATCH) {
+        let mut mods = LaunchPermissionModifications::builder();
+        for a in chunk {
+            mods = mods.add(LaunchPermission::builder().user_id(a).build());
+        }
+        ec2.modify_image_attribute()
+            .image_id(image_id)
+            .launch_permission(mods.build())
+            .send()
+            .await
+            .map_err(aws_err("ec2", "ModifyImageAttribute"))?;
+    }
+    Ok(())
+}
+
+/// ModifySnapshotAttribute adding createVolumePermission for `accounts` (AWS shares snapshots
+/// with account ids only), [`SHARE_BATCH`] a call.
+pub(super) async fn add_create_volume_permissions(
+    ec2: &aws_sdk_ec2::Client,
+    snapshot_id: &str,
+    accounts: &[String],
+) -> Result<(), AwsError> {
+    for chunk in accounts.chunks(SHARE_BATCH) {
+        ec2.modify_snapshot_attribute()
+            .snapshot_id(snapshot_id)
+            .attribute(SnapshotAttributeName::CreateVolumePermission)
+            .operation_type(OperationType::Add)
+            .set_user_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(aws_err("ec2", "ModifySnapshotAttribute"))?;
+    }
+    Ok(())
+}
+
 pub(super) async fn set_create_volume_permission(
     ec2: &aws_sdk_ec2::Client,
     snapshot_id: &str,

@@ -86,6 +86,22 @@ impl Writer for SdkWriter {
         ec2::set_create_volume_permission(&self.ec2, snapshot_id, account, add).await
     }
 
+    async fn add_launch_permissions(
+        &self,
+        image_id: &str,
+        accounts: &[String],
+    ) -> Result<(), AwsError> {
+        ec2::add_launch_permissions(&self.ec2, image_id, accounts).await
+    }
+
+    async fn add_create_volume_permissions(
+        &self,
+        snapshot_id: &str,
+        accounts: &[String],
+    ) -> Result<(), AwsError> {
+        ec2::add_create_volume_permissions(&self.ec2, snapshot_id, accounts).await
+    }
+
     async fn get_managed_policy(
         &self,
         policy_arn: &str,

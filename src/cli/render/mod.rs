@@ -8,12 +8,14 @@
 //! - [`group`]: the result of `diagnose --asg`
 //! - [`explain`]: the analysis of `explain`
 
+pub mod calls;
 pub mod diagnosis;
 pub mod explain;
 pub mod group;
 pub mod plan;
 pub mod report;
 pub mod rollback;
+pub mod targets_table;
 
 use super::CliError;
 

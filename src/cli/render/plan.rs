@@ -57,6 +57,17 @@ fn header(plan: &Plan, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         plan.options.target_accounts.join(", "),
         plan.options.target_regions.join(", ")
     )?;
+    if let Some(o) = &plan.options.org_targets {
+        writeln!(
+            f,
+            "  {} target accounts from {}",
+            plan.options.target_accounts.len(),
+            o.from.join(", ")
+        )?;
+        for s in &o.skipped {
+            writeln!(f, "  skipped account {}: {}", s.account, s.reason)?;
+        }
+    }
     for s in &plan.source.snapshots {
         match &s.key_arn {
             Some(k) => writeln!(f, "  snapshot {} encrypted with {k}", s.snapshot_id)?,

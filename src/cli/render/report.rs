@@ -20,8 +20,16 @@ pub fn render_report(r: &Report) -> String {
         let _ = writeln!(out, "  BLOCKED [{}]: {}", b.code, b.message);
         let _ = writeln!(out, "    fix: {}", b.fix);
     }
-    for t in &r.targets {
-        target(&mut out, t);
+    if r.targets.len() > 1 {
+        // Several targets: a table (failures first), then each target's details, same order.
+        super::targets_table::table(&mut out, &r.targets);
+        for t in super::targets_table::ordered(&r.targets) {
+            target(&mut out, t);
+        }
+    } else {
+        for t in &r.targets {
+            target(&mut out, t);
+        }
     }
     changes(&mut out, r);
     for h in &r.handoffs {

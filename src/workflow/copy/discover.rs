@@ -160,11 +160,18 @@ async fn discover_image<R: Reader, W: Writer, E: Events + ?Sized>(
         discover_source_key_grants(&src.reader, &mut keys).await;
     }
     let partition = partition_of(&source.arn).to_string();
-    let mut targets = Vec::new();
-    for account in &opts.target_accounts {
-        let access = world.target(account);
-        targets.push(discover_target(access, account, &image, &keys, &partition, opts).await?);
-    }
+    // Every target account at once (an organization has dozens), in the order given.
+    let targets = futures::future::try_join_all(opts.target_accounts.iter().map(|account| {
+        discover_target(
+            world.target(account),
+            account,
+            &image,
+            &keys,
+            &partition,
+            opts,
+        )
+    }))
+    .await?;
     Ok(Discovery {
         source,
         source_region: src.reader.region().to_string(),
@@ -349,33 +356,37 @@ async fn discover_target<R: Reader, W: Writer>(
             .get_managed_policy(&usage_policy_arn(partition, account))
             .await?;
     }
-    for region in &opts.target_regions {
-        let Some(rconn) = access.regions.get(region) else {
-            continue;
-        };
-        let target_key = match &opts.target_key {
-            Some(k) => Some(k.clone()),
-            None => rconn.reader.ebs_default_kms_key_id().await.ok(),
-        };
-        let copies = if opts.share_only {
-            Vec::new()
-        } else {
-            rconn.writer.find_copies(&image.id).await?
-        };
-        let mut region_facts = RegionFacts {
-            region: region.clone(),
-            target_key,
-            copies,
-            ebs_default_key: None,
-            copy_key: None,
-        };
-        if !facts.principals.is_empty() {
-            let k = opts.target_key.as_deref();
-            discover_region_keys(rconn, account, k, &mut region_facts).await;
-        }
-        facts.regions.push(region_facts);
-    }
-    if !facts.principals.is_empty() {
+    // The account's regions at once.
+    let launchers = !facts.principals.is_empty();
+    let regions = opts
+        .target_regions
+        .iter()
+        .filter_map(|region| access.regions.get(region).map(|rconn| (region, rconn)))
+        .map(|(region, rconn)| async move {
+            let target_key = match &opts.target_key {
+                Some(k) => Some(k.clone()),
+                None => rconn.reader.ebs_default_kms_key_id().await.ok(),
+            };
+            let copies = if opts.share_only {
+                Vec::new()
+            } else {
+                rconn.writer.find_copies(&image.id).await?
+            };
+            let mut region_facts = RegionFacts {
+                region: region.clone(),
+                target_key,
+                copies,
+                ebs_default_key: None,
+                copy_key: None,
+            };
+            if launchers {
+                let k = opts.target_key.as_deref();
+                discover_region_keys(rconn, account, k, &mut region_facts).await;
+            }
+            Ok::<_, CopyError>(region_facts)
+        });
+    facts.regions = futures::future::try_join_all(regions).await?;
+    if launchers {
         discover_key_usage_policies(conn, partition, &mut facts).await?;
         if opts.share_only {
             discover_grant_creator_policy(conn, partition, &mut facts).await?;
@@ -463,6 +474,8 @@ mod tests {
             poll_max: Duration::from_millis(10),
             copy_timeout: Duration::from_millis(timeout_ms),
             terminate_timeout: Duration::from_millis(100),
+            instance_poll_start: Duration::from_millis(5),
+            instance_poll_max: Duration::from_millis(10),
         }
     }
 

@@ -25,7 +25,7 @@ pub mod report;
 pub mod resume;
 pub mod saved;
 
-pub use self::apply::{apply, Apply, CONCURRENCY};
+pub use self::apply::{apply, Apply, DEFAULT_MAX_CONCURRENCY};
 pub use self::build::{access_verdict, build_plan, build_plan_with_prefix, smallest_instance_type};
 pub use self::diagnosis::Diagnosis;
 pub use self::discover::discover;

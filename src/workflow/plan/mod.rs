@@ -53,6 +53,10 @@ pub struct PlanOptions {
     /// parameter (absent from plans that ask for none).
     #[serde(default, skip_serializing_if = "LifecycleOptions::is_empty")]
     pub lifecycle: LifecycleOptions,
+    /// `--to-ou` / `--to-org` / `--to-accounts-file`: where the target accounts came from and
+    /// which accounts the organization listed were skipped (absent for `--to` alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_targets: Option<crate::workflow::org_targets::OrgTargets>,
 }
 
 /// Where credentials come from: profile names and role names only, never secrets.

@@ -11,6 +11,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.kms.models import KmsBackend, kms_backends
 from moto.kms.responses import KmsResponse
 from moto.kms.utils import RESERVED_ALIASES
+from moto.kms.utils import generate_private_key as _moto_generate_private_key
 
 from . import identity, kms_grants
 from .keyuse import evaluate_direct_call
@@ -334,7 +335,33 @@ def create_key(self: KmsResponse) -> str:
     return _orig_create_key(self)
 
 
+class LazyPrivateKey:
+    """moto 5.2.1 creates an RSA-2048 private key for EVERY KMS key, symmetric ones included
+    (`Key.__init__` -> `generate_private_key`): ~150 ms of CPU per key, paid by every account and
+    region whose `aws/ebs` key is first used, so a copy to 60 new account/regions spends seconds
+    on keys nothing signs with. The key is made on first use instead (Sign, Verify,
+    GetPublicKey), with the same spec."""
+
+    def __init__(self, key_spec: str):
+        self.key_spec = key_spec
+        self.made: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("key_spec", "made"):
+            raise AttributeError(name)
+        if self.made is None:
+            self.made = _moto_generate_private_key(self.key_spec)
+        return getattr(self.made, name)
+
+
+def lazy_private_key(key_spec: str) -> Any:
+    return LazyPrivateKey(key_spec)
+
+
 def apply() -> None:
+    import moto.kms.models as kms_models
+
+    kms_models.generate_private_key = lazy_private_key  # type: ignore[assignment]
     kms_grants.apply()
     KmsBackend._generate_default_keys = _generate_default_keys  # type: ignore[assignment]
     KmsResponse.kms_backend = property(_kms_backend)  # type: ignore[assignment]

@@ -3,8 +3,8 @@
 python3 -m amishare_emulator.seed --endpoint URL [--source-account ID] [--target-account ID]
     [--region R] [--snapshots N] [--with-aws-managed] [--with-unencrypted] [--with-target-key]
     [--share] [--key-allows-target] [--name-prefix P] [--ec2-user [NAME]] [--launcher-role]
-    [--target-key-default] [--org-ou-accounts N] [--target-key-no-iam] [--launcher-kms]
-    [--locked-launcher-role] [--target-key-allows-autoscaling]
+    [--target-key-default] [--org-ou-accounts N [--org-nested] [--org-suspended K]]
+    [--target-key-no-iam] [--launcher-kms] [--locked-launcher-role] [--target-key-allows-autoscaling]
 """
 
 from __future__ import annotations
@@ -268,6 +268,9 @@ def seed_worlds(args: argparse.Namespace, out: dict[str, Any], ep: str, region: 
     n = getattr(args, "org_ou_accounts", 0) or 0
     if n > 0:
         seed_organization(out, ep, region, src, tgt, n, p)
+        if getattr(args, "org_nested", False) or getattr(args, "org_suspended", 0):
+            seed_org_scale(out, ep, region, src, p, bool(getattr(args, "org_nested", False)),
+                           int(getattr(args, "org_suspended", 0) or 0))
     seed_launchers(args, out, ep, region, tgt)
 
 
@@ -336,6 +339,33 @@ def seed_organization(out: dict[str, Any], ep: str, region: str, src: str, tgt: 
                org_account_ids=ids)
 
 
+def seed_org_scale(out: dict[str, Any], ep: str, region: str, src: str, p: str, nested: bool,
+                   suspended: int) -> None:
+    """Issue 12's organization: `nested` moves the OU's accounts (the target stays) round robin into
+    nested OUs (ou/<p>-a, ou/<p>-a/<p>-a1, ou/<p>-b) and gives every member account the role
+    <p>-target (trusting the source, administrator, as OrganizationAccountAccessRole is);
+    `suspended` closes the last N accounts (CloseAccount: status SUSPENDED)."""
+    org = client("organizations", ep, region, src)
+    ids: list[str] = out["org_account_ids"]
+    nested_ous: list[str] = []
+    if nested:
+        a = org.create_organizational_unit(ParentId=out["ou_id"], Name=f"{p}-a")["OrganizationalUnit"]["Id"]
+        a1 = org.create_organizational_unit(ParentId=a, Name=f"{p}-a1")["OrganizationalUnit"]["Id"]
+        b = org.create_organizational_unit(ParentId=out["ou_id"], Name=f"{p}-b")["OrganizationalUnit"]["Id"]
+        nested_ous = [a, a1, b]
+        for i, acct in enumerate(ids[1:], start=1):
+            dest = [out["ou_id"], a, a1, b][i % 4]
+            if dest != out["ou_id"]:
+                org.move_account(AccountId=acct, SourceParentId=out["ou_id"], DestinationParentId=dest)
+        for acct in ids[1:]:
+            ensure_role(client("iam", ep, region, acct), f"{p}-target", trust_policy(f"arn:aws:iam::{src}:root"),
+                        "Assumed from the source account to copy/launch shared AMIs", admin=True)
+    closed = ids[len(ids) - suspended:] if suspended > 0 else []
+    for acct in closed:
+        org.close_account(AccountId=acct)
+    out.update(nested_ou_ids=nested_ous, suspended_account_ids=closed)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--endpoint", required=True)
@@ -368,6 +398,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="the target key policy names the target's AWSServiceRoleForAutoScaling (use + CreateGrant)")
     ap.add_argument("--org-ou-accounts", type=int, default=0, metavar="N",
                     help="an organization (managed by the source) with an OU of N accounts, the target first")
+    ap.add_argument("--org-nested", action="store_true",
+                    help="with --org-ou-accounts: spread the accounts over nested OUs, a target role in each")
+    ap.add_argument("--org-suspended", type=int, default=0, metavar="K",
+                    help="with --org-ou-accounts: close (suspend) the last K accounts of the OU")
     args = ap.parse_args(argv)
     for acct in (args.source_account, args.target_account):
         if len(acct) != 12 or not acct.isdigit():

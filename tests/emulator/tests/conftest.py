@@ -139,7 +139,8 @@ def seed(endpoint: str) -> Any:
                                 snapshots=1, with_aws_managed=False, with_unencrypted=False,
                                 with_target_key=False, share=False, key_allows_target=False,
                                 name_prefix="amishare", ec2_user=None, launcher_role=False,
-                                target_key_default=False, org_ou_accounts=0)
+                                target_key_default=False, org_ou_accounts=0, org_nested=False,
+                                org_suspended=0)
         for k, v in flags.items():
             setattr(ns, k, v)
         return seed_mod.seed(ns)

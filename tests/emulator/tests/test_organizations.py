@@ -90,3 +90,42 @@ def test_snapshots_are_shared_by_account_id_only(aws, seed):
         ec2.modify_snapshot_attribute(SnapshotId=s["snapshot_id"], Attribute="createVolumePermission",
                                       OperationType="add", UserIds=[s["organization_arn"]])
     assert aws.client("ec2", TGT).describe_snapshots(RestorableByUserIds=["self"])["Snapshots"] == []
+
+
+def _tree(org, parent):
+    """Every account under `parent` (nested OUs included), with its status, reading every page."""
+    out = {}
+    for page in org.get_paginator("list_accounts_for_parent").paginate(ParentId=parent,
+                                                                       PaginationConfig={"PageSize": 2}):
+        out.update({a["Id"]: a["Status"] for a in page["Accounts"]})
+    for page in org.get_paginator("list_children").paginate(ParentId=parent, ChildType="ORGANIZATIONAL_UNIT"):
+        for child in page["Children"]:
+            out.update(_tree(org, child["Id"]))
+    return out
+
+
+def test_nested_ous_and_a_suspended_account(aws, seed):
+    """Issue 12's organization: accounts spread over nested OUs, the last one closed. CloseAccount
+    leaves the account in the organization with Status SUSPENDED (Organizations API reference,
+    Account.Status: ACTIVE | SUSPENDED | PENDING_CLOSURE), listed by ListAccountsForParent."""
+    s = seed(org_ou_accounts=6, org_nested=True, org_suspended=1)
+    org = aws.client("organizations", SRC)
+    assert len(s["nested_ou_ids"]) == 3
+    direct = org.list_children(ParentId=s["ou_id"], ChildType="ORGANIZATIONAL_UNIT")["Children"]
+    assert {c["Id"] for c in direct} == {s["nested_ou_ids"][0], s["nested_ou_ids"][2]}
+    page = org.list_accounts_for_parent(ParentId=s["ou_id"], MaxResults=1)
+    assert len(page["Accounts"]) == 1 and page.get("NextToken")
+    tree = _tree(org, s["ou_id"])
+    assert set(tree) == set(s["org_account_ids"])
+    assert s["suspended_account_ids"] == [s["org_account_ids"][-1]]
+    assert {a for a, st in tree.items() if st == "SUSPENDED"} == set(s["suspended_account_ids"])
+    # a member two OUs down: ListParents walks up a1 -> a -> the OU
+    deep, chain, child = s["org_account_ids"][2], [], s["org_account_ids"][2]
+    while child != s["ou_id"]:
+        child = org.list_parents(ChildId=child)["Parents"][0]["Id"]
+        chain.append(child)
+    assert deep and chain == [s["nested_ou_ids"][1], s["nested_ou_ids"][0], s["ou_id"]]
+    # every member has the target role to assume
+    member = s["org_account_ids"][1]
+    assert aws.client("iam", member).get_role(RoleName="amishare-target")["Role"]["Arn"].startswith(
+        f"arn:aws:iam::{member}:role/")

@@ -139,7 +139,7 @@ async fn wait_running<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
         })
     };
     emit(InstanceState::Pending.as_str());
-    let mut delay = run.ctx.timing.poll_start;
+    let mut delay = run.ctx.timing.instance_poll_start;
     let mut rx = run.ctx.cancel.clone();
     let mut last_state = InstanceState::Pending;
     let mut transient_errors = 0;
@@ -149,7 +149,7 @@ async fn wait_running<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
             report.result = LaunchResult::Interrupted;
             return;
         }
-        delay = next_delay(delay, run.ctx.timing.poll_max);
+        delay = next_delay(delay, run.ctx.timing.instance_poll_max);
         match conn.writer.instance_status(instance_id).await {
             Ok(s) => {
                 transient_errors = 0;

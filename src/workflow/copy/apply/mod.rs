@@ -19,6 +19,7 @@ pub mod launch_as;
 pub mod lifecycle;
 pub mod pipeline;
 pub mod reencrypt;
+pub mod share;
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -42,8 +43,15 @@ use crate::workflow::ports_write::Writer;
 use crate::workflow::waiters::{cancelled, Timing};
 use crate::workflow::world::World;
 
-/// How many target account/region pipelines run at once.
-pub const CONCURRENCY: usize = 4;
+/// How many target account/region pipelines run at once unless `--max-concurrency` says
+/// otherwise: enough for 20 accounts x 3 regions all at once. AWS bounds concurrent AMI copies
+/// per destination account and region ("Destination Regions are limited to 50 concurrent AMI
+/// copies at a time, with no more than 25 of those coming from a single source Region", EC2 user
+/// guide, "Copy an AMI"; Image Builder: "50 concurrent AMI copies for each destination Region");
+/// a run makes one copy per destination account and region (the units below are distinct
+/// pairs), so it stays within that bound whatever the overall limit; throttling is met by the
+/// SDK's adaptive retry mode (`aws::session`), which slows the requests down.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
 
 /// Everything [`apply`] needs besides the plan.
 pub struct Apply<'a, R, W, S: ?Sized, E: ?Sized> {
@@ -53,6 +61,8 @@ pub struct Apply<'a, R, W, S: ?Sized, E: ?Sized> {
     /// Becomes `true` on Ctrl-C: running waits stop, test instances are terminated.
     pub cancel: watch::Receiver<bool>,
     pub timing: Timing,
+    /// How many target accounts (IAM) and account/region pipelines run at once (at least 1).
+    pub max_concurrency: usize,
 }
 
 /// One run being applied: the context, its open journal, and the warnings collected on the way
@@ -210,18 +220,34 @@ async fn apply_source<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
     plan: &Plan,
     report: &mut Report,
 ) -> Result<Option<RunStatus>, CopyError> {
-    for step in plan
+    let steps: Vec<&Step> = plan
         .steps
         .iter()
         .filter(|s| !s.action.is_target_side() && !s.action.is_revoke())
-    {
+        .collect();
+    // The shares go out batched (one call per image / snapshot), where the first one was.
+    let mut shares = Some(share::batches(&steps));
+    for step in &steps {
         if run.cancelled() {
             report.status = ReportStatus::Interrupted;
             return Ok(Some(RunStatus::Interrupted));
         }
-        let rec = run_simple_step(run, plan, step).await?;
-        let ok = rec.ok;
-        report.changes.push(rec);
+        let recs = if share::is_share(step) {
+            let mut recs = Vec::new();
+            for batch in shares.take().unwrap_or_default() {
+                let done = share::run_batch(run, &batch).await?;
+                let failed = done.iter().any(|r| !r.ok);
+                recs.extend(done);
+                if failed {
+                    break;
+                }
+            }
+            recs
+        } else {
+            vec![run_simple_step(run, plan, step).await?]
+        };
+        let ok = recs.iter().all(|r| r.ok);
+        report.changes.extend(recs);
         if !ok {
             report.status = ReportStatus::Failed;
             for t in &mut report.targets {
@@ -266,7 +292,7 @@ async fn apply_target_iam<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Eve
                 (account.clone(), recs)
             }),
     )
-    .buffer_unordered(CONCURRENCY)
+    .buffer_unordered(run.ctx.max_concurrency.max(1))
     .collect()
     .await;
     let mut failed_accounts = BTreeSet::new();
@@ -306,7 +332,7 @@ async fn apply_units<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
                 run_unit(run, plan, &account, &region).await
             }
         }))
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(run.ctx.max_concurrency.max(1))
         .collect()
         .await;
     for (tr, recs) in unit_results {

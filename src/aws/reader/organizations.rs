@@ -1,0 +1,83 @@
+//! Organizations reads for `--to-ou` / `--to-org`: ListChildren (child OUs), ListAccountsForParent
+//! and ListAccounts, every page. Made with the management or a delegated administrator account's
+//! credentials (Organizations API reference: these calls "can be called only from the
+//! organization's management account or by a member account that is a delegated administrator").
+
+use aws_sdk_organizations::types::{Account, ChildType};
+
+use crate::aws::error::{aws_err, AwsError};
+use crate::aws::session::AwsSession;
+use crate::workflow::org_targets::{OrgAccount, OrgReader};
+
+/// The Organizations client of one session (Organizations is a global service).
+#[derive(Debug, Clone)]
+pub struct SdkOrgReader {
+    client: aws_sdk_organizations::Client,
+}
+
+impl SdkOrgReader {
+    pub fn new(session: &AwsSession) -> Self {
+        Self {
+            client: session.organizations(),
+        }
+    }
+}
+
+/// The account's `State` (AWS's newer field), else its `Status` (retired in 2026).
+fn org_account(a: &Account) -> Option<OrgAccount> {
+    let state = a
+        .state()
+        .map(|s| s.as_str().to_string())
+        .or_else(|| a.status().map(|s| s.as_str().to_string()));
+    a.id().map(|id| OrgAccount {
+        id: id.to_string(),
+        state,
+    })
+}
+
+impl OrgReader for SdkOrgReader {
+    async fn child_ous(&self, parent: &str) -> Result<Vec<String>, AwsError> {
+        let mut pages = self
+            .client
+            .list_children()
+            .parent_id(parent)
+            .child_type(ChildType::OrganizationalUnit)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(aws_err("organizations", "ListChildren"))?;
+            out.extend(
+                page.children()
+                    .iter()
+                    .filter_map(|c| c.id().map(str::to_string)),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn accounts_for_parent(&self, parent: &str) -> Result<Vec<OrgAccount>, AwsError> {
+        let mut pages = self
+            .client
+            .list_accounts_for_parent()
+            .parent_id(parent)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(aws_err("organizations", "ListAccountsForParent"))?;
+            out.extend(page.accounts().iter().filter_map(org_account));
+        }
+        Ok(out)
+    }
+
+    async fn all_accounts(&self) -> Result<Vec<OrgAccount>, AwsError> {
+        let mut pages = self.client.list_accounts().into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(aws_err("organizations", "ListAccounts"))?;
+            out.extend(page.accounts().iter().filter_map(org_account));
+        }
+        Ok(out)
+    }
+}

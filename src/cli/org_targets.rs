@@ -1,0 +1,181 @@
+//! `copy --to-ou` / `--to-org` / `--to-accounts-file` / `--org-profile`: the flags' checks and
+//! their resolution into `--to` accounts before anything else happens (the workflow's
+//! `org_targets` does the pure part; the Organizations reads use the source credentials or
+//! `--org-profile`).
+
+use std::path::{Path, PathBuf};
+
+use super::connect::source_session;
+use super::{CliError, GlobalArgs};
+use crate::aws::reader::organizations::SdkOrgReader;
+use crate::aws::session::{AwsSession, SessionOptions};
+use crate::workflow::org_targets::{
+    list_requested, parse_accounts_file, resolve, OrgRequest, OrgTargets,
+};
+
+/// The organization flags of `copy`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OrgArgs {
+    /// Every account under this OU, nested OUs included (repeatable; `ou-xxxx-yyyyyyyy`)
+    #[arg(long = "to-ou", value_name = "OU")]
+    pub to_ou: Vec<String>,
+    /// Every account of the organization but the source account
+    #[arg(long)]
+    pub to_org: bool,
+    /// Target accounts from FILE: one account id a line, `#` comments (combinable with `--to`)
+    #[arg(long, value_name = "FILE")]
+    pub to_accounts_file: Option<PathBuf>,
+    /// Profile of the organization's management (or delegated administrator) account for
+    /// listing `--to-ou` / `--to-org`; default: the source credentials
+    #[arg(long, value_name = "P")]
+    pub org_profile: Option<String>,
+}
+
+impl OrgArgs {
+    /// Any of the flags that add targets.
+    pub fn adds_targets(&self) -> bool {
+        !self.to_ou.is_empty() || self.to_org || self.to_accounts_file.is_some()
+    }
+
+    fn request(&self) -> OrgRequest {
+        OrgRequest {
+            ous: self.to_ou.clone(),
+            whole_org: self.to_org,
+        }
+    }
+}
+
+/// An OU (`ou-` + 4-32 lowercase letters/digits + `-` + 8-32) or root (`r-` + 4-32) id, as the
+/// Organizations API reference's patterns give them.
+pub fn is_ou_id(s: &str) -> bool {
+    let ok = |p: &str, lo: usize| {
+        (lo..=32).contains(&p.len())
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    if let Some(rest) = s.strip_prefix("ou-") {
+        return matches!(rest.split_once('-'), Some((a, b)) if ok(a, 4) && ok(b, 8));
+    }
+    s.strip_prefix("r-").is_some_and(|r| ok(r, 4))
+}
+
+/// The flags' syntax (before any AWS call).
+pub fn validate(org: &OrgArgs) -> Result<(), CliError> {
+    for ou in &org.to_ou {
+        if !is_ou_id(ou) {
+            return Err(CliError::usage(
+                format!("`--to-ou {ou}` is not an organizational unit id"),
+                "OU ids look like `ou-ab12-cd34ef56` (`aws organizations list-children --child-type ORGANIZATIONAL_UNIT`)",
+            ));
+        }
+    }
+    if org.org_profile.is_some() && org.to_ou.is_empty() && !org.to_org {
+        return Err(CliError::usage(
+            "`--org-profile` is only used with `--to-ou` or `--to-org`",
+            "add `--to-ou OU` or `--to-org`, or drop `--org-profile`",
+        ));
+    }
+    Ok(())
+}
+
+/// The accounts of `--to-accounts-file` (exit 2 naming `FILE:LINE` for a bad line).
+fn read_accounts_file(path: &Path) -> Result<Vec<String>, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::usage(
+            format!("cannot read `--to-accounts-file {}`: {e}", path.display()),
+            "pass a readable file with one account id a line",
+        )
+    })?;
+    parse_accounts_file(&text).map_err(|bad| {
+        CliError::usage(
+            format!(
+                "`{}:{}`: `{}` is not an AWS account id",
+                path.display(),
+                bad.line,
+                bad.text
+            ),
+            "one 12-digit account id a line; `#` starts a comment",
+        )
+    })
+}
+
+/// Resolve the organization flags into `to` (after the `--to` accounts). Returns the source
+/// session when it was loaded (to be reused), and what the plan records about the targets.
+pub async fn resolve_targets(
+    global: &GlobalArgs,
+    org: &OrgArgs,
+    to: &mut Vec<String>,
+    max_attempts: Option<u32>,
+) -> Result<(Option<AwsSession>, Option<OrgTargets>), CliError> {
+    if !org.adds_targets() {
+        return Ok((None, None));
+    }
+    let mut explicit = to.clone();
+    let mut from = Vec::new();
+    if let Some(path) = &org.to_accounts_file {
+        explicit.extend(read_accounts_file(path)?);
+        from.push(format!("file {}", path.display()));
+    }
+    let request = org.request();
+    let mut session = None;
+    let mut listed = Vec::new();
+    let mut source_account = String::new();
+    if !request.is_empty() {
+        let source = source_session(global, max_attempts).await?;
+        source_account.clone_from(&source.account);
+        let reader = match &org.org_profile {
+            Some(p) => {
+                let opts = SessionOptions {
+                    profile: Some(p.clone()),
+                    region: Some(source.region.clone()),
+                    endpoint_url: None,
+                    max_attempts,
+                };
+                SdkOrgReader::new(&AwsSession::load(&opts).await?)
+            }
+            None => SdkOrgReader::new(&source),
+        };
+        listed = list_requested(&reader, &request).await.map_err(|e| {
+            CliError::runtime(format!("cannot list the organization's accounts: {e}")).with_hint(
+                "list them with the management or a delegated administrator account (`--org-profile P`)",
+            )
+        })?;
+        from.extend(request.ous.iter().map(|o| format!("ou {o}")));
+        if request.whole_org {
+            from.push("organization".into());
+        }
+        session = Some(source);
+    }
+    let (targets, skipped) = resolve(&explicit, &listed, &source_account);
+    if targets.is_empty() {
+        return Err(CliError::usage(
+            format!(
+                "no target account: {} gave no active account",
+                from.join(", ")
+            ),
+            "check the OU id or the file, or name accounts with `--to`",
+        ));
+    }
+    *to = targets;
+    let recorded = OrgTargets {
+        from,
+        skipped,
+        ous: request.ous,
+        whole_org: request.whole_org,
+    };
+    Ok((session, Some(recorded)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ou_ids() {
+        assert!(is_ou_id("ou-ab12-cd34ef56"));
+        assert!(is_ou_id("r-ab12"));
+        assert!(!is_ou_id("ou-ab12"));
+        assert!(!is_ou_id("ou-AB12-cd34ef56"));
+        assert!(!is_ou_id("444455556666"));
+    }
+}

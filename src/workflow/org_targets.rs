@@ -1,0 +1,292 @@
+//! Target accounts from the organization: `--to-ou` (every account under an OU, nested OUs
+//! included), `--to-org` (every account of the organization), `--to-accounts-file`, combined with
+//! `--to`.
+//!
+//! Reading goes through the [`OrgReader`] port (Organizations ListChildren /
+//! ListAccountsForParent / ListAccounts, every page; implemented by
+//! `aws::reader::organizations`). [`resolve`] is pure: it keeps the first occurrence of every
+//! account (the order given), drops the source account from what the organization listed (it
+//! is where the AMI is) and skips accounts that are not `ACTIVE` (suspended or closing accounts
+//! cannot run a copy), reporting each skip. [`parse_accounts_file`] reads the accounts file.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use super::ports::AwsError;
+
+/// One account as the Organizations API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgAccount {
+    pub id: String,
+    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`, `CLOSED`, ... (the account's `State`, else its
+    /// older `Status`); `None` when AWS said neither.
+    pub state: Option<String>,
+}
+
+/// The READ port of the organization (the management or a delegated administrator account).
+pub trait OrgReader: Send + Sync {
+    /// The OUs directly under `parent` (a root or OU id), every page.
+    fn child_ous(&self, parent: &str)
+        -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+
+    /// The accounts directly under `parent`, every page.
+    fn accounts_for_parent(
+        &self,
+        parent: &str,
+    ) -> impl Future<Output = Result<Vec<OrgAccount>, AwsError>> + Send;
+
+    /// Every account of the organization, every page.
+    fn all_accounts(&self) -> impl Future<Output = Result<Vec<OrgAccount>, AwsError>> + Send;
+}
+
+/// What the command line asked for besides `--to`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgRequest {
+    /// `--to-ou` (repeatable).
+    pub ous: Vec<String>,
+    /// `--to-org`.
+    pub whole_org: bool,
+}
+
+impl OrgRequest {
+    pub fn is_empty(&self) -> bool {
+        self.ous.is_empty() && !self.whole_org
+    }
+}
+
+/// An account left out of the targets, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedAccount {
+    pub account: String,
+    /// `suspended`, `pending-closure`, `source account`, ... (for people).
+    pub reason: String,
+}
+
+/// How the targets were chosen: what the organization gave and what was left out. Kept in the
+/// plan's options (optional: absent when only `--to` was given).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgTargets {
+    /// `ou ou-xxxx-yyyyyyyy`, `organization`, `file PATH`: where accounts came from.
+    pub from: Vec<String>,
+    /// The accounts the organization listed that were left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedAccount>,
+    /// `--to-org` / `--to-ou` ids (for sharing with an OrganizationArn / OrganizationalUnitArn).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ous: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whole_org: bool,
+}
+
+/// Every account the organization lists for the request: the OUs' trees (breadth first, each
+/// OU read once) and, for `--to-org`, ListAccounts.
+pub async fn list_requested<O: OrgReader>(
+    org: &O,
+    request: &OrgRequest,
+) -> Result<Vec<OrgAccount>, AwsError> {
+    let mut out = Vec::new();
+    if request.whole_org {
+        out.extend(org.all_accounts().await?);
+    }
+    let mut seen_ous = BTreeSet::new();
+    for ou in &request.ous {
+        let mut queue = vec![ou.clone()];
+        while let Some(parent) = queue.pop() {
+            if !seen_ous.insert(parent.clone()) {
+                continue;
+            }
+            out.extend(org.accounts_for_parent(&parent).await?);
+            let mut children = org.child_ous(&parent).await?;
+            children.reverse();
+            queue.extend(children);
+        }
+    }
+    Ok(out)
+}
+
+/// The target accounts: `explicit` (`--to` and the accounts file, in that order, kept as given)
+/// then the organization's `listed` accounts that are `ACTIVE` and not the source account;
+/// each account once. Returns the targets and the skipped accounts.
+pub fn resolve(
+    explicit: &[String],
+    listed: &[OrgAccount],
+    source_account: &str,
+) -> (Vec<String>, Vec<SkippedAccount>) {
+    let mut targets: Vec<String> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for a in explicit {
+        if seen.insert(a.clone()) {
+            targets.push(a.clone());
+        }
+    }
+    let mut skipped = Vec::new();
+    for a in listed {
+        if !seen.insert(a.id.clone()) {
+            continue;
+        }
+        let state = a.state.as_deref().unwrap_or("ACTIVE");
+        if a.id == source_account {
+            skipped.push(SkippedAccount {
+                account: a.id.clone(),
+                reason: "the source account".into(),
+            });
+        } else if !state.eq_ignore_ascii_case("ACTIVE") {
+            skipped.push(SkippedAccount {
+                account: a.id.clone(),
+                reason: state.to_ascii_lowercase().replace('_', "-"),
+            });
+        } else {
+            targets.push(a.id.clone());
+        }
+    }
+    (targets, skipped)
+}
+
+/// A bad line of an accounts file: its 1-based number and the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub line: usize,
+    pub text: String,
+}
+
+/// The account ids of an accounts file: one a line; blank lines and `#` comments (whole line or
+/// after the id) ignored. The first line that is not a 12-digit id is an error.
+pub fn parse_accounts_file(text: &str) -> Result<Vec<String>, BadLine> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line.len() != 12 || !line.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(BadLine {
+                line: i + 1,
+                text: line.to_string(),
+            });
+        }
+        out.push(line.to_string());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn acct(id: &str, state: &str) -> OrgAccount {
+        OrgAccount {
+            id: id.into(),
+            state: Some(state.into()),
+        }
+    }
+
+    #[test]
+    fn resolve_dedupes_skips_source_and_suspended() {
+        let listed = [
+            acct("444455556666", "ACTIVE"),
+            acct("111122223333", "ACTIVE"),
+            acct("555566667777", "SUSPENDED"),
+            acct("666677778888", "PENDING_CLOSURE"),
+            acct("777788889999", "ACTIVE"),
+            acct("777788889999", "ACTIVE"),
+        ];
+        let (targets, skipped) = resolve(&["444455556666".into()], &listed, "111122223333");
+        assert_eq!(targets, ["444455556666", "777788889999"]);
+        let reasons: Vec<(&str, &str)> = skipped
+            .iter()
+            .map(|s| (s.account.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("111122223333", "the source account"),
+                ("555566667777", "suspended"),
+                ("666677778888", "pending-closure")
+            ]
+        );
+    }
+
+    #[test]
+    fn explicit_source_account_is_kept() {
+        // `--to SOURCE` is a same-account copy (to other regions): the user asked for it.
+        let (targets, skipped) = resolve(&["111122223333".into()], &[], "111122223333");
+        assert_eq!(targets, ["111122223333"]);
+        assert!(skipped.is_empty());
+    }
+
+    #[test]
+    fn accounts_file_lines() {
+        let text = "# prod accounts\n444455556666\n\n  555566667777  # payments\n444455556666\n";
+        assert_eq!(
+            parse_accounts_file(text).unwrap(),
+            ["444455556666", "555566667777", "444455556666"]
+        );
+        assert_eq!(
+            parse_accounts_file("444455556666\n12345\n"),
+            Err(BadLine {
+                line: 2,
+                text: "12345".into()
+            })
+        );
+    }
+
+    /// An organization in memory: parent -> (child OUs, accounts).
+    struct Tree(BTreeMap<String, (Vec<String>, Vec<OrgAccount>)>);
+
+    impl OrgReader for Tree {
+        async fn child_ous(&self, parent: &str) -> Result<Vec<String>, AwsError> {
+            Ok(self.0.get(parent).map(|e| e.0.clone()).unwrap_or_default())
+        }
+        async fn accounts_for_parent(&self, parent: &str) -> Result<Vec<OrgAccount>, AwsError> {
+            Ok(self.0.get(parent).map(|e| e.1.clone()).unwrap_or_default())
+        }
+        async fn all_accounts(&self) -> Result<Vec<OrgAccount>, AwsError> {
+            Ok(self.0.values().flat_map(|e| e.1.clone()).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn nested_ous_are_walked_once() {
+        let mut t = BTreeMap::new();
+        t.insert(
+            "ou-a".to_string(),
+            (
+                vec!["ou-b".to_string(), "ou-c".to_string()],
+                vec![acct("000000000001", "ACTIVE")],
+            ),
+        );
+        t.insert(
+            "ou-b".to_string(),
+            (
+                vec!["ou-d".to_string()],
+                vec![acct("000000000002", "ACTIVE")],
+            ),
+        );
+        t.insert(
+            "ou-c".to_string(),
+            (vec![], vec![acct("000000000003", "SUSPENDED")]),
+        );
+        t.insert(
+            "ou-d".to_string(),
+            (vec![], vec![acct("000000000004", "ACTIVE")]),
+        );
+        let req = OrgRequest {
+            ous: vec!["ou-a".into(), "ou-b".into()],
+            whole_org: false,
+        };
+        let listed = list_requested(&Tree(t), &req).await.unwrap();
+        let ids: Vec<&str> = listed.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "000000000001",
+                "000000000002",
+                "000000000004",
+                "000000000003"
+            ]
+        );
+    }
+}

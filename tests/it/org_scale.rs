@@ -1,0 +1,257 @@
+//! Organization scale (issue 12) end to end: `copy --to-ou` against the emulator's organization
+//! (an OU with nested OUs, 20 accounts, one suspended): every active account gets its copy,
+//! shares and IAM; the suspended one is reported; a rerun plans nothing. Also the accounts-file
+//! errors (exit 2 naming FILE:LINE).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{json, Value};
+
+use crate::common::{stdout_json, Emulator, REGION, SOURCE_ACCOUNT, TARGET_ROLE};
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn copy_to_ou(emu: &Emulator, seed: &Value) -> std::process::Output {
+    let ami = seed["ami_id"].as_str().unwrap();
+    let ou = seed["ou_id"].as_str().unwrap();
+    emu.amishare_as_source(seed)
+        .args(["--output", "json", "copy", ami, "--to-ou", ou])
+        .args(["--target-role", TARGET_ROLE, "--yes"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn to_ou_copies_to_every_active_account_and_reports_the_suspended_one() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[
+        "--org-ou-accounts",
+        "20",
+        "--org-nested",
+        "--org-suspended",
+        "1",
+    ]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let all = strings(&seed["org_account_ids"]);
+    let suspended = strings(&seed["suspended_account_ids"]);
+    assert_eq!((all.len(), suspended.len()), (20, 1));
+    let active: Vec<&String> = all.iter().filter(|a| !suspended.contains(a)).collect();
+
+    let out = copy_to_ou(&emu, &seed);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = stdout_json(&out);
+    let report = &doc["report"];
+    assert_eq!(report["status"], "ok", "{report:#}");
+    // The plan lists the resolved accounts and the skipped one.
+    let mut planned = strings(&doc["plan"]["options"]["target_accounts"]);
+    planned.sort();
+    let mut expected: Vec<String> = active.iter().map(|a| a.to_string()).collect();
+    expected.sort();
+    assert_eq!(planned, expected);
+    let skipped = &doc["plan"]["options"]["org_targets"]["skipped"];
+    assert_eq!(skipped[0]["account"], suspended[0].as_str(), "{skipped}");
+    assert_eq!(skipped[0]["reason"], "suspended");
+    assert_eq!(skipped.as_array().unwrap().len(), 1);
+
+    // Every active account: a target ok with its copy, visible to it; IAM attached.
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), active.len());
+    for t in targets {
+        assert_eq!(t["status"], "ok", "{t}");
+        let account = t["account"].as_str().unwrap();
+        let copy = t["image_id"].as_str().unwrap();
+        let images = emu.aws(
+            account,
+            REGION,
+            "ec2",
+            "describe_images",
+            json!({"ImageIds": [copy]}),
+        );
+        assert_eq!(images["Images"][0]["OwnerId"], account);
+        // Its copier (the assumed target role) may use the source key after the plan: key
+        // policy (next) and its IAM (the member's administrator role needs no KmsKeyUsagePolicy).
+        let checks = doc["plan"]["checks"].as_array().unwrap();
+        assert!(
+            checks.iter().any(|c| c["principal"]
+                .as_str()
+                .unwrap()
+                .contains(&format!(":{account}:"))
+                && c["operation"] == "copy"
+                && c["after_plan"] == "allow"),
+            "{account}: {checks:?}"
+        );
+    }
+    // The source key policy names every active account, in one edit.
+    let policy: Value = serde_json::from_str(
+        emu.aws(
+            SOURCE_ACCOUNT,
+            REGION,
+            "kms",
+            "get_key_policy",
+            json!({"KeyId": seed["source_key_arn"], "PolicyName": "default"}),
+        )["Policy"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let text = policy.to_string();
+    for a in &active {
+        assert!(
+            text.contains(&format!("arn:aws:iam::{a}:root")),
+            "{a}: {text}"
+        );
+    }
+    assert!(!text.contains(&format!("arn:aws:iam::{}:root", suspended[0])));
+    let actions = emu.mutating_actions();
+    let count = |name: &str| actions.iter().filter(|a| a.ends_with(name)).count();
+    assert_eq!(
+        count(":PutKeyPolicy"),
+        1,
+        "one key-policy edit for every target"
+    );
+    // One ModifyImageAttribute and one ModifySnapshotAttribute for all 19 accounts.
+    assert_eq!(count(":ModifyImageAttribute"), 1, "{actions:?}");
+    assert_eq!(count(":ModifySnapshotAttribute"), 1, "{actions:?}");
+    // Shares: the AMI's launch permissions and the snapshot's createVolumePermission name every
+    // active account and not the suspended one.
+    let perms = emu.aws(
+        SOURCE_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_image_attribute",
+        json!({"ImageId": ami, "Attribute": "launchPermission"}),
+    );
+    let shared: Vec<&str> = perms["LaunchPermissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["UserId"].as_str())
+        .collect();
+    for a in &active {
+        assert!(shared.contains(&a.as_str()), "{a} not in {shared:?}");
+    }
+    assert!(!shared.contains(&suspended[0].as_str()));
+    let snap = seed["snapshot_id"].as_str().unwrap();
+    let vol = emu.aws(
+        SOURCE_ACCOUNT,
+        REGION,
+        "ec2",
+        "describe_snapshot_attribute",
+        json!({"SnapshotId": snap, "Attribute": "createVolumePermission"}),
+    );
+    assert_eq!(
+        vol["CreateVolumePermissions"].as_array().unwrap().len(),
+        active.len(),
+        "{vol}"
+    );
+
+    // A rerun plans nothing and changes nothing.
+    emu.clear_requests();
+    let again = emu
+        .amishare_as_source(&seed)
+        .args(["-v", "--output", "json", "copy", ami, "--to-ou"])
+        .arg(seed["ou_id"].as_str().unwrap())
+        .args(["--target-role", TARGET_ROLE, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0));
+    // -v: the API calls per account/region, from the SDK's own count.
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("API calls per account/region")
+            && err.contains(&format!("  {SOURCE_ACCOUNT} {REGION}: ")),
+        "{err}"
+    );
+    let doc = stdout_json(&again);
+    assert!(doc["plan"]["steps"].as_array().unwrap().is_empty());
+    assert_eq!(doc["report"]["status"], "nothing-to-do");
+    assert_eq!(emu.mutating_actions(), Vec::<String>::new());
+}
+
+#[test]
+fn a_bad_accounts_file_line_is_exit_2_naming_file_and_line() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("accounts.txt");
+    std::fs::write(&file, "# targets\n444455556666\n4444-5555\n").unwrap();
+    emu.clear_requests();
+    let out = emu
+        .amishare_as_source(&seed)
+        .args(["copy", ami, "--to-accounts-file"])
+        .arg(&file)
+        .args(["--target-role", TARGET_ROLE, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let first = err.lines().next().unwrap_or("");
+    assert!(
+        first.contains(&format!("{}:3", file.display())) && first.contains("`4444-5555`"),
+        "{err}"
+    );
+    assert!(emu.requests().is_empty(), "no AWS call before the check");
+}
+
+#[test]
+fn a_failing_target_does_not_stop_the_others_and_the_rerun_does_only_it() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--org-ou-accounts", "4", "--org-nested"]);
+    // The first CopyImage is refused (not retryable): that target fails, the others go on.
+    emu.add_fault(
+        json!({"type": "5xx", "service": "ec2", "action": "CopyImage", "count": 1,
+                         "status": 400, "code": "UnauthorizedOperation",
+                         "message": "not authorized to perform ec2:CopyImage"}),
+    );
+    let out = copy_to_ou(&emu, &seed);
+    // A refused AWS call (not a failed launch or copy state): exit 3.
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = stdout_json(&out);
+    let targets = doc["report"]["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 4);
+    let failed: Vec<&Value> = targets.iter().filter(|t| t["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{targets:#?}");
+    assert_eq!(
+        targets.iter().filter(|t| t["status"] == "ok").count(),
+        3,
+        "{targets:#?}"
+    );
+    let failed_account = failed[0]["account"].as_str().unwrap().to_string();
+
+    // The rerun copies only into the account that failed.
+    emu.clear_faults();
+    emu.clear_requests();
+    let again = copy_to_ou(&emu, &seed);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let copies: Vec<Value> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r["action"] == "CopyImage")
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:#?}");
+    assert_eq!(copies[0]["account"], failed_account.as_str());
+    let doc = stdout_json(&again);
+    assert_eq!(doc["report"]["status"], "ok", "{:#}", doc["report"]);
+}
