@@ -813,9 +813,13 @@ fn without_target_credentials_the_source_side_is_done_and_a_hand_off_printed() {
     assert!(commands
         .iter()
         .any(|c| c.starts_with("aws iam create-policy")));
+    // The source key goes to whoever runs the copy (issue 11): the `--grant` principal only
+    // launches the copy, on the target's key, so it gets nothing on the source key.
     assert!(commands
         .iter()
-        .any(|c| c.contains("attach-role-policy --role-name amishare-target")));
+        .any(|c| c
+            .contains("attach-role-policy --role-name <ROLE-THAT-RUNS-COPY-IMAGE> --policy-arn")));
+    assert!(!commands.iter().any(|c| c.contains("amishare-target")));
     assert!(commands.iter().any(|c| c.starts_with("aws ec2 copy-image")));
     assert_eq!(doc["report"]["targets"][0]["status"], "hand-off");
     // The source side was done.

@@ -33,16 +33,25 @@ pub fn handoff(
         commands.push(format!(
             "aws iam create-policy --policy-name {KMS_KEY_USAGE_POLICY_NAME} --policy-document file://{KMS_KEY_USAGE_POLICY_NAME}.json"
         ));
+        // The source key is used by whoever launches the shared original (`--share-only`: the
+        // `--grant` launchers), or by whoever runs the copy-image command below (copy mode: the
+        // launchers then launch the copy, on the target's key, and get nothing on the source key).
         let grants: Vec<&String> = opts
             .grants
             .iter()
+            .filter(|_| opts.share_only)
             .filter(|g| account_of(g) == Some(account.as_str()))
             // Auto Scaling's service-linked role takes no IAM policy.
             .filter(|g| !crate::domain::arn::is_autoscaling_service_role(g))
             .collect();
         if grants.is_empty() {
+            let who = if opts.share_only {
+                "<ROLE-THAT-LAUNCHES>"
+            } else {
+                "<ROLE-THAT-RUNS-COPY-IMAGE>"
+            };
             commands.push(format!(
-                "aws iam attach-role-policy --role-name <ROLE-THAT-LAUNCHES> --policy-arn {policy_arn}"
+                "aws iam attach-role-policy --role-name {who} --policy-arn {policy_arn}"
             ));
         }
         for g in grants {
