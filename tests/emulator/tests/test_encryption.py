@@ -88,13 +88,20 @@ def test_register_image_honours_block_device_mappings(aws):
     assert e.value.response["Error"]["Code"] == "InvalidSnapshot.NotFound"
 
 
-def test_copy_snapshot_encryption_rules(aws):
+# The copies below must still be pending when described, several calls later: under a loaded
+# machine the session's 0.6 s pending time can pass before then, so this test makes copies pending
+# for COPY_PENDING seconds (the time is fixed when a copy is made; reset restores the session's).
+COPY_PENDING = 3.0
+
+
+def test_copy_snapshot_encryption_rules(aws, ctl):
     ec2, kms = aws.client("ec2"), aws.client("kms")
     k1, k2 = _key(kms, "k1"), _key(kms, "k2")
     v = ec2.create_volume(AvailabilityZone="us-east-1a", Size=3, Encrypted=True, KmsKeyId=k1["Arn"])["VolumeId"]
     s = ec2.create_snapshot(VolumeId=v)["SnapshotId"]
     u = ec2.create_snapshot(VolumeId=ec2.create_volume(AvailabilityZone="us-east-1a", Size=2)["VolumeId"])
     wait_past_pending()
+    ctl.post("/config", {"pending_seconds": COPY_PENDING})
     same = ec2.copy_snapshot(SourceSnapshotId=s, SourceRegion=REGION)["SnapshotId"]
     rekey = ec2.copy_snapshot(SourceSnapshotId=s, SourceRegion=REGION, Encrypted=True,
                               KmsKeyId=f"alias/{'x'}" if False else k2["KeyId"])["SnapshotId"]
@@ -115,7 +122,7 @@ def test_copy_snapshot_encryption_rules(aws):
     assert got[same]["OwnerId"] == SRC and got[same]["VolumeSize"] == 3
     x = eu.describe_snapshots(SnapshotIds=[xregion])["Snapshots"][0]
     assert x["KmsKeyId"] == eu_ebs and x["Encrypted"] is True
-    wait_past_pending()
+    time.sleep(COPY_PENDING + 0.25)
     assert {x["State"] for x in ec2.describe_snapshots(SnapshotIds=[same, rekey])["Snapshots"]} == {"completed"}
 
 
