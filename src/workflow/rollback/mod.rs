@@ -102,8 +102,7 @@ pub async fn rollback<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
     events.emit(Event::Phase {
         name: "rollback".into(),
     });
-    let mut undone = terminate_instances(world, &journal, &live, timing).await?;
-    undone.extend(delete_test_groups(world, &journal, &live, timing).await?);
+    let mut undone = remove_leftovers(world, &journal, &live, timing).await?;
     for e in changes_newest_first(&journal) {
         let step = &e.step;
         let mut u = Undo::new(&step.id, &step.account, &step.region, step.action.summary());
@@ -195,59 +194,67 @@ fn conn_for<'a, R, W>(
     }
 }
 
-/// Terminate (and confirm) every test instance the journal does not show terminated.
-async fn terminate_instances<R: Reader, W: Writer, S: JournalStore + ?Sized>(
-    world: &World<R, W>,
-    journal: &Journal,
-    live: &LiveJournal<'_, S>,
-    timing: Timing,
-) -> Result<Vec<Undo>, CopyError> {
-    let mut undone = Vec::new();
-    for (id, rec) in journal.unconfirmed_instances() {
-        let summary = format!("terminate test instance {id}");
-        let mut u = Undo::new("instances", &rec.account, &rec.region, summary);
-        match world.target_conn(&rec.account, &rec.region) {
-            None => {
-                u.result = UndoResult::Failed;
-                u.detail = Some("no credentials for the target account".into());
-            }
-            Some(conn) => match terminate_and_confirm(&conn.writer, &id, timing).await {
-                Ok(()) => live.instance_terminated(&id)?,
-                Err(e) => {
-                    u.result = UndoResult::Failed;
-                    u.detail = Some(e);
-                }
-            },
-        }
-        undone.push(u);
-    }
-    Ok(undone)
+/// A temporary resource a run may leave behind in a target account and region.
+enum Leftover {
+    /// A test instance (its id).
+    Instance(String),
+    /// A temporary test group and its launch template (issue 11; the group's name).
+    Group(String),
 }
 
-/// Delete every temporary test group and launch template (issue 11) the journal does not show
-/// deleted.
-async fn delete_test_groups<R: Reader, W: Writer, S: JournalStore + ?Sized>(
+impl Leftover {
+    /// The undo row's id and summary.
+    fn describe(&self) -> (&'static str, String) {
+        match self {
+            Self::Instance(id) => ("instances", format!("terminate test instance {id}")),
+            Self::Group(name) => (
+                "groups",
+                format!("delete test group and launch template {name}"),
+            ),
+        }
+    }
+}
+
+/// Terminate (and confirm) every test instance the journal does not show terminated, then
+/// delete every temporary test group and launch template it does not show deleted; each is
+/// journalled as gone once AWS confirms it.
+async fn remove_leftovers<R: Reader, W: Writer, S: JournalStore + ?Sized>(
     world: &World<R, W>,
     journal: &Journal,
     live: &LiveJournal<'_, S>,
     timing: Timing,
 ) -> Result<Vec<Undo>, CopyError> {
+    let instances = journal
+        .unconfirmed_instances()
+        .into_iter()
+        .map(|(id, r)| (Leftover::Instance(id), r.account, r.region));
+    let groups = journal
+        .undeleted_groups()
+        .into_iter()
+        .map(|(name, r)| (Leftover::Group(name), r.account, r.region));
     let mut undone = Vec::new();
-    for (name, rec) in journal.undeleted_groups() {
-        let summary = format!("delete test group and launch template {name}");
-        let mut u = Undo::new("groups", &rec.account, &rec.region, summary);
-        match world.target_conn(&rec.account, &rec.region) {
-            None => {
-                u.result = UndoResult::Failed;
-                u.detail = Some("no credentials for the target account".into());
-            }
-            Some(conn) => match delete_group_and_template(&conn.writer, &name, timing).await {
-                Ok(()) => live.group_deleted(&name)?,
-                Err(e) => {
-                    u.result = UndoResult::Failed;
-                    u.detail = Some(e);
-                }
+    for (what, account, region) in instances.chain(groups) {
+        let (kind, summary) = what.describe();
+        let mut u = Undo::new(kind, &account, &region, summary);
+        let Some(conn) = world.target_conn(&account, &region) else {
+            u.result = UndoResult::Failed;
+            u.detail = Some("no credentials for the target account".into());
+            undone.push(u);
+            continue;
+        };
+        let removed = match &what {
+            Leftover::Instance(id) => terminate_and_confirm(&conn.writer, id, timing).await,
+            Leftover::Group(name) => delete_group_and_template(&conn.writer, name, timing).await,
+        };
+        match removed {
+            Ok(()) => match &what {
+                Leftover::Instance(id) => live.instance_terminated(id)?,
+                Leftover::Group(name) => live.group_deleted(name)?,
             },
+            Err(e) => {
+                u.result = UndoResult::Failed;
+                u.detail = Some(e);
+            }
         }
         undone.push(u);
     }
