@@ -107,7 +107,7 @@ pub fn check_deprecate_days(days: u32) -> Result<(), String> {
 /// `--copy-duration MINUTES` within AWS's limits: 15 to 2880, a multiple of 15.
 pub fn check_copy_duration(minutes: u32) -> Result<(), String> {
     if (COPY_DURATION_STEP_MINUTES..=MAX_COPY_DURATION_MINUTES).contains(&minutes)
-        && minutes % COPY_DURATION_STEP_MINUTES == 0
+        && minutes.is_multiple_of(COPY_DURATION_STEP_MINUTES)
     {
         Ok(())
     } else {
