@@ -439,6 +439,16 @@ pub trait Writer: Send + Sync {
         async move { Err(e) }
     }
 
+    /// The test group's instances only (DescribeAutoScalingGroups, not its scaling
+    /// activities: `activities_done` and `failed_activity` are not read): what deleting a group
+    /// waits on, so a cleanup does not depend on DescribeScalingActivities answering.
+    fn test_group_instances(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<GroupStatus, AwsError>> + Send {
+        self.test_group_status(name)
+    }
+
     /// Auto Scaling DeleteAutoScalingGroup with ForceDelete (its instances are terminated); a
     /// group that does not exist is not an error.
     fn delete_test_group(&self, name: &str) -> impl Future<Output = Result<(), AwsError>> + Send {

@@ -83,6 +83,31 @@ pub async fn sleep_or_cancel(d: Duration, rx: &mut watch::Receiver<bool>) -> boo
     }
 }
 
+/// Await a READ-ONLY call (a poll), or give up on it as soon as Ctrl-C is pressed (`None`): the
+/// SDK retries a throttled call for minutes (adaptive mode, 10 attempts, backoff up to 20 s), and
+/// a cancelled run must get on with its clean-up at once. Dropping the call is safe because it
+/// changes nothing.
+pub async fn or_cancel<T>(
+    call: impl std::future::Future<Output = T>,
+    rx: &mut watch::Receiver<bool>,
+) -> Option<T> {
+    if cancelled(rx) {
+        return None;
+    }
+    tokio::pin!(call);
+    loop {
+        tokio::select! {
+            out = &mut call => return Some(out),
+            changed = rx.changed() => match changed {
+                Ok(()) if cancelled(rx) => return None,
+                Ok(()) => {}
+                // the sender is gone: nobody can cancel any more
+                Err(_) => return Some(call.await),
+            },
+        }
+    }
+}
+
 /// An error worth polling again for (after the SDK's own retries): throttling or a 5xx.
 pub fn transient(e: &AwsError) -> bool {
     let code = e.code.as_deref().unwrap_or("");
@@ -135,7 +160,10 @@ pub async fn wait_for_image<W: Writer>(
     let mut rx = cancel.clone();
     let mut transient_errors = 0;
     loop {
-        let status = match writer.image_status(image_id).await {
+        let Some(read) = or_cancel(writer.image_status(image_id), &mut rx).await else {
+            return Err(ImageWaitError::Interrupted);
+        };
+        let status = match read {
             Ok(s) => {
                 transient_errors = 0;
                 s

@@ -247,6 +247,10 @@ fn ctrl_c_during_the_auto_scaling_wait_deletes_the_group_and_the_template() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    let interrupted_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -259,6 +263,19 @@ fn ctrl_c_during_the_auto_scaling_wait_deletes_the_group_and_the_template() {
     let row = &launchers(&doc)[0];
     assert_eq!(row["result"], "interrupted", "{doc:#}");
     assert_eq!(row["cleaned_up"], true, "{row:#}");
+    // Ctrl-C abandons the throttled poll the SDK is retrying, and deleting the group does not
+    // read its activities: at most the attempt in flight at the signal reaches the emulator
+    // after it (before the fix the retries went on for minutes, then the clean-up read the
+    // activities again, another ten throttled attempts).
+    let after: Vec<Value> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r["action"] == "DescribeScalingActivities"
+                && r["time"].as_f64().unwrap() > interrupted_at
+        })
+        .collect();
+    assert!(after.len() <= 1, "{after:#?}");
     assert_nothing_left(&emu);
 }
 

@@ -151,9 +151,9 @@ pub async fn create_group(
     Ok(())
 }
 
-/// The group's instances (DescribeAutoScalingGroups) and scaling activities
-/// (DescribeScalingActivities, newest first).
-pub async fn group_status(
+/// The group's instances (DescribeAutoScalingGroups only; a group that does not exist has
+/// `exists == false`).
+pub async fn group_instances(
     asg: &aws_sdk_autoscaling::Client,
     name: &str,
 ) -> Result<GroupStatus, AwsError> {
@@ -175,6 +175,16 @@ pub async fn group_status(
             }
         }
     }
+    Ok(status)
+}
+
+/// The group's instances (DescribeAutoScalingGroups) and scaling activities
+/// (DescribeScalingActivities, newest first).
+pub async fn group_status(
+    asg: &aws_sdk_autoscaling::Client,
+    name: &str,
+) -> Result<GroupStatus, AwsError> {
+    let mut status = group_instances(asg, name).await?;
     if !status.exists {
         status.activities_done = true;
         return Ok(status);

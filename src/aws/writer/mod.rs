@@ -208,6 +208,10 @@ impl Writer for SdkWriter {
         autoscaling::group_status(&self.autoscaling, name).await
     }
 
+    async fn test_group_instances(&self, name: &str) -> Result<GroupStatus, AwsError> {
+        autoscaling::group_instances(&self.autoscaling, name).await
+    }
+
     async fn delete_test_group(&self, name: &str) -> Result<(), AwsError> {
         autoscaling::delete_group(&self.autoscaling, name).await
     }

@@ -19,7 +19,8 @@ use crate::workflow::plan::{LaunchHow, Plan};
 use crate::workflow::ports::Reader;
 use crate::workflow::ports_write::{GroupLaunchRequest, Writer, TAG_PURPOSE, TAG_RUN_ID};
 use crate::workflow::waiters::{
-    next_delay, sleep_or_cancel, terminate_and_confirm, transient, Timing, MAX_TRANSIENT_POLLS,
+    next_delay, or_cancel, sleep_or_cancel, terminate_and_confirm, transient, Timing,
+    MAX_TRANSIENT_POLLS,
 };
 use crate::workflow::world::Conn;
 
@@ -142,7 +143,12 @@ async fn wait_in_service<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Even
             return;
         }
         delay = next_delay(delay, run.ctx.timing.poll_max);
-        match conn.writer.test_group_status(name).await {
+        let Some(read) = or_cancel(conn.writer.test_group_status(name), &mut rx).await else {
+            row.result = LauncherResult::Interrupted;
+            row.reason = Some(format!("interrupted while waiting for test group {name}"));
+            return;
+        };
+        match read {
             Ok(s) => {
                 transient_errors = 0;
                 if let Some(message) = s.failed_activity {
@@ -190,7 +196,7 @@ pub async fn delete_group_and_template<W: Writer>(
 ) -> Result<(), String> {
     let mut errors = Vec::new();
     let mut instances = w
-        .test_group_status(name)
+        .test_group_instances(name)
         .await
         .map(|s| s.instance_ids)
         .unwrap_or_default();
@@ -200,7 +206,7 @@ pub async fn delete_group_and_template<W: Writer>(
     let started = Instant::now();
     let mut delay = timing.poll_start;
     loop {
-        match w.test_group_status(name).await {
+        match w.test_group_instances(name).await {
             Ok(s) if !s.exists => break,
             Ok(s) => {
                 for id in s.instance_ids {

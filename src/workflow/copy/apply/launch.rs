@@ -13,7 +13,7 @@ use crate::workflow::plan::{Action, Plan, Step};
 use crate::workflow::ports::Reader;
 use crate::workflow::ports_write::{LaunchRequest, Writer, TAG_PURPOSE, TAG_RUN_ID};
 use crate::workflow::waiters::{
-    next_delay, sleep_or_cancel, terminate_and_confirm, transient, MAX_TRANSIENT_POLLS,
+    next_delay, or_cancel, sleep_or_cancel, terminate_and_confirm, transient, MAX_TRANSIENT_POLLS,
 };
 use crate::workflow::world::Conn;
 
@@ -150,7 +150,11 @@ async fn wait_running<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
             return;
         }
         delay = next_delay(delay, run.ctx.timing.instance_poll_max);
-        match conn.writer.instance_status(instance_id).await {
+        let Some(read) = or_cancel(conn.writer.instance_status(instance_id), &mut rx).await else {
+            report.result = LaunchResult::Interrupted;
+            return;
+        };
+        match read {
             Ok(s) => {
                 transient_errors = 0;
                 let state = s
