@@ -214,7 +214,9 @@ pub enum PolicyEditError {
         editor: String,
     },
     /// A statement with the Sid of an organization-conditioned statement exists and differs.
-    #[error("statement `{sid}` exists and differs from the statement amishare writes with that Sid")]
+    #[error(
+        "statement `{sid}` exists and differs from the statement amishare writes with that Sid"
+    )]
     OrgStatementDiffers {
         /// The Sid.
         sid: String,

@@ -69,10 +69,9 @@ impl OrgScope {
     /// The condition that admits the scope's principals.
     fn condition(&self) -> (&'static str, Value) {
         match self {
-            OrgScope::Organization { org_id } => (
-                "StringEquals",
-                json!({ "aws:PrincipalOrgID": org_id }),
-            ),
+            OrgScope::Organization { org_id } => {
+                ("StringEquals", json!({ "aws:PrincipalOrgID": org_id }))
+            }
             OrgScope::Unit { path, .. } => (
                 "ForAnyValue:StringLike",
                 json!({ "aws:PrincipalOrgPaths": [path_pattern(path)] }),
@@ -159,9 +158,7 @@ pub fn add_org_statements(
     let mut changes = Vec::new();
     for scope in scopes {
         for (sid, statement) in org_statements(scope, &key_region) {
-            let existing = statements
-                .iter()
-                .find(|s| sid_of(s) == Some(sid.as_str()));
+            let existing = statements.iter().find(|s| sid_of(s) == Some(sid.as_str()));
             match existing {
                 Some(s) if canonical(s) == canonical(&statement) => continue,
                 Some(_) => return Err(PolicyEditError::OrgStatementDiffers { sid }),
@@ -246,7 +243,10 @@ mod tests {
         assert!(edit.changed);
         let st = edit.policy["Statement"].as_array().unwrap();
         assert_eq!(st.len(), 5);
-        assert_eq!(st[1]["Sid"], "Allow use of the key by organization o-a1b2c3d4e5");
+        assert_eq!(
+            st[1]["Sid"],
+            "Allow use of the key by organization o-a1b2c3d4e5"
+        );
         assert_eq!(st[1]["Principal"], json!({"AWS": "*"}));
         assert_eq!(
             st[1]["Condition"],
@@ -322,8 +322,10 @@ mod tests {
         let doc = crate::policy::parse_policy(&edit.text, "key policy").unwrap();
         let findings = crate::policy::lint::lint_key_policy(&doc, "111122223333");
         assert!(
-            findings.iter().all(|f| f.severity != crate::policy::Severity::Warning
-                && f.severity != crate::policy::Severity::Error),
+            findings
+                .iter()
+                .all(|f| f.severity != crate::policy::Severity::Warning
+                    && f.severity != crate::policy::Severity::Error),
             "{findings:#?}"
         );
     }
