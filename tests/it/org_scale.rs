@@ -406,6 +406,8 @@ fn share_only_to_a_nested_ou_shares_with_the_ou_and_admits_it_in_the_key_policy(
         );
     }
 
+    explain_accepts_the_ou_statements(&policy, &seed, &active[0]);
+
     // A rerun plans no change: only the test launches that prove the share (a share-only run
     // always proves it again); no key policy, image or snapshot call.
     emu.clear_requests();
@@ -451,6 +453,20 @@ fn copy_to_an_ou_with_the_org_key_policy_makes_every_copy() {
     let emu = Emulator::start();
     let seed = emu.seed(&["--org-ou-accounts", "4", "--org-nested"]);
     let ami = seed["ami_id"].as_str().unwrap();
+    // The plan text names the OU statements (a dry run changes nothing).
+    let dry = emu
+        .amishare_as_source(&seed)
+        .args(["copy", ami, "--to-ou", seed["ou_id"].as_str().unwrap()])
+        .args(["--target-role", TARGET_ROLE, "--dry-run", "--no-color"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&dry.stdout);
+    let ou = seed["ou_id"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("the source key policy admits OU {ou} ("))
+            && text.contains(&format!("statements for every principal of OU {ou} (")),
+        "{text}"
+    );
     let doc = assert_ok(&copy_to_ou(&emu, &seed));
     let report = &doc["report"];
     assert_eq!(report["status"], "ok", "{report:#}");
@@ -485,4 +501,60 @@ fn copy_to_an_ou_with_the_org_key_policy_makes_every_copy() {
         .unwrap()
         .iter()
         .all(|p| p["UserId"].is_string()));
+}
+
+/// `explain` on the key policy amishare wrote: a principal of an OU member account (its org path
+/// given) is allowed with no wildcard warning; the same principal from outside the OU is not.
+fn explain_accepts_the_ou_statements(policy: &Value, seed: &Value, member: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let key_policy = dir.path().join("key-policy.json");
+    std::fs::write(&key_policy, policy.to_string()).unwrap();
+    let identity = dir.path().join("identity.json");
+    std::fs::write(
+        &identity,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#,
+    )
+    .unwrap();
+    let org = seed["organization_id"].as_str().unwrap();
+    let ou = seed["ou_id"].as_str().unwrap();
+    let text = policy.to_string();
+    let root = text
+        .split(&format!("{org}/"))
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap()
+        .to_string();
+    let run = |path: &str| {
+        let out = assert_cmd::Command::cargo_bin("amishare")
+            .unwrap()
+            .env_remove("NO_COLOR")
+            .arg("explain")
+            .arg("--key-policy")
+            .arg(&key_policy)
+            .arg("--identity-policy")
+            .arg(&identity)
+            .args([
+                "--principal",
+                &format!("arn:aws:sts::{member}:assumed-role/{TARGET_ROLE}/s"),
+                "--key-arn",
+                seed["source_key_arn"].as_str().unwrap(),
+                "--org-id",
+                org,
+                "--org-path",
+                path,
+                "--output",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (code, out) = run(&format!("{org}/{root}/{ou}/ou-zz99-nested01/"));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("wildcard-principal-unconditioned"), "{out}");
+    let (code, out) = run(&format!("{org}/{root}/ou-zz99-elsewhere/"));
+    assert_eq!(code, Some(1), "{out}");
 }

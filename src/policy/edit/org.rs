@@ -289,6 +289,23 @@ mod tests {
     }
 
     #[test]
+    fn journal_records_round_trip_and_old_records_still_load() {
+        let edit = add_org_statements(POLICY, KEY, &[ou()], EDITOR).unwrap();
+        let text = serde_json::to_string(&edit.added).unwrap();
+        assert!(
+            text.contains("\"statement\":\"OU ou-ab12-22222222 ("),
+            "{text}"
+        );
+        let back: Vec<AddedPrincipal> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, edit.added);
+        // A record written before the field existed: no `statement`, and none written back.
+        let old = r#"{"sid":"Allow use of the key","principal":"arn:aws:iam::444455556666:root","statement_created":true,"principal_was_string":false}"#;
+        let rec: AddedPrincipal = serde_json::from_str(old).unwrap();
+        assert_eq!(rec.statement, None);
+        assert_eq!(serde_json::to_string(&rec).unwrap(), old);
+    }
+
+    #[test]
     fn a_different_statement_with_the_sid_is_not_overwritten() {
         let edit = add_org_statements(POLICY, KEY, &[org()], EDITOR).unwrap();
         let changed = edit.text.replace(
