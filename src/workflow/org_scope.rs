@@ -121,17 +121,20 @@ impl OrgTargets {
         let (Some(org_id), Some(mgmt)) = (&self.org_id, &self.management_account) else {
             return Vec::new();
         };
-        self.scopes()
-            .iter()
-            .map(|s| match s {
-                OrgScope::Organization { .. } => {
-                    format!("arn:{partition}:organizations::{mgmt}:organization/{org_id}")
-                }
-                OrgScope::Unit { ou_id, .. } => {
+        let mut out: Vec<String> = Vec::new();
+        for s in self.scopes() {
+            let arn = match s {
+                // A root (`--to-ou r-...`) holds the whole organization: EC2 takes OU ARNs only.
+                OrgScope::Unit { ou_id, .. } if !ou_id.starts_with("r-") => {
                     format!("arn:{partition}:organizations::{mgmt}:ou/{org_id}/{ou_id}")
                 }
-            })
-            .collect()
+                _ => format!("arn:{partition}:organizations::{mgmt}:organization/{org_id}"),
+            };
+            if !out.contains(&arn) {
+                out.push(arn);
+            }
+        }
+        out
     }
 
     /// `aws:PrincipalOrgID` and `aws:PrincipalOrgPaths` of the principals of `account`, as far
@@ -196,6 +199,24 @@ mod tests {
         // Without the organization read (an older plan), nothing is org-wide.
         let old = OrgTargets { org_id: None, ..t };
         assert!(old.scopes().is_empty() && old.launch_permission_arns("aws").is_empty());
+    }
+
+    #[test]
+    fn the_whole_organization_or_a_root_is_shared_as_the_organization() {
+        let mut t = targets();
+        t.whole_org = true;
+        t.ous = vec!["r-ab12".into()];
+        t.ou_paths = [("r-ab12".to_string(), "o-a1b2c3d4e5/r-ab12/".to_string())].into();
+        assert_eq!(
+            t.launch_permission_arns("aws"),
+            ["arn:aws:organizations::111122223333:organization/o-a1b2c3d4e5"]
+        );
+        assert_eq!(
+            t.scopes()[0],
+            OrgScope::Organization {
+                org_id: "o-a1b2c3d4e5".into()
+            }
+        );
     }
 
     #[test]

@@ -558,3 +558,27 @@ fn explain_accepts_the_ou_statements(policy: &Value, seed: &Value, member: &str)
     let (code, out) = run(&format!("{org}/{root}/ou-zz99-elsewhere/"));
     assert_eq!(code, Some(1), "{out}");
 }
+
+#[test]
+fn key_policy_principals_without_org_targets_is_exit_2() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    emu.clear_requests();
+    let out = emu
+        .amishare_as_source(&seed)
+        .args(["copy", ami, "--to", "444455556666"])
+        .args(["--key-policy-principals", "accounts"])
+        .args(["--target-role", TARGET_ROLE, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines()
+            .next()
+            .is_some_and(|l| l.contains("`--key-policy-principals`")),
+        "{err}"
+    );
+    assert!(emu.requests().is_empty(), "no AWS call before the check");
+}
