@@ -116,7 +116,8 @@ impl OrgTargets {
 
     /// The OrganizationArn (`--to-org`) / OrganizationalUnitArn (per `--to-ou`) launch
     /// permissions: `arn:PARTITION:organizations::MANAGEMENT:organization/o-x` and
-    /// `...:ou/o-x/ou-y` (EC2 API reference, LaunchPermission).
+    /// `...:ou/o-x/ou-y` (EC2 API reference, LaunchPermission; the OU ARN pattern is
+    /// `arn:aws[^:]*:organizations::[0-9]{12}:ou/o-.../ou-...`, so a root is never an OU ARN).
     pub fn launch_permission_arns(&self, partition: &str) -> Vec<String> {
         let (Some(org_id), Some(mgmt)) = (&self.org_id, &self.management_account) else {
             return Vec::new();
