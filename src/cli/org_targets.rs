@@ -9,9 +9,20 @@ use super::connect::source_session;
 use super::{CliError, GlobalArgs};
 use crate::aws::reader::organizations::SdkOrgReader;
 use crate::aws::session::{AwsSession, SessionOptions};
+use crate::workflow::org_scope::{describe, member_paths};
 use crate::workflow::org_targets::{
-    list_requested, parse_accounts_file, resolve, OrgRequest, OrgTargets,
+    list_requested, parse_accounts_file, resolve, KeyPolicyPrincipals, OrgRequest, OrgTargets,
 };
+
+/// `--key-policy-principals`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyPolicyPrincipalsArg {
+    /// One conditioned statement pair per organization / OU (`Principal "*"` with
+    /// `aws:PrincipalOrgID` / `aws:PrincipalOrgPaths` and `kms:ViaService`)
+    Org,
+    /// Every account by its root ARN
+    Accounts,
+}
 
 /// The organization flags of `copy`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -29,6 +40,12 @@ pub struct OrgArgs {
     /// listing `--to-ou` / `--to-org`; default: the source credentials
     #[arg(long, value_name = "P")]
     pub org_profile: Option<String>,
+    /// How the source key policy admits `--to-org` / `--to-ou` accounts: `org` (default: one
+    /// statement pair per organization / OU, `Principal "*"` conditioned on the organization and
+    /// on use through EC2, so the policy stays small for any number of accounts) or `accounts`
+    /// (every account listed by its root ARN)
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub key_policy_principals: Option<KeyPolicyPrincipalsArg>,
 }
 
 impl OrgArgs {
@@ -73,6 +90,12 @@ pub fn validate(org: &OrgArgs) -> Result<(), CliError> {
         return Err(CliError::usage(
             "`--org-profile` is only used with `--to-ou` or `--to-org`",
             "add `--to-ou OU` or `--to-org`, or drop `--org-profile`",
+        ));
+    }
+    if org.key_policy_principals.is_some() && org.to_ou.is_empty() && !org.to_org {
+        return Err(CliError::usage(
+            "`--key-policy-principals` is only used with `--to-ou` or `--to-org`",
+            "add `--to-ou OU` or `--to-org`, or drop `--key-policy-principals`",
         ));
     }
     Ok(())
@@ -120,6 +143,7 @@ pub async fn resolve_targets(
     let mut session = None;
     let mut listed = Vec::new();
     let mut source_account = String::new();
+    let mut described = None;
     if !request.is_empty() {
         let source = source_session(global, max_attempts).await?;
         source_account.clone_from(&source.account);
@@ -135,11 +159,17 @@ pub async fn resolve_targets(
             }
             None => SdkOrgReader::new(&source),
         };
+        let hint =
+            "list them with the management or a delegated administrator account (`--org-profile P`)";
         listed = list_requested(&reader, &request).await.map_err(|e| {
-            CliError::runtime(format!("cannot list the organization's accounts: {e}")).with_hint(
-                "list them with the management or a delegated administrator account (`--org-profile P`)",
-            )
+            CliError::runtime(format!("cannot list the organization's accounts: {e}"))
+                .with_hint(hint)
         })?;
+        let (info, paths) = describe(&reader, &request.ous).await.map_err(|e| {
+            CliError::runtime(format!("cannot read the organization's OU paths: {e}"))
+                .with_hint(hint)
+        })?;
+        described = Some((info, paths));
         from.extend(request.ous.iter().map(|o| format!("ou {o}")));
         if request.whole_org {
             from.push("organization".into());
@@ -156,12 +186,23 @@ pub async fn resolve_targets(
             "check the OU id or the file, or name accounts with `--to`",
         ));
     }
+    let (info, ou_paths) = described.unzip();
+    let ou_paths = ou_paths.unwrap_or_default();
+    let members = member_paths(&targets, &explicit, &listed, &ou_paths);
     *to = targets;
     let recorded = OrgTargets {
         from,
         skipped,
         ous: request.ous,
         whole_org: request.whole_org,
+        org_id: info.as_ref().map(|i| i.id.clone()),
+        management_account: info.map(|i| i.management_account),
+        ou_paths,
+        members,
+        key_policy_principals: match org.key_policy_principals {
+            Some(KeyPolicyPrincipalsArg::Accounts) => KeyPolicyPrincipals::Accounts,
+            Some(KeyPolicyPrincipalsArg::Org) | None => KeyPolicyPrincipals::Org,
+        },
     };
     Ok((session, Some(recorded)))
 }

@@ -9,6 +9,7 @@ pub mod events;
 pub mod export;
 pub mod inventory;
 pub mod journal;
+pub mod org_scope;
 pub mod org_targets;
 pub mod plan;
 pub mod ports;

@@ -9,7 +9,7 @@
 //! is where the AMI is) and skips accounts that are not `ACTIVE` (suspended or closing accounts
 //! cannot run a copy), reporting each skip. [`parse_accounts_file`] reads the accounts file.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,18 @@ pub struct OrgAccount {
     /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`, `CLOSED`, ... (the account's `State`, else its
     /// older `Status`); `None` when AWS said neither.
     pub state: Option<String>,
+    /// The OUs from the requested OU down to the account's parent, as [`list_requested`] walked
+    /// them (empty when listed by ListAccounts): the account's place for `aws:PrincipalOrgPaths`.
+    pub chain: Vec<String>,
+}
+
+/// The organization (DescribeOrganization).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgInfo {
+    /// `o-...`.
+    pub id: String,
+    /// The management account's id (part of the organization's and its OUs' ARNs).
+    pub management_account: String,
 }
 
 /// The READ port of the organization (the management or a delegated administrator account).
@@ -39,6 +51,35 @@ pub trait OrgReader: Send + Sync {
 
     /// Every account of the organization, every page.
     fn all_accounts(&self) -> impl Future<Output = Result<Vec<OrgAccount>, AwsError>> + Send;
+
+    /// The organization's id and management account (DescribeOrganization).
+    fn organization(&self) -> impl Future<Output = Result<OrgInfo, AwsError>> + Send;
+
+    /// The parent (an OU or a root `r-...` id) of an OU (ListParents); `None` when AWS lists none.
+    fn parent_of(
+        &self,
+        child: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+}
+
+/// Which principals the source key policy names for organization targets
+/// (`--key-policy-principals`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyPolicyPrincipals {
+    /// One statement pair per organization / OU: `Principal "*"` conditioned on
+    /// `aws:PrincipalOrgID` / `aws:PrincipalOrgPaths` and `kms:ViaService` (the size of the key
+    /// policy does not grow with the accounts).
+    #[default]
+    Org,
+    /// Every account listed by its root ARN (as for `--to`).
+    Accounts,
+}
+
+impl KeyPolicyPrincipals {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// What the command line asked for besides `--to`.
@@ -78,6 +119,22 @@ pub struct OrgTargets {
     pub ous: Vec<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub whole_org: bool,
+    /// The organization's id (DescribeOrganization), when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    /// The organization's management account, when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_account: Option<String>,
+    /// The path of every `--to-ou` OU (`o-x/r-x/ou-a/ou-b/`, as `aws:PrincipalOrgPaths` has it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ou_paths: BTreeMap<String, String>,
+    /// The target accounts that only the organization gave (not `--to` / the file), with the
+    /// path of the OU they are in (empty when only ListAccounts named them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub members: BTreeMap<String, String>,
+    /// `--key-policy-principals`.
+    #[serde(default, skip_serializing_if = "KeyPolicyPrincipals::is_default")]
+    pub key_policy_principals: KeyPolicyPrincipals,
 }
 
 /// Every account the organization lists for the request: the OUs' trees (breadth first, each
@@ -92,15 +149,29 @@ pub async fn list_requested<O: OrgReader>(
     }
     let mut seen_ous = BTreeSet::new();
     for ou in &request.ous {
-        let mut queue = vec![ou.clone()];
-        while let Some(parent) = queue.pop() {
+        let mut queue = vec![vec![ou.clone()]];
+        while let Some(chain) = queue.pop() {
+            let Some(parent) = chain.last().cloned() else {
+                continue;
+            };
             if !seen_ous.insert(parent.clone()) {
                 continue;
             }
-            out.extend(org.accounts_for_parent(&parent).await?);
-            let mut children = org.child_ous(&parent).await?;
-            children.reverse();
-            queue.extend(children);
+            out.extend(
+                org.accounts_for_parent(&parent)
+                    .await?
+                    .into_iter()
+                    .map(|a| OrgAccount {
+                        chain: chain.clone(),
+                        ..a
+                    }),
+            );
+            let children = org.child_ous(&parent).await?;
+            queue.extend(children.into_iter().rev().map(|c| {
+                let mut next = chain.clone();
+                next.push(c);
+                next
+            }));
         }
     }
     Ok(out)
@@ -180,6 +251,7 @@ mod tests {
         OrgAccount {
             id: id.into(),
             state: Some(state.into()),
+            chain: Vec::new(),
         }
     }
 
@@ -246,6 +318,19 @@ mod tests {
         async fn all_accounts(&self) -> Result<Vec<OrgAccount>, AwsError> {
             Ok(self.0.values().flat_map(|e| e.1.clone()).collect())
         }
+        async fn organization(&self) -> Result<OrgInfo, AwsError> {
+            Ok(OrgInfo {
+                id: "o-a1b2c3d4e5".into(),
+                management_account: "111122223333".into(),
+            })
+        }
+        async fn parent_of(&self, child: &str) -> Result<Option<String>, AwsError> {
+            Ok(self
+                .0
+                .iter()
+                .find(|(_, e)| e.0.iter().any(|c| c == child))
+                .map(|(p, _)| p.clone()))
+        }
     }
 
     #[tokio::test]
@@ -279,6 +364,15 @@ mod tests {
         };
         let listed = list_requested(&Tree(t), &req).await.unwrap();
         let ids: Vec<&str> = listed.iter().map(|a| a.id.as_str()).collect();
+        let chain_of = |id: &str| {
+            listed
+                .iter()
+                .find(|a| a.id == id)
+                .map(|a| a.chain.join("/"))
+                .unwrap_or_default()
+        };
+        assert_eq!(chain_of("000000000004"), "ou-a/ou-b/ou-d");
+        assert_eq!(chain_of("000000000003"), "ou-a/ou-c");
         assert_eq!(
             ids,
             [
@@ -288,5 +382,18 @@ mod tests {
                 "000000000003"
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn an_ou_path_goes_up_to_the_root() {
+        let mut t = BTreeMap::new();
+        t.insert("r-ab12".to_string(), (vec!["ou-a".to_string()], vec![]));
+        t.insert("ou-a".to_string(), (vec!["ou-b".to_string()], vec![]));
+        t.insert("ou-b".to_string(), (vec![], vec![]));
+        let (info, paths) = crate::workflow::org_scope::describe(&Tree(t), &["ou-b".into()])
+            .await
+            .unwrap();
+        assert_eq!(info.id, "o-a1b2c3d4e5");
+        assert_eq!(paths["ou-b"], "o-a1b2c3d4e5/r-ab12/ou-a/ou-b/");
     }
 }

@@ -1,5 +1,7 @@
 //! Organizations reads for `--to-ou` / `--to-org`: ListChildren (child OUs), ListAccountsForParent
-//! and ListAccounts, every page. Made with the management or a delegated administrator account's
+//! and ListAccounts, every page; DescribeOrganization (the id and management account, for the
+//! OrganizationArn / OrganizationalUnitArn launch permissions and `aws:PrincipalOrgID`) and
+//! ListParents (an OU's path up to the root, for `aws:PrincipalOrgPaths`). Made with the management or a delegated administrator account's
 //! credentials (Organizations API reference: these calls "can be called only from the
 //! organization's management account or by a member account that is a delegated administrator").
 
@@ -7,7 +9,7 @@ use aws_sdk_organizations::types::{Account, ChildType};
 
 use crate::aws::error::{aws_err, AwsError};
 use crate::aws::session::AwsSession;
-use crate::workflow::org_targets::{OrgAccount, OrgReader};
+use crate::workflow::org_targets::{OrgAccount, OrgInfo, OrgReader};
 
 /// The Organizations client of one session (Organizations is a global service).
 #[derive(Debug, Clone)]
@@ -32,6 +34,7 @@ fn org_account(a: &Account) -> Option<OrgAccount> {
     a.id().map(|id| OrgAccount {
         id: id.to_string(),
         state,
+        chain: Vec::new(),
     })
 }
 
@@ -79,5 +82,37 @@ impl OrgReader for SdkOrgReader {
             out.extend(page.accounts().iter().filter_map(org_account));
         }
         Ok(out)
+    }
+
+    async fn organization(&self) -> Result<OrgInfo, AwsError> {
+        let out = self
+            .client
+            .describe_organization()
+            .send()
+            .await
+            .map_err(aws_err("organizations", "DescribeOrganization"))?;
+        let org = out.organization();
+        Ok(OrgInfo {
+            id: org.and_then(|o| o.id()).unwrap_or_default().to_string(),
+            management_account: org
+                .and_then(|o| o.master_account_id())
+                .unwrap_or_default()
+                .to_string(),
+        })
+    }
+
+    async fn parent_of(&self, child: &str) -> Result<Option<String>, AwsError> {
+        let out = self
+            .client
+            .list_parents()
+            .child_id(child)
+            .send()
+            .await
+            .map_err(aws_err("organizations", "ListParents"))?;
+        Ok(out
+            .parents()
+            .first()
+            .and_then(|p| p.id())
+            .map(str::to_string))
     }
 }

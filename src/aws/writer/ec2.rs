@@ -105,13 +105,29 @@ fn image_to_status(img: &aws_sdk_ec2::types::Image) -> ImageStatus {
     }
 }
 
+/// The launch permission for `who`: an account id (`UserId`), an organization ARN
+/// (`arn:...:organizations::MGMT:organization/o-x`, `OrganizationArn`) or an OU ARN
+/// (`...:ou/o-x/ou-y`, `OrganizationalUnitArn`) (EC2 user guide, "Share an AMI with
+/// organizations or OUs"; API reference, LaunchPermission).
+fn launch_permission(who: &str) -> LaunchPermission {
+    let b = LaunchPermission::builder();
+    if !who.starts_with("arn:") {
+        return b.user_id(who).build();
+    }
+    match who.rsplit(':').next() {
+        Some(r) if r.starts_with("organization/") => b.organization_arn(who).build(),
+        Some(r) if r.starts_with("ou/") => b.organizational_unit_arn(who).build(),
+        _ => b.user_id(who).build(),
+    }
+}
+
 pub(super) async fn set_launch_permission(
     ec2: &aws_sdk_ec2::Client,
     image_id: &str,
     account: &str,
     add: bool,
 ) -> Result<(), AwsError> {
-    let perm = LaunchPermission::builder().user_id(account).build();
+    let perm = launch_permission(account);
     let mods = if add {
         LaunchPermissionModifications::builder().add(perm).build()
     } else {
@@ -142,7 +158,7 @@ pub(super) async fn add_launch_permissions(
     for chunk in accounts.chunks(SHARE_BATCH) {
         let mut mods = LaunchPermissionModifications::builder();
         for a in chunk {
-            mods = mods.add(LaunchPermission::builder().user_id(a).build());
+            mods = mods.add(launch_permission(a));
         }
         ec2.modify_image_attribute()
             .image_id(image_id)
@@ -459,7 +475,7 @@ pub(super) async fn dry_run(ec2: &aws_sdk_ec2::Client, probe: &DryRunProbe) -> D
                 .image_id(image_id)
                 .launch_permission(
                     LaunchPermissionModifications::builder()
-                        .add(LaunchPermission::builder().user_id(account).build())
+                        .add(launch_permission(account))
                         .build(),
                 )
                 .dry_run(true)
@@ -512,5 +528,17 @@ mod tests {
         assert_eq!(percent(Some("100%")), Some(100));
         assert_eq!(percent(Some("")), None);
         assert_eq!(percent(None), None);
+    }
+
+    #[test]
+    fn launch_permissions_for_accounts_organizations_and_ous() {
+        let p = launch_permission("444455556666");
+        assert_eq!(p.user_id(), Some("444455556666"));
+        let org = "arn:aws:organizations::111122223333:organization/o-a1b2c3d4e5";
+        assert_eq!(launch_permission(org).organization_arn(), Some(org));
+        let ou = "arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-22222222";
+        let p = launch_permission(ou);
+        assert_eq!(p.organizational_unit_arn(), Some(ou));
+        assert_eq!(p.user_id(), None);
     }
 }

@@ -67,6 +67,16 @@ fn header(plan: &Plan, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for s in &o.skipped {
             writeln!(f, "  skipped account {}: {}", s.account, s.reason)?;
         }
+        let scopes = o.key_policy_scopes();
+        if !scopes.is_empty() {
+            let labels: Vec<String> = scopes.iter().map(|s| s.label()).collect();
+            writeln!(
+                f,
+                "  the source key policy admits {} with conditioned statements ({} of the accounts not listed)",
+                labels.join(", "),
+                o.members.len()
+            )?;
+        }
     }
     for s in &plan.source.snapshots {
         match &s.key_arn {

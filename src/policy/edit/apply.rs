@@ -56,6 +56,7 @@ pub fn add_key_users(
                     principal,
                     statement_created: false,
                     principal_was_string: was_string,
+                    statement: None,
                 }));
             }
             None => {
@@ -71,6 +72,7 @@ pub fn add_key_users(
                     principal: principal.clone(),
                     statement_created: true,
                     principal_was_string: false,
+                    statement: None,
                 }));
                 statements.push(template);
             }
@@ -107,7 +109,7 @@ pub fn remove_key_users(
     let mut removed = Vec::new();
     let mut touched: Vec<(usize, Value)> = Vec::new();
 
-    for record in added {
+    for record in added.iter().filter(|r| r.statement.is_none()) {
         let Some(index) = find_target(&statements, &record.sid)? else {
             continue;
         };
@@ -176,6 +178,21 @@ pub fn remove_key_users(
     drop.sort_unstable();
     for index in drop.into_iter().rev() {
         statements.remove(index);
+    }
+    // Whole statements amishare wrote (organization-conditioned): removed by Sid.
+    for (record, statement) in super::org::remove_org_statements(&mut statements, added) {
+        let index = original
+            .iter()
+            .position(|s| sid_of(s) == Some(record.sid.as_str()))
+            .unwrap_or_default();
+        changes.push(StatementChange {
+            kind: StatementChangeKind::Removed,
+            sid: record.sid.clone(),
+            index,
+            before: Some(statement),
+            after: None,
+        });
+        removed.push(record);
     }
     // Indexes of modified statements move down past dropped ones.
     let dropped: Vec<usize> = changes

@@ -49,6 +49,7 @@ pub fn add_grant_creators(
                         principal: c.clone(),
                         statement_created: false,
                         principal_was_string: was_string,
+                        statement: None,
                     });
                 }
             }
@@ -92,6 +93,7 @@ pub fn add_grant_creators(
                 principal: c.clone(),
                 statement_created: true,
                 principal_was_string: false,
+                statement: None,
             }));
             statements.push(statement);
         }

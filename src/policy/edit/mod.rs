@@ -9,8 +9,10 @@
 //! - A principal already present (exactly, or as the equivalent bare account id / root ARN) is not
 //!   added again, so applying an edit twice changes nothing (`changed == false`).
 //! - Principal forms are kept: `{"AWS": "x"}` becomes an array only when a principal is added, key
-//!   order of objects is preserved. amishare never writes a wildcard principal and never merges
-//!   into a statement whose principal is `*`.
+//!   order of objects is preserved. amishare never merges into a statement whose principal is
+//!   `*`, and writes a wildcard principal only in its own organization-conditioned statements
+//!   ([`add_org_statements`], `--to-org` / `--to-ou`: `Principal {"AWS": "*"}` with
+//!   `aws:PrincipalOrgID` or `aws:PrincipalOrgPaths` AND `kms:ViaService`), never elsewhere.
 //! - The result is refused when the text that would be sent exceeds 32,768 bytes (KMS counts the
 //!   whole `Policy` string, whitespace included; the pretty form is sent when it fits, else the
 //!   compact form) or when it would lock the editor out of `kms:PutKeyPolicy`.
@@ -52,11 +54,13 @@ mod apply;
 mod document;
 mod grant_creator;
 mod lockout;
+mod org;
 #[cfg(test)]
 mod tests;
 
 pub use apply::{add_key_users, remove_key_users};
 pub use grant_creator::{add_grant_creators, GRANT_CREATOR_SID};
+pub use org::{add_org_statements, org_statement_sids, org_statements, OrgScope};
 
 /// The largest key policy KMS accepts, in bytes.
 pub const KEY_POLICY_MAX_BYTES: usize = 32_768;
@@ -73,6 +77,11 @@ pub struct AddedPrincipal {
     pub statement_created: bool,
     /// The statement's `Principal.AWS` was a single string before amishare turned it into an array.
     pub principal_was_string: bool,
+    /// Set when amishare wrote the whole statement `sid` (an organization-conditioned statement,
+    /// `principal` is then `*`): who it admits, for people (`organization o-x`, `OU ou-y (...)`).
+    /// Rollback removes that statement. Absent in journals written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
 }
 
 /// One changed statement, with its JSON before and after.
@@ -204,6 +213,14 @@ pub enum PolicyEditError {
         /// The editor.
         editor: String,
     },
+    /// A statement with the Sid of an organization-conditioned statement exists and differs.
+    #[error(
+        "statement `{sid}` exists and differs from the statement amishare writes with that Sid"
+    )]
+    OrgStatementDiffers {
+        /// The Sid.
+        sid: String,
+    },
     /// Removing the principal would leave a statement amishare did not create without principals.
     #[error("removing `{principal}` would leave statement `{sid}` without principals")]
     WouldEmptyStatement {
@@ -237,6 +254,9 @@ impl PolicyEditError {
                 "the statement's `Principal` must be an object whose `AWS` is a string or an array of strings"
                     .to_string(),
             ),
+            PolicyEditError::OrgStatementDiffers { sid } => Some(format!(
+                "rename or remove statement `{sid}`, or pass `--key-policy-principals accounts` to list the accounts instead"
+            )),
             PolicyEditError::WildcardStatement { sid } | PolicyEditError::SidConflict { sid } => {
                 Some(format!(
                     "rename statement `{sid}` or grant the target principals in the key policy yourself"

@@ -132,7 +132,7 @@ fn wildcard_principal_unconditioned(
         .with_statement(s.r.clone())
         .with_fix(Fix {
             summary: format!(
-                "limit {label} with `kms:CallerAccount` or `aws:PrincipalOrgID`, or name the principals"
+                "limit {label} with `kms:CallerAccount`, `aws:PrincipalOrgID` or `aws:PrincipalOrgPaths`, or name the principals"
             ),
             key_policy_statements: vec![fixed],
             remove: vec![format!("replace statement {label} of the key policy with the statement below")],

@@ -174,10 +174,15 @@ impl Action {
         match self {
             Action::PutKeyPolicy { key_arn, added, .. } => {
                 let principals = unique_principals(added);
-                format!(
+                let listed = format!(
                     "edit the key policy of {key_arn}: add {} to \"Allow use of the key\" and \"Allow attachment of persistent resources\"",
                     principals.join(", ")
-                )
+                );
+                match (principals.is_empty(), org_statements(added)) {
+                    (_, None) => listed,
+                    (true, Some(org)) => format!("edit the key policy of {key_arn}: {org}"),
+                    (false, Some(org)) => format!("{listed}; {org}"),
+                }
             }
             Action::AddLaunchPermission { image_id, account } => {
                 format!("share {image_id} with {account} (launch permission)")
@@ -272,10 +277,16 @@ impl Action {
                 account,
             } => format!("stop sharing snapshot {snapshot_id} with {account}"),
             Action::RevokeKeyUsers { key_arn, added } => {
-                let principals = unique_principals(added);
+                let mut removed: Vec<String> = unique_principals(added)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                removed.extend(org_labels(added).into_iter().map(|l| {
+                    format!("the statements admitting {l}")
+                }));
                 format!(
                     "remove {} from the key policy of {key_arn}",
-                    principals.join(", ")
+                    removed.join(", ")
                 )
             }
             Action::PutTargetKeyPolicy { key_arn, added, .. } => {
@@ -421,9 +432,32 @@ impl LaunchHow {
     }
 }
 
+/// The organizations / OUs of the organization-conditioned statements among `added`, once each.
+fn org_labels(added: &[AddedPrincipal]) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for l in added.iter().filter_map(|a| a.statement.as_deref()) {
+        if !out.contains(&l) {
+            out.push(l);
+        }
+    }
+    out
+}
+
+/// How the plan shows the organization-conditioned statements it adds, if any.
+fn org_statements(added: &[AddedPrincipal]) -> Option<String> {
+    let labels = org_labels(added);
+    (!labels.is_empty()).then(|| {
+        format!(
+            "add \"Allow use of the key\" and \"Allow attachment of persistent resources\" statements for every principal of {} (Principal \"*\" conditioned on the organization, used only through EC2 in the key's region)",
+            labels.join(", ")
+        )
+    })
+}
+
+/// The principals listed by name (not the organization-conditioned statements' `*`).
 fn unique_principals(added: &[AddedPrincipal]) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
-    for a in added {
+    for a in added.iter().filter(|a| a.statement.is_none()) {
         if !out.contains(&a.principal.as_str()) {
             out.push(a.principal.as_str());
         }

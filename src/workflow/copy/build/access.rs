@@ -30,6 +30,10 @@ pub(super) fn identity_docs(p: Option<&IdentityPolicies>) -> Vec<policy::PolicyD
     .unwrap_or_default()
 }
 
+/// The caller's organization facts for the request context: `aws:PrincipalOrgID` and
+/// `aws:PrincipalOrgPaths` (empty when unknown).
+pub type OrgFacts = (Option<String>, Vec<String>);
+
 /// Run the policy engine for `principal` on `key` with the given key policy and identity
 /// policies; `(verdict, finding codes)` or `unknown` when the inputs cannot be analysed.
 pub fn access_verdict(
@@ -39,6 +43,7 @@ pub fn access_verdict(
     identity: &[policy::PolicyDocument],
     operation: policy::Operation,
     region: &str,
+    org: &OrgFacts,
 ) -> (AccessVerdict, Vec<String>, Vec<policy::Finding>) {
     let parsed = match key_policy.map(|p| policy::parse_policy(p, "key policy")) {
         Some(Ok(p)) => Some(p),
@@ -57,6 +62,8 @@ pub fn access_verdict(
     };
     let ctx = policy::CallerContext {
         region: Some(region.to_string()),
+        org_id: org.0.clone(),
+        org_paths: org.1.clone(),
         ..policy::CallerContext::default()
     };
     let req = policy::AnalysisRequest {
@@ -130,6 +137,13 @@ pub fn access_checks(
     let mut checks = Vec::new();
     for t in &d.targets {
         let who = principals_of(t, opts);
+        // What AWS sets as the target principals' aws:PrincipalOrgID / aws:PrincipalOrgPaths,
+        // as far as the organization listing told (`--to-org` / `--to-ou`).
+        let org: OrgFacts = opts
+            .org_targets
+            .as_ref()
+            .map(|o| o.caller_org_facts(&t.account))
+            .unwrap_or_default();
         for k in customer_keys {
             for w in &who {
                 let region = &k.description.region;
@@ -141,6 +155,7 @@ pub fn access_checks(
                     &docs_now,
                     w.operation,
                     region,
+                    &org,
                 );
                 let mut docs_after = docs_now;
                 if w.gets_usage_policy {
@@ -157,6 +172,7 @@ pub fn access_checks(
                     &docs_after,
                     w.operation,
                     region,
+                    &org,
                 );
                 checks.push(AccessCheck {
                     principal: w.arn.to_string(),

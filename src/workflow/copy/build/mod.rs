@@ -268,4 +268,6 @@ fn source_keys(d: &Discovery) -> Vec<SourceKey> {
 }
 
 #[cfg(test)]
+mod org_tests;
+#[cfg(test)]
 mod tests;

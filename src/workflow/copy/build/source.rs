@@ -30,7 +30,19 @@ pub fn key_policy_edits(
     }
     // The target accounts, and the launchers that use the source key (`--share-only`): launchers
     // of a copy use the copy's key and get nothing here.
-    let mut principals: Vec<String> = opts.target_accounts.clone();
+    // Accounts an organization-conditioned statement admits are not listed (`--to-org` /
+    // `--to-ou` with `--key-policy-principals org`, the default).
+    let scopes = opts
+        .org_targets
+        .as_ref()
+        .map(|o| o.key_policy_scopes())
+        .unwrap_or_default();
+    let mut principals: Vec<String> = opts
+        .target_accounts
+        .iter()
+        .filter(|a| scopes.is_empty() || !opts.org_targets.as_ref().is_some_and(|o| o.covers(a)))
+        .cloned()
+        .collect();
     principals.extend(super::source_key_grants(d, opts));
     for k in customer_keys {
         if k.description.account != d.source.account {
@@ -38,7 +50,7 @@ pub fn key_policy_edits(
         }
         let Some(text) = &k.policy else { continue };
         let arn = &k.description.arn;
-        let edit = policy::edit::add_key_users(text, arn, &principals, &d.source.arn)
+        let edit = listed_and_org(text, arn, &principals, &scopes, &d.source.arn)
             .and_then(|edit| super::autoscaling::with_grant_creators(d, opts, k, edit));
         match edit {
             Ok(edit) => {
@@ -70,11 +82,71 @@ pub fn key_policy_edits(
     edited
 }
 
-/// Share the image and every snapshot with each target account not yet shared with.
+/// `principals` added to the usage statements (when any), then the organization-conditioned
+/// statements of `scopes`, as one edit.
+fn listed_and_org(
+    text: &str,
+    arn: &str,
+    principals: &[String],
+    scopes: &[policy::edit::OrgScope],
+    editor: &str,
+) -> Result<policy::edit::KeyPolicyEdit, policy::edit::PolicyEditError> {
+    let listed = if principals.is_empty() {
+        // Nothing to list: an edit that changes nothing (no empty statement is created).
+        policy::edit::add_org_statements(text, arn, &[], editor)?
+    } else {
+        policy::edit::add_key_users(text, arn, principals, editor)?
+    };
+    if scopes.is_empty() {
+        return Ok(listed);
+    }
+    let more = policy::edit::add_org_statements(&listed.text, arn, scopes, editor)?;
+    if !more.changed {
+        return Ok(listed);
+    }
+    let mut added = listed.added;
+    added.extend(more.added);
+    let mut statement_changes = listed.statement_changes;
+    statement_changes.extend(more.statement_changes);
+    let mut warnings = listed.warnings;
+    warnings.extend(more.warnings);
+    Ok(policy::edit::KeyPolicyEdit {
+        before: listed.before,
+        policy: more.policy,
+        text: more.text,
+        changed: true,
+        added,
+        removed: Vec::new(),
+        statement_changes,
+        warnings,
+    })
+}
+
+/// Share the image and every snapshot with each target account not yet shared with. With
+/// `--share-only` and `--to-org` / `--to-ou`, the image's launch permission is the organization's
+/// / OU's ARN instead of each member account (see `workflow::org_scope`); snapshots are always
+/// shared per account id.
 pub fn sharing(d: &Discovery, opts: &PlanOptions, draft: &mut Draft) {
     let (src_account, src_region) = (&d.source.account, &d.source_region);
+    let org = opts.org_targets.as_ref().filter(|_| opts.share_only);
+    let org_arns = org
+        .map(|o| o.launch_permission_arns(partition_of(&d.source.arn)))
+        .unwrap_or_default();
+    for arn in &org_arns {
+        if !launchable_by(d.image.launch_permissions.as_deref(), arn) {
+            draft.push(
+                src_account,
+                src_region,
+                Action::AddLaunchPermission {
+                    image_id: d.image.id.clone(),
+                    account: arn.clone(),
+                },
+            );
+        }
+    }
     for account in &opts.target_accounts {
-        if !launchable_by(d.image.launch_permissions.as_deref(), account) {
+        let by_org = !org_arns.is_empty() && org.is_some_and(|o| o.covers(account));
+        if !by_org && !launchable_by(d.image.launch_permissions.as_deref(), account) {
             draft.push(
                 src_account,
                 src_region,
@@ -99,14 +171,28 @@ pub fn sharing(d: &Discovery, opts: &PlanOptions, draft: &mut Draft) {
     }
 }
 
-/// Does a launch permission (for the account, or public) cover `account`?
-fn launchable_by(perms: Option<&[LaunchPermission]>, account: &str) -> bool {
+/// The partition of an ARN (`aws` when it cannot be read).
+fn partition_of(arn: &str) -> &str {
+    arn.split(':')
+        .nth(1)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws")
+}
+
+/// Does a launch permission (for the account, organization or OU ARN, or public) cover `who`
+/// (an account id, or an organization / OU ARN)?
+fn launchable_by(perms: Option<&[LaunchPermission]>, who: &str) -> bool {
     shared_with(
         perms.map(|v| {
-            v.iter()
-                .map(|p| p.user_id.as_deref().or(p.group.as_deref()))
+            v.iter().map(|p| {
+                p.user_id
+                    .as_deref()
+                    .or(p.group.as_deref())
+                    .or(p.organization_arn.as_deref())
+                    .or(p.organizational_unit_arn.as_deref())
+            })
         }),
-        account,
+        who,
     )
 }
 
