@@ -582,3 +582,102 @@ fn key_policy_principals_without_org_targets_is_exit_2() {
     );
     assert!(emu.requests().is_empty(), "no AWS call before the check");
 }
+
+/// `--to-org` in copy mode with `--revoke-after-copy`: the key policy admits the organization
+/// (`aws:PrincipalOrgID` + `kms:ViaService`) while the accounts copy, every copy is made and
+/// test-launched, then the organization statements and the shares are taken back, leaving the
+/// key policy as it was.
+#[test]
+fn to_org_with_revoke_after_copy_admits_the_organization_then_takes_it_back() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--org-ou-accounts", "3", "--org-nested"]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let org = seed["organization_id"].as_str().unwrap();
+    let before = source_key_policy(&emu, &seed);
+    let out = emu
+        .amishare_as_source(&seed)
+        .args(["--output", "json", "copy", ami, "--to-org"])
+        .args(["--target-role", TARGET_ROLE, "--revoke-after-copy", "--yes"])
+        .output()
+        .unwrap();
+    let doc = assert_ok(&out);
+    let steps = doc["plan"]["steps"].as_array().unwrap();
+    let put = steps
+        .iter()
+        .find(|s| s["action"]["action"] == "put-key-policy")
+        .unwrap();
+    let after: Value = serde_json::from_str(put["action"]["after"].as_str().unwrap()).unwrap();
+    let org_statements: Vec<&Value> = after["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Principal"] == json!({"AWS": "*"}))
+        .collect();
+    assert_eq!(org_statements.len(), 2, "{after:#}");
+    for s in &org_statements {
+        assert_eq!(
+            s["Condition"]["StringEquals"]["aws:PrincipalOrgID"], org,
+            "{s:#}"
+        );
+        assert_eq!(
+            s["Condition"]["StringEquals"]["kms:ViaService"], "ec2.us-east-1.amazonaws.com",
+            "{s:#}"
+        );
+    }
+    let report = &doc["report"];
+    assert_eq!(report["status"], "ok", "{report:#}");
+    let mut copied: Vec<String> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            assert_eq!(t["status"], "ok", "{t}");
+            assert_eq!(t["test_launch"]["result"], "running", "{t}");
+            t["account"].as_str().unwrap().to_string()
+        })
+        .collect();
+    copied.sort();
+    let mut members = strings(&seed["org_account_ids"]);
+    members.sort();
+    assert_eq!(copied, members);
+    // Taken back: the key policy is as it was, nothing is shared any more.
+    assert_eq!(source_key_policy(&emu, &seed), before);
+    assert_eq!(launch_permissions(&emu, ami), json!([]));
+    for s in strings(&seed["snapshot_ids"]) {
+        assert!(volume_permissions(&emu, &s).is_empty(), "{s}");
+    }
+}
+
+/// `--to-org --share-only`: ONE launch permission for the organization (its ARN), the snapshots
+/// shared with every member account id (AWS shares snapshots with account ids only), and a
+/// rerun plans no change (only the test launches that prove the share again).
+#[test]
+fn share_only_to_the_org_shares_the_image_with_the_organization_arn() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--org-ou-accounts", "3", "--org-nested"]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let run = || {
+        emu.amishare_as_source(&seed)
+            .args(["--output", "json", "copy", ami, "--to-org", "--share-only"])
+            .args(["--target-role", TARGET_ROLE, "--yes"])
+            .output()
+            .unwrap()
+    };
+    let doc = assert_ok(&run());
+    assert_eq!(doc["report"]["status"], "ok", "{:#}", doc["report"]);
+    assert_eq!(
+        launch_permissions(&emu, ami),
+        json!([{"OrganizationArn": seed["organization_arn"]}])
+    );
+    let mut members = strings(&seed["org_account_ids"]);
+    members.sort();
+    for s in strings(&seed["snapshot_ids"]) {
+        assert_eq!(volume_permissions(&emu, &s), members, "{s}");
+    }
+    let again = assert_ok(&run());
+    let steps = again["plan"]["steps"].as_array().unwrap();
+    assert!(
+        steps.iter().all(|s| s["action"]["action"] == "test-launch"),
+        "{steps:#?}"
+    );
+}
