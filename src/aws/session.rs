@@ -338,10 +338,7 @@ impl AwsSession {
     /// adaptive rate limiter and the retry quota of one target must not slow the others down
     /// (the SDK's default partition is per service and region, shared by every account).
     fn retry_partition(&self, service: &str) -> aws_sdk_ec2::config::retry::RetryPartition {
-        aws_sdk_ec2::config::retry::RetryPartition::new(format!(
-            "{service}-{}-{}",
-            self.account, self.region
-        ))
+        retry_partition(service, &self.account, &self.region)
     }
 
     pub fn organizations(&self) -> aws_sdk_organizations::Client {
@@ -405,6 +402,17 @@ impl AwsSession {
                 .build(),
         )
     }
+}
+
+/// The retry partition of a `service` client of `account` in `region` (see
+/// [`AwsSession`]'s clients): also for a client moved to another region
+/// (`SdkReader::in_region`), whose partition must follow the region.
+pub(crate) fn retry_partition(
+    service: &str,
+    account: &str,
+    region: &str,
+) -> aws_sdk_ec2::config::retry::RetryPartition {
+    aws_sdk_ec2::config::retry::RetryPartition::new(format!("{service}-{account}-{region}"))
 }
 
 /// Credentials of a role assumed (session name `amishare`) with an STS client of the source
