@@ -40,6 +40,7 @@ use crate::workflow::journal::{now, Journal, JournalError, JournalStore, LiveJou
 use crate::workflow::plan::{Action, Plan, PlanOptions, Step};
 use crate::workflow::ports::Reader;
 use crate::workflow::ports_write::Writer;
+use crate::workflow::throttle::{Gate, ThrottleSignal};
 use crate::workflow::waiters::{cancelled, Timing};
 use crate::workflow::world::World;
 
@@ -50,7 +51,8 @@ use crate::workflow::world::World;
 /// guide, "Copy an AMI"; Image Builder: "50 concurrent AMI copies for each destination Region");
 /// a run makes one copy per destination account and region (the units below are distinct
 /// pairs), so it stays within that bound whatever the overall limit; throttling is met by the
-/// SDK's adaptive retry mode (`aws::session`), which slows the requests down.
+/// SDK's retries (`aws::session`) and, when AWS throttles hard, by fewer operations in flight
+/// ([`Run::gate`], `workflow::throttle`).
 pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
 
 /// Everything [`apply`] needs besides the plan.
@@ -63,7 +65,13 @@ pub struct Apply<'a, R, W, S: ?Sized, E: ?Sized> {
     pub timing: Timing,
     /// How many target accounts (IAM) and account/region pipelines run at once (at least 1).
     pub max_concurrency: usize,
+    /// Throttling seen by the AWS layer: lowers the operations in flight below
+    /// `max_concurrency` while AWS throttles hard ([`crate::workflow::throttle`]).
+    pub throttle: &'a dyn ThrottleSignal,
 }
+
+/// The fewest operations the throttling gate lowers the fan-out to.
+pub const MIN_CONCURRENCY: usize = 4;
 
 /// One run being applied: the context, its open journal, and the warnings collected on the way
 /// (journal writes that failed after the change they record was made).
@@ -71,6 +79,8 @@ pub struct Run<'a, R, W, S: JournalStore + ?Sized, E: ?Sized> {
     pub ctx: &'a Apply<'a, R, W, S, E>,
     pub journal: &'a LiveJournal<'a, S>,
     warnings: Mutex<Vec<String>>,
+    /// Admits the target-side operations (an account's IAM, each step of a unit).
+    pub gate: Gate<'a>,
 }
 
 impl<'a, R, W, S: JournalStore + ?Sized, E: ?Sized> Run<'a, R, W, S, E> {
@@ -79,6 +89,11 @@ impl<'a, R, W, S: JournalStore + ?Sized, E: ?Sized> Run<'a, R, W, S, E> {
             ctx,
             journal,
             warnings: Mutex::new(Vec::new()),
+            gate: Gate::new(
+                MIN_CONCURRENCY.min(ctx.max_concurrency.max(1)),
+                ctx.max_concurrency.max(1),
+                ctx.throttle,
+            ),
         }
     }
 
@@ -273,6 +288,7 @@ async fn apply_target_iam<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Eve
             .target_accounts
             .iter()
             .map(|account| async move {
+                let _permit = run.gate.acquire().await;
                 let mut recs = Vec::new();
                 for step in plan
                     .steps
