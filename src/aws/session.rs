@@ -13,9 +13,9 @@
 //! `AssumeRoleProvider` is not used: it builds its STS client with `IdentityCache::no_cache()`, so
 //! a source profile with `role_arn` + `source_profile` was assumed again for every target.)
 //!
-//! Retries: when nothing configures them, the SDK's ADAPTIVE retry mode with
-//! [`DEFAULT_MAX_ATTEMPTS`] attempts under Retry Behavior 2.1 ([`default_retry_config`]): a run over an organization (dozens of accounts x regions at
-//! once) meets throttling, and adaptive mode adds a client-side rate limiter that slows the
+//! Retries ([`super::retries`]): when nothing configures them, the SDK's ADAPTIVE retry mode
+//! with [`DEFAULT_MAX_ATTEMPTS`] attempts under Retry Behavior 2.1: a run over an organization
+//! (dozens of accounts x regions at once) meets throttling, and adaptive mode adds a client-side rate limiter that slows the
 //! requests down when AWS throttles, on top of the exponential backoff (AWS SDKs and Tools
 //! reference guide, "Retry behavior"). `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` and the profile's
 //! `max_attempts` / `retry_mode` are honoured (a profile that sets exactly the SDK default,
@@ -26,15 +26,16 @@
 //! the rate limiter and retry quota of one target never slow another down.
 
 use crate::domain::arn::{partition_of, role_arn, DEFAULT_PARTITION};
-use aws_config::retry::{RetryConfig, RetryMode};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
-use aws_smithy_types::retry::RetrySpec;
 
 use super::error::{aws_err, AwsError};
 use super::profile::{invalid_retry_env, invalid_retry_profile, profile_exists};
+pub(crate) use super::retries::retry_partition;
+pub use super::retries::DEFAULT_MAX_ATTEMPTS;
+use super::retries::{default_retries, retry_config};
 use crate::workflow::inventory::CallerIdentity;
 
 /// The role session name amishare uses (visible in the target account's CloudTrail).
@@ -170,52 +171,6 @@ pub struct AwsSession {
     pub account: String,
     pub arn: String,
     pub region: String,
-}
-
-/// Attempts per call in amishare's default (adaptive) retry mode.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
-
-/// The loaded retry config, or amishare's adaptive default when nothing configured one (no
-/// `--max-attempts`, no `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE`, and aws-config fell back to its
-/// own default: standard mode, 3 attempts).
-fn default_retries(config: SdkConfig, opts: &SessionOptions) -> SdkConfig {
-    let configured = opts.max_attempts.is_some()
-        || std::env::var_os("AWS_MAX_ATTEMPTS").is_some()
-        || std::env::var_os("AWS_RETRY_MODE").is_some();
-    let sdk_default = config
-        .retry_config()
-        .is_none_or(|r| r.mode() == RetryMode::Standard && r.max_attempts() == 3);
-    if configured || !sdk_default {
-        return config;
-    }
-    config
-        .to_builder()
-        .retry_config(default_retry_config())
-        .build()
-}
-
-/// amishare's default: adaptive mode, [`DEFAULT_MAX_ATTEMPTS`] attempts, under Retry Behavior
-/// 2.1. Under the SDK's legacy behaviour (2.0, what a plain `RetryConfig::adaptive()` gets) the
-/// adaptive rate limiter charges a throttled retry 10 tokens ("RetryTimeout" cost) from a bucket
-/// whose fill rate a throttle drops to 0.7 x the partition's measured rate, at least 0.5/s, and
-/// capacity to about 1 token: in a partition of one account and region, which sends a request
-/// or two a second, EVERY throttled retry waited (10 - 1) / 0.5 = 18 s (aws-smithy-runtime
-/// 1.16, `client_rate_limiter.rs` and `check_rate_limiter_for_delay` in `strategy/standard.rs`;
-/// measured: the 20 x 3 bench with 30 % of EC2 calls throttled waited 17 s on average after a
-/// throttled attempt and took 327 s, 118 s of it discovery). Under 2.1 every attempt costs one
-/// send token and the backoff is the exponential one with jitter (from 1 s for throttling),
-/// so the limiter still slows a throttled partition down without parking it.
-fn default_retry_config() -> RetryConfig {
-    RetryConfig::adaptive()
-        .with_max_attempts(DEFAULT_MAX_ATTEMPTS)
-        .with_retry_spec(RetrySpec::v2_1())
-}
-
-fn retry_config(max_attempts: u32) -> RetryConfig {
-    match max_attempts {
-        0 | 1 => RetryConfig::disabled(),
-        n => RetryConfig::standard().with_max_attempts(n),
-    }
 }
 
 /// aws-config's default loader with the options' overrides; anything not overridden (retries
@@ -422,17 +377,6 @@ impl AwsSession {
     }
 }
 
-/// The retry partition of a `service` client of `account` in `region` (see
-/// [`AwsSession`]'s clients): also for a client moved to another region
-/// (`SdkReader::in_region`), whose partition must follow the region.
-pub(crate) fn retry_partition(
-    service: &str,
-    account: &str,
-    region: &str,
-) -> aws_sdk_ec2::config::retry::RetryPartition {
-    aws_sdk_ec2::config::retry::RetryPartition::new(format!("{service}-{account}-{region}"))
-}
-
 /// Credentials of a role assumed (session name `amishare`) with an STS client of the source
 /// session, which shares the source config's identity cache: refreshing these credentials does
 /// not resolve the source credentials again while they are valid.
@@ -550,46 +494,6 @@ mod tests {
         assert_eq!(name(&a).as_deref(), Some("ec2-444455556666-us-east-1"));
         assert_ne!(name(&a), name(&session("444455557777", "us-east-1")));
         assert_ne!(name(&a), name(&a.in_region("eu-west-1")));
-    }
-
-    #[tokio::test]
-    async fn adaptive_retries_unless_configured() {
-        if std::env::var_os("AWS_MAX_ATTEMPTS").is_some()
-            || std::env::var_os("AWS_RETRY_MODE").is_some()
-        {
-            return;
-        }
-        let plain = SdkConfig::builder()
-            .retry_config(RetryConfig::standard())
-            .build();
-        let r = default_retries(plain.clone(), &SessionOptions::default());
-        let r = r.retry_config().unwrap();
-        assert_eq!(
-            (r.mode(), r.max_attempts()),
-            (RetryMode::Adaptive, DEFAULT_MAX_ATTEMPTS)
-        );
-        assert!(
-            r.retry_spec()
-                .is_some_and(|s| s.is_at_least(RetrySpec::V2_1)),
-            "retry behaviour 2.1: one send token per attempt, not 10 per throttled retry"
-        );
-        let given = SessionOptions {
-            max_attempts: Some(1),
-            ..SessionOptions::default()
-        };
-        let r = default_retries(plain, &given);
-        assert_eq!(r.retry_config().unwrap().mode(), RetryMode::Standard);
-        let profile = SdkConfig::builder()
-            .retry_config(RetryConfig::standard().with_max_attempts(9))
-            .build();
-        let r = default_retries(profile, &SessionOptions::default());
-        assert_eq!(r.retry_config().unwrap().max_attempts(), 9);
-    }
-
-    #[test]
-    fn retries_configurable() {
-        assert_eq!(retry_config(1).max_attempts(), 1);
-        assert_eq!(retry_config(7).max_attempts(), 7);
     }
 
     /// The profile's `max_attempts` reaches the SdkConfig (amishare's loader sets no retry config
