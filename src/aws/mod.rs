@@ -11,6 +11,7 @@ pub mod calls;
 pub mod error;
 pub mod profile;
 pub mod reader;
+pub mod retries;
 pub mod session;
 pub mod tls;
 pub mod writer;

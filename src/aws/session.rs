@@ -13,9 +13,9 @@
 //! `AssumeRoleProvider` is not used: it builds its STS client with `IdentityCache::no_cache()`, so
 //! a source profile with `role_arn` + `source_profile` was assumed again for every target.)
 //!
-//! Retries: when nothing configures them, the SDK's ADAPTIVE retry mode with
-//! [`DEFAULT_MAX_ATTEMPTS`] attempts: a run over an organization (dozens of accounts x regions at
-//! once) meets throttling, and adaptive mode adds a client-side rate limiter that slows the
+//! Retries ([`super::retries`]): when nothing configures them, the SDK's ADAPTIVE retry mode
+//! with [`DEFAULT_MAX_ATTEMPTS`] attempts under Retry Behavior 2.1: a run over an organization
+//! (dozens of accounts x regions at once) meets throttling, and adaptive mode adds a client-side rate limiter that slows the
 //! requests down when AWS throttles, on top of the exponential backoff (AWS SDKs and Tools
 //! reference guide, "Retry behavior"). `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` and the profile's
 //! `max_attempts` / `retry_mode` are honoured (a profile that sets exactly the SDK default,
@@ -26,7 +26,6 @@
 //! the rate limiter and retry quota of one target never slow another down.
 
 use crate::domain::arn::{partition_of, role_arn, DEFAULT_PARTITION};
-use aws_config::retry::{RetryConfig, RetryMode};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
@@ -34,6 +33,9 @@ use aws_credential_types::Credentials;
 
 use super::error::{aws_err, AwsError};
 use super::profile::{invalid_retry_env, invalid_retry_profile, profile_exists};
+pub(crate) use super::retries::retry_partition;
+pub use super::retries::DEFAULT_MAX_ATTEMPTS;
+use super::retries::{default_retries, retry_config};
 use crate::workflow::inventory::CallerIdentity;
 
 /// The role session name amishare uses (visible in the target account's CloudTrail).
@@ -169,35 +171,6 @@ pub struct AwsSession {
     pub account: String,
     pub arn: String,
     pub region: String,
-}
-
-/// Attempts per call in amishare's default (adaptive) retry mode.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
-
-/// The loaded retry config, or amishare's adaptive default when nothing configured one (no
-/// `--max-attempts`, no `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE`, and aws-config fell back to its
-/// own default: standard mode, 3 attempts).
-fn default_retries(config: SdkConfig, opts: &SessionOptions) -> SdkConfig {
-    let configured = opts.max_attempts.is_some()
-        || std::env::var_os("AWS_MAX_ATTEMPTS").is_some()
-        || std::env::var_os("AWS_RETRY_MODE").is_some();
-    let sdk_default = config
-        .retry_config()
-        .is_none_or(|r| r.mode() == RetryMode::Standard && r.max_attempts() == 3);
-    if configured || !sdk_default {
-        return config;
-    }
-    config
-        .to_builder()
-        .retry_config(RetryConfig::adaptive().with_max_attempts(DEFAULT_MAX_ATTEMPTS))
-        .build()
-}
-
-fn retry_config(max_attempts: u32) -> RetryConfig {
-    match max_attempts {
-        0 | 1 => RetryConfig::disabled(),
-        n => RetryConfig::standard().with_max_attempts(n),
-    }
 }
 
 /// aws-config's default loader with the options' overrides; anything not overridden (retries
@@ -338,10 +311,7 @@ impl AwsSession {
     /// adaptive rate limiter and the retry quota of one target must not slow the others down
     /// (the SDK's default partition is per service and region, shared by every account).
     fn retry_partition(&self, service: &str) -> aws_sdk_ec2::config::retry::RetryPartition {
-        aws_sdk_ec2::config::retry::RetryPartition::new(format!(
-            "{service}-{}-{}",
-            self.account, self.region
-        ))
+        retry_partition(service, &self.account, &self.region)
     }
 
     pub fn organizations(&self) -> aws_sdk_organizations::Client {
@@ -524,41 +494,6 @@ mod tests {
         assert_eq!(name(&a).as_deref(), Some("ec2-444455556666-us-east-1"));
         assert_ne!(name(&a), name(&session("444455557777", "us-east-1")));
         assert_ne!(name(&a), name(&a.in_region("eu-west-1")));
-    }
-
-    #[tokio::test]
-    async fn adaptive_retries_unless_configured() {
-        if std::env::var_os("AWS_MAX_ATTEMPTS").is_some()
-            || std::env::var_os("AWS_RETRY_MODE").is_some()
-        {
-            return;
-        }
-        let plain = SdkConfig::builder()
-            .retry_config(RetryConfig::standard())
-            .build();
-        let r = default_retries(plain.clone(), &SessionOptions::default());
-        let r = r.retry_config().unwrap();
-        assert_eq!(
-            (r.mode(), r.max_attempts()),
-            (RetryMode::Adaptive, DEFAULT_MAX_ATTEMPTS)
-        );
-        let given = SessionOptions {
-            max_attempts: Some(1),
-            ..SessionOptions::default()
-        };
-        let r = default_retries(plain, &given);
-        assert_eq!(r.retry_config().unwrap().mode(), RetryMode::Standard);
-        let profile = SdkConfig::builder()
-            .retry_config(RetryConfig::standard().with_max_attempts(9))
-            .build();
-        let r = default_retries(profile, &SessionOptions::default());
-        assert_eq!(r.retry_config().unwrap().max_attempts(), 9);
-    }
-
-    #[test]
-    fn retries_configurable() {
-        assert_eq!(retry_config(1).max_attempts(), 1);
-        assert_eq!(retry_config(7).max_attempts(), 7);
     }
 
     /// The profile's `max_attempts` reaches the SdkConfig (amishare's loader sets no retry config

@@ -156,6 +156,7 @@ pub(super) async fn apply_and_report(
         cancel: cancel_on_ctrl_c(),
         timing: Timing::default(),
         max_concurrency,
+        throttle: &crate::aws::calls::SdkThrottleSignal,
     };
     let report = crate::workflow::copy::apply(&ctx, plan, journal).await?;
     match global.output {
@@ -169,6 +170,10 @@ pub(super) async fn apply_and_report(
         eprint!(
             "{}",
             render::calls::calls_text(&crate::aws::calls::snapshot())
+        );
+        eprint!(
+            "{}",
+            render::calls::throttled_text(&crate::aws::calls::throttled_snapshot())
         );
     }
     Ok(exit_for(&report))

@@ -280,6 +280,10 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
                 "{}",
                 render::calls::calls_text(&crate::aws::calls::snapshot())
             );
+            eprint!(
+                "{}",
+                render::calls::throttled_text(&crate::aws::calls::throttled_snapshot())
+            );
         }
         return Ok(exit_for(&report));
     }

@@ -71,6 +71,8 @@ pub struct Fault {
     pub api: &'static str,
     pub code: String,
     pub remaining: Option<u32>,
+    /// Only calls whose argument contains this (e.g. the account a share adds).
+    pub arg: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -256,6 +258,19 @@ impl Cloud {
             api,
             code: code.to_string(),
             remaining: times,
+            arg: None,
+        });
+    }
+
+    /// Fail every call of `api` whose argument contains `arg` (e.g. sharing with one account:
+    /// `ModifyImageAttribute` with an account AWS does not know).
+    pub fn fail_for(&self, api: &'static str, arg: &str, code: &str) {
+        self.lock().faults.push(Fault {
+            account: None,
+            api,
+            code: code.to_string(),
+            remaining: None,
+            arg: Some(arg.to_string()),
         });
     }
 
@@ -353,6 +368,7 @@ impl Port {
         if let Some(f) = s.faults.iter_mut().find(|f| {
             f.api == api
                 && f.account.as_deref().is_none_or(|a| a == account)
+                && f.arg.as_deref().is_none_or(|a| arg.contains(a))
                 && f.remaining != Some(0)
         }) {
             if let Some(n) = f.remaining.as_mut() {

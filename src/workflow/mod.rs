@@ -15,6 +15,7 @@ pub mod plan;
 pub mod ports;
 pub mod ports_write;
 pub mod rollback;
+pub mod throttle;
 pub mod waiters;
 pub mod world;
 

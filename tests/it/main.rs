@@ -60,3 +60,5 @@ mod policy_edit;
 mod policy_parser_props;
 // The copy workflow (discover -> plan -> apply) over the in-memory fakes of its ports.
 mod workflow_fakes;
+// Issue 12's robustness: the throttling gate over the fakes; a batched share refused for one account.
+mod scale_fakes;

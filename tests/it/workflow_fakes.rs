@@ -202,6 +202,7 @@ pub(crate) async fn run(world: &FakeWorld, store: &MemoryJournalStore, plan: &Pl
         cancel,
         timing: fast(),
         max_concurrency: amishare::workflow::copy::DEFAULT_MAX_CONCURRENCY,
+        throttle: &amishare::workflow::throttle::NoSignal,
     };
     apply(&ctx, plan, Journal::new(plan.clone())).await.unwrap()
 }

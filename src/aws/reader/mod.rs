@@ -14,7 +14,7 @@ pub mod organizations;
 use aws_smithy_types::DateTime as SmithyDateTime;
 
 use super::error::AwsError;
-use super::session::AwsSession;
+use super::session::{retry_partition, AwsSession};
 use crate::workflow::inventory::{
     AliasEntry, CallerIdentity, EventQuery, GrantInfo, IdentityPolicies, ImageInfo, InstanceInfo,
     KeyDescription, SnapshotInfo, TrailEvent,
@@ -93,15 +93,37 @@ impl Reader for SdkReader {
         if region.is_empty() {
             return None;
         }
+        // The retry partition follows the region (one per service, account and region, see
+        // `aws::session`): the copied config would keep the old region's.
         let r = || aws_config::Region::new(region.to_string());
+        let p = |service: &str| retry_partition(service, &self.identity.account, region);
         Some(Self {
             identity: self.identity.clone(),
             region: region.to_string(),
-            ec2: aws_sdk_ec2::Client::from_conf(self.ec2.config().to_builder().region(r()).build()),
-            kms: aws_sdk_kms::Client::from_conf(self.kms.config().to_builder().region(r()).build()),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                self.ec2
+                    .config()
+                    .to_builder()
+                    .region(r())
+                    .retry_partition(p("ec2"))
+                    .build(),
+            ),
+            kms: aws_sdk_kms::Client::from_conf(
+                self.kms
+                    .config()
+                    .to_builder()
+                    .region(r())
+                    .retry_partition(p("kms"))
+                    .build(),
+            ),
             iam: self.iam.clone(),
             cloudtrail: aws_sdk_cloudtrail::Client::from_conf(
-                self.cloudtrail.config().to_builder().region(r()).build(),
+                self.cloudtrail
+                    .config()
+                    .to_builder()
+                    .region(r())
+                    .retry_partition(p("cloudtrail"))
+                    .build(),
             ),
         })
     }
@@ -158,5 +180,48 @@ impl Reader for SdkReader {
 
     async fn ebs_encryption_by_default(&self) -> Result<bool, AwsError> {
         ec2::ebs_encryption_by_default(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+    /// A reader moved to another region throttles and retries in that region's partition, as a
+    /// reader built there would (the partition is per service, account and region).
+    #[test]
+    fn in_region_moves_the_retry_partition() {
+        let session = AwsSession {
+            config: SdkConfig::builder()
+                .region(Region::new("us-east-1"))
+                .behavior_version(BehaviorVersion::latest())
+                .build(),
+            account: "444455556666".into(),
+            arn: "arn:aws:iam::444455556666:root".into(),
+            region: "us-east-1".into(),
+        };
+        let moved = SdkReader::new(&session).in_region("eu-west-1").unwrap();
+        let built = SdkReader::new(&session.in_region("eu-west-1"));
+        let names = |r: &SdkReader| {
+            (
+                r.ec2.config().retry_partition().map(ToString::to_string),
+                r.kms.config().retry_partition().map(ToString::to_string),
+                r.cloudtrail
+                    .config()
+                    .retry_partition()
+                    .map(ToString::to_string),
+                r.ec2.config().region().map(ToString::to_string),
+            )
+        };
+        assert_eq!(names(&moved), names(&built));
+        assert_eq!(
+            names(&moved).0.as_deref(),
+            Some("ec2-444455556666-eu-west-1")
+        );
+        assert_eq!(
+            names(&moved).2.as_deref(),
+            Some("cloudtrail-444455556666-eu-west-1")
+        );
     }
 }

@@ -21,7 +21,7 @@ pub mod pipeline;
 pub mod reencrypt;
 pub mod share;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use futures::stream::{self, StreamExt};
@@ -40,6 +40,7 @@ use crate::workflow::journal::{now, Journal, JournalError, JournalStore, LiveJou
 use crate::workflow::plan::{Action, Plan, PlanOptions, Step};
 use crate::workflow::ports::Reader;
 use crate::workflow::ports_write::Writer;
+use crate::workflow::throttle::{Gate, ThrottleSignal};
 use crate::workflow::waiters::{cancelled, Timing};
 use crate::workflow::world::World;
 
@@ -50,7 +51,8 @@ use crate::workflow::world::World;
 /// guide, "Copy an AMI"; Image Builder: "50 concurrent AMI copies for each destination Region");
 /// a run makes one copy per destination account and region (the units below are distinct
 /// pairs), so it stays within that bound whatever the overall limit; throttling is met by the
-/// SDK's adaptive retry mode (`aws::session`), which slows the requests down.
+/// SDK's retries (`aws::session`) and, when AWS throttles hard, by fewer operations in flight
+/// ([`Run::gate`], `workflow::throttle`).
 pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
 
 /// Everything [`apply`] needs besides the plan.
@@ -63,7 +65,13 @@ pub struct Apply<'a, R, W, S: ?Sized, E: ?Sized> {
     pub timing: Timing,
     /// How many target accounts (IAM) and account/region pipelines run at once (at least 1).
     pub max_concurrency: usize,
+    /// Throttling seen by the AWS layer: lowers the operations in flight below
+    /// `max_concurrency` while AWS throttles hard ([`crate::workflow::throttle`]).
+    pub throttle: &'a dyn ThrottleSignal,
 }
+
+/// The fewest operations the throttling gate lowers the fan-out to.
+pub const MIN_CONCURRENCY: usize = 4;
 
 /// One run being applied: the context, its open journal, and the warnings collected on the way
 /// (journal writes that failed after the change they record was made).
@@ -71,6 +79,8 @@ pub struct Run<'a, R, W, S: JournalStore + ?Sized, E: ?Sized> {
     pub ctx: &'a Apply<'a, R, W, S, E>,
     pub journal: &'a LiveJournal<'a, S>,
     warnings: Mutex<Vec<String>>,
+    /// Admits the target-side operations (an account's IAM, each step of a unit).
+    pub gate: Gate<'a>,
 }
 
 impl<'a, R, W, S: JournalStore + ?Sized, E: ?Sized> Run<'a, R, W, S, E> {
@@ -79,6 +89,11 @@ impl<'a, R, W, S: JournalStore + ?Sized, E: ?Sized> Run<'a, R, W, S, E> {
             ctx,
             journal,
             warnings: Mutex::new(Vec::new()),
+            gate: Gate::new(
+                MIN_CONCURRENCY.min(ctx.max_concurrency.max(1)),
+                ctx.max_concurrency.max(1),
+                ctx.throttle,
+            ),
         }
     }
 
@@ -196,13 +211,14 @@ async fn apply_plan<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + 
     plan: &Plan,
     mut report: Report,
 ) -> Result<Report, CopyError> {
-    // 1. The source account.
-    if let Some(stopped) = apply_source(run, plan, &mut report).await? {
+    // 1. The source account (a share refused for one account fails that account only).
+    let mut failed_accounts = FailedAccounts::new();
+    if let Some(stopped) = apply_source(run, plan, &mut report, &mut failed_accounts).await? {
         run.journal.set_status(stopped)?;
         return Ok(report);
     }
     // 2. Target accounts' IAM.
-    let failed_accounts = apply_target_iam(run, plan, &mut report).await;
+    apply_target_iam(run, plan, &mut report, &mut failed_accounts).await;
     // 3. Every target account and region: copy -> wait -> test launch.
     apply_units(run, plan, &failed_accounts, &mut report).await;
     // 4. Revoke after copy, when every copy is there.
@@ -214,11 +230,18 @@ async fn apply_plan<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + 
     Ok(report)
 }
 
+/// Target accounts that are not attempted any further, with why (for their targets' rows).
+type FailedAccounts = BTreeMap<String, String>;
+
 /// The source account's steps, one after the other. `Some(status)` when the run stops here.
+/// A share that AWS refused for some accounts only (retried one account at a time, see
+/// [`share::run_batch`]) does not stop the run: those accounts go into `failed_accounts`
+/// (their later shares, IAM and units are not attempted) and the others go on.
 async fn apply_source<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
     run: &Run<'_, R, W, S, E>,
     plan: &Plan,
     report: &mut Report,
+    failed_accounts: &mut FailedAccounts,
 ) -> Result<Option<RunStatus>, CopyError> {
     let steps: Vec<&Step> = plan
         .steps
@@ -232,21 +255,14 @@ async fn apply_source<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
             report.status = ReportStatus::Interrupted;
             return Ok(Some(RunStatus::Interrupted));
         }
-        let recs = if share::is_share(step) {
-            let mut recs = Vec::new();
-            for batch in shares.take().unwrap_or_default() {
-                let done = share::run_batch(run, &batch).await?;
-                let failed = done.iter().any(|r| !r.ok);
-                recs.extend(done);
-                if failed {
-                    break;
-                }
-            }
-            recs
+        let (recs, ok) = if share::is_share(step) {
+            let batches = shares.take().unwrap_or_default();
+            run_share_batches(run, plan, batches, failed_accounts).await?
         } else {
-            vec![run_simple_step(run, plan, step).await?]
+            let rec = run_simple_step(run, plan, step).await?;
+            let ok = rec.ok;
+            (vec![rec], ok)
         };
-        let ok = recs.iter().all(|r| r.ok);
         report.changes.extend(recs);
         if !ok {
             report.status = ReportStatus::Failed;
@@ -261,18 +277,74 @@ async fn apply_source<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
     Ok(None)
 }
 
+/// The share batches, each without the accounts already failed: `(records, ok)`. A failure
+/// that is not one account's own (the batch was not retried per account, or every target
+/// account failed) stops the run (`ok` false); an account's own failure puts it into
+/// `failed_accounts` and the run goes on.
+async fn run_share_batches<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    plan: &Plan,
+    batches: Vec<Vec<&Step>>,
+    failed_accounts: &mut FailedAccounts,
+) -> Result<(Vec<ChangeRecord>, bool), CopyError> {
+    let mut recs = Vec::new();
+    for batch in batches {
+        let batch: Vec<&Step> = batch
+            .into_iter()
+            .filter(|s| share::account_of(s).is_none_or(|a| !failed_accounts.contains_key(a)))
+            .collect();
+        let done = share::run_batch(run, &batch).await?;
+        let failed: Vec<(&Step, &ChangeRecord)> = batch
+            .iter()
+            .copied()
+            .zip(&done.records)
+            .filter(|(_, r)| !r.ok)
+            .collect();
+        let all_targets_failed = plan.options.target_accounts.iter().all(|a| {
+            failed_accounts.contains_key(a)
+                || failed
+                    .iter()
+                    .any(|(s, _)| share::account_of(s) == Some(a.as_str()))
+        });
+        let stop = !failed.is_empty() && (!done.per_account || all_targets_failed);
+        if !stop {
+            for (step, rec) in &failed {
+                if let Some(a) = share::account_of(step) {
+                    failed_accounts.insert(
+                        a.to_string(),
+                        format!(
+                            "not attempted: sharing with the account failed: {}",
+                            rec.error.clone().unwrap_or_default()
+                        ),
+                    );
+                }
+            }
+        }
+        recs.extend(done.records);
+        if stop {
+            return Ok((recs, false));
+        }
+    }
+    Ok((recs, true))
+}
+
 /// Each target account's IAM steps (accounts concurrently, an account's steps in order, stopping
-/// at its first failure). Returns the accounts whose IAM failed.
+/// at its first failure); the accounts already failed are not attempted. Adds the accounts
+/// whose IAM failed to `failed_accounts`.
 async fn apply_target_iam<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
     run: &Run<'_, R, W, S, E>,
     plan: &Plan,
     report: &mut Report,
-) -> BTreeSet<String> {
+    failed_accounts: &mut FailedAccounts,
+) {
+    let skip: BTreeSet<&String> = failed_accounts.keys().collect();
     let iam_results: Vec<(String, Vec<ChangeRecord>)> = stream::iter(
         plan.options
             .target_accounts
             .iter()
+            .filter(|account| !skip.contains(account))
             .map(|account| async move {
+                let _permit = run.gate.acquire().await;
                 let mut recs = Vec::new();
                 for step in plan
                     .steps
@@ -295,22 +367,20 @@ async fn apply_target_iam<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Eve
     .buffer_unordered(run.ctx.max_concurrency.max(1))
     .collect()
     .await;
-    let mut failed_accounts = BTreeSet::new();
     for (account, recs) in iam_results {
         if recs.iter().any(|r| !r.ok) {
-            failed_accounts.insert(account);
+            failed_accounts.insert(account, "the account's IAM step failed".into());
         }
         report.changes.extend(recs);
     }
-    failed_accounts
 }
 
 /// Every target account and region's copy -> wait -> test launch (bounded concurrency); the
-/// accounts whose IAM failed are not attempted.
+/// accounts whose IAM (or share) failed are not attempted.
 async fn apply_units<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
     run: &Run<'_, R, W, S, E>,
     plan: &Plan,
-    failed_accounts: &BTreeSet<String>,
+    failed_accounts: &FailedAccounts,
     report: &mut Report,
 ) {
     let mut units: Vec<(String, String)> = Vec::new();
@@ -322,11 +392,15 @@ async fn apply_units<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
     }
     let unit_results: Vec<(TargetReport, Vec<ChangeRecord>)> =
         stream::iter(units.into_iter().map(|(account, region)| {
-            let failed = failed_accounts.contains(&account);
+            let failed = failed_accounts.get(&account);
             async move {
-                if failed {
+                if let Some(why) = failed {
                     let mut tr = TargetReport::new(&account, &region, TargetStatus::Failed);
-                    tr.error = Some("not attempted: the account's IAM step failed".into());
+                    tr.error = Some(if why.starts_with("not attempted") {
+                        why.clone()
+                    } else {
+                        format!("not attempted: {why}")
+                    });
                     return (tr, Vec::new());
                 }
                 run_unit(run, plan, &account, &region).await
@@ -348,9 +422,12 @@ async fn apply_units<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
         }
     }
     for t in &mut report.targets {
-        if t.status == TargetStatus::Skipped && failed_accounts.contains(&t.account) {
+        if t.status != TargetStatus::Skipped {
+            continue;
+        }
+        if let Some(why) = failed_accounts.get(&t.account) {
             t.status = TargetStatus::Failed;
-            t.error = Some("the account's IAM step failed".into());
+            t.error = Some(why.clone());
         }
     }
 }

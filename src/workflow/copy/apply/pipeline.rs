@@ -55,7 +55,10 @@ pub async fn run_unit<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events 
             tr.error = Some(e.to_string());
             break;
         }
+        // One operation in flight for the throttling gate (fewer at once while AWS throttles).
+        let permit = run.gate.acquire().await;
         let outcome = run_step(run, conn, plan, step, &mut tr, &mut rec).await;
+        drop(permit);
         rec.ok = outcome.is_ok();
         rec.error = outcome.as_ref().err().map(ToString::to_string);
         run.recorded(
