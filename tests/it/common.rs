@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The source account the emulator's seed uses by default.
 pub const SOURCE_ACCOUNT: &str = "111122223333";
@@ -390,6 +390,39 @@ impl Emulator {
     /// Where amishare keeps its journals in these tests.
     pub fn state_path(&self) -> &Path {
         self.state_dir.path()
+    }
+
+    /// The key policy of `key_arn` (a key of `account`), read with boto3, independent of
+    /// amishare.
+    pub fn key_policy(&self, account: &str, key_arn: &str) -> Value {
+        let out = self.aws(
+            account,
+            REGION,
+            "kms",
+            "get_key_policy",
+            json!({"KeyId": key_arn, "PolicyName": "default"}),
+        );
+        serde_json::from_str(out["Policy"].as_str().unwrap()).unwrap()
+    }
+
+    /// `amishare --output json rollback RUN_ID EXTRA... --yes` as the seed's source role: exit 0
+    /// (else the output is shown), and its JSON report.
+    pub fn rollback_ok(&self, seed: &Value, run_id: &str, extra: &[&str]) -> Value {
+        let out = self
+            .amishare_as_source(seed)
+            .args(["--output", "json", "rollback", run_id])
+            .args(extra)
+            .arg("--yes")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout_json(&out)
     }
 
     /// Call AWS through boto3 as `account` (header `x-moto-account-id`), independent of amishare:

@@ -10,14 +10,7 @@ use crate::common::{
 use serde_json::{json, Value};
 
 fn key_policy(emu: &Emulator, key_arn: &str) -> Value {
-    let out = emu.aws(
-        SOURCE_ACCOUNT,
-        REGION,
-        "kms",
-        "get_key_policy",
-        json!({"KeyId": key_arn, "PolicyName": "default"}),
-    );
-    serde_json::from_str(out["Policy"].as_str().unwrap()).unwrap()
+    emu.key_policy(SOURCE_ACCOUNT, key_arn)
 }
 
 fn principals_of(policy: &Value, sid: &str) -> Vec<String> {
@@ -522,26 +515,8 @@ fn rollback_restores_the_key_policy_and_removes_what_was_added() {
         .to_string();
     assert_ne!(key_policy(&emu, key), before);
 
-    let out = emu
-        .amishare_as_source(&seed)
-        .args([
-            "--output",
-            "json",
-            "rollback",
-            &run_id,
-            "--delete-copies",
-            "--yes",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(stdout_json(&out)["status"], "rolled-back");
+    let undone = emu.rollback_ok(&seed, &run_id, &["--delete-copies"]);
+    assert_eq!(undone["status"], "rolled-back");
     assert_eq!(key_policy(&emu, key), before);
     let perms = emu.aws(
         SOURCE_ACCOUNT,
@@ -1003,25 +978,7 @@ fn aws_managed_ami_is_re_encrypted_with_a_customer_key_then_copied_and_rolled_ba
     // Rollback with --delete-copies undoes both plans: the key policy, the shares, the copy in
     // the target and the re-encrypted copy in the source.
     let run_id = report["run_id"].as_str().unwrap();
-    let out = emu
-        .amishare_as_source(&seed)
-        .args([
-            "--output",
-            "json",
-            "rollback",
-            run_id,
-            "--delete-copies",
-            "--yes",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    emu.rollback_ok(&seed, run_id, &["--delete-copies"]);
     assert_eq!(key_policy(&emu, key), policy_before);
     assert!(!source_images(&emu)
         .iter()

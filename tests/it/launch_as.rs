@@ -520,13 +520,7 @@ fn rollback_deletes_a_test_group_a_killed_run_left_behind() {
         listed.to_string().contains("\"kind\":\"group\""),
         "{listed:#}"
     );
-    let out = emu
-        .amishare_as_source(&seed)
-        .args(["--output", "json", "rollback", &run_id, "--yes"])
-        .output()
-        .unwrap();
-    let doc = stdout_json(&out);
-    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    let doc = emu.rollback_ok(&seed, &run_id, &[]);
     let undone = doc["undone"].as_array().unwrap();
     assert!(
         undone

@@ -13,17 +13,6 @@ use serde_json::{json, Value};
 
 const SLR: &str = "arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling";
 
-fn key_policy(emu: &Emulator, account: &str, key_arn: &str) -> Value {
-    let out = emu.aws(
-        account,
-        REGION,
-        "kms",
-        "get_key_policy",
-        json!({"KeyId": key_arn, "PolicyName": "default"}),
-    );
-    serde_json::from_str(out["Policy"].as_str().unwrap()).unwrap()
-}
-
 fn assert_no_live_instances(emu: &Emulator) {
     let live = emu.live_instances(&[SOURCE_ACCOUNT, TARGET_ACCOUNT], &[REGION]);
     assert!(live.is_empty(), "test instances left running: {live:?}");
@@ -205,7 +194,7 @@ fn launchers_of_a_copy_get_no_source_key_access() {
         notes.contains("launchers get no access to the source key") && notes.contains(tkey),
         "{notes}"
     );
-    let policy = key_policy(&emu, SOURCE_ACCOUNT, key).to_string();
+    let policy = emu.key_policy(SOURCE_ACCOUNT, key).to_string();
     assert!(!policy.contains(launcher), "{policy}");
     assert!(
         policy.contains(&format!("arn:aws:iam::{TARGET_ACCOUNT}:root")),
@@ -257,7 +246,7 @@ fn grant_autoscaling_adds_the_service_linked_role_to_the_target_key_policy() {
         "create_service_linked_role",
         json!({"AWSServiceName": "autoscaling.amazonaws.com"}),
     );
-    let before = key_policy(&emu, TARGET_ACCOUNT, tkey);
+    let before = emu.key_policy(TARGET_ACCOUNT, tkey);
     let dry = run_ok(copy_cmd(&emu, &seed, ami).args(args).arg("--dry-run"));
     assert!(
         step_kinds(&dry).contains(&"put-target-key-policy".to_string()),
@@ -270,7 +259,7 @@ fn grant_autoscaling_adds_the_service_linked_role_to_the_target_key_policy() {
     assert_eq!(doc["report"]["status"], "ok", "{:#}", doc["report"]);
     // With the statement, a temporary Auto Scaling group of the copy reached InService.
     assert_launched_as(&doc, SLR, "auto-scaling-group");
-    let after = key_policy(&emu, TARGET_ACCOUNT, tkey);
+    let after = emu.key_policy(TARGET_ACCOUNT, tkey);
     let statement = |sid: &str| -> Value {
         after["Statement"]
             .as_array()
@@ -289,18 +278,8 @@ fn grant_autoscaling_adds_the_service_linked_role_to_the_target_key_policy() {
     );
 
     let run_id = doc["report"]["run_id"].as_str().unwrap();
-    let out = emu
-        .amishare_as_source(&seed)
-        .args(["--output", "json", "rollback", run_id, "--yes"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(key_policy(&emu, TARGET_ACCOUNT, tkey), before);
+    emu.rollback_ok(&seed, run_id, &[]);
+    assert_eq!(emu.key_policy(TARGET_ACCOUNT, tkey), before);
     assert_no_live_instances(&emu);
     super::launch_as::assert_nothing_left(&emu);
 }
@@ -334,7 +313,7 @@ fn grant_autoscaling_share_only_creates_a_grant_on_the_source_key_and_rollback_r
         "create_service_linked_role",
         json!({"AWSServiceName": "autoscaling.amazonaws.com"}),
     );
-    let policy_before = key_policy(&emu, SOURCE_ACCOUNT, key);
+    let policy_before = emu.key_policy(SOURCE_ACCOUNT, key);
     let args = ["--share-only", "--grant", "autoscaling"];
 
     let dry = run_ok(copy_cmd(&emu, &seed, ami).args(args).arg("--dry-run"));
@@ -370,7 +349,7 @@ fn grant_autoscaling_share_only_creates_a_grant_on_the_source_key_and_rollback_r
     for op in ["Decrypt", "ReEncryptFrom", "CreateGrant", "DescribeKey"] {
         assert!(ops.contains(&op), "{op} not in {ops:?}");
     }
-    let policy = key_policy(&emu, SOURCE_ACCOUNT, key).to_string();
+    let policy = emu.key_policy(SOURCE_ACCOUNT, key).to_string();
     assert!(policy.contains("kms:GranteePrincipal"), "{policy}");
     // The target role is an administrator: its IAM already allows the direct CreateGrant, so
     // amishare gives it no IAM policy for it.
@@ -387,24 +366,14 @@ fn grant_autoscaling_share_only_creates_a_grant_on_the_source_key_and_rollback_r
     assert!(!step_kinds(&again).contains(&"create-grant".to_string()));
 
     let run_id = doc["report"]["run_id"].as_str().unwrap();
-    let out = emu
-        .amishare_as_source(&seed)
-        .args(["--output", "json", "rollback", run_id, "--yes"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    emu.rollback_ok(&seed, run_id, &[]);
     assert!(
         !source_key_grants(&emu, key)
             .iter()
             .any(|g| g["GranteePrincipal"] == SLR),
         "the grant is still there"
     );
-    assert_eq!(key_policy(&emu, SOURCE_ACCOUNT, key), policy_before);
+    assert_eq!(emu.key_policy(SOURCE_ACCOUNT, key), policy_before);
     assert_no_live_instances(&emu);
     super::launch_as::assert_nothing_left(&emu);
 }
@@ -479,17 +448,7 @@ fn a_target_key_that_does_not_delegate_to_iam_gets_the_launcher_in_its_policy() 
     assert_eq!(emu.mutating_actions(), Vec::<String>::new());
 
     let run_id = doc["report"]["run_id"].as_str().unwrap();
-    let out = emu
-        .amishare_as_source(&seed)
-        .args(["--output", "json", "rollback", run_id, "--yes"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    emu.rollback_ok(&seed, run_id, &[]);
     assert_eq!(key_policy_as(&emu, target_role, tkey), before);
     assert_no_live_instances(&emu);
     super::launch_as::assert_nothing_left(&emu);

@@ -99,18 +99,7 @@ fn to_ou_copies_to_every_active_account_and_reports_the_suspended_one() {
         );
     }
     // The source key policy names every active account, in one edit.
-    let policy: Value = serde_json::from_str(
-        emu.aws(
-            SOURCE_ACCOUNT,
-            REGION,
-            "kms",
-            "get_key_policy",
-            json!({"KeyId": seed["source_key_arn"], "PolicyName": "default"}),
-        )["Policy"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let policy = source_key_policy(&emu, &seed);
     let text = policy.to_string();
     for a in &active {
         assert!(
@@ -264,18 +253,7 @@ fn a_failing_target_does_not_stop_the_others_and_the_rerun_does_only_it() {
 }
 
 fn source_key_policy(emu: &Emulator, seed: &Value) -> Value {
-    serde_json::from_str(
-        emu.aws(
-            SOURCE_ACCOUNT,
-            REGION,
-            "kms",
-            "get_key_policy",
-            json!({"KeyId": seed["source_key_arn"], "PolicyName": "default"}),
-        )["Policy"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap()
+    emu.key_policy(SOURCE_ACCOUNT, seed["source_key_arn"].as_str().unwrap())
 }
 
 fn launch_permissions(emu: &Emulator, ami: &str) -> Value {
@@ -431,18 +409,7 @@ fn share_only_to_a_nested_ou_shares_with_the_ou_and_admits_it_in_the_key_policy(
     // Rollback: the statements, the OU permission and the snapshot shares come off; the key
     // policy is as it was.
     let run_id = report["run_id"].as_str().unwrap();
-    let out = emu
-        .amishare_as_source(&seed)
-        .args(["rollback", run_id, "--yes"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    emu.rollback_ok(&seed, run_id, &[]);
     assert_eq!(source_key_policy(&emu, &seed), before);
     assert_eq!(launch_permissions(&emu, ami), json!([]));
     assert!(volume_permissions(&emu, snap).is_empty());
