@@ -540,7 +540,23 @@ fn a_failing_group_creation_still_deletes_the_launch_template() {
     emu.add_fault(
         json!({"type": "5xx", "service": "autoscaling", "action": "CreateAutoScalingGroup"}),
     );
-    let (code, doc, stderr) = run_copy(&emu, &seed, &["--grant", &autoscaling_role()]);
+    // Two attempts, not the default ten with backoff: the 5xx reaches amishare all the same.
+    let ami = seed["ami_id"].as_str().unwrap();
+    let out = copy_cmd(&emu, &seed, ami)
+        .env("AWS_MAX_ATTEMPTS", "2")
+        .args([
+            "--target-key",
+            seed["target_key_arn"].as_str().unwrap(),
+            "--yes",
+        ])
+        .args(["--grant", &autoscaling_role()])
+        .output()
+        .unwrap();
+    let (code, doc, stderr) = (
+        out.status.code(),
+        stdout_json(&out),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
     assert_ne!(code, Some(0), "{stderr}\n{doc:#}");
     let row = &launchers(&doc)[0];
     assert_eq!(row["result"], "error", "{row:#}");
