@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::Draft;
+use crate::domain::arn::partition_of;
 use crate::policy;
 use crate::workflow::copy::facts::{Discovery, KeyFacts};
 use crate::workflow::inventory::{CreateVolumePermission, LaunchPermission};
@@ -169,14 +170,6 @@ pub fn sharing(d: &Discovery, opts: &PlanOptions, draft: &mut Draft) {
             }
         }
     }
-}
-
-/// The partition of an ARN (`aws` when it cannot be read).
-fn partition_of(arn: &str) -> &str {
-    arn.split(':')
-        .nth(1)
-        .filter(|p| !p.is_empty())
-        .unwrap_or("aws")
 }
 
 /// Does a launch permission (for the account, organization or OU ARN, or public) cover `who`
