@@ -212,41 +212,7 @@ fn launchers_amishare_cannot_act_as_are_verified_by_analysis_only() {
 fn ctrl_c_during_the_auto_scaling_wait_deletes_the_group_and_the_template() {
     let emu = Emulator::start();
     let seed = emu.seed(&["--with-target-key", "--target-key-allows-autoscaling"]);
-    let ami = seed["ami_id"].as_str().unwrap();
-    let target_key = seed["target_key_arn"].as_str().unwrap();
-    let mut cmd = emu.std_command_as_source(&seed);
-    cmd.args([
-        "--output",
-        "json",
-        "copy",
-        ami,
-        "--to",
-        TARGET_ACCOUNT,
-        "--target-role",
-        TARGET_ROLE,
-        "--target-key",
-        target_key,
-        "--grant",
-        &autoscaling_role(),
-        "--yes",
-    ])
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
-    // The group's activities are never readable (throttled): the run stays inside the wait.
-    emu.add_fault(json!({"type": "throttle", "service": "autoscaling", "action": "DescribeScalingActivities"}));
-    let child = cmd.spawn().unwrap();
-    let started = std::time::Instant::now();
-    while !emu
-        .requests()
-        .iter()
-        .any(|r| r["action"] == "DescribeScalingActivities")
-    {
-        assert!(
-            started.elapsed().as_secs() < 120,
-            "the run never waited for a group"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let child = spawn_waiting_in_the_group(&emu, &seed, std::process::Stdio::piped);
     let interrupted_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -454,40 +420,7 @@ print(json.dumps({"id": iid, "state": st["State"]["Name"], "reason": st.get("Sta
 fn rollback_deletes_a_test_group_a_killed_run_left_behind() {
     let emu = Emulator::start();
     let seed = emu.seed(&["--with-target-key", "--target-key-allows-autoscaling"]);
-    let ami = seed["ami_id"].as_str().unwrap();
-    let target_key = seed["target_key_arn"].as_str().unwrap();
-    let mut cmd = emu.std_command_as_source(&seed);
-    cmd.args([
-        "--output",
-        "json",
-        "copy",
-        ami,
-        "--to",
-        TARGET_ACCOUNT,
-        "--target-role",
-        TARGET_ROLE,
-        "--target-key",
-        target_key,
-        "--grant",
-        &autoscaling_role(),
-        "--yes",
-    ])
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null());
-    emu.add_fault(json!({"type": "throttle", "service": "autoscaling", "action": "DescribeScalingActivities"}));
-    let mut child = cmd.spawn().unwrap();
-    let started = std::time::Instant::now();
-    while !emu
-        .requests()
-        .iter()
-        .any(|r| r["action"] == "DescribeScalingActivities")
-    {
-        assert!(
-            started.elapsed().as_secs() < 120,
-            "the run never waited for a group"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut child = spawn_waiting_in_the_group(&emu, &seed, std::process::Stdio::null);
     child.kill().unwrap();
     child.wait().unwrap();
     emu.clear_faults();
@@ -573,4 +506,49 @@ fn a_failing_group_creation_still_deletes_the_launch_template() {
         .contains(&"ec2:DeleteLaunchTemplate".to_string()));
     emu.clear_faults();
     assert_nothing_left(&emu);
+}
+
+/// `amishare copy --grant <Auto Scaling role> --yes` started in the background with the group's
+/// activities never readable (DescribeScalingActivities throttled), returned once the run polls
+/// them: it is inside the wait for its test group. `stdio` makes its stdout and stderr.
+fn spawn_waiting_in_the_group(
+    emu: &Emulator,
+    seed: &Value,
+    stdio: fn() -> std::process::Stdio,
+) -> std::process::Child {
+    let ami = seed["ami_id"].as_str().unwrap();
+    let target_key = seed["target_key_arn"].as_str().unwrap();
+    let mut cmd = emu.std_command_as_source(seed);
+    cmd.args([
+        "--output",
+        "json",
+        "copy",
+        ami,
+        "--to",
+        TARGET_ACCOUNT,
+        "--target-role",
+        TARGET_ROLE,
+        "--target-key",
+        target_key,
+        "--grant",
+        &autoscaling_role(),
+        "--yes",
+    ])
+    .stdout(stdio())
+    .stderr(stdio());
+    emu.add_fault(json!({"type": "throttle", "service": "autoscaling", "action": "DescribeScalingActivities"}));
+    let child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !emu
+        .requests()
+        .iter()
+        .any(|r| r["action"] == "DescribeScalingActivities")
+    {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the run never waited for a group"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
 }
