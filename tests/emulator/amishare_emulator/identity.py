@@ -34,6 +34,8 @@ class Principal:
     policies: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)  # (name, statements)
     org_id: str | None = None
     org_paths: list[str] = field(default_factory=list)
+    boundary_arn: str | None = None       # a role's permissions boundary (guardrails/boundary.py)
+    session: dict[str, Any] | None = None  # the session policies of an assumed role (guardrails/session.py)
 
     @property
     def unrestricted(self) -> bool:
@@ -85,8 +87,24 @@ def _tags(raw: Any) -> dict[str, str]:
     return {}
 
 
+def _session_of(caller_arn: str) -> dict[str, Any] | None:
+    """The session policies of the current request's session when it is `caller_arn`."""
+    from .guardrails import session
+    from .state import current_caller
+
+    c = current_caller()
+    return session.of(c.access_key) if c is not None and c.arn == caller_arn else None
+
+
 def resolve(caller_arn: str, account: str) -> Principal:
     """The Principal behind a caller ARN, read from moto's IAM now."""
+    p = _resolve(caller_arn, account)
+    if p.principal_arn != caller_arn:  # an assumed-role session
+        p.session = _session_of(caller_arn)
+    return p
+
+
+def _resolve(caller_arn: str, account: str) -> Principal:
     org_id, paths = org_facts(account)
     kind_tuple = principal_tuple(caller_arn)
     iam = _iam(account)
@@ -94,7 +112,8 @@ def resolve(caller_arn: str, account: str) -> Principal:
         role = next((r for r in list(iam.roles.values()) if r.name == kind_tuple[2]), None)
         if role is not None:
             return Principal(caller_arn, account, role.arn, "role", _tags(role.tags),
-                             _managed_docs(role) + _inline_docs(role), org_id, paths)
+                             _managed_docs(role) + _inline_docs(role), org_id, paths,
+                             boundary_arn=getattr(role, "permissions_boundary_arn", None))
         # moto lets anyone assume a role that does not exist; on AWS such credentials can only come
         # from a real role, which the callers mean to be an administrator role: no IAM entity here
         return Principal(caller_arn, account, f"arn:aws:iam::{account}:role/{kind_tuple[2]}", "admin",
@@ -113,6 +132,7 @@ def resolve(caller_arn: str, account: str) -> Principal:
 
 def principal_context(p: Principal) -> dict[str, Any]:
     ctx: dict[str, Any] = {"aws:principalarn": p.principal_arn, "aws:principalaccount": p.account,
+                           "aws:principalisawsservice": "false",
                            "aws:principaltype": {"role": "AssumedRole", "user": "User"}.get(p.kind, "Account")}
     if p.org_id:
         ctx["aws:principalorgid"] = p.org_id

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .guardrails import RCP, SCP, principal_layers, rcp, wording
 from .identity import Principal, evaluate_identity, principal_context
 from .policy_eval import (  # noqa: F401  (re-exported: older imports use keyuse.*)
     condition_holds_for_allow, condition_holds_for_deny, is_account_value, matching_principal_values,
@@ -67,15 +68,8 @@ class Decision:
 
     def denial_message(self, caller_arn: str, key_arn: str) -> str:
         action = self.missing_action or "kms:CreateGrant"
-        missing = self.missing_source or "key policy"
         head = f"User: {caller_arn} is not authorized to perform: {action} on resource: {key_arn}"
-        if missing == "explicit deny in identity policy":
-            return f"{head} with an explicit deny in an identity-based policy"
-        if missing == "explicit deny in key policy":
-            return f"{head} with an explicit deny in a resource-based policy"
-        if missing == "identity policy":
-            return f"{head} because no identity-based policy allows the {action} action"
-        return f"{head} because no resource-based policy allows the {action} action"
+        return f"{head} {wording(self.missing_source or 'key policy', action)}"
 
 
 def _admin(caller_arn: str, account: str) -> Principal:
@@ -160,8 +154,14 @@ def decide_action(key: Any, stmts: list[dict[str, Any]], action: str, p: Princip
                   enc_ctx: dict[str, str] | None = None, source_ip: str | None = None,
                   extra_ctx: dict[str, Any] | None = None, key_policy_only: bool = False) -> ActionVerdict:
     """`key_policy_only`: EC2's use actions, done under the grant EC2 created: the key policy (or a
-    grant) must admit the principal or its account, identity policies count only with a Deny."""
+    grant) must admit the principal or its account, identity policies count only with a Deny.
+
+    The guardrail layers (guardrails/): an explicit Deny in an SCP, RCP, boundary or session policy
+    denies; an SCP that does not allow denies whatever else allows; a boundary or session policy
+    that does not allow denies unless the key policy (or a grant) names the session ARN itself
+    (IAM user guide "Policy evaluation logic", "Permissions boundaries", "Session policies")."""
     ctx = request_context(action, p, key.region, via_ec2, enc_ctx, source_ip, extra_ctx)
+    ctx.update(rcp.resource_context(key))
     notes: list[str] = []
     direct, account, kdeny = _key_policy(stmts, action, p, key.arn, ctx, via_ec2, notes)
     idv = evaluate_identity(p, action, key.arn, ctx, via_ec2)
@@ -171,20 +171,46 @@ def decide_action(key: Any, stmts: list[dict[str, Any]], action: str, p: Princip
         return ActionVerdict(False, "key policy", kdeny, "explicit deny in key policy", sids, notes)
     if idv.effect == "Deny":
         return ActionVerdict(False, "identity policy", idv.statement, "explicit deny in identity policy", sids, notes)
+    layers = principal_layers(p, action, key.arn, ctx, via_ec2) + rcp.evaluate(key, p, action, ctx, via_ec2)
+    for lv in layers:
+        notes += lv.notes
+    hard = next((lv for lv in layers if lv.effect == "Deny"), None) or next(
+        (lv for lv in layers if lv.effect is None and lv.layer in (SCP, RCP)), None)
+    if hard is not None:
+        missing = f"explicit deny in {hard.layer}" if hard.effect == "Deny" else hard.layer
+        return ActionVerdict(False, hard.layer, hard.where, missing, sids, notes)
+    caps = next((lv for lv in layers if lv.effect is None), None)  # a boundary / session policy
     same = p.account == key.account_id
     if key_policy_only and sids:
         return ActionVerdict(True, "key policy", sids[0], "", sids, notes)
-    if same and direct:
+    exact = _names_session(stmts, action, p)
+    if same and direct and (caps is None or exact):
         return ActionVerdict(True, "key policy", direct[0], "", sids, notes)
+    if caps is not None and (sids or idv.effect == "Allow"):
+        return ActionVerdict(False, caps.layer, caps.where, caps.layer, sids, notes)
     if sids and idv.effect == "Allow":
         by = "identity policy" if same else "key policy + identity policy"
         return ActionVerdict(True, by, idv.statement if same else f"{sids[0]} + {idv.statement}", "", sids, notes)
     grant, to_account = _grant_for(key, action, p, enc_ctx)
+    if grant is not None and caps is not None and str(grant.grantee_principal) != p.arn:
+        return ActionVerdict(False, caps.layer, caps.where, caps.layer, sids, notes)
     if grant is not None and (not to_account or idv.effect == "Allow"):
         by = "grant + identity policy" if to_account else "grant"
         return ActionVerdict(True, by, f"grant {grant.id}", "", sids, notes)
     missing = "identity policy" if sids else "key policy"
     return ActionVerdict(False, missing, "", missing, sids, notes)
+
+
+def _names_session(stmts: list[dict[str, Any]], action: str, p: Principal) -> bool:
+    """Does an Allow of the key policy name the caller's own session (or user) ARN? Such an Allow is
+    not limited by the role's boundary or session policies."""
+    if p.arn == p.principal_arn and p.kind != "user":
+        return False
+    for s in stmts:
+        if str(s.get("Effect", "")).lower() == "allow" and statement_action_matches(s, action):
+            if p.arn in (matching_principal_values(s, p.arn, p.account) or []):
+                return True
+    return False
 
 
 def _refusal(key: Any, p: Principal) -> str | None:
@@ -238,6 +264,8 @@ def _summarise(per: dict[str, ActionVerdict], missing: str | None, caller_arn: s
     elif v.missing == "identity policy":
         why = (f"the key policy allows {missing} to the account of {caller_arn} but no identity policy of "
                f"that principal allows it")
+    elif v.missing != "key policy":
+        why = f"{missing} is denied by the {v.missing}: {v.statement}"
     else:
         why = f"no key policy statement allows {missing} to {caller_arn} (account {account}), and no grant"
     return Decision(False, [why] + notes, missing, matched, v.decided_by, v.statement, per, v.missing)

@@ -355,6 +355,16 @@ class EmulatorMiddleware:
             start_response(f"{status} ERROR", hdrs)
             return [fbody]
 
+        denied = self._authorize(service, action, params, body, caller, region, bool(target), dry_run)
+        if denied is not None:
+            status, hdrs, dbody = denied
+            entry["status"] = status
+            entry["denied"] = status >= 400 and status != 412
+            entry["duration_ms"] = round((time.time() - t0) * 1000, 2)
+            state.set_request_context(None, None)
+            start_response(f"{status} {'OK' if status < 400 else 'ERROR'}", hdrs)
+            return [dbody]
+
         if service == "cloudtrail" and action == "LookupEvents":
             return self._lookup_events(environ, start_response, body, caller, region, entry, t0)
 
@@ -375,6 +385,21 @@ class EmulatorMiddleware:
         entry["duration_ms"] = round((time.time() - t0) * 1000, 2)
         entry["failed"] = bool(entry["status"] and entry["status"] >= 400)
         return [out]
+
+    @staticmethod
+    def _authorize(service: str, action: str, params: dict[str, list[str]], body: bytes, caller: Any,
+                   region: str, json_protocol: bool, dry_run: bool) -> Any:
+        """IAM on the API action (guardrails/api_auth.py): a response replacing moto's, or None."""
+        from .guardrails import api_auth
+
+        if json_protocol:
+            try:
+                doc = json.loads(body or b"{}")
+                params = doc if isinstance(doc, dict) else {}
+            except ValueError:
+                params = {}
+        state.set_request_params(params)
+        return api_auth.check(service, action, params, caller, region, json_protocol, dry_run)
 
     def _lookup_events(self, environ: dict[str, Any], start_response: Callable, body: bytes, caller: Any,
                        region: str, entry: dict[str, Any], t0: float) -> list[bytes]:

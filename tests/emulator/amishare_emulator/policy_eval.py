@@ -25,8 +25,12 @@ MODELLED_KEYS = {
     "aws:sourceip", "aws:principalarn", "aws:principalaccount", "aws:principalorgid",
     "aws:principalorgpaths", "aws:principaltype", "aws:currenttime", "aws:epochtime",
     "kms:encryptioncontextkeys", "kms:grantoperations", "kms:granteeprincipal", "kms:retiringprincipal",
+    "aws:principalisawsservice", "aws:resourceaccount", "aws:resourceorgid", "aws:requestedregion",
+    "ec2:owner", "ec2:imageid",
 }
 MODELLED_PREFIXES = ("aws:principaltag/", "kms:encryptioncontext:")
+# aws:ResourceTag/* is modelled for requests whose context carries this marker (KMS keys' tags)
+RESOURCE_TAGS_MARK = "emulator:resourcetags"
 
 Context = dict[str, Any]
 
@@ -263,7 +267,9 @@ def eval_operator(op: str, key: str, values: list[Any], ctx: Context) -> bool | 
     return any(per_value) if not negated or set_prefix == "foranyvalue:" else all(per_value)
 
 
-def is_modelled(key: str) -> bool:
+def is_modelled(key: str, ctx: Context | None = None) -> bool:
+    if key.startswith("aws:resourcetag/"):
+        return bool(ctx) and RESOURCE_TAGS_MARK in ctx  # type: ignore[operator]
     return key in MODELLED_KEYS or key.startswith(MODELLED_PREFIXES)
 
 
@@ -276,7 +282,7 @@ def condition_holds_for_allow(cond: dict[str, Any], ctx: Context, network_never:
             k = key.lower()
             if network_never and k in NETWORK_KEYS:
                 return False, f"condition on {key} never holds for EC2's calls (they come from AWS infrastructure)"
-            if not is_modelled(k):
+            if not is_modelled(k, ctx):
                 return False, f"condition key {key} is not one the emulator evaluates"
             r = eval_operator(op, k, as_list(vals), ctx)
             if r is None:
@@ -293,7 +299,7 @@ def condition_holds_for_deny(cond: dict[str, Any], ctx: Context, network_never: 
             continue
         for key, vals in block.items():
             k = key.lower()
-            if (network_never and k in NETWORK_KEYS) or not is_modelled(k):
+            if (network_never and k in NETWORK_KEYS) or not is_modelled(k, ctx):
                 continue
             if eval_operator(op, k, as_list(vals), ctx) is False:
                 return False

@@ -58,7 +58,17 @@ _local = threading.local()
 
 def set_request_context(caller: Caller | None, pending_override: float | None) -> None:
     _local.caller = caller
+    _local.params = None
     _local.pending_override = pending_override
+
+
+def set_request_params(params: dict[str, Any]) -> None:
+    """The request's parameters (query: name -> [values]; JSON: the document)."""
+    _local.params = params
+
+
+def request_params() -> dict[str, Any]:
+    return getattr(_local, "params", None) or {}
 
 
 def current_caller() -> Caller | None:
@@ -117,7 +127,10 @@ def reset_extension_state() -> None:
         CONFIG.latency_ms = CONFIG.start_latency_ms
         CONFIG.pending_seconds = CONFIG.start_pending_seconds
     from . import cloudtrail, ssm, sso
+    from .guardrails import api_auth, session
 
+    api_auth.reset()
+    session.reset()
     cloudtrail.reset()
     ssm.reset()
     sso.reset()

@@ -28,6 +28,7 @@ from moto.sts.exceptions import STSClientError
 from moto.sts.models import STSBackend
 
 from . import identity, state
+from .guardrails import session
 from .policy_eval import (
     condition_holds_for_allow, condition_holds_for_deny, matching_principal_values, parse_statements,
     principal_tuple, statement_action_matches,
@@ -118,7 +119,12 @@ def check_assume_role(role_arn: str, external_id: str | None) -> None:
 def assume_role(self: STSBackend, region_name: str, role_session_name: str, role_arn: str, policy: str,
                 duration: int, external_id: str) -> Any:
     check_assume_role(role_arn, external_id)
-    return _orig_assume_role(self, region_name, role_session_name, role_arn, policy, duration, external_id)
+    ar = _orig_assume_role(self, region_name, role_session_name, role_arn, policy, duration, external_id)
+    # session policies stay with the session (guardrails/session.py)
+    t = principal_tuple(role_arn)
+    arns = session.policy_arns_of_request(state.request_params())
+    session.remember(ar.access_key_id, t[1] if t else "", policy or None, arns)
+    return ar
 
 
 def apply() -> None:
