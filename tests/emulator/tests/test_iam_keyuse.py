@@ -67,7 +67,12 @@ def test_seed_000_story_through_the_aws_cli(endpoint, aws, seed, ctl):
     inst = cli(endpoint, user, "ec2", "describe-instances", "--instance-ids", iid)["Reservations"][0]["Instances"][0]
     assert inst["State"]["Name"] == "terminated"
     assert inst["StateReason"] == {"Code": "Client.InternalError", "Message": "Client.InternalError: Client error on launch"}
-    evs = cli(endpoint, user, "cloudtrail", "lookup-events", "--lookup-attributes",
+    c = aws.assume(s["source_role_arn"], "admin")
+    admin = (c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])  # the source's administrator role
+    # AmazonEC2FullAccess has no cloudtrail:LookupEvents: the user is refused, the administrator reads
+    with pytest.raises(AssertionError, match="UnauthorizedOperation|AccessDenied"):
+        cli(endpoint, user, "cloudtrail", "lookup-events")
+    evs = cli(endpoint, admin, "cloudtrail", "lookup-events", "--lookup-attributes",
               "AttributeKey=EventName,AttributeValue=CreateGrant")["Events"]
     assert len(evs) == 1
     ev = json.loads(evs[0]["CloudTrailEvent"])
@@ -82,8 +87,6 @@ def test_seed_000_story_through_the_aws_cli(endpoint, aws, seed, ctl):
     fix = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["kms:CreateGrant"],
                                                    "Resource": [s["source_key_arn"]],
                                                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": True}}}]}
-    c = aws.assume(s["source_role_arn"], "admin")
-    admin = (c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])  # the source's administrator role
     cli(endpoint, admin, "iam", "put-user-policy", "--user-name", "test", "--policy-name", "kms-create-grant",
         "--policy-document", json.dumps(fix))
     r = cli(endpoint, user, "ec2", "run-instances", "--image-id", s["ami_id"], "--instance-type", "t3.micro")

@@ -107,6 +107,8 @@ def test_same_account_key_without_root_statement(aws):
     kms, ec2 = aws.client("kms"), aws.client("ec2")
     iam = aws.client("iam")
     iam.create_role(RoleName="Admin", AssumeRolePolicyDocument="{}")
+    iam.put_role_policy(RoleName="Admin", PolicyName="ec2", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]}))
     admin = f"arn:aws:iam::{SRC}:role/Admin"
     policy = {"Version": "2012-10-17", "Statement": [
         {"Sid": "admin only", "Effect": "Allow", "Principal": {"AWS": admin}, "Action": "kms:*", "Resource": "*"}]}

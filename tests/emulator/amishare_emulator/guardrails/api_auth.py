@@ -227,6 +227,17 @@ def denial(service: str, json_protocol: bool, caller: Caller, action: str, d: di
     return (*_error(service, False, "AccessDenied", 403, msg), "AccessDenied", msg)
 
 
+def _resource_type(arn: str) -> str:
+    """CloudTrail's resource type (`AWS::EC2::Image`, ...) of an ARN."""
+    parts = arn.split(":")
+    if len(parts) < 6:
+        return "AWS::Resource"
+    kind = re.split(r"[/:]", parts[5])[0]
+    names = {"image": "Ami", "instance": "Instance", "snapshot": "Snapshot", "volume": "Volume", "key": "Key",
+             "role": "Role", "user": "User", "parameter": "Parameter", "autoScalingGroup": "AutoScalingGroup"}
+    return f"AWS::{parts[2].upper() if parts[2] != 'autoscaling' else 'AutoScaling'}::{names.get(kind, kind)}"
+
+
 def dry_run_ok() -> tuple[int, list, bytes]:
     return _error("ec2", False, "DryRunOperation", 412, DRYRUN_MESSAGE)
 
@@ -286,7 +297,8 @@ def check(service: str, action: str, params: dict[str, Any], caller: Caller | No
                               event_source=f"{service}.amazonaws.com", event_name=action,
                               read_only=action.startswith(("Describe", "Get", "List")),
                               request_parameters=None, error_code=code, error_message=msg,
-                              resources=[] if d["resource"] == "*" else [{"ResourceName": d["resource"]}])
+                              resources=[] if d["resource"] == "*" else
+                              [{"ResourceType": _resource_type(d["resource"]), "ResourceName": d["resource"]}])
             return status, hdrs, body
     if service == "sts" and action == "DecodeAuthorizationMessage":
         return decode_authorization_message(params)
