@@ -211,6 +211,37 @@ def _authorise(resp: KmsResponse, name: str, key: Any) -> None:
         raise JsonRESTError("AccessDeniedException", decision.denial_message(caller_arn, key.arn))
 
 
+# Key states (KMS developer guide "Key states of AWS KMS keys", the key state table): cryptographic
+# operations fail on a Disabled key (DisabledException) and on a key PendingDeletion or PendingImport
+# (KMSInvalidStateException); CreateGrant fails only PendingDeletion. moto checks none of this.
+CRYPTO_OPS = {"encrypt", "decrypt", "re_encrypt", "generate_data_key", "generate_data_key_without_plaintext",
+              "sign", "verify", "generate_mac", "verify_mac"}
+
+
+def check_key_state(name: str, key: Any) -> None:
+    state = getattr(key, "key_state", "Enabled")
+    if state == "Enabled" or (name not in CRYPTO_OPS and name != "create_grant"):
+        return
+    if name == "create_grant" and state != "PendingDeletion":
+        return
+    if state == "Disabled":
+        raise JsonRESTError("DisabledException", f"{key.arn} is disabled.")
+    words = {"PendingDeletion": "pending deletion", "PendingImport": "pending import"}.get(state, state)
+    raise JsonRESTError("KMSInvalidStateException", f"{key.arn} is {words}.")
+
+
+def _by_id(resp: KmsResponse, key_ref: Any, key: Any) -> None:
+    """AWS accepts a key ARN (or alias ARN) wherever it documents `KeyId`; moto looks keys up by id
+    for DisableKey, EnableKey, ScheduleKeyDeletion, ... (HTTP 500): hand moto the key id."""
+    if isinstance(key_ref, str) and key_ref.startswith("arn:") and key is not None:
+        try:
+            doc = json.loads(resp.body)
+        except (TypeError, ValueError):
+            return
+        doc["KeyId"] = key.id
+        resp.body = json.dumps(doc)
+
+
 def _wrap_op(name: str) -> None:
     orig = getattr(KmsResponse, name)
 
@@ -229,11 +260,15 @@ def _wrap_op(name: str) -> None:
             if target[1] != self.region or key is None:
                 raise JsonRESTError("NotFoundException", f"Key '{key_ref}' does not exist")
             _authorise(self, name, key)
+            check_key_state(name, key)
             self._emu_target = (target[0], self.region)
+            _by_id(self, key_ref, key)
             return orig(self)
         key = lookup_key_by_ref(key_ref, self.current_account, self.region) if isinstance(key_ref, str) else None
         if key is not None:
             _authorise(self, name, key)
+            check_key_state(name, key)
+            _by_id(self, key_ref, key)
         return orig(self)
 
     setattr(KmsResponse, name, wrapper)

@@ -7,6 +7,15 @@ AMI with organizations or OUs"): which organization / OUs an account belongs to,
 - CreateAccount with the tag `emulator:account-id` = a 12-digit id creates the member account with
   that id (AWS picks ids; the seed uses this to place a known target account in an OU). The tag is
   not stored.
+- CreateAccount's role (`RoleName`, default `OrganizationAccountAccessRole`) trusts the management
+  account and has administrator rights (Organizations user guide "Accessing a member account that
+  has a management account access role": "grants full administrative permissions"; AWS gives it the
+  inline policy `AdministratorAccess`, Allow * on *). moto creates it without any policy.
+- AttachPolicy of a customer SCP / RCP needs its policy type enabled on the root (EnablePolicyType),
+  else `PolicyTypeNotEnabledException` (Organizations API reference "AttachPolicy"); the policies
+  then apply (guardrails/scp.py, rcp.py).
+- `reset()`: the emulator's reset forgets every organization, including which accounts are members
+  (moto keeps that map outside its backends).
 """
 
 from __future__ import annotations
@@ -62,6 +71,27 @@ def org_facts(account: str) -> tuple[str | None, list[str]]:
 _orig_create_account = OrganizationsBackend.create_account
 
 
+ADMIN_POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+ENFORCED_TYPES = ("SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY")
+
+
+def _access_role(account: str, management: str, role_name: str) -> None:
+    """The member account's access role: trusts the management account, administrator rights."""
+    import json
+
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[account]["aws"]
+    role = next((r for r in list(iam.roles.values()) if r.name == role_name), None)
+    if role is None:
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                         "Principal": {"AWS": f"arn:aws:iam::{management}:root"}}]}
+        role = iam.create_role(role_name=role_name, assume_role_policy_document=json.dumps(trust), path="/",
+                               permissions_boundary=None, description="", tags=[], max_session_duration="3600")
+    if not role.policies:
+        iam.put_role_policy(role_name, "AdministratorAccess", ADMIN_POLICY)
+
+
 def create_account(self: OrganizationsBackend, **kwargs: Any) -> dict[str, Any]:
     tags = list(kwargs.get("Tags") or [])
     wanted = next((t.get("Value") for t in tags if t.get("Key") == ACCOUNT_ID_TAG), None)
@@ -73,8 +103,30 @@ def create_account(self: OrganizationsBackend, **kwargs: Any) -> dict[str, Any]:
         acc.id = wanted
         organizations_backends.master_accounts[wanted] = organizations_backends.master_accounts.pop(new_id)
         status = acc.create_account_status
+    _access_role(status["CreateAccountStatus"]["AccountId"], self.account_id,
+                 kwargs.get("RoleName") or "OrganizationAccountAccessRole")
     return status
+
+
+_orig_attach_policy = OrganizationsBackend.attach_policy
+
+
+def attach_policy(self: OrganizationsBackend, **kwargs: Any) -> None:
+    from moto.organizations.exceptions import PolicyTypeNotEnabledException
+
+    from .guardrails.scp import policy_type_enabled
+
+    policy = self.get_policy_by_id(kwargs["PolicyId"])
+    if (policy.type in ENFORCED_TYPES and not policy.aws_managed and self.org is not None
+            and not policy_type_enabled(self, policy.type)):
+        raise PolicyTypeNotEnabledException
+    _orig_attach_policy(self, **kwargs)
+
+
+def reset() -> None:
+    organizations_backends.master_accounts.clear()
 
 
 def apply() -> None:
     OrganizationsBackend.create_account = create_account  # type: ignore[assignment]
+    OrganizationsBackend.attach_policy = attach_policy  # type: ignore[assignment]

@@ -131,6 +131,12 @@ def reset_extension_state() -> None:
 
     api_auth.reset()
     session.reset()
+    try:
+        from . import orgs
+
+        orgs.reset()
+    except ImportError:  # moto not loaded yet
+        pass
     cloudtrail.reset()
     ssm.reset()
     sso.reset()

@@ -143,7 +143,12 @@ def check_key_use(
         }
     )
     if not decision.allowed:
-        msg = decision.denial_message(caller.arn, key_arn)
+        msg, code = decision.denial_message(caller.arn, key_arn), "AccessDenied"
+        state = getattr(key, "key_state", "Enabled")
+        if key is not None and state != "Enabled":  # KMS "Key states of AWS KMS keys"
+            code = "DisabledException" if state == "Disabled" else "KMSInvalidStateException"
+            msg = f"{key_arn} is " + {"Disabled": "disabled", "PendingDeletion": "pending deletion",
+                                      "PendingImport": "pending import"}.get(state, state) + "."
         params = {
             "keyId": key_arn,
             "granteePrincipal": f"{caller.account}:aws:ec2-infrastructure",
@@ -161,7 +166,7 @@ def check_key_use(
             event_name="CreateGrant",
             read_only=False,
             request_parameters=params,
-            error_code="AccessDenied",
+            error_code=code,
             error_message=msg,
             resources=[{"ResourceType": "AWS::KMS::Key", "ResourceName": key_arn}],
             invoked_by="ec2.amazonaws.com",
