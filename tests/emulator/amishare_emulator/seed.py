@@ -272,6 +272,9 @@ def seed_worlds(args: argparse.Namespace, out: dict[str, Any], ep: str, region: 
             seed_org_scale(out, ep, region, src, p, bool(getattr(args, "org_nested", False)),
                            int(getattr(args, "org_suspended", 0) or 0))
     seed_launchers(args, out, ep, region, tgt)
+    from . import seed_guardrails
+
+    seed_guardrails.apply(args, out, ep, region, src, tgt)
 
 
 def kms_use_policy(key_arn: str) -> str:
@@ -402,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --org-ou-accounts: spread the accounts over nested OUs, a target role in each")
     ap.add_argument("--org-suspended", type=int, default=0, metavar="K",
                     help="with --org-ou-accounts: close (suspend) the last K accounts of the OU")
+    from . import seed_guardrails
+
+    seed_guardrails.add_arguments(ap)
     args = ap.parse_args(argv)
     for acct in (args.source_account, args.target_account):
         if len(acct) != 12 or not acct.isdigit():

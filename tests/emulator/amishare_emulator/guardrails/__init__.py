@@ -86,6 +86,6 @@ def wording(missing: str, action: str) -> str:
     "explicit deny in <layer>")."""
     if missing.startswith("explicit deny in "):
         name = AWS_NAMES.get(missing[len("explicit deny in "):], missing[len("explicit deny in "):])
-        return f"with an explicit deny in a {name}"
+        return f"with an explicit deny in {'an' if name[0] in 'aeiou' else 'a'} {name}"
     name = AWS_NAMES.get(missing, missing)
     return f"because no {name} allows the {action} action"
