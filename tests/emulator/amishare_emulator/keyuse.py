@@ -221,8 +221,8 @@ def _refusal(key: Any, p: Principal) -> str | None:
     if getattr(key, "key_state", "Enabled") != "Enabled":
         return f"key state is {key.key_state}"
     # EBS user guide "Amazon EBS encryption": EBS supports only symmetric encryption KMS keys
-    if getattr(key, "key_spec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT" or \
-            getattr(key, "key_usage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT":
+    if (getattr(key, "key_spec", None) or "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT" or \
+            (getattr(key, "key_usage", None) or "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT":
         return f"{key.arn} is a {key.key_spec} key ({key.key_usage}): EBS uses symmetric encryption keys only"
     if parse_statements(key.policy) is None:
         return "key policy is not valid JSON"
