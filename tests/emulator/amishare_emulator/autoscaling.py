@@ -18,6 +18,7 @@ from typing import Any
 from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
+from moto.ec2.exceptions import EC2ClientError
 
 from .state import Caller, CallerKind, acting_as
 
@@ -52,16 +53,34 @@ _orig_replace = FakeAutoScalingGroup.replace_autoscaling_group_instances
 def replace_instances(self: FakeAutoScalingGroup, count_needed: int, propagated_tags: dict[str, str]) -> None:
     before = {s.instance.id for s in self.instance_states}
     ensure_service_linked_role(self.account_id)
-    with acting_as(slr_caller(self.account_id, self.region)):
-        _orig_replace(self, count_needed, propagated_tags)
     acts = self.__dict__.setdefault("_emu_activities", [])
+    try:
+        with acting_as(slr_caller(self.account_id, self.region)):
+            _orig_replace(self, count_needed, propagated_tags)
+    except EC2ClientError as e:  # EC2 refused the launch (e.g. an AMI Allowed AMIs does not allow)
+        acts.append({"id": str(uuid.uuid4()), "instance": None, "start": datetime.now(timezone.utc),
+                     "desired": self.desired_capacity,
+                     "refused": f"{e.message if hasattr(e, 'message') else e}. Launching EC2 instance failed."})
+        return
     for st in self.instance_states:
         if st.instance.id not in before:
             acts.append({"id": str(uuid.uuid4()), "instance": st.instance,
                          "start": datetime.now(timezone.utc), "desired": self.desired_capacity})
 
 
+def _refused_activity(group: FakeAutoScalingGroup, a: dict[str, Any]) -> dict[str, Any]:
+    return {"ActivityId": a["id"], "AutoScalingGroupName": group.name, "AutoScalingGroupARN": group.arn,
+            "Description": "Launching a new EC2 instance.  Status Reason: " + a["refused"],
+            "Cause": f"At {a['start'].strftime('%Y-%m-%dT%H:%M:%SZ')} an instance was started in response to a "
+                     "difference between desired and actual capacity, increasing the capacity to "
+                     f"{a['desired']}.",
+            "StartTime": a["start"], "EndTime": a["start"], "StatusCode": "Failed", "Progress": 100,
+            "StatusMessage": a["refused"], "Details": "{}"}
+
+
 def _activity(group: FakeAutoScalingGroup, a: dict[str, Any]) -> dict[str, Any]:
+    if a.get("refused"):
+        return _refused_activity(group, a)
     inst = a["instance"]
     state = inst._state.name  # resolves a due transition
     reason = inst.state_reason

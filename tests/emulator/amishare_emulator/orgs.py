@@ -72,7 +72,7 @@ _orig_create_account = OrganizationsBackend.create_account
 
 
 ADMIN_POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
-ENFORCED_TYPES = ("SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY")
+ENFORCED_TYPES = ("SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY", "DECLARATIVE_POLICY_EC2")
 
 
 def _access_role(account: str, management: str, role_name: str) -> None:

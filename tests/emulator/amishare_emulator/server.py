@@ -27,6 +27,9 @@ def build_app(middleware):  # type: ignore[no-untyped-def]
     sts_trust.apply()
     ssm.apply()
     partitions.apply()
+    from .guardrails import declarative
+
+    declarative.apply()
 
     dispatcher = DomainDispatcherApplication(create_backend_app)
 

@@ -133,8 +133,10 @@ def reset_extension_state() -> None:
     session.reset()
     try:
         from . import orgs
+        from .ec2 import allowed_amis
 
         orgs.reset()
+        allowed_amis.reset()
     except ImportError:  # moto not loaded yet
         pass
     cloudtrail.reset()

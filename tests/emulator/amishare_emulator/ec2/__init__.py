@@ -8,9 +8,10 @@ from __future__ import annotations
 
 
 def apply() -> None:
-    from . import images, instances, lifecycle, snapshots
+    from . import allowed_amis, images, instances, lifecycle, snapshots
 
     snapshots.apply()
     images.apply()
     instances.apply()
     lifecycle.apply()  # after images: it wraps images' CopyImage
+    allowed_amis.apply()

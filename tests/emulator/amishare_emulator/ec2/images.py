@@ -14,6 +14,7 @@ from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import generic_filter, random_ami_id, random_snapshot_id
 
 from .. import cloudtrail
+from . import allowed_amis
 from .common import (
     COPY_FAIL_CODE,
     SNAPSHOT_FAIL_MESSAGE,
@@ -172,6 +173,8 @@ def copy_image(self: Any, source_image_id: str, source_region: str, name: str | 
     src = find_image(source_region, source_image_id, self.account_id)
     if src is None:
         raise InvalidAMIIdError(source_image_id)
+    # Allowed AMIs of the copying account in the source region (own AMIs always pass)
+    allowed_amis.refuse_unless_allowed(src, self.account_id, source_region)
     if src.state != "available":
         raise EC2ClientError("IncorrectState", f"Image {source_image_id} is in state {src.state}")
     if kms_key_id and not encrypted:
@@ -264,7 +267,7 @@ def describe_images(self: Any, ami_ids: list[str] | None = None, filters: dict[s
     pool: list[Ami] = []
     for b in backends_in_region(self.region_name):
         for a in list(b.amis.values()):
-            if image_visible_to(a, me):
+            if image_visible_to(a, me) and allowed_amis.discoverable(a, me, self.region_name):
                 pool.append(a)
     if ami_ids:
         bad = [i for i in ami_ids if not i.startswith("ami-")]
@@ -293,7 +296,12 @@ def describe_images(self: Any, ami_ids: list[str] | None = None, filters: dict[s
         want = {me if o == "self" else o for o in owners}
         pool = [a for a in pool if a.owner_id in want or (a.owner_alias and a.owner_alias in want)]
     if filters:
-        pool = generic_filter(filters, pool)
+        filters = dict(filters)
+        want = filters.pop("image-allowed", None)
+        if want is not None:
+            vals = {str(v).lower() for v in (want if isinstance(want, list) else [want])}
+            pool = [a for a in pool if str(allowed_amis.image_allowed(a, me, self.region_name)).lower() in vals]
+        pool = generic_filter(filters, pool) if filters else pool
     return pool
 
 

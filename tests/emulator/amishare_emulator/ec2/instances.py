@@ -21,6 +21,7 @@ from .common import (
     find_snapshot_any,
     snapshot_visible_to,
 )
+from . import allowed_amis
 from .images import ami_snapshot_refs
 
 
@@ -123,6 +124,7 @@ def run_instances(self: Any, image_id: str, count: int, user_data: Any, security
         ami = find_image(self.region_name, image_id, self.account_id)
         if ami is None:
             raise InvalidAMIIdError(image_id)
+        allowed_amis.refuse_unless_allowed(ami, self.account_id, self.region_name)
         if ami.state != "available":
             raise EC2ClientError("InvalidAMIID.Unavailable", f"AMI {image_id} is {ami.state}, and cannot be run")
     refs = ami_snapshot_refs(ami) if ami is not None and ami.__dict__.get("_emu_bdms") is not None else []
