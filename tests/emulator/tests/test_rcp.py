@@ -1,0 +1,71 @@
+"""Resource control policies on KMS keys (issue 20, behaviour 6): the data-perimeter RCP of the source
+key's organization refuses principals outside the organization whatever the key policy says; the
+documented fixes (an account exception with aws:PrincipalAccount, a tag-excluded key) allow them."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+from conftest import REGION, SRC, TGT
+from test_iam_keyuse import launch_and_settle, wait_past_pending
+
+from amishare_emulator.seed_guardrails import MANAGEMENT_DEFAULT, perimeter_rcp
+
+
+@pytest.fixture(autouse=True)
+def _fast_pending(ctl):
+    ctl.post("/pending", {"seconds": 0.05})
+
+
+def test_perimeter_rcp_refuses_outsiders_until_excepted(aws, seed, ctl):
+    s = seed(share=True, key_allows_target=True, with_target_key=True, source_org_rcp=True)
+    assert s["source_management_account"] == MANAGEMENT_DEFAULT
+    ec2 = aws.as_role("ec2", s["target_role_arn"])
+    iid, state, _ = launch_and_settle(ec2, s["ami_id"])
+    assert state == "terminated"
+    d = [x for x in ctl.get("/decisions") if x["resource"] == iid][0]
+    assert d["decided_by"] == "resource control policy"
+    assert d["statement"].endswith(f"{s['rcp_id']}/EnforceOrgIdentities")
+    ev = [json.loads(e["CloudTrailEvent"]) for e in ctl.get("/cloudtrail", account=TGT)
+          if e["EventName"] == "CreateGrant"][-1]
+    assert ev["errorMessage"].endswith("with an explicit deny in a resource control policy")
+    copy_id = ec2.copy_image(SourceImageId=s["ami_id"], SourceRegion=REGION, Name="copy", Encrypted=True,
+                             KmsKeyId=s["target_key_arn"])["ImageId"]
+    wait_past_pending()
+    assert ec2.describe_images(ImageIds=[copy_id])["Images"][0]["State"] == "failed"
+    with pytest.raises(ClientError) as e:  # direct calls of outsiders too
+        aws.as_role("kms", s["target_role_arn"]).describe_key(KeyId=s["source_key_arn"])
+    assert e.value.response["Error"]["Message"].endswith("with an explicit deny in a resource control policy")
+    # principals of the organization are not affected
+    assert launch_and_settle(aws.client("ec2", SRC), s["ami_id"])[1] == "running"
+    # the fix: the target account as an exception of the perimeter
+    org = aws.client("organizations", MANAGEMENT_DEFAULT)
+    doc = perimeter_rcp(s["source_organization_id"])
+    doc["Statement"][0]["Condition"]["StringNotEqualsIfExists"]["aws:PrincipalAccount"] = [TGT]
+    org.update_policy(PolicyId=s["rcp_id"], Content=json.dumps(doc))
+    assert launch_and_settle(ec2, s["ami_id"])[1] == "running"
+
+
+def test_tag_excluded_key_and_scope(aws, seed):
+    s = seed(share=True, key_allows_target=True, source_org_rcp=True)
+    org = aws.client("organizations", MANAGEMENT_DEFAULT)
+    doc = copy.deepcopy(perimeter_rcp(s["source_organization_id"]))
+    doc["Statement"][0]["Condition"]["StringNotEqualsIfExists"]["aws:ResourceTag/dp:exclude:identity"] = "true"
+    org.update_policy(PolicyId=s["rcp_id"], Content=json.dumps(doc))
+    ec2 = aws.as_role("ec2", s["target_role_arn"])
+    assert launch_and_settle(ec2, s["ami_id"])[1] == "terminated"
+    aws.client("kms", SRC).tag_resource(KeyId=s["source_key_id"],
+                                        Tags=[{"TagKey": "dp:exclude:identity", "TagValue": "true"}])
+    assert launch_and_settle(ec2, s["ami_id"])[1] == "running"
+    # RCPs never apply to keys of the management account
+    m_kms = aws.client("kms", MANAGEMENT_DEFAULT)
+    pol = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{MANAGEMENT_DEFAULT}:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "Target", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{TGT}:root"},
+         "Action": "kms:DescribeKey", "Resource": "*"}]}
+    key = m_kms.create_key(Policy=json.dumps(pol))["KeyMetadata"]["Arn"]
+    assert aws.as_role("kms", s["target_role_arn"]).describe_key(KeyId=key)["KeyMetadata"]["Arn"] == key
