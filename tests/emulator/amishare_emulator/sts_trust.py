@@ -28,7 +28,7 @@ from moto.sts.exceptions import STSClientError
 from moto.sts.models import STSBackend
 
 from . import identity, state
-from .guardrails import session
+from .guardrails import SCP, principal_layers, session
 from .policy_eval import (
     condition_holds_for_allow, condition_holds_for_deny, matching_principal_values, parse_statements,
     principal_tuple, statement_action_matches,
@@ -98,14 +98,18 @@ def check_assume_role(role_arn: str, external_id: str | None) -> None:
     if role is None:
         return
     p = identity.resolve(caller.arn, caller.account)
-    if p.unrestricted:
-        return
     ctx = identity.principal_context(p)
     if external_id is not None:
         ctx["sts:externalid"] = external_id
-    trust, named = trust_decision(caller.arn, caller.account, role_arn, role, ctx)
     denied = AccessDenied(f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: "
                           f"{role_arn}")
+    # SCPs, boundaries and session policies of the caller (guardrails/): a Deny or a missing SCP Allow
+    layers = principal_layers(p, "sts:AssumeRole", role_arn, ctx, False)
+    if any(lv.effect == "Deny" or (lv.layer == SCP and lv.effect is None) for lv in layers):
+        raise denied
+    if p.unrestricted:
+        return
+    trust, named = trust_decision(caller.arn, caller.account, role_arn, role, ctx)
     if trust != "allow":
         raise denied
     same_account = principal_tuple(role_arn)[1] == caller.account  # type: ignore[index]
@@ -113,6 +117,8 @@ def check_assume_role(role_arn: str, external_id: str | None) -> None:
     if verdict.effect == "Deny":
         raise denied
     if verdict.effect != "Allow" and not (same_account and named):
+        raise denied
+    if verdict.effect == "Allow" and any(lv.effect is None for lv in layers):  # a boundary/session cap
         raise denied
 
 
