@@ -80,7 +80,7 @@ def request_context(action: str, p: Principal, key_region: str, via_ec2: bool,
                     enc_ctx: dict[str, str] | None = None, source_ip: str | None = None,
                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
     ctx: dict[str, Any] = {"kms:calleraccount": p.account, "aws:viaawsservice": "true" if via_ec2 else "false",
-                           **principal_context(p)}
+                           "aws:requestedregion": key_region, **principal_context(p)}
     if via_ec2:
         ctx["kms:viaservice"] = f"ec2.{key_region}.amazonaws.com"
         ctx["aws:sourceip"] = EC2_SOURCE_IP

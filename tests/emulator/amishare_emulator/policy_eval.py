@@ -26,7 +26,7 @@ MODELLED_KEYS = {
     "aws:principalorgpaths", "aws:principaltype", "aws:currenttime", "aws:epochtime",
     "kms:encryptioncontextkeys", "kms:grantoperations", "kms:granteeprincipal", "kms:retiringprincipal",
     "aws:principalisawsservice", "aws:resourceaccount", "aws:resourceorgid", "aws:requestedregion",
-    "ec2:owner", "ec2:imageid",
+    "iam:awsservicename",
 }
 MODELLED_PREFIXES = ("aws:principaltag/", "kms:encryptioncontext:")
 # aws:ResourceTag/* is modelled for requests whose context carries this marker (KMS keys' tags)

@@ -409,6 +409,10 @@ def main(argv: list[str] | None = None) -> int:
 
     seed_guardrails.add_arguments(ap)
     args = ap.parse_args(argv)
+    why = seed_guardrails.invalid(args)
+    if why:
+        print(f"seed failed: {why}", file=sys.stderr)
+        return 2
     for acct in (args.source_account, args.target_account):
         if len(acct) != 12 or not acct.isdigit():
             print(f"seed failed: account id {acct!r} must be 12 digits", file=sys.stderr)

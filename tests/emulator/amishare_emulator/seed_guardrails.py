@@ -29,6 +29,18 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="with --allowed-amis: ImageProviders of the one criterion (comma-separated)")
 
 
+def invalid(args: argparse.Namespace) -> str | None:
+    """A one-line reason when the guardrail options cannot build a world together, else None."""
+    if getattr(args, "org_scp_deny", None) and not getattr(args, "org_ou_accounts", 0):
+        return "--org-scp-deny needs --org-ou-accounts N (the SCP is attached to that OU)"
+    if getattr(args, "launcher_boundary", False) and not getattr(args, "launcher_role", False):
+        return "--launcher-boundary needs --launcher-role (the boundary is set on that role)"
+    if getattr(args, "source_org_rcp", False) and getattr(args, "org_ou_accounts", 0):
+        return ("--source-org-rcp cannot be combined with --org-ou-accounts (the source account would "
+                "manage one organization and be a member of another)")
+    return None
+
+
 def _client(service: str, ep: str, region: str, account: str) -> Any:
     from .seed import client
 

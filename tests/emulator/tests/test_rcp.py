@@ -69,3 +69,29 @@ def test_tag_excluded_key_and_scope(aws, seed):
          "Action": "kms:DescribeKey", "Resource": "*"}]}
     key = m_kms.create_key(Policy=json.dumps(pol))["KeyMetadata"]["Arn"]
     assert aws.as_role("kms", s["target_role_arn"]).describe_key(KeyId=key)["KeyMetadata"]["Arn"] == key
+
+
+def test_seed_cli_builds_the_guardrail_worlds(endpoint, aws):
+    import subprocess
+
+    from conftest import EMU
+
+    out = subprocess.run([str(EMU / "seed"), "--endpoint", endpoint, "--share", "--launcher-role",
+                          "--launcher-boundary", "--org-ou-accounts", "1", "--org-scp-deny", "kms:CreateGrant",
+                          "--allowed-amis", "audit-mode"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert {"scp_id", "scp_target_id", "launcher_boundary_arn", "allowed_amis", "allowed_amis_providers"} <= set(doc)
+    pols = aws.client("organizations", SRC).list_policies_for_target(TargetId=doc["ou_id"],
+                                                                     Filter="SERVICE_CONTROL_POLICY")["Policies"]
+    assert doc["scp_id"] in [p["Id"] for p in pols]
+    assert aws.client("ec2", TGT).get_allowed_images_settings()["State"] == "audit-mode"
+    ctl_reset = subprocess.run(["curl", "-s", "-X", "POST", endpoint + "/_emulator/reset"], capture_output=True)
+    assert ctl_reset.returncode == 0
+    out = subprocess.run([str(EMU / "seed"), "--endpoint", endpoint, "--source-org-rcp"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["rcp_id"].startswith("p-")
+    bad = subprocess.run([str(EMU / "seed"), "--endpoint", endpoint, "--org-scp-deny", "kms:*"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--org-scp-deny needs --org-ou-accounts" in bad.stderr

@@ -170,9 +170,13 @@ def _needs_check(p: identity.Principal) -> bool:
     return applies_to(p.account, p.principal_arn) is not None
 
 
-def request_context(p: identity.Principal, caller: Caller, region: str) -> dict[str, Any]:
+def request_context(p: identity.Principal, caller: Caller, region: str,
+                    params: dict[str, Any] | None = None) -> dict[str, Any]:
     ctx = identity.principal_context(p)
     ctx.update({"aws:viaawsservice": "false", "aws:sourceip": caller.source_ip, "aws:requestedregion": region})
+    service_name = _first(params or {}, "AWSServiceName")
+    if service_name:  # iam:CreateServiceLinkedRole (IAM condition key iam:AWSServiceName)
+        ctx["iam:awsservicename"] = service_name
     return ctx
 
 
@@ -281,11 +285,12 @@ def check(service: str, action: str, params: dict[str, Any], caller: Caller | No
     if caller is None or not action or not service:
         return None
     iam_action = f"{service}:{action}"
-    if iam_action in FREE_ACTIONS or (service == "kms" and _kms_key_op(action)):
+    if iam_action in FREE_ACTIONS or (service == "kms" and _kms_key_op(action)
+                                      and (params.get("KeyId") or action == "RetireGrant")):
         return None
     p = identity.resolve(caller.arn, caller.account)
     if _needs_check(p):
-        ctx = request_context(p, caller, region)
+        ctx = request_context(p, caller, region, params)
         d = decide(p, iam_action, resources_of(service, action, params, caller.account, region), ctx)
         if not d["allowed"]:
             status, hdrs, body, code, msg = denial(service, json_protocol, caller, iam_action, d, ctx)
