@@ -43,7 +43,8 @@ from ..state import Caller, record_decision
 from . import BOUNDARY, IDENTITY, SCP, SESSION, principal_layers, wording
 
 JSON_ERROR_STATUS = 400
-FREE_ACTIONS = {"sts:GetCallerIdentity", "sts:AssumeRole"}
+# AssumeRoleWith*: authenticated by the token, no caller identity to authorise (STS API reference)
+FREE_ACTIONS = {"sts:GetCallerIdentity", "sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", "sts:AssumeRoleWithSAML"}
 DRYRUN_MESSAGE = "Request would have succeeded, but DryRun flag is set."
 ORG_DENIED = "You don't have permissions to access this resource."
 _DECODABLE: dict[str, dict[str, Any]] = {}  # token -> decoded authorization message
