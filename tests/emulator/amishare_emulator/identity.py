@@ -125,7 +125,8 @@ def _resolve(caller_arn: str, account: str) -> Principal:
             for g in iam.get_groups_for_user(user.name):
                 docs += [(f"{g.name}:{n}", s) for n, s in _managed_docs(g) + _inline_docs(g)]
             tags = _tags(iam.list_user_tags(user.name)) if hasattr(iam, "list_user_tags") else {}
-            return Principal(caller_arn, account, user.arn, "user", tags, docs, org_id, paths)
+            return Principal(caller_arn, account, user.arn, "user", tags, docs, org_id, paths,
+                             boundary_arn=user.__dict__.get("permissions_boundary_arn"))
         return Principal(caller_arn, account, caller_arn, "user", org_id=org_id, org_paths=paths)
     return Principal(caller_arn, account, caller_arn, "admin", org_id=org_id, org_paths=paths)
 

@@ -27,9 +27,10 @@ def build_app(middleware):  # type: ignore[no-untyped-def]
     sts_trust.apply()
     ssm.apply()
     partitions.apply()
-    from .guardrails import declarative
+    from .guardrails import boundary, declarative
 
     declarative.apply()
+    boundary.apply()
 
     dispatcher = DomainDispatcherApplication(create_backend_app)
 

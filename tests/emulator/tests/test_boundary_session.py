@@ -120,3 +120,29 @@ def test_key_policy_naming_the_session_is_not_capped_naming_the_role_is(aws):
         app.encrypt(KeyId=by_role, Plaintext=b"x")
     assert "because no session policy allows the kms:Encrypt action" in e.value.response["Error"]["Message"]
     assert app.encrypt(KeyId=by_session, Plaintext=b"x")["KeyId"] == by_session
+
+
+def test_user_boundary(aws, seed):
+    s = seed(ec2_user="test")
+    iam = aws.client("iam")
+    arn = iam.create_policy(PolicyName="describe-only", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:Describe*",
+                                                "Resource": "*"}]}))["Policy"]["Arn"]
+    iam.put_user_permissions_boundary(UserName="test", PermissionsBoundary=arn)
+    assert iam.get_user(UserName="test")["User"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == arn
+    creds = {"AccessKeyId": s["ec2_user_access_key_id"], "SecretAccessKey": s["ec2_user_secret_access_key"],
+             "SessionToken": ""}
+    ec2 = aws.client("ec2", creds=creds)
+    with pytest.raises(ClientError) as e:
+        ec2.run_instances(ImageId=s["ami_id"], MinCount=1, MaxCount=1, DryRun=True)
+    assert "because no permissions boundary allows the ec2:RunInstances action" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        ec2.describe_images(DryRun=True)
+    assert e.value.response["Error"]["Code"] == "DryRunOperation"
+    iam.delete_user_permissions_boundary(UserName="test")
+    assert "PermissionsBoundary" not in iam.get_user(UserName="test")["User"]
+    with pytest.raises(ClientError) as e:
+        ec2.run_instances(ImageId=s["ami_id"], MinCount=1, MaxCount=1, DryRun=True)
+    assert e.value.response["Error"]["Code"] == "DryRunOperation"
+    u = iam.create_user(UserName="bounded", PermissionsBoundary=arn)["User"]
+    assert u["PermissionsBoundary"]["PermissionsBoundaryArn"] == arn

@@ -5,8 +5,9 @@ Deny in the boundary wins. Resource-based policies naming the role ARN are limit
 deny in the boundary; naming the role session ARN (or an IAM user ARN) they are not (the guide's
 "Evaluating effective permissions with boundaries"). Service-linked roles have none.
 
-moto 5.2.1 keeps a role's boundary ARN (`permissions_boundary_arn`) but has no user boundaries
-(PutUserPermissionsBoundary is not implemented): users' boundaries are not modelled.
+moto 5.2.1 keeps a role's boundary ARN (`permissions_boundary_arn`) but has no user boundaries:
+`apply` adds them (CreateUser `PermissionsBoundary`, PutUserPermissionsBoundary,
+DeleteUserPermissionsBoundary, GetUser `PermissionsBoundary`), kept on the user as roles keep theirs.
 """
 
 from __future__ import annotations
@@ -50,3 +51,46 @@ def evaluate(p: Any, action: str, resource: str, ctx: dict[str, Any], network_ne
         return LayerVerdict(BOUNDARY, None, f"boundary policy {arn} does not exist")
     effect, where, notes = evaluate_statements([pol], action, resource, ctx, network_never)
     return LayerVerdict(BOUNDARY, effect, where or f"{pol[0]} does not allow {action}", notes)
+
+
+def _user_boundary(self: Any) -> dict[str, str] | None:
+    arn = self.__dict__.get("permissions_boundary_arn")
+    return {"PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": arn} if arn else None
+
+
+def _set_user_boundary(resp: Any, user_name: str, arn: str | None) -> None:
+    from moto.iam.exceptions import IAMException as RESTError
+
+    if arn and not resp.backend.policy_arn_regex.match(arn):
+        raise RESTError("InvalidParameterValue", f"Value ({arn}) for parameter PermissionsBoundary is invalid.")
+    resp.backend.get_user(user_name).__dict__["permissions_boundary_arn"] = arn or None
+
+
+def apply() -> None:
+    from moto.core.responses import EmptyResult
+    from moto.iam.models import User
+    from moto.iam.responses import IamResponse
+
+    orig_create_user = IamResponse.create_user
+
+    def create_user(self: Any) -> Any:
+        arn = self._get_param("PermissionsBoundary")
+        if arn and not self.backend.policy_arn_regex.match(arn):
+            _set_user_boundary(self, "", arn)  # raises InvalidParameterValue before creating anything
+        out = orig_create_user(self)
+        if arn:
+            _set_user_boundary(self, self._get_param("UserName"), arn)
+        return out
+
+    def put_user_permissions_boundary(self: Any) -> Any:
+        _set_user_boundary(self, self._get_param("UserName"), self._get_param("PermissionsBoundary"))
+        return EmptyResult()
+
+    def delete_user_permissions_boundary(self: Any) -> Any:
+        _set_user_boundary(self, self._get_param("UserName"), None)
+        return EmptyResult()
+
+    User.permissions_boundary = property(_user_boundary)  # type: ignore[attr-defined]
+    IamResponse.create_user = create_user  # type: ignore[method-assign]
+    IamResponse.put_user_permissions_boundary = put_user_permissions_boundary  # type: ignore[attr-defined]
+    IamResponse.delete_user_permissions_boundary = delete_user_permissions_boundary  # type: ignore[attr-defined]
