@@ -95,3 +95,19 @@ def test_seed_cli_builds_the_guardrail_worlds(endpoint, aws):
     bad = subprocess.run([str(EMU / "seed"), "--endpoint", endpoint, "--org-scp-deny", "kms:*"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--org-scp-deny needs --org-ou-accounts" in bad.stderr
+
+
+def test_service_linked_roles_are_never_restricted_by_rcps(aws, seed):
+    from test_grants_and_autoscaling import GRANT_OPS, SLR, add_statements, make_group, target_may_create_grants
+
+    s = seed(share=True, key_allows_target=True, source_org_rcp=True)
+    org = aws.client("organizations", MANAGEMENT_DEFAULT)
+    root = org.list_roots()["Roots"][0]["Id"]
+    org.detach_policy(PolicyId=s["rcp_id"], TargetId=root)  # the grant is made before the perimeter
+    add_statements(aws, s["source_key_id"], target_may_create_grants())
+    aws.as_role("kms", s["target_role_arn"]).create_grant(KeyId=s["source_key_arn"],
+                                                          GranteePrincipal=SLR.format(TGT), Operations=GRANT_OPS)
+    org.attach_policy(PolicyId=s["rcp_id"], TargetId=root)
+    assert launch_and_settle(aws.as_role("ec2", s["target_role_arn"]), s["ami_id"])[1] == "terminated"
+    acts = make_group(aws, TGT, s["ami_id"], "web", creds_role=s["target_role_arn"])
+    assert [a["StatusCode"] for a in acts] == ["Successful"]
