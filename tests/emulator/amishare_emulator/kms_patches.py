@@ -13,7 +13,7 @@ from moto.kms.responses import KmsResponse
 from moto.kms.utils import RESERVED_ALIASES
 from moto.kms.utils import generate_private_key as _moto_generate_private_key
 
-from . import identity, kms_grants
+from . import identity, kms_grants, kms_import
 from .keyuse import evaluate_direct_call
 from .policy_eval import parse_statements, statement_action_matches, statement_principal_matches
 from .policy_eval import statement_resource_matches
@@ -367,7 +367,7 @@ def get_key_policy(self: KmsResponse) -> str:
 def create_key(self: KmsResponse) -> str:
     bypass = str(self._get_param("BypassPolicyLockoutSafetyCheck", False)).lower() == "true"
     _validate_policy_document(self, self._get_param("Policy"), check_lockout=not bypass)
-    return _orig_create_key(self)
+    return kms_import.after_create(self, _orig_create_key(self))
 
 
 class LazyPrivateKey:
@@ -403,6 +403,8 @@ def apply() -> None:
     KmsResponse.put_key_policy = put_key_policy  # type: ignore[assignment]
     KmsResponse.get_key_policy = get_key_policy  # type: ignore[assignment]
     KmsResponse.create_key = create_key  # type: ignore[assignment]
+    kms_import.apply()
+    OWNER_ONLY_OPS.update(kms_import.OPS)
     for name in list(CROSS_ACCOUNT_OPS) + list(OWNER_ONLY_OPS):
         if hasattr(KmsResponse, name):
             _wrap_op(name)

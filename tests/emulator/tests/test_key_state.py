@@ -130,3 +130,30 @@ def test_create_account_access_role_is_an_administrator(aws):
     with pytest.raises(ClientError) as e:
         ec2.describe_images(Owners=["self"], DryRun=True)
     assert e.value.response["Error"]["Code"] == "UnauthorizedOperation"
+
+
+def test_pending_import_key_is_unusable_until_material_is_imported(aws, ctl):
+    kms, ec2 = aws.client("kms"), aws.client("ec2")
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]
+    assert key["KeyState"] == "PendingImport"
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key["Arn"], Plaintext=b"x")
+    assert e.value.response["Error"]["Code"] == "KMSInvalidStateException"
+    assert e.value.response["Error"]["Message"] == f"{key['Arn']} is pending import."
+    v = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1, Encrypted=True)
+    snap = ec2.create_snapshot(VolumeId=v["VolumeId"])["SnapshotId"]
+    wait_past_pending()
+    copy = ec2.copy_snapshot(SourceSnapshotId=snap, SourceRegion="us-east-1", Encrypted=True,
+                             KmsKeyId=key["Arn"])["SnapshotId"]
+    wait_past_pending()
+    assert ec2.describe_snapshots(SnapshotIds=[copy])["Snapshots"][0]["State"] == "error"
+    params = kms.get_parameters_for_import(KeyId=key["Arn"], WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                           WrappingKeySpec="RSA_2048")
+    kms.import_key_material(KeyId=key["Arn"], ImportToken=params["ImportToken"], EncryptedKeyMaterial=b"m" * 32,
+                            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert kms.describe_key(KeyId=key["Arn"])["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.encrypt(KeyId=key["Arn"], Plaintext=b"x")["KeyId"] == key["Arn"]
+    copy = ec2.copy_snapshot(SourceSnapshotId=snap, SourceRegion="us-east-1", Encrypted=True,
+                             KmsKeyId=key["Arn"])["SnapshotId"]
+    wait_past_pending()
+    assert ec2.describe_snapshots(SnapshotIds=[copy])["Snapshots"][0]["State"] == "completed"
