@@ -44,13 +44,17 @@ def test_run_instances_needs_ec2_permission_and_dry_run_tells_the_truth(aws, see
             f"You are not authorized to perform this operation. User: {session} is not authorized to perform: "
             f"ec2:RunInstances on resource: arn:aws:ec2:{REGION}::image/{s['ami_id']} because no "
             "identity-based policy allows the ec2:RunInstances action. Encoded authorization failure message: ")
+    with pytest.raises(ClientError) as e:
+        ec2.copy_image(SourceImageId=s["ami_id"], SourceRegion=REGION, Name="copy", DryRun=True)
+    code, copy_msg, _ = error(e)
+    assert code == "UnauthorizedOperation" and f"ec2:CopyImage on resource: arn:aws:ec2:{REGION}::image/*" in copy_msg
     token = msg.rsplit(": ", 1)[1]
     decoded = json.loads(aws.client("sts").decode_authorization_message(EncodedMessage=token)["DecodedMessage"])
     assert decoded["allowed"] is False and decoded["explicitDeny"] is False
     assert decoded["context"]["action"] == "ec2:RunInstances"
     assert decoded["context"]["principal"]["arn"] == session
     assert aws.client("ec2").describe_instances()["Reservations"] == []  # nothing was launched
-    d = [x for x in ctl.get("/decisions") if x.get("api_call")][-1]
+    d = [x for x in ctl.get("/decisions") if x.get("api_call") and x["operation"] == "ec2:RunInstances"][-1]
     assert d["operation"] == "ec2:RunInstances" and d["decided_by"] == "identity policy"
     ev = [json.loads(e["CloudTrailEvent"]) for e in ctl.get("/cloudtrail", account=SRC)
           if e["EventName"] == "RunInstances"][-1]
@@ -62,6 +66,9 @@ def test_run_instances_needs_ec2_permission_and_dry_run_tells_the_truth(aws, see
     assert error(e)[:1] == ("DryRunOperation",)
     with pytest.raises(ClientError) as e:
         ec2.describe_instances(DryRun=True)
+    assert error(e)[0] == "DryRunOperation"
+    with pytest.raises(ClientError) as e:
+        ec2.copy_image(SourceImageId=s["ami_id"], SourceRegion=REGION, Name="copy", DryRun=True)
     assert error(e)[0] == "DryRunOperation"
     assert ec2.run_instances(ImageId=s["ami_id"], MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"]
 
