@@ -2,7 +2,10 @@
 AWS KMS keys"): CreateKey with `Origin=EXTERNAL` makes a key in state `PendingImport` (moto makes it
 `Enabled`); GetParametersForImport answers an import token and a wrapping public key; ImportKeyMaterial
 makes the key `Enabled` (the material itself is accepted unchecked); DeleteImportedKeyMaterial returns
-it to `PendingImport`. Authorised like the other owner-only key operations (kms_patches)."""
+it to `PendingImport`. Authorised like the other owner-only key operations (kms_patches).
+
+Pages: https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html
+"""
 
 from __future__ import annotations
 

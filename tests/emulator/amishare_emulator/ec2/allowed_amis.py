@@ -15,6 +15,9 @@ ReplaceImageCriteriaInAllowedImagesSettings, ImageCriterion, DescribeImages `Ima
 - An EC2 declarative policy of the account's organization (guardrails/declarative.py) overrides the
   account's settings in every region: `ManagedBy` = `declarative-policy`, and the account's own calls to
   change them are refused (`OperationNotPermitted`, the emulator's choice of code).
+
+Pages: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-allowed-amis.html,
+https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ImageCriterion.html
 """
 
 from __future__ import annotations

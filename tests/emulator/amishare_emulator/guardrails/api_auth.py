@@ -25,6 +25,9 @@ messages"):
   `AccessDeniedException` "You don't have permissions to access this resource.".
 A denial is recorded in the decision log (`layer`, policy, statement) and in CloudTrail of the
 caller's account (errorCode `Client.UnauthorizedOperation` for EC2, else `AccessDenied`).
+
+Pages: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html,
+https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
 """
 
 from __future__ import annotations

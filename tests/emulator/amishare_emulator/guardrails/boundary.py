@@ -8,6 +8,8 @@ deny in the boundary; naming the role session ARN (or an IAM user ARN) they are 
 moto 5.2.1 keeps a role's boundary ARN (`permissions_boundary_arn`) but has no user boundaries:
 `apply` adds them (CreateUser `PermissionsBoundary`, PutUserPermissionsBoundary,
 DeleteUserPermissionsBoundary, GetUser `PermissionsBoundary`), kept on the user as roles keep theirs.
+
+Pages: https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ and examples"; API reference DescribeEffectivePolicy):
   AMIs is outside amishare's workflow).
 - DescribeEffectivePolicy(PolicyType=DECLARATIVE_POLICY_EC2[, TargetId]) answers any account for
   itself, the management account for any member; none attached: `EffectivePolicyNotFoundException`.
+
+Pages: https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_declarative.html
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ The data-perimeter conditions get the request's `aws:PrincipalOrgID`, `aws:Princ
 `aws:PrincipalIsAWSService` (false: the emulator's callers are never service principals),
 `aws:ViaAWSService` and `aws:ResourceTag/<key>` (the key's tags), `aws:ResourceAccount`,
 `aws:ResourceOrgID`.
+
+Pages: https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_rcps.html,
+.../orgs_manage_policies_rcps_evaluation.html
 """
 
 from __future__ import annotations

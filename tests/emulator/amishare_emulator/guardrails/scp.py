@@ -12,6 +12,9 @@ evaluation"; IAM user guide "Policy evaluation logic"):
   service-linked roles").
 - Each level from the root down to the account (root, every OU on the path, the account) must
   have an attached SCP whose Allow applies; an applicable Deny at any level wins.
+
+Pages: https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps.html,
+.../orgs_manage_policies_scps_evaluation.html
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ its permissions are the intersection of the role's identity policies and the ses
 limited by an implicit deny in the session policy; one naming the session ARN is not.
 
 Kept per access key of the session (the emulator's `Caller.access_key`); reset with the emulator.
+
+Pages: https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session
 """
 
 from __future__ import annotations
