@@ -28,7 +28,7 @@
 
 use serde_json::{json, Value};
 
-use super::apply::finish;
+use super::finish::finish;
 use super::document::*;
 use super::lockout::*;
 use super::*;

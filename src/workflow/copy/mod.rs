@@ -36,7 +36,8 @@ pub use self::fingerprint::fingerprint;
 pub use self::report::{
     ChangeRecord, LaunchReport, LaunchResult, Report, ReportStatus, TargetReport, TargetStatus,
 };
-pub use self::resume::{new_run_id, resumable, terminate_leftovers, RunStart};
+pub use self::apply::leftovers::terminate_leftovers;
+pub use self::resume::{new_run_id, resumable, RunStart};
 pub use self::saved::{
     check_not_applied, check_not_blocked, check_world_unchanged, parse_saved_plan, SavedPlanError,
 };
