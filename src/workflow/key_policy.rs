@@ -203,7 +203,10 @@ fn next_write(
         })),
         _ => {
             let e = apply_edit(current, key_arn, edit, editor)?;
-            Ok(e.changed.then(|| NextWrite {
+            if !e.changed {
+                return Ok(None);
+            }
+            Ok(Some(NextWrite {
                 text: e.text,
                 added: e.added,
                 removed: e.removed,

@@ -356,7 +356,11 @@ mod tests {
         let st = edit.policy["Statement"].as_array().unwrap();
         assert_eq!(st.len(), 5);
         // A different statement with the org Sid: conflict.
-        let other = edit.text.replace("o-a1b2c3d4e5", "o-zzzzzzzzzz");
+        let other = edit.text.replace(
+            "\"aws:PrincipalOrgID\": \"o-a1b2c3d4e5\"",
+            "\"aws:PrincipalOrgID\": \"o-zzzzzzzzzz\"",
+        );
+        assert_ne!(other, edit.text);
         assert!(matches!(
             reapply_additions(&other, KEY, BASE, &org.text, &org.added, EDITOR),
             Err(PolicyEditError::ConcurrentConflict { .. })

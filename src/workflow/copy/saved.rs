@@ -64,10 +64,11 @@ pub async fn check_world_unchanged<R: Reader, W: Writer, E: Events + ?Sized>(
                 "the key policy of `{key}` changed since the plan was saved, only in statements or principals the plan does not touch: the plan's edit is merged into the current policy"
             ),
         });
-        if then.key_policies.contains_key(&key) {
-            then.key_policies.insert(key, policy);
-        } else {
-            then.target_key_policies.insert(key, policy);
+        match then.key_policies.get_mut(&key) {
+            Some(slot) => *slot = Some(policy),
+            None => {
+                then.target_key_policies.insert(key, Some(policy));
+            }
         }
     }
     let diffs = then.differences(&now);
@@ -112,7 +113,7 @@ fn remergeable<R: Reader, W: Writer>(
             (None, Some(was)) => (was, now.target_key_policies.get(key_arn)),
             (None, None) => continue,
         };
-        let Some(is) = is.filter(|is| *is != was) else {
+        let Some(is) = is.filter(|is| *is != was).and_then(Option::as_ref) else {
             continue;
         };
         let editor = if step.account == plan.source.account {
