@@ -58,7 +58,9 @@ pub enum KeyEdit<'a> {
         after: &'a str,
         added: &'a [AddedPrincipal],
     },
-    Remove { added: &'a [AddedPrincipal] },
+    Remove {
+        added: &'a [AddedPrincipal],
+    },
 }
 
 /// Where the attempts are recorded (the run journal, or nothing) and where notes go.
@@ -228,14 +230,19 @@ fn apply_edit(
             after,
             added,
         } => policy::edit::reapply_additions(current, key_arn, before, after, added, editor),
-        KeyEdit::Remove { added } => policy::edit::remove_key_users(current, key_arn, added, editor),
+        KeyEdit::Remove { added } => {
+            policy::edit::remove_key_users(current, key_arn, added, editor)
+        }
     };
     out.map_err(|e| refused(key_arn, &e))
 }
 
 /// A refused edit, with its hint: one message for the report and the journal.
 fn refused(key_arn: &str, e: &PolicyEditError) -> EditError {
-    let hint = e.hint().map(|h| format!(" (hint: {h})")).unwrap_or_default();
+    let hint = e
+        .hint()
+        .map(|h| format!(" (hint: {h})"))
+        .unwrap_or_default();
     EditError::Refused(format!("the key policy of `{key_arn}`: {e}{hint}"))
 }
 
@@ -409,8 +416,8 @@ mod tests {
     async fn retries_through_a_writer_that_keeps_overwriting_and_keeps_its_statement() {
         let c = cloud();
         let conn = c.conn(EDITOR, "us-east-1");
-        let mine = policy::edit::add_key_users(BASE, KEY, &["444455556666".into()], EDITOR)
-            .unwrap();
+        let mine =
+            policy::edit::add_key_users(BASE, KEY, &["444455556666".into()], EDITOR).unwrap();
         let theirs = BASE.replace(
             "]}",
             r#",{"Sid":"Other","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"kms:Decrypt","Resource":"*"}]}"#,
@@ -478,9 +485,17 @@ mod tests {
         assert!(names(&c, "444455556666") && names(&c, "777788889999"));
         // Rolling back one (the inverse edit, converging) keeps the other.
         let undo = KeyEdit::Remove { added: &a.added };
-        let out = converge(&conn.reader, &conn.writer, KEY, undo, &fast(4), &NoLog, None)
-            .await
-            .unwrap();
+        let out = converge(
+            &conn.reader,
+            &conn.writer,
+            KEY,
+            undo,
+            &fast(4),
+            &NoLog,
+            None,
+        )
+        .await
+        .unwrap();
         assert!(out.wrote);
         assert!(!names(&c, "444455556666") && names(&c, "777788889999"));
     }
@@ -502,9 +517,17 @@ mod tests {
             after: &mine.text,
             added: &mine.added,
         };
-        let err = converge(&conn.reader, &conn.writer, KEY, edit, &fast(5), &NoLog, None)
-            .await
-            .unwrap_err();
+        let err = converge(
+            &conn.reader,
+            &conn.writer,
+            KEY,
+            edit,
+            &fast(5),
+            &NoLog,
+            None,
+        )
+        .await
+        .unwrap_err();
         assert!(
             err.to_string().contains("statement `Allow use of the key`"),
             "{err}"

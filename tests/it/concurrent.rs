@@ -23,8 +23,10 @@ fn root(a: &str) -> String {
     format!("arn:aws:iam::{a}:root")
 }
 
-/// `amishare --output json copy AMI --to ACCOUNT --target-role ROLE --yes EXTRA...`, spawned.
-fn spawn_copy(emu: &Emulator, seed: &Value, to: &str, extra: &[&str]) -> Child {
+/// `amishare --output json copy AMI --to ACCOUNT --target-role ROLE --yes EXTRA...`. Build
+/// every command before spawning any: building one rewrites the harness's AWS config file, which
+/// a starting child may be reading.
+fn copy_command(emu: &Emulator, seed: &Value, to: &str, extra: &[&str]) -> Command {
     let ami = seed["ami_id"].as_str().unwrap();
     let mut cmd = emu.std_command_as_source(seed);
     cmd.args(["--output", "json", "copy", ami, "--to", to])
@@ -32,7 +34,11 @@ fn spawn_copy(emu: &Emulator, seed: &Value, to: &str, extra: &[&str]) -> Child {
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    cmd.spawn().unwrap()
+    cmd
+}
+
+fn spawn_copy(emu: &Emulator, seed: &Value, to: &str, extra: &[&str]) -> Child {
+    copy_command(emu, seed, to, extra).spawn().unwrap()
 }
 
 /// Start one run per account at once and wait for all: (exit code, report, stderr) each.
@@ -42,10 +48,11 @@ fn concurrently(
     accounts: &[String],
     extra: &[&str],
 ) -> Vec<(Option<i32>, Value, String)> {
-    let children: Vec<Child> = accounts
+    let mut commands: Vec<Command> = accounts
         .iter()
-        .map(|a| spawn_copy(emu, seed, a, extra))
+        .map(|a| copy_command(emu, seed, a, extra))
         .collect();
+    let children: Vec<Child> = commands.iter_mut().map(|c| c.spawn().unwrap()).collect();
     children
         .into_iter()
         .map(|c| {
@@ -143,11 +150,21 @@ fn six_concurrent_copies_then_six_share_only_runs_all_succeed_first_try_and_lose
     // account; everyone else's stays.
     let victim = results[0].1["run_id"].as_str().unwrap().to_string();
     let more: Vec<String> = (13..=14).map(account).collect();
-    let children: Vec<Child> = more
+    let mut rollback = emu.amishare_as_source(&seed);
+    rollback.args(["--output", "json", "rollback", &victim, "--yes"]);
+    let mut commands: Vec<Command> = more
         .iter()
-        .map(|a| spawn_copy(&emu, &seed, a, &["--share-only"]))
+        .map(|a| copy_command(&emu, &seed, a, &["--share-only"]))
         .collect();
-    let rolled = emu.rollback_ok(&seed, &victim, &[]);
+    let children: Vec<Child> = commands.iter_mut().map(|c| c.spawn().unwrap()).collect();
+    let out = rollback.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rolled = crate::common::stdout_json(&out);
     assert_eq!(rolled["status"], "rolled-back", "{rolled:#}");
     for c in children {
         let out = c.wait_with_output().unwrap();
@@ -227,7 +244,23 @@ fn kill_in_retry_loop(emu: &Emulator, seed: &Value, to: &str, dir: &std::path::P
     let key = seed["source_key_arn"].as_str().unwrap();
     let original = source_policy(emu, seed);
     let stop = dir.join(format!("stop-{to}"));
+    let others = || {
+        emu.requests()
+            .iter()
+            .filter(|r| r["action"] == "PutKeyPolicy")
+            .count()
+            - amishare_puts(emu)
+    };
+    let writes = others();
     let mut clobber = spawn_clobberer(emu, key, &original, &stop);
+    let started = Instant::now();
+    while others() < writes + 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the other writer never wrote"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let before = amishare_puts(emu);
     let mut child = spawn_copy(emu, seed, to, &["--share-only"]);
     let started = Instant::now();
@@ -236,7 +269,14 @@ fn kill_in_retry_loop(emu: &Emulator, seed: &Value, to: &str, dir: &std::path::P
             started.elapsed() < Duration::from_secs(60),
             "the run never retried"
         );
-        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the run ended early: {}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
@@ -261,10 +301,7 @@ fn kill_in_retry_loop(emu: &Emulator, seed: &Value, to: &str, dir: &std::path::P
         .find(|e| e["step"]["action"]["action"] == "put-key-policy")
         .expect("the key-policy step");
     assert_eq!(step["state"], "started", "{step:#}");
-    assert!(
-        step["attempts"].as_array().unwrap().len() >= 3,
-        "{step:#}"
-    );
+    assert!(step["attempts"].as_array().unwrap().len() >= 3, "{step:#}");
     j["run_id"].as_str().unwrap().to_string()
 }
 

@@ -119,7 +119,10 @@ fn reapply_whole(
                 after: Some(planned.clone()),
             };
             statements.push(planned.clone());
-            Ok(Some((change, records.iter().map(|r| (*r).clone()).collect())))
+            Ok(Some((
+                change,
+                records.iter().map(|r| (*r).clone()).collect(),
+            )))
         }
     }
 }
@@ -313,14 +316,9 @@ mod tests {
         let with_users = add(BASE, "777788889999").text;
         let mine = add(&with_users, "444455556666");
         // Removed.
-        let removed = remove_key_users(
-            &with_users,
-            KEY,
-            &add(BASE, "777788889999").added,
-            EDITOR,
-        )
-        .unwrap()
-        .text;
+        let removed = remove_key_users(&with_users, KEY, &add(BASE, "777788889999").added, EDITOR)
+            .unwrap()
+            .text;
         let err = reapply_additions(&removed, KEY, &with_users, &mine.text, &mine.added, EDITOR)
             .unwrap_err();
         assert_eq!(
@@ -330,8 +328,15 @@ mod tests {
         // Rewritten (its actions changed).
         let rewritten = with_users.replace("\"kms:ReEncrypt*\",", "");
         assert_ne!(rewritten, with_users);
-        let err = reapply_additions(&rewritten, KEY, &with_users, &mine.text, &mine.added, EDITOR)
-            .unwrap_err();
+        let err = reapply_additions(
+            &rewritten,
+            KEY,
+            &with_users,
+            &mine.text,
+            &mine.added,
+            EDITOR,
+        )
+        .unwrap_err();
         assert!(
             matches!(err, PolicyEditError::ConcurrentConflict { ref sid, .. } if sid == KEY_USE_SID),
             "{err}"
@@ -366,11 +371,12 @@ mod tests {
             Err(PolicyEditError::ConcurrentConflict { .. })
         ));
         // Grant creators: two runs, two roles, two grantees.
-        let slr = |a: &str| format!("arn:aws:iam::{a}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling");
-        let role = |a: &str| format!("arn:aws:iam::{a}:role/amishare-target");
-        let gc = |p: &str, a: &str| {
-            add_grant_creators(p, KEY, &[role(a)], &[slr(a)], EDITOR).unwrap()
+        let slr = |a: &str| {
+            format!("arn:aws:iam::{a}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")
         };
+        let role = |a: &str| format!("arn:aws:iam::{a}:role/amishare-target");
+        let gc =
+            |p: &str, a: &str| add_grant_creators(p, KEY, &[role(a)], &[slr(a)], EDITOR).unwrap();
         let mine = gc(BASE, "444455556666");
         let theirs = gc(BASE, "777788889999");
         let edit =
@@ -392,8 +398,8 @@ mod tests {
         // The current policy no longer lets the editor's account manage the key... and is
         // someone else's business, but the merged result would lock the editor out: refused.
         let locked = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Admins","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/other"},"Action":"kms:*","Resource":"*"}]}"#;
-        let err = reapply_additions(locked, KEY, BASE, &mine.text, &mine.added, EDITOR)
-            .unwrap_err();
+        let err =
+            reapply_additions(locked, KEY, BASE, &mine.text, &mine.added, EDITOR).unwrap_err();
         assert!(matches!(err, PolicyEditError::LockOut { .. }), "{err}");
     }
 }

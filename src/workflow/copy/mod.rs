@@ -25,6 +25,7 @@ pub mod report;
 pub mod resume;
 pub mod saved;
 
+pub use self::apply::leftovers::terminate_leftovers;
 pub use self::apply::{apply, Apply, DEFAULT_MAX_CONCURRENCY};
 pub use self::build::{access_verdict, build_plan, build_plan_with_prefix, smallest_instance_type};
 pub use self::diagnosis::Diagnosis;
@@ -36,7 +37,6 @@ pub use self::fingerprint::fingerprint;
 pub use self::report::{
     ChangeRecord, LaunchReport, LaunchResult, Report, ReportStatus, TargetReport, TargetStatus,
 };
-pub use self::apply::leftovers::terminate_leftovers;
 pub use self::resume::{new_run_id, resumable, RunStart};
 pub use self::saved::{
     check_not_applied, check_not_blocked, check_world_unchanged, parse_saved_plan, SavedPlanError,

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::UndoResult;
-use crate::workflow::copy::build::targets::{covered_keys, usage_policy_document};
-use crate::workflow::copy::apply::lifecycle::cooldown_note;
 use crate::workflow::contention::Contention;
+use crate::workflow::copy::apply::lifecycle::cooldown_note;
+use crate::workflow::copy::build::targets::{covered_keys, usage_policy_document};
 use crate::workflow::journal::JournalEntry;
 use crate::workflow::key_policy::{converge, EditError, KeyEdit, NoLog};
 use crate::workflow::plan::{Action, LifecycleBefore};
@@ -138,7 +138,17 @@ async fn remove_additions<R: Reader, W: Writer>(
     }
     let edit = KeyEdit::Remove { added: &added };
     let contention = Contention::default();
-    match converge(&conn.reader, &conn.writer, key_arn, edit, &contention, &NoLog, None).await {
+    match converge(
+        &conn.reader,
+        &conn.writer,
+        key_arn,
+        edit,
+        &contention,
+        &NoLog,
+        None,
+    )
+    .await
+    {
         Ok(done) if done.wrote => Outcome::is(UndoResult::Undone),
         Ok(_) => Outcome::is(UndoResult::NothingToDo),
         Err(err @ EditError::Refused(_)) => Outcome {

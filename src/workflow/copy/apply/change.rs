@@ -178,9 +178,7 @@ async fn exec_simple<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
             policy_arn,
             previous_version,
             document,
-        } => {
-            extend_usage_policy(run, conn, &step.id, policy_arn, previous_version, document).await
-        }
+        } => extend_usage_policy(run, conn, &step.id, policy_arn, previous_version, document).await,
         Action::AttachPolicy {
             policy_arn,
             principal_arn,
