@@ -130,7 +130,7 @@ pub async fn converge<R: Reader, W: Writer>(
         if next.merged {
             log.note(format!(
                 "the key policy of `{key_arn}` changed since this run read it; this run's edit was merged into the current policy (attempt {attempt}), writing:\n{}",
-                policy::diff::unified_diff(&current, &next.text)
+                pretty_diff(&current, &next.text)
             ));
         }
         log.begun(EditAttempt {
@@ -295,6 +295,18 @@ async fn sleep(d: std::time::Duration, cancel: Option<&watch::Receiver<bool>>) -
             }
         }
     }
+}
+
+/// The diff of two policies as pretty JSON (KMS may return a compact one-line document).
+fn pretty_diff(before: &str, after: &str) -> String {
+    let pretty = |t: &str| {
+        serde_json::from_str::<serde_json::Value>(t)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .map(|p| p + "\n")
+            .unwrap_or_else(|| t.to_string())
+    };
+    policy::diff::unified_diff(&pretty(before), &pretty(after))
 }
 
 /// The key policy as KMS returns it.

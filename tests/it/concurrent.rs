@@ -339,3 +339,78 @@ fn a_run_killed_in_its_retry_loop_resumes_and_another_rolls_back_cleanly() {
     assert!(policy_names(&policy, &root(&a)), "{policy:#}");
     assert!(policy.to_string().contains("Another writer"), "{policy:#}");
 }
+
+/// `apply PLAN` when the key policy changed since the plan was saved, only by another writer's
+/// statement: the plan's edit is merged into the current policy (the report's change says so,
+/// with the diff written) and the other statement stays; a change to a statement the plan edits
+/// is refused as before (`copy_e2e::apply_refuses_a_plan_when_the_world_changed`).
+#[test]
+fn apply_merges_a_saved_plan_into_a_key_policy_changed_only_elsewhere() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[]);
+    let ami = seed["ami_id"].as_str().unwrap();
+    let key = seed["source_key_arn"].as_str().unwrap();
+    let to = account(31);
+    let plan_file = emu.state_path().join("plan.json");
+    let out = emu
+        .amishare_as_source(&seed)
+        .args(["--output", "json", "copy", ami, "--to", &to])
+        .args(["--target-role", TARGET_ROLE, "--share-only", "--dry-run"])
+        .args(["--plan-out", plan_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut policy = source_policy(&emu, &seed);
+    policy["Statement"].as_array_mut().unwrap().push(json!({
+        "Sid": "Another writer",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::999988887777:root"},
+        "Action": "kms:Decrypt",
+        "Resource": "*"
+    }));
+    emu.aws(
+        SOURCE_ACCOUNT,
+        REGION,
+        "kms",
+        "put_key_policy",
+        json!({"KeyId": key, "PolicyName": "default", "Policy": policy.to_string()}),
+    );
+    let out = emu
+        .amishare_as_source(&seed)
+        .args(["--output", "json", "apply", plan_file.to_str().unwrap()])
+        .arg("--yes")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc = crate::common::stdout_json(&out);
+    let change = doc["report"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("edit the key policy")
+        })
+        .unwrap()
+        .clone();
+    let notes = change["notes"].to_string();
+    assert!(
+        notes.contains("merged into the current policy"),
+        "{change:#}"
+    );
+    assert!(
+        notes.contains("+++ after") && notes.contains(&root(&to)),
+        "the diff written: {change:#}"
+    );
+    let now = source_policy(&emu, &seed);
+    assert!(policy_names(&now, &root(&to)), "{now:#}");
+    assert!(now.to_string().contains("Another writer"), "{now:#}");
+}

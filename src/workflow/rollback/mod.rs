@@ -46,7 +46,7 @@ closed_set! {
     /// What became of one change.
     pub enum UndoResult {
         Undone => "undone",
-        /// The key policy changed since amishare wrote it: a human decides.
+        /// Undoing would remove or overwrite what someone else changed since: a human decides.
         Refused => "refused",
         Failed => "failed",
         /// A copy, kept without `--delete-copies`.
