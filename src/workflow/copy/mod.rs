@@ -8,9 +8,12 @@
 //!   fixes, and the policy engine's verdicts for the target principals now and after the plan.
 //! - [`apply()`] ([`apply`]) runs the plan step by step, journalling before and after each step:
 //!   the source side first, then every target account and region concurrently (bounded), each
-//!   one copy -> wait -> test launch (always terminated) -> diagnosis on failure.
+//!   one copy -> wait -> test launch (always terminated) -> diagnosis on failure. Key-policy
+//!   and `KmsKeyUsagePolicy` edits converge while other runs edit the same document
+//!   (`workflow::key_policy`, `apply::usage_policy`).
 //! - [`report`] is what a run did; [`diagnosis`] its short form of the shared diagnosis;
-//!   [`resume`] what a rerun of an interrupted journal does first.
+//!   [`resume`] which journal a rerun continues (`apply::leftovers` then terminates what the
+//!   interrupted run left).
 //!
 //! [`Plan`]: super::plan::Plan
 

@@ -11,6 +11,9 @@
 
 mod undo;
 
+#[cfg(test)]
+pub(crate) use self::undo::undo_step as undo_step_for_tests;
+
 use serde::Serialize;
 
 use self::undo::undo_step;

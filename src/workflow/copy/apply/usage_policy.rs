@@ -165,3 +165,102 @@ async fn sleep<R, W, S: JournalStore + ?Sized, E: ?Sized>(
         ))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use tokio::sync::watch;
+
+    use super::super::{Apply, Run};
+    use super::*;
+    use crate::testing::Cloud;
+    use crate::workflow::contention::Contention;
+    use crate::workflow::events::NoEvents;
+    use crate::workflow::journal::{Journal, LiveJournal, MemoryJournalStore, StepState};
+    use crate::workflow::plan::{Action, Plan, Step};
+    use crate::workflow::ports_write::ManagedPolicy;
+    use crate::workflow::rollback::undo_step_for_tests as undo_step;
+    use crate::workflow::throttle::NoSignal;
+    use crate::workflow::waiters::Timing;
+
+    const TGT: &str = "444455556666";
+    const ROLE: &str = "arn:aws:sts::444455556666:assumed-role/amishare-target/s";
+    const PLAN_V1: &str = include_str!("../../../../tests/fixtures/golden/plan-v1.json");
+
+    fn key(n: u32) -> String {
+        format!("arn:aws:kms:us-east-1:111122223333:key/0000000{n}-12ab-34cd-56ef-1234567890ab")
+    }
+
+    fn doc(keys: &[String]) -> String {
+        usage_policy_document(keys).unwrap()
+    }
+
+    /// Another run made a new default version (its key C) after this run planned on v1: this
+    /// run's version keeps C and adds B; rolling this run back takes out B only.
+    #[tokio::test]
+    async fn a_version_made_meanwhile_is_merged_and_rollback_takes_out_only_this_runs_key() {
+        let cloud = Cloud::default();
+        let arn = format!("arn:aws:iam::{TGT}:policy/KmsKeyUsagePolicy");
+        cloud.lock().managed.insert(
+            arn.clone(),
+            ManagedPolicy {
+                arn: arn.clone(),
+                default_version: "v2".into(),
+                document: doc(&[key(1), key(3)]),
+                versions: vec!["v1".into(), "v2".into()],
+            },
+        );
+        let world = cloud.world(
+            "arn:aws:sts::111122223333:assumed-role/admin/s",
+            "us-east-1",
+            &[(TGT, Some(ROLE))],
+            &["us-east-1"],
+        );
+        let store = MemoryJournalStore::default();
+        let (_tx, cancel) = watch::channel(false);
+        let ctx = Apply {
+            world: &world,
+            store: &store,
+            events: &NoEvents,
+            cancel,
+            timing: Timing::default(),
+            max_concurrency: 1,
+            throttle: &NoSignal,
+            contention: Contention::seeded(9),
+        };
+        let plan: Plan = serde_json::from_str(PLAN_V1).unwrap();
+        let live = LiveJournal::new(&store, Journal::new(plan)).unwrap();
+        let run = Run::new(&ctx, &live);
+        let step = Step {
+            id: "s9".into(),
+            account: TGT.into(),
+            region: "us-east-1".into(),
+            action: Action::CreatePolicyVersion {
+                policy_arn: arn.clone(),
+                previous_version: "v1".into(),
+                document: doc(&[key(1), key(2)]),
+            },
+        };
+        live.begin(&step, Some("v1".into())).unwrap();
+        let conn = world.target_conn(TGT, "us-east-1").unwrap();
+        let Action::CreatePolicyVersion { document, .. } = &step.action else {
+            unreachable!()
+        };
+        let (after, created) = extend_usage_policy(&run, conn, "s9", &arn, "v1", document)
+            .await
+            .unwrap();
+        let keys = covered_keys(&after.unwrap());
+        assert_eq!(keys, [key(1), key(2), key(3)].into_iter().collect());
+        assert_eq!(created, vec!["v3".to_string()]);
+        live.finish("s9", Ok(None)).unwrap();
+        let entry = live.snapshot().entries["s9"].clone();
+        assert_eq!(entry.state, StepState::Done);
+        assert_eq!(entry.attempts[0].keys, vec![key(2)]);
+        assert!(entry.attempts[0].merged);
+        // Rollback: the current default minus this run's key.
+        let out = undo_step(conn, &entry, false).await;
+        assert_eq!(out.result, crate::workflow::rollback::UndoResult::Undone);
+        let now = cloud.lock().managed[&arn].document.clone();
+        assert_eq!(covered_keys(&now), [key(1), key(3)].into_iter().collect());
+    }
+}
