@@ -157,6 +157,7 @@ pub(super) async fn apply_and_report(
         timing: Timing::default(),
         max_concurrency,
         throttle: &crate::aws::calls::SdkThrottleSignal,
+        contention: crate::workflow::contention::Contention::default(),
     };
     let report = crate::workflow::copy::apply(&ctx, plan, journal).await?;
     match global.output {

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::plan::{Plan, Step};
+use super::plan::{Action, Plan, Step};
+use crate::policy::edit::AddedPrincipal;
 
 /// Where a step is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +38,77 @@ pub struct JournalEntry {
     /// Resources the step created: image ids, instance ids, policy ARNs, version ids.
     pub created: Vec<String>,
     pub error: Option<String>,
+    /// A contended key-policy edit's attempts, each recorded before its PutKeyPolicy and after
+    /// its read back (`workflow::copy::apply::key_policy`); absent in journals of earlier
+    /// binaries and for every other step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<EditAttempt>,
+}
+
+/// One attempt of a key-policy edit: what it wrote (the current policy of the moment with this
+/// run's additions, or without them for a revocation), and what it read back. An attempt with
+/// no `read_back` may or may not have been written (the run stopped in between): rollback and
+/// resume treat its changes as possibly made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditAttempt {
+    /// 1-based.
+    pub attempt: u32,
+    pub started_at: String,
+    /// The principals/statements this attempt adds (undone by rollback).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added: Vec<AddedPrincipal>,
+    /// The principals/statements this attempt removes (a revocation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<AddedPrincipal>,
+    /// An IAM policy version attempt (`KmsKeyUsagePolicy`): the KMS key ARNs it adds to what
+    /// the default version covered (undone by rollback).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+    /// The policy the attempt sent with PutKeyPolicy (or CreatePolicyVersion); empty when the edit was there already
+    /// (nothing was written: this run added nothing).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub written: String,
+    /// Whether the policy had changed since the plan (or the previous attempt) and this run's
+    /// edit was merged again into the current document.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merged: bool,
+    /// The policy read back after the write (absent until then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_back: Option<String>,
+}
+
+impl JournalEntry {
+    /// What a key-policy step may have added, for rollback to remove: every attempt's additions
+    /// (an attempt is journalled before its write, so it may have been written); for a journal of
+    /// an earlier binary (no attempts), the planned additions when the step was done, started
+    /// (the write may have happened) or failed after writing (its read back differed).
+    pub fn key_policy_additions(&self) -> Vec<AddedPrincipal> {
+        let planned = match &self.step.action {
+            Action::PutKeyPolicy { added, .. } | Action::PutTargetKeyPolicy { added, .. } => added,
+            _ => return Vec::new(),
+        };
+        let mut out: Vec<AddedPrincipal> = Vec::new();
+        if self.attempts.is_empty() {
+            let wrote = match self.state {
+                StepState::Done | StepState::Started => true,
+                StepState::Failed => self
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("read back differs")),
+                StepState::RolledBack => false,
+            };
+            if wrote {
+                out.clone_from(planned);
+            }
+            return out;
+        }
+        for a in self.attempts.iter().flat_map(|a| &a.added) {
+            if !out.contains(a) {
+                out.push(a.clone());
+            }
+        }
+        out
+    }
 }
 
 /// Where a run is.
@@ -252,6 +324,7 @@ impl<'a, S: JournalStore + ?Sized> LiveJournal<'a, S> {
                     after: None,
                     created,
                     error: None,
+                    attempts: Vec::new(),
                 },
             );
         })
@@ -264,6 +337,33 @@ impl<'a, S: JournalStore + ?Sized> LiveJournal<'a, S> {
                 if !e.created.iter().any(|c| c == id) {
                     e.created.push(id.to_string());
                 }
+            }
+        })
+    }
+
+    /// Record an attempt of a contended edit, before its write.
+    pub fn attempt_begun(&self, step_id: &str, attempt: EditAttempt) -> Result<(), JournalError> {
+        self.update(|j| {
+            if let Some(e) = j.entries.get_mut(step_id) {
+                e.attempts.push(attempt);
+            }
+        })
+    }
+
+    /// Record what an attempt read back after its write.
+    pub fn attempt_read_back(
+        &self,
+        step_id: &str,
+        attempt: u32,
+        read_back: &str,
+    ) -> Result<(), JournalError> {
+        self.update(|j| {
+            if let Some(a) = j
+                .entries
+                .get_mut(step_id)
+                .and_then(|e| e.attempts.iter_mut().rev().find(|a| a.attempt == attempt))
+            {
+                a.read_back = Some(read_back.to_string());
             }
         })
     }

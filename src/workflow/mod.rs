@@ -3,12 +3,14 @@
 //! A plan is a value; dry-run means "build and show the plan, never call apply". Progress goes out
 //! through an events trait. Nothing here prints or talks to AWS directly.
 
+pub mod contention;
 pub mod copy;
 pub mod diagnose;
 pub mod events;
 pub mod export;
 pub mod inventory;
 pub mod journal;
+pub mod key_policy;
 pub mod org_scope;
 pub mod org_targets;
 pub mod plan;

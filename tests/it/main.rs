@@ -17,6 +17,8 @@ mod aws_conventions;
 mod ca_bundle;
 // Bad arguments and configuration: exit 2, a one-line error and a hint, before any AWS call.
 mod cli_errors;
+// Many runs at once editing one key policy: all succeed first try, nothing lost (issue 22).
+mod concurrent;
 // `copy` / `apply` / `rollback` end to end: the real binary against one emulator per test.
 mod copy_e2e;
 // The emulator harness itself: start, control endpoints, request log, the Drop guard.

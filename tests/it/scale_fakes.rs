@@ -45,6 +45,7 @@ async fn run_with(
         timing: fast(),
         max_concurrency,
         throttle,
+        contention: amishare::workflow::contention::Contention::seeded(1),
     };
     apply(&ctx, plan, Journal::new(plan.clone())).await.unwrap()
 }

@@ -203,6 +203,7 @@ pub(crate) async fn run(world: &FakeWorld, store: &MemoryJournalStore, plan: &Pl
         timing: fast(),
         max_concurrency: amishare::workflow::copy::DEFAULT_MAX_CONCURRENCY,
         throttle: &amishare::workflow::throttle::NoSignal,
+        contention: amishare::workflow::contention::Contention::seeded(1),
     };
     apply(&ctx, plan, Journal::new(plan.clone())).await.unwrap()
 }

@@ -213,6 +213,9 @@ fn changes(out: &mut String, r: &Report) {
                 let _ = writeln!(out, "      {line}");
             }
         }
+        for line in c.notes.iter().flat_map(|n| n.lines()) {
+            let _ = writeln!(out, "      {line}");
+        }
     }
 }
 

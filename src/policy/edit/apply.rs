@@ -1,6 +1,7 @@
 //! The two edits: add principals to the usage statements, and the exact inverse for rollback.
 
 use super::document::*;
+use super::finish::finish;
 use super::lockout::*;
 use super::*;
 
@@ -151,34 +152,7 @@ pub fn remove_key_users(
         removed.push(record.clone());
     }
 
-    // Build the change list against the original indexes, then drop emptied statements.
-    let mut changes = Vec::new();
-    let mut drop = Vec::new();
-    for (index, before_statement) in touched {
-        let statement = &statements[index];
-        if principal_is_empty(statement) {
-            drop.push(index);
-            changes.push(StatementChange {
-                kind: StatementChangeKind::Removed,
-                sid: sid_of(statement).unwrap_or_default().to_string(),
-                index,
-                before: Some(before_statement),
-                after: None,
-            });
-        } else {
-            changes.push(StatementChange {
-                kind: StatementChangeKind::Modified,
-                sid: sid_of(statement).unwrap_or_default().to_string(),
-                index,
-                before: Some(before_statement),
-                after: Some(statement.clone()),
-            });
-        }
-    }
-    drop.sort_unstable();
-    for index in drop.into_iter().rev() {
-        statements.remove(index);
-    }
+    let mut changes = drop_emptied(&mut statements, touched);
     // Whole statements amishare wrote (organization-conditioned): removed by Sid.
     for (record, statement) in super::org::remove_org_statements(&mut statements, added) {
         let index = original
@@ -219,70 +193,35 @@ pub fn remove_key_users(
     )
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn finish(
-    policy_json: &str,
-    before: Value,
-    original: Vec<Value>,
-    statements: Vec<Value>,
-    editor: &Editor,
-    added: Vec<AddedPrincipal>,
-    removed: Vec<AddedPrincipal>,
-    statement_changes: Vec<StatementChange>,
-    warnings: Vec<String>,
-) -> Result<KeyPolicyEdit, PolicyEditError> {
-    if statements == original {
-        return Ok(KeyPolicyEdit {
-            policy: before.clone(),
-            before,
-            text: policy_json.to_string(),
-            changed: false,
-            added,
-            removed,
-            statement_changes,
-            warnings,
-        });
+/// The changes of the statements [`remove_key_users`] touched (`(original index, statement
+/// before)`), against the original indexes; the statements left without principals are dropped.
+fn drop_emptied(statements: &mut Vec<Value>, touched: Vec<(usize, Value)>) -> Vec<StatementChange> {
+    let mut changes = Vec::new();
+    let mut drop = Vec::new();
+    for (index, before_statement) in touched {
+        let statement = &statements[index];
+        if principal_is_empty(statement) {
+            drop.push(index);
+            changes.push(StatementChange {
+                kind: StatementChangeKind::Removed,
+                sid: sid_of(statement).unwrap_or_default().to_string(),
+                index,
+                before: Some(before_statement),
+                after: None,
+            });
+        } else {
+            changes.push(StatementChange {
+                kind: StatementChangeKind::Modified,
+                sid: sid_of(statement).unwrap_or_default().to_string(),
+                index,
+                before: Some(before_statement),
+                after: Some(statement.clone()),
+            });
+        }
     }
-    let mut policy = before.clone();
-    if let Some(obj) = policy.as_object_mut() {
-        // Keep a single-object `Statement` an object while it stays a single statement.
-        let value = match (obj.get("Statement"), statements.as_slice()) {
-            (Some(Value::Object(_)), [only]) => only.clone(),
-            _ => Value::Array(statements),
-        };
-        obj.insert("Statement".to_string(), value);
+    drop.sort_unstable();
+    for index in drop.into_iter().rev() {
+        statements.remove(index);
     }
-    let text = serialise_within_limit(&policy)?;
-    if !editor_keeps_put_key_policy(&policy, editor) {
-        return Err(PolicyEditError::LockOut {
-            editor: editor.arn.to_string(),
-        });
-    }
-    Ok(KeyPolicyEdit {
-        before,
-        policy,
-        text,
-        changed: true,
-        added,
-        removed,
-        statement_changes,
-        warnings,
-    })
-}
-
-/// The text to send: pretty when it fits, else compact; an error when neither fits.
-fn serialise_within_limit(policy: &Value) -> Result<String, PolicyEditError> {
-    let pretty = serde_json::to_string_pretty(policy).unwrap_or_default();
-    if !pretty.is_empty() && pretty.len() <= KEY_POLICY_MAX_BYTES {
-        return Ok(pretty);
-    }
-    let compact = serde_json::to_string(policy).unwrap_or_default();
-    if compact.len() <= KEY_POLICY_MAX_BYTES && !compact.is_empty() {
-        Ok(compact)
-    } else {
-        Err(PolicyEditError::TooLarge {
-            bytes: compact.len(),
-            limit: KEY_POLICY_MAX_BYTES,
-        })
-    }
+    changes
 }

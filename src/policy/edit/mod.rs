@@ -52,15 +52,18 @@ use super::template::{
 
 mod apply;
 mod document;
+mod finish;
 mod grant_creator;
 mod lockout;
 mod org;
+mod reapply;
 #[cfg(test)]
 mod tests;
 
 pub use apply::{add_key_users, remove_key_users};
 pub use grant_creator::{add_grant_creators, GRANT_CREATOR_SID};
 pub use org::{add_org_statements, org_statement_sids, org_statements, OrgScope};
+pub use reapply::reapply_additions;
 
 /// The largest key policy KMS accepts, in bytes.
 pub const KEY_POLICY_MAX_BYTES: usize = 32_768;
@@ -221,6 +224,15 @@ pub enum PolicyEditError {
         /// The Sid.
         sid: String,
     },
+    /// Another writer removed or rewrote a statement this run adds to, since the run read the
+    /// key policy ([`reapply_additions`]).
+    #[error("statement `{sid}` that this run adds to {what} since the run read the key policy")]
+    ConcurrentConflict {
+        /// The statement's Sid.
+        sid: String,
+        /// What happened to it.
+        what: String,
+    },
     /// Removing the principal would leave a statement amishare did not create without principals.
     #[error("removing `{principal}` would leave statement `{sid}` without principals")]
     WouldEmptyStatement {
@@ -277,6 +289,9 @@ impl PolicyEditError {
                 "the key policy must keep an unconditioned Allow of `kms:PutKeyPolicy` for the caller, its role or its account root; edit it by hand (amishare never bypasses the lockout safety check)"
                     .to_string(),
             ),
+            PolicyEditError::ConcurrentConflict { sid, .. } => Some(format!(
+                "look at statement `{sid}` in the key policy now, then run `amishare copy` again to plan on it (or `amishare rollback RUN_ID`)"
+            )),
             PolicyEditError::WouldEmptyStatement { sid, .. } => Some(format!(
                 "statement `{sid}` was changed since amishare edited it; remove the principal by hand"
             )),

@@ -28,8 +28,8 @@
 
 use serde_json::{json, Value};
 
-use super::apply::finish;
 use super::document::*;
+use super::finish::finish;
 use super::lockout::*;
 use super::*;
 

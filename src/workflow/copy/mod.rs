@@ -8,9 +8,12 @@
 //!   fixes, and the policy engine's verdicts for the target principals now and after the plan.
 //! - [`apply()`] ([`apply`]) runs the plan step by step, journalling before and after each step:
 //!   the source side first, then every target account and region concurrently (bounded), each
-//!   one copy -> wait -> test launch (always terminated) -> diagnosis on failure.
+//!   one copy -> wait -> test launch (always terminated) -> diagnosis on failure. Key-policy
+//!   and `KmsKeyUsagePolicy` edits converge while other runs edit the same document
+//!   (`workflow::key_policy`, `apply::usage_policy`).
 //! - [`report`] is what a run did; [`diagnosis`] its short form of the shared diagnosis;
-//!   [`resume`] what a rerun of an interrupted journal does first.
+//!   [`resume`] which journal a rerun continues (`apply::leftovers` then terminates what the
+//!   interrupted run left).
 //!
 //! [`Plan`]: super::plan::Plan
 
@@ -25,6 +28,7 @@ pub mod report;
 pub mod resume;
 pub mod saved;
 
+pub use self::apply::leftovers::terminate_leftovers;
 pub use self::apply::{apply, Apply, DEFAULT_MAX_CONCURRENCY};
 pub use self::build::{access_verdict, build_plan, build_plan_with_prefix, smallest_instance_type};
 pub use self::diagnosis::Diagnosis;
@@ -36,7 +40,7 @@ pub use self::fingerprint::fingerprint;
 pub use self::report::{
     ChangeRecord, LaunchReport, LaunchResult, Report, ReportStatus, TargetReport, TargetStatus,
 };
-pub use self::resume::{new_run_id, resumable, terminate_leftovers, RunStart};
+pub use self::resume::{new_run_id, resumable, RunStart};
 pub use self::saved::{
     check_not_applied, check_not_blocked, check_world_unchanged, parse_saved_plan, SavedPlanError,
 };

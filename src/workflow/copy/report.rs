@@ -134,6 +134,17 @@ pub struct ChangeRecord {
     pub ok: bool,
     pub created: Vec<String>,
     pub error: Option<String>,
+    /// A contended key-policy edit: the attempts after the first that wrote.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+    /// What people should know about the change (a key policy edit merged again into a policy
+    /// other writers changed, with the diff written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What a run did.
@@ -224,6 +235,8 @@ impl ChangeRecord {
             ok: false,
             created: Vec::new(),
             error: None,
+            retries: 0,
+            notes: Vec::new(),
         }
     }
 

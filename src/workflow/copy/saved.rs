@@ -5,9 +5,10 @@
 use super::discover::discover;
 use super::fingerprint::fingerprint;
 use super::CopyError;
-use crate::workflow::events::Events;
+use crate::policy;
+use crate::workflow::events::{Event, Events};
 use crate::workflow::journal::JournalStore;
-use crate::workflow::plan::{BlockerCode, Plan, PlanOptions, PLAN_VERSION};
+use crate::workflow::plan::{Action, BlockerCode, Fingerprint, Plan, PlanOptions, PLAN_VERSION};
 use crate::workflow::ports::Reader;
 use crate::workflow::ports_write::Writer;
 use crate::workflow::world::World;
@@ -39,7 +40,10 @@ pub fn parse_saved_plan(text: &str) -> Result<Plan, SavedPlanError> {
 }
 
 /// Discover again and compare with the plan's fingerprint: any difference refuses the plan
-/// ([`CopyError::WorldChanged`]).
+/// ([`CopyError::WorldChanged`]), except a key policy the plan edits that changed only by
+/// statements or principals the plan does not touch: its edit is merged into the current
+/// policy when applied (`workflow::key_policy`), and a note says so (the report then shows the
+/// diff actually written).
 pub async fn check_world_unchanged<R: Reader, W: Writer, E: Events + ?Sized>(
     world: &World<R, W>,
     plan: &Plan,
@@ -52,11 +56,87 @@ pub async fn check_world_unchanged<R: Reader, W: Writer, E: Events + ?Sized>(
         ..plan.options.clone()
     };
     let discovery = discover(world, &plan.source.image_id, &discover_opts, events).await?;
-    let diffs = plan.fingerprint.differences(&fingerprint(&discovery));
+    let now = fingerprint(&discovery);
+    let mut then = plan.fingerprint.clone();
+    for (key, policy) in remergeable(world, plan, &now) {
+        events.emit(Event::Note {
+            message: format!(
+                "the key policy of `{key}` changed since the plan was saved, only in statements or principals the plan does not touch: the plan's edit is merged into the current policy"
+            ),
+        });
+        match then.key_policies.get_mut(&key) {
+            Some(slot) => *slot = Some(policy),
+            None => {
+                then.target_key_policies.insert(key, Some(policy));
+            }
+        }
+    }
+    let diffs = then.differences(&now);
     if !diffs.is_empty() {
         return Err(CopyError::WorldChanged(diffs));
     }
     Ok(())
+}
+
+/// The key policies that changed since the plan was saved but can take the plan's edit merged
+/// in (`policy::edit::reapply_additions` accepts them), with their current text.
+fn remergeable<R: Reader, W: Writer>(
+    world: &World<R, W>,
+    plan: &Plan,
+    now: &Fingerprint,
+) -> Vec<(String, String)> {
+    let saved = &plan.fingerprint;
+    let mut out = Vec::new();
+    for step in &plan.steps {
+        let (Action::PutKeyPolicy {
+            key_arn,
+            before,
+            after,
+            added,
+            ..
+        }
+        | Action::PutTargetKeyPolicy {
+            key_arn,
+            before,
+            after,
+            added,
+            ..
+        }) = &step.action
+        else {
+            continue;
+        };
+        let (was, is) = match (
+            saved.key_policies.get(key_arn),
+            saved.target_key_policies.get(key_arn),
+        ) {
+            (Some(was), _) => (was, now.key_policies.get(key_arn)),
+            (None, Some(was)) => (was, now.target_key_policies.get(key_arn)),
+            (None, None) => continue,
+        };
+        let Some(is) = is.filter(|is| *is != was).and_then(Option::as_ref) else {
+            continue;
+        };
+        let editor = if step.account == plan.source.account {
+            Some(&world.source)
+        } else {
+            world
+                .target(&step.account)
+                .and_then(|t| t.regions.values().next())
+        };
+        let Some(conn) = editor else { continue };
+        let merged = policy::edit::reapply_additions(
+            is,
+            key_arn,
+            before,
+            after,
+            added,
+            &conn.reader.identity().arn,
+        );
+        if merged.is_ok() {
+            out.push((key_arn.clone(), is.clone()));
+        }
+    }
+    out
 }
 
 /// A blocked plan is not applied.

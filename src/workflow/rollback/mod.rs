@@ -1,13 +1,18 @@
 //! `amishare rollback RUN_ID`: undo what a run changed, from its journal, newest change first.
 //!
-//! - The key policy is restored only if it still equals what amishare wrote; otherwise rollback
-//!   refuses that step and shows the difference (someone changed it since: a human decides).
+//! - From the key policy as it is now, exactly what the run added is removed (the inverse edit,
+//!   `policy::edit::remove_key_users`, converging like the edit: `workflow::key_policy`);
+//!   everything other runs or people added since stays. An older document is never put back
+//!   whole. A removal that would empty a statement amishare did not create is refused.
 //! - Launch and createVolumePermissions amishare added are removed; the KmsKeyUsagePolicy it
 //!   attached is detached, a policy it created is deleted, a version it added is rolled back.
 //! - Test instances whose termination was not confirmed are terminated.
 //! - Copies are deregistered and their snapshots deleted only with `--delete-copies`.
 
 mod undo;
+
+#[cfg(test)]
+pub(crate) use self::undo::undo_step as undo_step_for_tests;
 
 use serde::Serialize;
 
@@ -44,7 +49,7 @@ closed_set! {
     /// What became of one change.
     pub enum UndoResult {
         Undone => "undone",
-        /// The key policy changed since amishare wrote it: a human decides.
+        /// Undoing would remove or overwrite what someone else changed since: a human decides.
         Refused => "refused",
         Failed => "failed",
         /// A copy, kept without `--delete-copies`.

@@ -1,13 +1,16 @@
 //! One undo per kind of change a run journals. Each says what became of the change
 //! ([`UndoResult`]) and why, in words for the report.
 
+use std::collections::BTreeSet;
+
 use super::UndoResult;
-use crate::policy;
-use crate::workflow::copy::apply::change::same_json;
+use crate::workflow::contention::Contention;
 use crate::workflow::copy::apply::lifecycle::cooldown_note;
-use crate::workflow::journal::{JournalEntry, StepState};
+use crate::workflow::copy::build::targets::{covered_keys, usage_policy_document};
+use crate::workflow::journal::JournalEntry;
+use crate::workflow::key_policy::{converge, EditError, KeyEdit, NoLog};
 use crate::workflow::plan::{Action, LifecycleBefore};
-use crate::workflow::ports::{AwsError, Reader, Seen};
+use crate::workflow::ports::{AwsError, Reader};
 use crate::workflow::ports_write::Writer;
 use crate::workflow::world::Conn;
 
@@ -57,12 +60,9 @@ pub async fn undo_step<R: Reader, W: Writer>(
 ) -> Outcome {
     let w = &conn.writer;
     match &e.step.action {
-        Action::PutKeyPolicy {
-            key_arn, before, ..
+        Action::PutKeyPolicy { key_arn, .. } | Action::PutTargetKeyPolicy { key_arn, .. } => {
+            remove_additions(conn, e, key_arn).await
         }
-        | Action::PutTargetKeyPolicy {
-            key_arn, before, ..
-        } => restore_key_policy(conn, e, key_arn, before).await,
         Action::CreateGrant { key_arn, .. } => match e.created.first() {
             None => Outcome::is(UndoResult::NothingToDo),
             Some(grant_id) => Outcome::unless_gone(w.retire_grant(key_arn, grant_id).await),
@@ -92,13 +92,7 @@ pub async fn undo_step<R: Reader, W: Writer>(
             policy_arn,
             previous_version,
             ..
-        } => match e.created.first() {
-            None => Outcome::is(UndoResult::NothingToDo),
-            Some(v) => Outcome::of(
-                w.restore_policy_version(policy_arn, previous_version, v)
-                    .await,
-            ),
-        },
+        } => remove_keys(w, e, policy_arn, previous_version).await,
         Action::CopyImage { .. } | Action::ReencryptImage { .. } if !delete_copies => Outcome {
             result: UndoResult::Kept,
             detail: Some(format!(
@@ -130,34 +124,95 @@ pub async fn undo_step<R: Reader, W: Writer>(
     }
 }
 
-/// Put back the key policy amishare replaced, only if it is still what amishare wrote; refuse
-/// (showing the difference) when someone changed it since.
-async fn restore_key_policy<R: Reader, W: Writer>(
+/// Remove from the key policy as it is NOW exactly what this run added (the inverse edit),
+/// keeping everything other runs or people added since; never an older document put back
+/// whole. Converges like the edit itself when other runs write the policy meanwhile.
+async fn remove_additions<R: Reader, W: Writer>(
     conn: &Conn<R, W>,
     e: &JournalEntry,
     key_arn: &str,
-    before: &str,
 ) -> Outcome {
-    if e.state != StepState::Done {
+    let added = e.key_policy_additions();
+    if added.is_empty() {
         return Outcome::is(UndoResult::NothingToDo);
     }
-    let written = e.after.clone().unwrap_or_default();
-    let current = match conn.reader.get_key_policy(key_arn).await {
-        Ok(Seen::Visible(current)) => current,
-        Ok(Seen::NotVisible(err)) | Err(err) => return Outcome::failed(err),
+    let edit = KeyEdit::Remove { added: &added };
+    let contention = Contention::default();
+    match converge(
+        &conn.reader,
+        &conn.writer,
+        key_arn,
+        edit,
+        &contention,
+        &NoLog,
+        None,
+    )
+    .await
+    {
+        Ok(done) if done.wrote => Outcome::is(UndoResult::Undone),
+        Ok(_) => Outcome::is(UndoResult::NothingToDo),
+        Err(err @ EditError::Refused(_)) => Outcome {
+            result: UndoResult::Refused,
+            detail: Some(err.to_string()),
+        },
+        Err(err) => Outcome::failed(err),
+    }
+}
+
+/// Undo a new default version of a `KmsKeyUsagePolicy`: the keys this run added are taken out of
+/// the CURRENT default version (a new version without them), keeping every key other runs added
+/// since. When nobody changed the policy since (the default is this run's only version) the
+/// previous version is simply made the default again and this run's deleted. A journal of an
+/// earlier binary (no keys recorded) restores the previous version only while this run's
+/// version is still the default, and otherwise refuses.
+async fn remove_keys<W: Writer>(
+    w: &W,
+    e: &JournalEntry,
+    policy_arn: &str,
+    previous_version: &str,
+) -> Outcome {
+    let Some(first) = e.created.first() else {
+        return Outcome::is(UndoResult::NothingToDo);
     };
-    if same_json(&current, before) {
-        Outcome::is(UndoResult::NothingToDo)
-    } else if same_json(&current, &written) {
-        Outcome::of(conn.writer.put_key_policy(key_arn, before).await)
-    } else {
-        Outcome {
+    let current = match w.get_managed_policy(policy_arn).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Outcome::is(UndoResult::NothingToDo),
+        Err(err) => return Outcome::failed(err),
+    };
+    let ours: BTreeSet<String> = e.attempts.iter().flat_map(|a| a.keys.clone()).collect();
+    let only_ours = e.created.len() == 1 && current.default_version == *first;
+    let unmerged = e.attempts.iter().all(|a| !a.merged);
+    let restorable = current.versions.iter().any(|v| v == previous_version);
+    if only_ours && (ours.is_empty() || unmerged) && restorable {
+        return Outcome::of(
+            w.restore_policy_version(policy_arn, previous_version, first)
+                .await,
+        );
+    }
+    if ours.is_empty() {
+        return Outcome {
             result: UndoResult::Refused,
             detail: Some(format!(
-                "the key policy of `{key_arn}` changed since amishare wrote it; not restoring it. Difference (what amishare wrote -> what is there now):\n{}",
-                policy::diff::unified_diff(&written, &current)
+                "the default version of `{policy_arn}` is no longer the one this run made; not restoring `{previous_version}` over it"
             )),
-        }
+        };
+    }
+    let have = covered_keys(&current.document);
+    if have.is_disjoint(&ours) {
+        return Outcome::is(UndoResult::NothingToDo);
+    }
+    let left: Vec<String> = have.difference(&ours).cloned().collect();
+    match usage_policy_document(&left) {
+        Some(doc) => match w.create_policy_version(policy_arn, &doc).await {
+            Ok(_) => Outcome::is(UndoResult::Undone),
+            Err(err) => Outcome::failed(err),
+        },
+        None => Outcome {
+            result: UndoResult::Refused,
+            detail: Some(format!(
+                "`{policy_arn}` would cover no key without this run's; detach and delete it by hand if no one uses it"
+            )),
+        },
     }
 }
 

@@ -1,18 +1,20 @@
-//! One change (not a copy or a launch), journalled before and after: the key policy edit (re-read
-//! first and refused when it changed since discovery, read back after), its revocation, sharing
-//! and unsharing, the `KmsKeyUsagePolicy` and its attachments.
+//! One change (not a copy or a launch), journalled before and after: the key policy edit and its
+//! revocation (converging under concurrent writers, every attempt journalled:
+//! `workflow::key_policy`), sharing and unsharing, the `KmsKeyUsagePolicy` and its attachments.
 
-use serde_json::Value;
+use std::sync::Mutex;
 
 use super::error::{for_journal, StepError, StepResult};
+use super::usage_policy::extend_usage_policy;
 use super::Run;
-use crate::policy;
 use crate::workflow::copy::report::ChangeRecord;
 use crate::workflow::copy::CopyError;
 use crate::workflow::events::{Event, Events};
-use crate::workflow::journal::JournalStore;
+use crate::workflow::journal::{EditAttempt, JournalStore, LiveJournal};
+pub use crate::workflow::key_policy::same_json;
+use crate::workflow::key_policy::{converge, AttemptLog, KeyEdit};
 use crate::workflow::plan::{Action, Plan, Step};
-use crate::workflow::ports::{Reader, Seen};
+use crate::workflow::ports::Reader;
 use crate::workflow::ports_write::{GrantRequest, Writer};
 use crate::workflow::world::{Conn, World};
 
@@ -41,7 +43,16 @@ pub async fn run_simple_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: 
         _ => None,
     };
     run.journal.begin(step, before)?;
-    let outcome = exec_simple(conn, step).await;
+    let log = JournalLog {
+        journal: run.journal,
+        events: run.ctx.events,
+        step_id: &step.id,
+        notes: Mutex::new(Vec::new()),
+        retries: Mutex::new(0),
+    };
+    let outcome = exec_simple(run, &log, conn, step).await;
+    rec.notes = log.notes.into_inner().unwrap_or_default();
+    rec.retries = log.retries.into_inner().unwrap_or_default();
     match outcome {
         Ok((after, created)) => {
             for c in &created {
@@ -79,7 +90,9 @@ fn conn_for<'a, R, W>(world: &'a World<R, W>, plan: &Plan, step: &Step) -> Optio
 }
 
 /// Execute a single-change step: `(after, created ids)`.
-async fn exec_simple<R: Reader, W: Writer>(
+async fn exec_simple<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    log: &JournalLog<'_, S, E>,
     conn: &Conn<R, W>,
     step: &Step,
 ) -> StepResult<(Option<String>, Vec<String>)> {
@@ -89,14 +102,23 @@ async fn exec_simple<R: Reader, W: Writer>(
             key_arn,
             before,
             after,
+            added,
             ..
         }
         | Action::PutTargetKeyPolicy {
             key_arn,
             before,
             after,
+            added,
             ..
-        } => put_key_policy(conn, key_arn, before, after).await,
+        } => {
+            let edit = KeyEdit::Add {
+                before,
+                after,
+                added,
+            };
+            edit_key_policy(run, log, conn, key_arn, edit).await
+        }
         Action::CreateGrant {
             key_arn,
             grantee_principal,
@@ -116,14 +138,7 @@ async fn exec_simple<R: Reader, W: Writer>(
             Ok((None, vec![id]))
         }
         Action::RevokeKeyUsers { key_arn, added } => {
-            let r = &conn.reader;
-            let current = read_policy(r, key_arn).await?;
-            let edit = policy::edit::remove_key_users(&current, key_arn, added, &r.identity().arn)
-                .map_err(|e| StepError::Precondition(e.to_string()))?;
-            if edit.changed {
-                w.put_key_policy(key_arn, &edit.text).await?;
-            }
-            Ok((Some(edit.text), vec![]))
+            edit_key_policy(run, log, conn, key_arn, KeyEdit::Remove { added }).await
         }
         Action::AddLaunchPermission { image_id, account } => {
             w.set_launch_permission(image_id, account, true).await?;
@@ -161,12 +176,9 @@ async fn exec_simple<R: Reader, W: Writer>(
         }
         Action::CreatePolicyVersion {
             policy_arn,
+            previous_version,
             document,
-            ..
-        } => {
-            let v = w.create_policy_version(policy_arn, document).await?;
-            Ok((Some(document.clone()), vec![v]))
-        }
+        } => extend_usage_policy(run, conn, &step.id, policy_arn, previous_version, document).await,
         Action::AttachPolicy {
             policy_arn,
             principal_arn,
@@ -188,46 +200,61 @@ async fn exec_simple<R: Reader, W: Writer>(
     }
 }
 
-/// The key policy edit: refused when the policy changed since discovery, read back after.
-async fn put_key_policy<R: Reader, W: Writer>(
+/// A key policy edit, converging while other runs edit the same policy: `after` is the policy
+/// as last read (holding the edit).
+async fn edit_key_policy<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    log: &JournalLog<'_, S, E>,
     conn: &Conn<R, W>,
     key_arn: &str,
-    before: &str,
-    after: &str,
+    edit: KeyEdit<'_>,
 ) -> StepResult<(Option<String>, Vec<String>)> {
-    let current = read_policy(&conn.reader, key_arn).await?;
-    if !same_json(&current, before) {
-        let diff = policy::diff::unified_diff(before, &current);
-        return Err(StepError::Drift(format!(
-            "the key policy of `{key_arn}` changed since discovery; refusing to overwrite it (run `amishare copy` again to plan on the new policy):\n{diff}"
-        )));
+    let done = converge(
+        &conn.reader,
+        &conn.writer,
+        key_arn,
+        edit,
+        &run.ctx.contention,
+        log,
+        Some(&run.ctx.cancel),
+    )
+    .await?;
+    if let Ok(mut r) = log.retries.lock() {
+        *r = done.retries;
     }
-    conn.writer.put_key_policy(key_arn, after).await?;
-    let back = read_policy(&conn.reader, key_arn).await?;
-    if !same_json(&back, after) {
-        return Err(StepError::Drift(format!(
-            "the key policy of `{key_arn}` read back differs from what was written"
-        )));
-    }
-    Ok((Some(back), vec![]))
+    Ok((Some(done.policy), vec![]))
 }
 
-async fn read_policy<R: Reader>(r: &R, key_arn: &str) -> StepResult<String> {
-    match r.get_key_policy(key_arn).await? {
-        Seen::Visible(p) => Ok(p),
-        Seen::NotVisible(e) => Err(StepError::Precondition(format!(
-            "cannot read the key policy: {e}"
-        ))),
-    }
+/// A step's attempts go into the run journal, its notes into the report and the events.
+struct JournalLog<'a, S: JournalStore + ?Sized, E: Events + ?Sized> {
+    journal: &'a LiveJournal<'a, S>,
+    events: &'a E,
+    step_id: &'a str,
+    notes: Mutex<Vec<String>>,
+    retries: Mutex<u32>,
 }
 
-/// Equal as JSON (KMS may reformat a policy), or as text when either is not JSON.
-pub fn same_json(a: &str, b: &str) -> bool {
-    match (
-        serde_json::from_str::<Value>(a),
-        serde_json::from_str::<Value>(b),
-    ) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
+impl<S: JournalStore + ?Sized, E: Events + ?Sized> AttemptLog for JournalLog<'_, S, E> {
+    fn begun(&self, attempt: EditAttempt) -> Result<(), String> {
+        self.journal
+            .attempt_begun(self.step_id, attempt)
+            .map_err(|e| format!("the journal cannot record the key policy edit: {e}"))
+    }
+
+    fn read_back(&self, attempt: u32, text: &str) {
+        if let Err(e) = self.journal.attempt_read_back(self.step_id, attempt, text) {
+            self.note(format!(
+                "the journal does not record the key policy read back after attempt {attempt}: {e}"
+            ));
+        }
+    }
+
+    fn note(&self, message: String) {
+        self.events.emit(Event::Note {
+            message: message.clone(),
+        });
+        if let Ok(mut n) = self.notes.lock() {
+            n.push(message);
+        }
     }
 }

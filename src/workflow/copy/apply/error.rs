@@ -58,6 +58,19 @@ impl StepError {
     }
 }
 
+impl From<crate::workflow::key_policy::EditError> for StepError {
+    fn from(e: crate::workflow::key_policy::EditError) -> Self {
+        use crate::workflow::key_policy::EditError as K;
+        match e {
+            K::Aws(e) => StepError::Aws(e),
+            K::Refused(m) => StepError::Precondition(m),
+            K::Drift(m) => StepError::Drift(m),
+            K::Journal(m) => StepError::Journal(m),
+            K::Interrupted => StepError::Interrupted(K::Interrupted.to_string()),
+        }
+    }
+}
+
 /// A step's outcome: what it wrote (for the journal's `after`), or why it failed.
 pub type StepResult<T = Option<String>> = Result<T, StepError>;
 

@@ -16,10 +16,12 @@ pub mod change;
 pub mod error;
 pub mod launch;
 pub mod launch_as;
+pub mod leftovers;
 pub mod lifecycle;
 pub mod pipeline;
 pub mod reencrypt;
 pub mod share;
+pub mod usage_policy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -28,13 +30,14 @@ use futures::stream::{self, StreamExt};
 use tokio::sync::watch;
 
 use self::change::run_simple_step;
+use self::leftovers::terminate_leftovers;
 use self::pipeline::run_unit;
 use super::build::build_plan_with_prefix;
 use super::discover::discover;
 use super::report::{ChangeRecord, Report, ReportStatus, TargetReport, TargetStatus};
-use super::resume::terminate_leftovers;
 use super::CopyError;
 use crate::domain::states::ImageState;
+use crate::workflow::contention::Contention;
 use crate::workflow::events::{Event, Events};
 use crate::workflow::journal::{now, Journal, JournalError, JournalStore, LiveJournal, RunStatus};
 use crate::workflow::plan::{Action, Plan, PlanOptions, Step};
@@ -68,6 +71,9 @@ pub struct Apply<'a, R, W, S: ?Sized, E: ?Sized> {
     /// Throttling seen by the AWS layer: lowers the operations in flight below
     /// `max_concurrency` while AWS throttles hard ([`crate::workflow::throttle`]).
     pub throttle: &'a dyn ThrottleSignal,
+    /// Attempts and jittered pauses of the key-policy edits other runs may race
+    /// ([`crate::workflow::contention`]).
+    pub contention: Contention,
 }
 
 /// The fewest operations the throttling gate lowers the fan-out to.

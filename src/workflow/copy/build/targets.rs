@@ -301,7 +301,7 @@ fn copy_image(c: &Common<'_>, r: &RegionFacts) -> Action {
 }
 
 /// Key ARNs named in the `Resource` of an identity policy document.
-fn covered_keys(document: &str) -> BTreeSet<String> {
+pub(crate) fn covered_keys(document: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let Ok(v) = serde_json::from_str::<Value>(document) else {
         return out;
