@@ -55,6 +55,7 @@ pub const MUTATING: &[&str] = &[
     "DeletePolicy",
     "AttachPolicy",
     "DetachPolicy",
+    "CreateServiceLinkedRole",
     "CopyImage",
     "CreateTags",
     "RunInstances",
@@ -178,6 +179,7 @@ fn aws_error(api: &'static str, code: &str, message: impl Into<String>) -> AwsEr
         | "DetachPolicy"
         | "DeletePolicy"
         | "SetDefaultPolicyVersion"
+        | "CreateServiceLinkedRole"
         | "GetPrincipalPolicies" => "iam",
         "LookupEvents" => "cloudtrail",
         "GetParameter" | "PutParameter" | "DeleteParameter" => "ssm",

@@ -227,6 +227,7 @@ fn kinds(plan: &Plan) -> Vec<&'static str> {
             Action::RevokeKeyUsers { .. } => "revoke-key-users",
             Action::PutTargetKeyPolicy { .. } => "put-target-key-policy",
             Action::CreateGrant { .. } => "create-grant",
+            Action::CreateServiceLinkedRole { .. } => "create-service-linked-role",
             Action::DeprecateImage { .. } => "deprecate-image",
             Action::ProtectImage { .. } => "protect-image",
             Action::PublishImageId { .. } => "publish-image-id",

@@ -115,6 +115,10 @@ async fn exec_simple<R: Reader, W: Writer>(
                 .await?;
             Ok((None, vec![id]))
         }
+        Action::CreateServiceLinkedRole { service, .. } => {
+            let created = w.create_service_linked_role(service).await?;
+            Ok((None, created.into_iter().collect()))
+        }
         Action::RevokeKeyUsers { key_arn, added } => {
             let r = &conn.reader;
             let current = read_policy(r, key_arn).await?;
