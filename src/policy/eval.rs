@@ -1,5 +1,5 @@
 //! Single-request evaluation: AWS's decision logic for one KMS action on one key
-//! (DOMAIN.md "How access to a KMS key is decided").
+//! (docs/DOMAIN.md "How access to a KMS key is decided").
 
 use super::context::RequestContext;
 use super::matching::{

@@ -2,7 +2,7 @@
 //! the policy engine's verdict on it (the key's real policy and grants, the launcher's real
 //! identity policies), and the minimal fix per launcher and key. Pure.
 //!
-//! Which key (DOMAIN.md, "Who needs which key"):
+//! Which key (docs/DOMAIN.md, "Who needs which key"):
 //! - copy mode: the copy's key (`--target-key`, else the target's EBS default key) and the EBS
 //!   default key when it is customer managed; nothing on the source key (the plan says so);
 //! - `--share-only`: the source key (planned by `source.rs` / `targets.rs`) and the EBS default
