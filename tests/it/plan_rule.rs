@@ -74,7 +74,6 @@ fn a_copier_without_kms_rights_gets_the_key_usage_policy_and_the_copy_succeeds()
     let emu = Emulator::start();
     let seed = emu.seed(&["--target-role-no-kms"]);
     let ami = seed["ami_id"].as_str().unwrap();
-    let key = seed["source_key_arn"].as_str().unwrap();
     let usage = format!("arn:aws:iam::{TARGET_ACCOUNT}:policy/KmsKeyUsagePolicy");
 
     let (code, dry, stderr) = run(copy_cmd(&emu, &seed, ami).arg("--dry-run"));
@@ -113,7 +112,6 @@ fn a_copier_without_kms_rights_gets_the_key_usage_policy_and_the_copy_succeeds()
     let run_id = doc["report"]["run_id"].as_str().unwrap();
     emu.rollback_ok(&seed, run_id, &["--delete-copies"]);
     assert!(!attached_policy_arns(&emu).contains(&usage));
-    let _ = key;
 }
 
 /// (1) and (3): the copier has EC2 rights only, so amishare may not attach the policy: the run
@@ -139,11 +137,17 @@ fn a_copier_that_may_not_change_its_iam_is_blocked_before_any_change() {
         .cloned()
         .unwrap_or_else(|| panic!("{:#}", doc["plan"]["blockers"]));
     let message = b["message"].as_str().unwrap();
-    assert!(message.contains(&format!("assumed-role/{TARGET_ROLE}/")), "{b:#}");
+    assert!(
+        message.contains(&format!("assumed-role/{TARGET_ROLE}/")),
+        "{b:#}"
+    );
     assert!(message.contains(key), "{b:#}");
     assert!(message.contains("kms:"), "the missing actions: {b:#}");
     assert_eq!(b["account"], TARGET_ACCOUNT, "{b:#}");
-    assert!(b["fix"].as_str().unwrap().contains("KmsKeyUsagePolicy"), "{b:#}");
+    assert!(
+        b["fix"].as_str().unwrap().contains("KmsKeyUsagePolicy"),
+        "{b:#}"
+    );
     assert!(doc["plan"]["steps"].as_array().unwrap().is_empty());
 
     assert_eq!(emu.mutating_actions(), Vec::<String>::new());
@@ -187,7 +191,9 @@ fn a_fresh_account_gets_the_autoscaling_role_and_its_grant_rollback_keeps_the_ro
         .iter()
         .map(|s| s["action"]["action"].as_str().unwrap())
         .collect();
-    let role = kinds.iter().position(|k| *k == "create-service-linked-role");
+    let role = kinds
+        .iter()
+        .position(|k| *k == "create-service-linked-role");
     let grant = kinds.iter().position(|k| *k == "create-grant");
     assert!(
         role.is_some() && grant.is_some() && role < grant,

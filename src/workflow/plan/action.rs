@@ -324,15 +324,17 @@ impl Action {
             Action::ProtectImage {
                 image_id,
                 with_cooldown,
-            } => format!(
-                "protect {} from deregistration{}",
-                image_id.as_deref().unwrap_or("the copy"),
-                if *with_cooldown {
-                    format!(" (with AWS's {PROTECTION_COOLDOWN_HOURS}-hour cooldown after disabling)")
-                } else {
-                    String::new()
-                }
-            ),
+            } => {
+                format!(
+                    "protect {} from deregistration{}",
+                    image_id.as_deref().unwrap_or("the copy"),
+                    if *with_cooldown {
+                        format!(" (with AWS's {PROTECTION_COOLDOWN_HOURS}-hour cooldown after disabling)")
+                    } else {
+                        String::new()
+                    }
+                )
+            }
             Action::PublishImageId { image_id, name } => format!(
                 "publish the id of {} as SSM parameter {name} (data type {SSM_IMAGE_DATA_TYPE})",
                 image_id.as_deref().unwrap_or("the copy")

@@ -149,7 +149,14 @@ type Verdict = (AccessVerdict, Vec<String>, Vec<String>);
 impl Inputs<'_> {
     /// The verdict on `k` for `w` with the current (`after` false) or planned key policy, and
     /// the `KmsKeyUsagePolicy` added when `usage`.
-    fn verdict(&self, k: &KeyFacts, w: &Who<'_>, org: &OrgFacts, after: bool, usage: bool) -> Verdict {
+    fn verdict(
+        &self,
+        k: &KeyFacts,
+        w: &Who<'_>,
+        org: &OrgFacts,
+        after: bool,
+        usage: bool,
+    ) -> Verdict {
         let mut docs = identity_docs(w.policies);
         if usage {
             docs.extend(self.usage_policy.clone());
@@ -225,7 +232,9 @@ pub fn access_checks(
                     after_plan: after,
                     findings: codes,
                     missing_actions: missing,
-                    fix: (after != AccessVerdict::Allow).then(|| fix.clone()).flatten(),
+                    fix: (after != AccessVerdict::Allow)
+                        .then(|| fix.clone())
+                        .flatten(),
                     missing_after_plan: if after == AccessVerdict::Allow {
                         Vec::new()
                     } else {

@@ -235,7 +235,9 @@ fn creator_checks(
             },
             missing_actions: missing(now),
             missing_after_plan: missing(after),
-            fix: (after != AccessVerdict::Allow).then(|| fix.clone()).flatten(),
+            fix: (after != AccessVerdict::Allow)
+                .then(|| fix.clone())
+                .flatten(),
         });
     }
     out

@@ -13,8 +13,8 @@
 
 use super::{identity_docs, Inputs, OrgFacts, Who};
 use crate::domain::arn::{assumed_role_arn, partition_of, Principal};
-use crate::policy::{self, Caller, CallerContext, Outcome, RequestContext};
 use crate::policy::template::KMS_KEY_USAGE_POLICY_NAME;
+use crate::policy::{self, Caller, CallerContext, Outcome, RequestContext};
 use crate::workflow::copy::facts::{Discovery, TargetFacts};
 use crate::workflow::copy::usage_policy_arn;
 use crate::workflow::plan::AccessVerdict;
@@ -101,7 +101,11 @@ fn may_attach(d: &Discovery, t: &TargetFacts, w: &Who<'_>) -> Result<String, Str
     let mut needed: Vec<(String, String, RequestContext)> = Vec::new();
     match covered {
         None => needed.push(("iam:CreatePolicy".into(), policy.clone(), base.clone())),
-        Some(false) => needed.push(("iam:CreatePolicyVersion".into(), policy.clone(), base.clone())),
+        Some(false) => needed.push((
+            "iam:CreatePolicyVersion".into(),
+            policy.clone(),
+            base.clone(),
+        )),
         Some(true) => {}
     }
     let mut attach = base;

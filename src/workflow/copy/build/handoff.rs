@@ -32,7 +32,8 @@ pub fn handoff(
     // Auto Scaling's service-linked role must exist before a grant or key policy names it
     // (`service_roles.rs`); IAM answers InvalidInput when it exists already.
     if opts.grants.iter().any(|g| {
-        account_of(g) == Some(account.as_str()) && crate::domain::arn::is_autoscaling_service_role(g)
+        account_of(g) == Some(account.as_str())
+            && crate::domain::arn::is_autoscaling_service_role(g)
     }) {
         commands.push(format!(
             "aws iam create-service-linked-role --aws-service-name {}  # unless AWSServiceRoleForAutoScaling exists",

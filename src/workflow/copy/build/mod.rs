@@ -147,9 +147,11 @@ pub fn build_plan_with_prefix(
         opts,
         run_id,
         &source,
-        &key_arns,
-        usage_doc.as_deref(),
-        &access.copier_attachments,
+        &targets::SourceKeyUsage {
+            key_arns: &key_arns,
+            usage_doc: usage_doc.as_deref(),
+            copiers: &access.copier_attachments,
+        },
         &mut draft,
     );
 

@@ -24,7 +24,10 @@ impl Admitted {
 /// Apply the rule to `checks`: a blocker (or, with `--skip-key-policy-edit`, a warning) for
 /// each one the plan does not make `allow`.
 pub fn admit(checks: Vec<AccessCheck>, opts: &PlanOptions, draft: &mut Draft) -> Admitted {
-    for c in checks.iter().filter(|c| c.after_plan != AccessVerdict::Allow) {
+    for c in checks
+        .iter()
+        .filter(|c| c.after_plan != AccessVerdict::Allow)
+    {
         let b = blocker(c);
         if opts.skip_key_policy_edit {
             draft.warnings.push(format!(

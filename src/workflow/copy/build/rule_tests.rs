@@ -54,13 +54,19 @@ fn plan(d: &Discovery, opts: &PlanOptions) -> Plan {
 /// The rule itself: every check not `allow` after the plan has its blocker (principal, key and
 /// account named), and a blocked plan has no step.
 fn assert_rule(plan: &Plan) {
-    for c in plan.checks.iter().filter(|c| c.after_plan != AccessVerdict::Allow) {
+    for c in plan
+        .checks
+        .iter()
+        .filter(|c| c.after_plan != AccessVerdict::Allow)
+    {
         assert!(
-            plan.blockers.iter().any(|b| b.code == BlockerCode::AccessAfterPlan
-                && b.message.contains(&c.principal)
-                && b.message.contains(&c.key_arn)
-                && b.account.as_deref() == Some(TGT)
-                && !b.fix.is_empty()),
+            plan.blockers
+                .iter()
+                .any(|b| b.code == BlockerCode::AccessAfterPlan
+                    && b.message.contains(&c.principal)
+                    && b.message.contains(&c.key_arn)
+                    && b.account.as_deref() == Some(TGT)
+                    && !b.fix.is_empty()),
             "no blocker for {c:?}: {:#?}",
             plan.blockers
         );
@@ -92,12 +98,14 @@ fn a_copier_with_ec2_only_rights_gets_the_usage_policy_attached_when_it_may() {
     assert!(p.steps.iter().any(|s| matches!(&s.action,
         Action::AttachPolicy { principal_arn, policy_arn }
             if *principal_arn == role && policy_arn.ends_with(":policy/KmsKeyUsagePolicy"))));
-    assert!(p
-        .steps
-        .iter()
-        .any(|s| matches!(&s.action, Action::CreatePolicy { name, .. } if name == "KmsKeyUsagePolicy")));
+    assert!(p.steps.iter().any(
+        |s| matches!(&s.action, Action::CreatePolicy { name, .. } if name == "KmsKeyUsagePolicy")
+    ));
     let c = &p.checks[0];
-    assert_eq!((c.now, c.after_plan), (AccessVerdict::Deny, AccessVerdict::Allow));
+    assert_eq!(
+        (c.now, c.after_plan),
+        (AccessVerdict::Deny, AccessVerdict::Allow)
+    );
 }
 
 #[test]
@@ -118,7 +126,11 @@ fn a_copier_that_may_not_change_its_iam_blocks_before_any_change() {
 fn an_sso_permission_set_role_or_unreadable_policies_block_with_the_fix() {
     let mut d = discovery("CUSTOMER", false, key_policy(None));
     let sso = "AWSReservedSSO_Admin_0123456789abcdef";
-    copier(&mut d, sso, Some(vec![inline("ec2", EC2_ONLY), inline("iam", IAM_SELF)]));
+    copier(
+        &mut d,
+        sso,
+        Some(vec![inline("ec2", EC2_ONLY), inline("iam", IAM_SELF)]),
+    );
     let p = plan(&d, &options());
     assert_rule(&p);
     assert!(blocker_for(&p, sso).fix.contains("permission set"));
@@ -180,7 +192,11 @@ fn a_missing_autoscaling_role_is_created_before_its_grant_and_kept_by_name() {
     assert_eq!(p.fingerprint.missing_service_roles, vec![TGT.to_string()]);
     // The grant's verdict: the role can use the key once it exists.
     let slr = autoscaling_service_role_arn("aws", TGT);
-    let c = p.checks.iter().find(|c| c.principal == slr).expect("role check");
+    let c = p
+        .checks
+        .iter()
+        .find(|c| c.principal == slr)
+        .expect("role check");
     assert_eq!(c.after_plan, AccessVerdict::Allow);
 }
 
@@ -189,7 +205,10 @@ fn autoscaling_role_and_grant_creator_checks_that_stay_denied_block() {
     // A key policy that denies the role every KMS action: its grant cannot help.
     let slr = autoscaling_service_role_arn("aws", TGT);
     let mut v: serde_json::Value = serde_json::from_str(&key_policy(None)).unwrap();
-    v["Statement"].as_array_mut().unwrap().push(serde_json::json!({
+    v["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
         "Sid": "NoAutoScaling", "Effect": "Deny", "Principal": {"AWS": slr},
         "Action": "kms:*", "Resource": "*"}));
     let (d, opts) = autoscaling_world(v.to_string(), None);
@@ -208,7 +227,10 @@ fn autoscaling_role_and_grant_creator_checks_that_stay_denied_block() {
         .find(|c| c.operation == "create-grant")
         .expect("the grant creator's check");
     assert_eq!(creator.after_plan, AccessVerdict::Unknown);
-    assert!(p.blockers.iter().any(|b| b.message.contains("create Auto Scaling's grant")));
+    assert!(p
+        .blockers
+        .iter()
+        .any(|b| b.message.contains("create Auto Scaling's grant")));
 }
 
 #[test]
@@ -219,7 +241,9 @@ fn skip_key_policy_edit_warns_instead_of_blocking() {
     opts.skip_key_policy_edit = true;
     let p = plan(&d, &opts);
     assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
-    assert!(p.warnings.iter().any(|w| w.contains("--skip-key-policy-edit")
-        && w.contains("still cannot")));
+    assert!(p
+        .warnings
+        .iter()
+        .any(|w| w.contains("--skip-key-policy-edit") && w.contains("still cannot")));
     assert!(!p.steps.is_empty());
 }

@@ -59,6 +59,15 @@ struct Common<'a> {
     copy_name: String,
 }
 
+/// The source keys' `KmsKeyUsagePolicy` and who gets it besides the `--grant` principals.
+pub struct SourceKeyUsage<'a> {
+    pub key_arns: &'a [String],
+    /// The policy document (`None` without customer managed keys).
+    pub usage_doc: Option<&'a str>,
+    /// `(account, user or role ARN)` of the copiers it is attached to (`access.rs`).
+    pub copiers: &'a [(String, String)],
+}
+
 /// Every target account: IAM, then per region copy and test launch; hand-offs without
 /// credentials.
 pub fn target_steps(
@@ -66,11 +75,14 @@ pub fn target_steps(
     opts: &PlanOptions,
     run_id: &str,
     source: &SourceImage,
-    key_arns: &[String],
-    usage_doc: Option<&str>,
-    copiers: &[(String, String)],
+    usage: &SourceKeyUsage<'_>,
     draft: &mut Draft,
 ) -> TargetsOut {
+    let SourceKeyUsage {
+        key_arns,
+        usage_doc,
+        copiers,
+    } = *usage;
     let instance_type = opts
         .instance_type
         .clone()
