@@ -260,7 +260,7 @@ fn block(
             )
         }
         Change::ServiceLinkedRole { service, role_arn } => format!(
-            "{from}the service-linked role {role_arn} (kept by amishare's rollback: every Auto Scaling group of the account uses it).\nresource \"aws_iam_service_linked_role\" {} {{\n  aws_service_name = {}\n}}\n",
+            "{from}the service-linked role {role_arn} (kept by amishare's rollback: every Auto Scaling group of the account uses it).\nresource \"aws_iam_service_linked_role\" {} {{\n  provider         = {provider}\n  aws_service_name = {}\n}}\n",
             hcl_string(&names.take(&format!("slr_{}", slug(service)))),
             hcl_string(service)
         ),
