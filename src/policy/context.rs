@@ -120,7 +120,7 @@ impl RequestContext {
         ctx
     }
 
-    /// A request EC2 makes to KMS on the caller's behalf (DOMAIN.md's table).
+    /// A request EC2 makes to KMS on the caller's behalf (docs/DOMAIN.md, "What EC2 does with a key").
     pub fn on_behalf_of(
         caller: &Caller,
         caller_ctx: &CallerContext,

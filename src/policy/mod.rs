@@ -39,8 +39,8 @@ pub mod template;
 pub use analyze::{analyze, ActionCheck, Analysis, AnalysisRequest};
 pub use context::{CallerContext, RequestContext, EC2_INFRASTRUCTURE_IP};
 pub use eval::{
-    evaluate_key_request, ConditionFailure, Decision, KeyInfo, KeyManager, Outcome, PolicyError,
-    Source, SourceDecision, UnresolvedVariable, Verdict,
+    evaluate_key_request, identity_outcome, ConditionFailure, Decision, KeyInfo, KeyManager,
+    Outcome, PolicyError, Source, SourceDecision, UnresolvedVariable, Verdict,
 };
 pub use findings::{Finding, FindingCode, Fix, Severity};
 pub use lint::lint_key_policy;

@@ -55,6 +55,7 @@ pub const MUTATING: &[&str] = &[
     "DeletePolicy",
     "AttachPolicy",
     "DetachPolicy",
+    "CreateServiceLinkedRole",
     "CopyImage",
     "CreateTags",
     "RunInstances",
@@ -178,6 +179,7 @@ fn aws_error(api: &'static str, code: &str, message: impl Into<String>) -> AwsEr
         | "DetachPolicy"
         | "DeletePolicy"
         | "SetDefaultPolicyVersion"
+        | "CreateServiceLinkedRole"
         | "GetPrincipalPolicies" => "iam",
         "LookupEvents" => "cloudtrail",
         "GetParameter" | "PutParameter" | "DeleteParameter" => "ssm",
@@ -310,7 +312,9 @@ impl Cloud {
     }
 
     /// The source as `source_arn` in `region`; each target with its credentials (`Some(arn)`)
-    /// in every region of `regions`, or none (hand-off).
+    /// in every region of `regions`, or none (hand-off). A target identity's role that the
+    /// test did not register is an administrator (inline `AdministratorAccess`), as the roles
+    /// amishare is given on AWS usually are (and as the emulator's seed makes them).
     pub fn world(
         &self,
         source_arn: &str,
@@ -318,6 +322,27 @@ impl Cloud {
         targets: &[(&str, Option<&str>)],
         regions: &[&str],
     ) -> World<FakeReader, FakeWriter> {
+        for arn in targets.iter().filter_map(|(_, arn)| *arn) {
+            let role = role_of(arn);
+            let name = role.rsplit('/').next().map(str::to_string);
+            self.lock()
+                .principals
+                .entry(role.clone())
+                .or_insert_with(|| IdentityPolicies {
+                    principal_arn: role,
+                    kind: crate::domain::arn::PrincipalKind::Role,
+                    name,
+                    groups: vec![],
+                    policies: vec![crate::workflow::inventory::IdentityPolicyDoc {
+                        source: crate::workflow::inventory::PolicySource::Inline,
+                        name: "AdministratorAccess".into(),
+                        arn: None,
+                        version_id: None,
+                        group: None,
+                        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#.into(),
+                    }],
+                });
+        }
         World {
             source: self.conn(source_arn, region),
             targets: targets

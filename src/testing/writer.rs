@@ -5,7 +5,9 @@ use super::{
     FakeWriter, LaunchOutcome, State,
 };
 use crate::domain::states::{ImageState, InstanceState};
-use crate::workflow::inventory::{GrantInfo, ImageBlockDevice, ImageInfo, SnapshotInfo, Tag};
+use crate::workflow::inventory::{
+    GrantInfo, IdentityPolicies, ImageBlockDevice, ImageInfo, SnapshotInfo, Tag,
+};
 use crate::workflow::ports::AwsError;
 use crate::workflow::ports_write::{
     CopyImageRequest, GrantRequest, ImageLifecycle, ImageStatus, InstanceStatus, LaunchRequest,
@@ -265,6 +267,34 @@ impl Writer for FakeWriter {
             s.attachments.push(pair);
         }
         Ok(())
+    }
+
+    async fn create_service_linked_role(&self, service: &str) -> Result<Option<String>, AwsError> {
+        let mut s = self.0.call("CreateServiceLinkedRole", service)?;
+        let name = service.split('.').next().unwrap_or(service);
+        let role = if name == "autoscaling" {
+            "AWSServiceRoleForAutoScaling".to_string()
+        } else {
+            format!("AWSServiceRoleFor{name}")
+        };
+        let arn = format!(
+            "arn:aws:iam::{}:role/aws-service-role/{service}/{role}",
+            self.0.account()
+        );
+        if s.principals.contains_key(&arn) {
+            return Ok(None);
+        }
+        s.principals.insert(
+            arn.clone(),
+            IdentityPolicies {
+                principal_arn: arn.clone(),
+                kind: crate::domain::arn::PrincipalKind::Role,
+                name: Some(role),
+                groups: vec![],
+                policies: vec![],
+            },
+        );
+        Ok(Some(arn))
     }
 
     async fn copy_image(&self, request: &CopyImageRequest) -> Result<String, AwsError> {

@@ -330,6 +330,13 @@ pub trait Writer: Send + Sync {
     /// DeletePolicy (its non-default versions first). The policy must be detached everywhere.
     fn delete_policy(&self, policy_arn: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
 
+    /// IAM CreateServiceLinkedRole for `service` (e.g. `autoscaling.amazonaws.com`): `Some(role
+    /// ARN)` when created, `None` when it exists already.
+    fn create_service_linked_role(
+        &self,
+        service: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+
     /// Attach (or detach) a managed policy to the user, role or group named by `principal_arn`.
     fn set_policy_attachment(
         &self,

@@ -467,6 +467,32 @@ print(json.dumps(out, default=str))
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Create [`TARGET_ROLE`] in `account` (trusting the source account, inline
+    /// `AdministratorAccess`), as the seed does in its target account: on AWS the role amishare
+    /// assumes exists and amishare reads its IAM (a session of a role the emulator does not know
+    /// is an administrator whose policies nobody can read, which the plan now refuses to guess).
+    pub fn admin_target_role(&self, account: &str) {
+        let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{SOURCE_ACCOUNT}:root")}, "Action": "sts:AssumeRole"}]});
+        self.aws(
+            account,
+            REGION,
+            "iam",
+            "create_role",
+            json!({"RoleName": TARGET_ROLE, "AssumeRolePolicyDocument": trust.to_string()}),
+        );
+        let admin = json!({"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+        self.aws(
+            account,
+            REGION,
+            "iam",
+            "put_role_policy",
+            json!({"RoleName": TARGET_ROLE, "PolicyName": "AdministratorAccess",
+                   "PolicyDocument": admin.to_string()}),
+        );
+    }
+
     /// Instances in `accounts` x `regions` that are not terminated (pending, running, stopping,
     /// stopped), listed with boto3 (the emulator's own Python) so the check does not depend on
     /// amishare. Each entry: `{"account", "region", "id", "state"}`.

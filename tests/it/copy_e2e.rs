@@ -221,6 +221,7 @@ fn two_targets_in_two_regions_at_once() {
     let seed = emu.seed(&[]);
     let ami = seed["ami_id"].as_str().unwrap();
     let second = "777788889999";
+    emu.admin_target_role(second);
     let out = emu
         .amishare_as_source(&seed)
         .args([

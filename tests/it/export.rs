@@ -36,6 +36,7 @@ fn files_under(dir: &Path) -> Vec<String> {
 
 /// A role in the second target account to `--grant` (the seed makes only the first).
 fn second_account_role(emu: &Emulator) -> String {
+    emu.admin_target_role(SECOND);
     let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Principal": {"AWS": format!("arn:aws:iam::{SECOND}:root")}, "Action": "sts:AssumeRole"}]});
     let out = emu.aws(

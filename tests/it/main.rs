@@ -58,6 +58,9 @@ mod partitions;
 mod sso;
 // Key policy editing, the KmsKeyUsagePolicy template and the reviewable diff.
 mod policy_edit;
+// Issue 18: the plan never runs a step it predicts will fail (the copier's IAM, Auto Scaling's
+// missing service-linked role, blocked before any change).
+mod plan_rule;
 // Property tests: the policy parser and analysis never panic on arbitrary input.
 mod policy_parser_props;
 // The copy workflow (discover -> plan -> apply) over the in-memory fakes of its ports.

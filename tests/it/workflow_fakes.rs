@@ -150,7 +150,17 @@ pub(crate) fn cloud(key_arn: &str) -> Cloud {
         );
         for t in [T1, T2] {
             let d = format!("arn:aws:iam::{t}:role/deployer");
-            s.principals.insert(d.clone(), role(&d));
+            // amishare's identity: an administrator (its IAM allows the source key's use).
+            let mut admin = role(&d);
+            admin.policies.push(amishare::workflow::inventory::IdentityPolicyDoc {
+                source: amishare::workflow::inventory::PolicySource::Inline,
+                name: "AdministratorAccess".into(),
+                arn: None,
+                version_id: None,
+                group: None,
+                document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#.into(),
+            });
+            s.principals.insert(d.clone(), admin);
             s.principals.insert(launcher(t), role(&launcher(t)));
         }
     }
@@ -228,6 +238,7 @@ fn kinds(plan: &Plan) -> Vec<&'static str> {
             Action::RevokeKeyUsers { .. } => "revoke-key-users",
             Action::PutTargetKeyPolicy { .. } => "put-target-key-policy",
             Action::CreateGrant { .. } => "create-grant",
+            Action::CreateServiceLinkedRole { .. } => "create-service-linked-role",
             Action::DeprecateImage { .. } => "deprecate-image",
             Action::ProtectImage { .. } => "protect-image",
             Action::PublishImageId { .. } => "publish-image-id",

@@ -1,5 +1,5 @@
 //! IAM writes: customer managed policies (get, create, new default version, restore, delete) and
-//! their attachment to users, roles and groups.
+//! their attachment to users, roles and groups; a service's service-linked role.
 
 use crate::aws::error::{aws_err, AwsError};
 use crate::aws::reader::decode_policy_document;
@@ -213,6 +213,32 @@ pub(super) async fn set_policy_attachment(
         ("role", false) => call!(detach_role_policy, role_name, "DetachRolePolicy"),
         (_, true) => call!(attach_group_policy, group_name, "AttachGroupPolicy"),
         (_, false) => call!(detach_group_policy, group_name, "DetachGroupPolicy"),
+    }
+}
+
+/// CreateServiceLinkedRole for `service`: `Some(role ARN)`, or `None` when the role exists
+/// already (IAM answers `InvalidInput` "... has been taken in this account"; the role is the
+/// one wanted, so a retried step is not a failure).
+pub(super) async fn create_service_linked_role(
+    iam: &aws_sdk_iam::Client,
+    service: &str,
+) -> Result<Option<String>, AwsError> {
+    let out = iam
+        .create_service_linked_role()
+        .aws_service_name(service)
+        .send()
+        .await
+        .map_err(aws_err("iam", "CreateServiceLinkedRole"));
+    match out {
+        Ok(o) => Ok(o.role().map(|r| r.arn().to_string())),
+        Err(e)
+            if e.code.as_deref() == Some("EntityAlreadyExists")
+                || (e.code.as_deref() == Some("InvalidInput")
+                    && e.message.contains("has been taken")) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }
 

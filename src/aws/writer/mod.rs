@@ -148,6 +148,10 @@ impl Writer for SdkWriter {
         iam::set_policy_attachment(&self.iam, principal_arn, policy_arn, attach).await
     }
 
+    async fn create_service_linked_role(&self, service: &str) -> Result<Option<String>, AwsError> {
+        iam::create_service_linked_role(&self.iam, service).await
+    }
+
     async fn copy_image(&self, request: &CopyImageRequest) -> Result<String, AwsError> {
         ec2::copy_image(&self.ec2, request).await
     }

@@ -105,7 +105,12 @@ fn header(plan: &Plan, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 /// Blockers, access checks, warnings and permission probes.
 fn findings(plan: &Plan, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     for b in &plan.blockers {
-        writeln!(f, "BLOCKED [{}]: {}", b.code, b.message)?;
+        let account = b
+            .account
+            .as_deref()
+            .map(|a| format!(" (account {a})"))
+            .unwrap_or_default();
+        writeln!(f, "BLOCKED [{}]{account}: {}", b.code, b.message)?;
         writeln!(f, "  fix: {}", b.fix)?;
     }
     for c in &plan.checks {

@@ -3,9 +3,6 @@
 //! launching principal and the source account's for the key policies, and the report's short form
 //! of it (cause, finding codes, fix, statements to add, evidence).
 
-use serde::Serialize;
-use serde_json::Value;
-
 use super::apply::Apply;
 use super::report::LaunchReport;
 use crate::policy;
@@ -19,23 +16,8 @@ use crate::workflow::ports::Reader;
 use crate::workflow::ports_write::Writer;
 use crate::workflow::world::Conn;
 
-/// A diagnosis of a failed copy or test launch.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Diagnosis {
-    /// One line: the cause.
-    pub cause: String,
-    /// Finding codes, e.g. `key-policy-no-access`.
-    pub codes: Vec<String>,
-    /// What to do.
-    pub fix: Option<String>,
-    /// Key policy statements to add (paste-ready JSON).
-    pub key_policy_statements: Vec<Value>,
-    /// Evidence: CloudTrail denials, state reasons.
-    pub evidence: Vec<String>,
-    /// The full shared diagnosis (causes with documents and commands, what could not be read).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<Box<crate::workflow::diagnose::Diagnosis>>,
-}
+/// The report's form of a diagnosis lives with the report (a value it holds).
+pub use super::report::Diagnosis;
 
 /// Name the cause of a failed copy or launch with the shared diagnosis
 /// ([`crate::workflow::diagnose::diagnose_launch`]): the target account's reader for the instance and the

@@ -398,6 +398,11 @@ async fn discover_target<R: Reader, W: Writer>(
 /// The error of an Auto Scaling service-linked role that does not exist yet.
 pub const SLR_MISSING: &str = "the role does not exist yet (Auto Scaling creates it with the first group, or: `aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com`)";
 
+/// A `--grant` naming Auto Scaling's service-linked role where it does not exist yet.
+pub fn is_missing_service_role(p: &PrincipalFacts) -> bool {
+    is_autoscaling_service_role(&p.arn) && p.error.as_deref() == Some(SLR_MISSING)
+}
+
 /// A `--grant` principal's identity policies (an unreadable one is a fact, a missing one bad
 /// input).
 async fn discover_principal<R: Reader, W: Writer>(

@@ -82,6 +82,13 @@ pub fn fingerprint(d: &Discovery) -> Fingerprint {
             fp.key_usage_policies
                 .insert(key.clone(), p.as_ref().map(|p| p.document.clone()));
         }
+        if t.identity.is_some()
+            && t.principals
+                .iter()
+                .any(super::discover::is_missing_service_role)
+        {
+            fp.missing_service_roles.push(t.account.clone());
+        }
     }
     fp
 }

@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 
-use super::diagnosis::Diagnosis;
 use crate::domain::states::{closed_set, ImageState, InstanceState};
 use crate::workflow::plan::{Blocker, Handoff, LaunchHow, Plan, Step};
 
@@ -265,4 +264,22 @@ impl TargetReport {
             launchers: Vec::new(),
         }
     }
+}
+
+/// A diagnosis of a failed copy or test launch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnosis {
+    /// One line: the cause.
+    pub cause: String,
+    /// Finding codes, e.g. `key-policy-no-access`.
+    pub codes: Vec<String>,
+    /// What to do.
+    pub fix: Option<String>,
+    /// Key policy statements to add (paste-ready JSON).
+    pub key_policy_statements: Vec<serde_json::Value>,
+    /// Evidence: CloudTrail denials, state reasons.
+    pub evidence: Vec<String>,
+    /// The full shared diagnosis (causes with documents and commands, what could not be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Box<crate::workflow::diagnose::Diagnosis>>,
 }

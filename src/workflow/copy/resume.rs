@@ -194,6 +194,7 @@ mod tests {
         assert_eq!(fresh.unapplied_status(&p, true), Some(ReportStatus::DryRun));
         p.blockers.push(Blocker {
             code: BlockerCode::KeyDisabled,
+            account: None,
             message: String::new(),
             fix: String::new(),
         });

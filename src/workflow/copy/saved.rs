@@ -195,6 +195,7 @@ mod tests {
         ] {
             plan.blockers.push(Blocker {
                 code,
+                account: None,
                 message: String::new(),
                 fix: fix.into(),
             });

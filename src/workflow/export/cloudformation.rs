@@ -269,6 +269,12 @@ fn cli_line(
             attach_line(&step, policy_arn, principal_arn, in_template, &a.account)
         }
         Change::Copy { .. } => copy_line(&step, r, &c.change),
+        Change::ServiceLinkedRole { service, role_arn } => format!(
+            "# {step}the service-linked role {role_arn}, before the grant that names it (IAM answers \
+             InvalidInput when it exists already)\naws iam create-service-linked-role \
+             --aws-service-name {}",
+            sh(service)
+        ),
         Change::Grant {
             name,
             key_arn,

@@ -90,6 +90,11 @@ pub enum Change {
         operations: Vec<String>,
         retiring_principal: Option<String>,
     },
+    /// A service's service-linked role (Auto Scaling's, in an account that never had a group).
+    ServiceLinkedRole {
+        service: String,
+        role_arn: String,
+    },
     /// A CopyImage into this account and region (or, re-encrypting, inside the source account).
     Copy {
         source_image_id: String,
@@ -380,6 +385,10 @@ fn change_of(plan: &Plan, action: &Action) -> Change {
             grantee_principal: grantee_principal.clone(),
             operations: operations.clone(),
             retiring_principal: retiring_principal.clone(),
+        },
+        Action::CreateServiceLinkedRole { service, role_arn } => Change::ServiceLinkedRole {
+            service: service.clone(),
+            role_arn: role_arn.clone(),
         },
         Action::DeprecateImage { .. }
         | Action::ProtectImage { .. }

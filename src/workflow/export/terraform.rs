@@ -46,6 +46,10 @@ pub const DOCUMENTED_ARGUMENTS: &[(&str, &[&str])] = &[
         ],
     ),
     ("aws_iam_role_policy_attachment", &["role", "policy_arn"]),
+    (
+        "aws_iam_service_linked_role",
+        &["aws_service_name", "custom_suffix", "description", "tags"],
+    ),
     ("aws_iam_user_policy_attachment", &["user", "policy_arn"]),
     ("aws_iam_group_policy_attachment", &["group", "policy_arn"]),
     (
@@ -255,6 +259,11 @@ fn block(
                 ops.join(", ")
             )
         }
+        Change::ServiceLinkedRole { service, role_arn } => format!(
+            "{from}the service-linked role {role_arn} (kept by amishare's rollback: every Auto Scaling group of the account uses it).\nresource \"aws_iam_service_linked_role\" {} {{\n  provider         = {provider}\n  aws_service_name = {}\n}}\n",
+            hcl_string(&names.take(&format!("slr_{}", slug(service)))),
+            hcl_string(service)
+        ),
         Change::Copy { .. } => {
             let created = input.created_by(c.step.as_deref());
             let note = if created.is_empty() {

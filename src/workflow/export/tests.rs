@@ -446,6 +446,59 @@ fn a_kms_grant_is_an_aws_kms_grant_in_terraform_and_a_create_grant_command_in_cl
     assert!(sh.contains("aws kms create-grant --region us-east-1 --key-id arn:aws:kms:us-east-1:111122223333:key/a10ef50f-2d51-4eab-90b7-c3b0230fb97d --grantee-principal arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling --operations Decrypt CreateGrant --name amishare-asg --retiring-principal arn:aws:iam::444455556666:role/amishare-target"));
 }
 
+/// Auto Scaling's service-linked role the plan creates (issue 18): an
+/// `aws_iam_service_linked_role` with documented arguments only, and the aws CLI command.
+#[test]
+fn a_service_linked_role_is_exported_as_a_resource_and_a_command() {
+    let plans = [plan()];
+    let mut accounts = changes(&plans);
+    let target = accounts.iter_mut().find(|a| a.account == TARGET).unwrap();
+    target.changes.insert(
+        0,
+        Located {
+            step: Some("s0".into()),
+            region: "us-east-1".into(),
+            change: Change::ServiceLinkedRole {
+                service: "autoscaling.amazonaws.com".into(),
+                role_arn: "arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling".into(),
+            },
+        },
+    );
+    let input = ExportInput {
+        plans: &plans,
+        planned_only: true,
+        created: &[],
+    };
+    let tf = render(&input, &accounts, ExportFormat::Terraform);
+    let main = file(&tf, "444455556666/main.tf");
+    assert!(
+        main.contains("aws_service_name = \"autoscaling.amazonaws.com\""),
+        "{main}"
+    );
+    let found = blocks(main)
+        .into_iter()
+        .filter(|(k, _)| k == "aws_iam_service_linked_role")
+        .collect::<Vec<_>>();
+    assert_eq!(found.len(), 1, "{main}");
+    let allowed = DOCUMENTED_ARGUMENTS
+        .iter()
+        .find(|(t, _)| *t == "aws_iam_service_linked_role")
+        .unwrap()
+        .1;
+    assert!(found[0]
+        .1
+        .iter()
+        .all(|a| allowed.contains(&a.as_str()) || a == "provider"));
+    let cfn = render(&input, &accounts, ExportFormat::CloudFormation);
+    let sh = file(&cfn, "444455556666/commands.sh");
+    assert!(
+        sh.contains(
+            "aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com"
+        ),
+        "{sh}"
+    );
+}
+
 #[test]
 fn every_new_policy_of_an_account_is_in_its_template_with_its_own_attachments() {
     let cfn = with_grant_and_second_policy(ExportFormat::CloudFormation);

@@ -120,6 +120,13 @@ pub enum Action {
         /// operations returns the same grant, so a retried step makes no second one).
         name: String,
     },
+    /// iam:CreateServiceLinkedRole for `service` (Auto Scaling's `AWSServiceRoleForAutoScaling` in
+    /// an account that never had a group), before the grant or key policy statement naming the
+    /// role. Rollback keeps it: every Auto Scaling group of the account uses it.
+    CreateServiceLinkedRole {
+        service: String,
+        role_arn: String,
+    },
     /// `--deprecate-in`: EnableImageDeprecation of the copy, `days` after the step runs.
     /// `image_id` `None`: the copy the same account/region's steps make.
     DeprecateImage {
@@ -162,6 +169,7 @@ impl Action {
             Action::TestLaunch { .. } => "ec2:RunInstances+TerminateInstances",
             Action::PutTargetKeyPolicy { .. } => "kms:PutKeyPolicy",
             Action::CreateGrant { .. } => "kms:CreateGrant",
+            Action::CreateServiceLinkedRole { .. } => "iam:CreateServiceLinkedRole",
             Action::TestLaunchAs { how, .. } => how.api(),
             Action::DeprecateImage { .. } => "ec2:EnableImageDeprecation",
             Action::ProtectImage { .. } => "ec2:EnableImageDeregistrationProtection",
@@ -172,18 +180,7 @@ impl Action {
     /// One line for humans.
     pub fn summary(&self) -> String {
         match self {
-            Action::PutKeyPolicy { key_arn, added, .. } => {
-                let principals = unique_principals(added);
-                let listed = format!(
-                    "edit the key policy of {key_arn}: add {} to \"Allow use of the key\" and \"Allow attachment of persistent resources\"",
-                    principals.join(", ")
-                );
-                match (principals.is_empty(), org_statements(added)) {
-                    (_, None) => listed,
-                    (true, Some(org)) => format!("edit the key policy of {key_arn}: {org}"),
-                    (false, Some(org)) => format!("{listed}; {org}"),
-                }
-            }
+            Action::PutKeyPolicy { key_arn, added, .. } => key_policy_summary(key_arn, added),
             Action::AddLaunchPermission { image_id, account } => {
                 format!("share {image_id} with {account} (launch permission)")
             }
@@ -204,6 +201,51 @@ impl Action {
                 policy_arn,
                 principal_arn,
             } => format!("attach {policy_arn} to {principal_arn}"),
+            Action::CopyImage { .. } | Action::ReencryptImage { .. } | Action::WaitCopy { .. } => {
+                self.copy_summary()
+            }
+            Action::TestLaunch {
+                image_id,
+                instance_type,
+                ..
+            } => format!(
+                "test-launch {} as {instance_type} (no public IP), wait until running, terminate",
+                image_id.as_deref().unwrap_or("the copy")
+            ),
+            Action::TestLaunchAs { .. } => self.launch_as_summary(),
+            Action::RemoveLaunchPermission { image_id, account } => {
+                format!("stop sharing {image_id} with {account}")
+            }
+            Action::RemoveCreateVolumePermission {
+                snapshot_id,
+                account,
+            } => format!("stop sharing snapshot {snapshot_id} with {account}"),
+            Action::RevokeKeyUsers { key_arn, added } => revoke_summary(key_arn, added),
+            Action::PutTargetKeyPolicy { key_arn, added, .. } => format!(
+                "edit the key policy of target key {key_arn}: add launcher(s) {} to \"Allow use of the key\" and \"Allow attachment of persistent resources\"",
+                unique_principals(added).join(", ")
+            ),
+            Action::CreateGrant {
+                key_arn,
+                grantee_principal,
+                operations,
+                ..
+            } => format!(
+                "create a KMS grant on {key_arn} for {grantee_principal} ({})",
+                operations.join(", ")
+            ),
+            Action::CreateServiceLinkedRole { service, role_arn } => format!(
+                "create the service-linked role {role_arn} ({service}; AWS would create it with the account's first Auto Scaling group; rollback keeps it)"
+            ),
+            Action::DeprecateImage { .. }
+            | Action::ProtectImage { .. }
+            | Action::PublishImageId { .. } => self.lifecycle_summary(),
+        }
+    }
+
+    /// [`Action::summary`] of the copy steps.
+    fn copy_summary(&self) -> String {
+        match self {
             Action::CopyImage {
                 source_image_id,
                 source_region,
@@ -239,72 +281,41 @@ impl Action {
             Action::WaitCopy { image_id } => {
                 format!("wait for {image_id} (copied by an earlier run) to become available")
             }
-            Action::TestLaunch {
-                image_id,
-                instance_type,
-                ..
-            } => format!(
-                "test-launch {} as {instance_type} (no public IP), wait until running, terminate",
-                image_id.as_deref().unwrap_or("the copy")
+            _ => String::new(),
+        }
+    }
+
+    /// [`Action::summary`] of a test launch as a launcher.
+    fn launch_as_summary(&self) -> String {
+        let Action::TestLaunchAs {
+            image_id,
+            launcher,
+            how,
+            reason,
+            instance_type,
+            ..
+        } = self
+        else {
+            return String::new();
+        };
+        let image = image_id.as_deref().unwrap_or("the copy");
+        match how {
+            LaunchHow::AssumeRole => format!(
+                "test-launch {image} as {launcher} (AssumeRole), {instance_type}, wait until running, terminate"
             ),
-            Action::TestLaunchAs {
-                image_id,
-                launcher,
-                how,
-                reason,
-                instance_type,
-                ..
-            } => {
-                let image = image_id.as_deref().unwrap_or("the copy");
-                match how {
-                    LaunchHow::AssumeRole => format!(
-                        "test-launch {image} as {launcher} (AssumeRole), {instance_type}, wait until running, terminate"
-                    ),
-                    LaunchHow::AutoScalingGroup => format!(
-                        "test-launch {image} as {launcher} through a temporary launch template and Auto Scaling group of one {instance_type}, wait for InService, delete both"
-                    ),
-                    LaunchHow::AnalysisOnly => format!(
-                        "{launcher}: verified by analysis only ({})",
-                        reason.as_deref().unwrap_or("amishare cannot act as it")
-                    ),
-                }
-            }
-            Action::RemoveLaunchPermission { image_id, account } => {
-                format!("stop sharing {image_id} with {account}")
-            }
-            Action::RemoveCreateVolumePermission {
-                snapshot_id,
-                account,
-            } => format!("stop sharing snapshot {snapshot_id} with {account}"),
-            Action::RevokeKeyUsers { key_arn, added } => {
-                let mut removed: Vec<String> = unique_principals(added)
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect();
-                removed.extend(org_labels(added).into_iter().map(|l| {
-                    format!("the statements admitting {l}")
-                }));
-                format!(
-                    "remove {} from the key policy of {key_arn}",
-                    removed.join(", ")
-                )
-            }
-            Action::PutTargetKeyPolicy { key_arn, added, .. } => {
-                let principals = unique_principals(added);
-                format!(
-                    "edit the key policy of target key {key_arn}: add launcher(s) {} to \"Allow use of the key\" and \"Allow attachment of persistent resources\"",
-                    principals.join(", ")
-                )
-            }
-            Action::CreateGrant {
-                key_arn,
-                grantee_principal,
-                operations,
-                ..
-            } => format!(
-                "create a KMS grant on {key_arn} for {grantee_principal} ({})",
-                operations.join(", ")
+            LaunchHow::AutoScalingGroup => format!(
+                "test-launch {image} as {launcher} through a temporary launch template and Auto Scaling group of one {instance_type}, wait for InService, delete both"
             ),
+            LaunchHow::AnalysisOnly => format!(
+                "{launcher}: verified by analysis only ({})",
+                reason.as_deref().unwrap_or("amishare cannot act as it")
+            ),
+        }
+    }
+
+    /// [`Action::summary`] of the copy's lifecycle settings.
+    fn lifecycle_summary(&self) -> String {
+        match self {
             Action::DeprecateImage { image_id, days } => format!(
                 "deprecate {} in {days} day{}",
                 image_id.as_deref().unwrap_or("the copy"),
@@ -313,19 +324,22 @@ impl Action {
             Action::ProtectImage {
                 image_id,
                 with_cooldown,
-            } => format!(
-                "protect {} from deregistration{}",
-                image_id.as_deref().unwrap_or("the copy"),
-                if *with_cooldown {
-                    format!(" (with AWS's {PROTECTION_COOLDOWN_HOURS}-hour cooldown after disabling)")
-                } else {
-                    String::new()
-                }
-            ),
+            } => {
+                format!(
+                    "protect {} from deregistration{}",
+                    image_id.as_deref().unwrap_or("the copy"),
+                    if *with_cooldown {
+                        format!(" (with AWS's {PROTECTION_COOLDOWN_HOURS}-hour cooldown after disabling)")
+                    } else {
+                        String::new()
+                    }
+                )
+            }
             Action::PublishImageId { image_id, name } => format!(
                 "publish the id of {} as SSM parameter {name} (data type {SSM_IMAGE_DATA_TYPE})",
                 image_id.as_deref().unwrap_or("the copy")
             ),
+            _ => String::new(),
         }
     }
 
@@ -341,6 +355,7 @@ impl Action {
                 | Action::TestLaunch { .. }
                 | Action::PutTargetKeyPolicy { .. }
                 | Action::CreateGrant { .. }
+                | Action::CreateServiceLinkedRole { .. }
                 | Action::TestLaunchAs { .. }
                 | Action::DeprecateImage { .. }
                 | Action::ProtectImage { .. }
@@ -358,6 +373,7 @@ impl Action {
                 | Action::AttachPolicy { .. }
                 | Action::PutTargetKeyPolicy { .. }
                 | Action::CreateGrant { .. }
+                | Action::CreateServiceLinkedRole { .. }
         )
     }
 
@@ -430,6 +446,37 @@ impl LaunchHow {
             LaunchHow::AnalysisOnly => "none (analysis only)",
         }
     }
+}
+
+/// [`Action::summary`] of a source key policy edit.
+fn key_policy_summary(key_arn: &str, added: &[AddedPrincipal]) -> String {
+    let principals = unique_principals(added);
+    let listed = format!(
+        "edit the key policy of {key_arn}: add {} to \"Allow use of the key\" and \"Allow attachment of persistent resources\"",
+        principals.join(", ")
+    );
+    match (principals.is_empty(), org_statements(added)) {
+        (_, None) => listed,
+        (true, Some(org)) => format!("edit the key policy of {key_arn}: {org}"),
+        (false, Some(org)) => format!("{listed}; {org}"),
+    }
+}
+
+/// [`Action::summary`] of `--revoke-after-copy`'s key policy edit.
+fn revoke_summary(key_arn: &str, added: &[AddedPrincipal]) -> String {
+    let mut removed: Vec<String> = unique_principals(added)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    removed.extend(
+        org_labels(added)
+            .into_iter()
+            .map(|l| format!("the statements admitting {l}")),
+    );
+    format!(
+        "remove {} from the key policy of {key_arn}",
+        removed.join(", ")
+    )
 }
 
 /// The organizations / OUs of the organization-conditioned statements among `added`, once each.

@@ -129,6 +129,10 @@ pub struct Fingerprint {
     /// Target account -> its `KmsKeyUsagePolicy-autoscaling-grants` document, when it exists.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub grant_creator_policies: BTreeMap<String, String>,
+    /// Target accounts where a `--grant` names Auto Scaling's service-linked role and it does
+    /// not exist yet (the plan creates it; `apply` refuses when it appeared meanwhile).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_service_roles: Vec<String>,
 }
 
 impl Fingerprint {
@@ -179,6 +183,12 @@ impl Fingerprint {
         if self.grant_creator_policies != now.grant_creator_policies {
             out.push("a KmsKeyUsagePolicy-autoscaling-grants changed".to_string());
         }
+        if self.missing_service_roles != now.missing_service_roles {
+            out.push(format!(
+                "Auto Scaling's service-linked role was missing in {:?}, is missing in {:?}",
+                self.missing_service_roles, now.missing_service_roles
+            ));
+        }
         out
     }
 }
@@ -199,6 +209,9 @@ closed_set! {
         KeyPolicyEdit => "key-policy-edit",
         /// `--reencrypt-with` names a key that cannot be used.
         ReencryptKey => "reencrypt-key",
+        /// An access check the plan cannot make `allow` (the rule of `copy/build/rule.rs`): the
+        /// step that needs it would fail, so nothing runs.
+        AccessAfterPlan => "access-after-plan",
     }
 }
 
@@ -221,6 +234,9 @@ pub struct Blocker {
     pub code: BlockerCode,
     pub message: String,
     pub fix: String,
+    /// The account the blocker concerns, when it is one target account's (access checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// One step of the plan: where it runs and what it does.
@@ -258,6 +274,12 @@ pub struct AccessCheck {
     /// The KMS actions the principal cannot use now (launcher checks on target keys).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_actions: Vec<String>,
+    /// The actions still not allowed once the plan is applied (a blocker lists them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_after_plan: Vec<String>,
+    /// The exact fix when the plan cannot make the check `allow` itself (why, and what to do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
 }
 
 /// One EC2 `DryRun=true` permission probe made by `--dry-run`, and AWS's answer.

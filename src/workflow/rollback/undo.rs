@@ -67,6 +67,12 @@ pub async fn undo_step<R: Reader, W: Writer>(
             None => Outcome::is(UndoResult::NothingToDo),
             Some(grant_id) => Outcome::unless_gone(w.retire_grant(key_arn, grant_id).await),
         },
+        Action::CreateServiceLinkedRole { role_arn, .. } => Outcome {
+            result: UndoResult::Kept,
+            detail: Some(format!(
+                "service-linked role {role_arn} kept: every Auto Scaling group of the account launches with it (`aws iam delete-service-linked-role` once no group needs it)"
+            )),
+        },
         Action::AddLaunchPermission { image_id, account } => {
             Outcome::of(w.set_launch_permission(image_id, account, false).await)
         }

@@ -5,6 +5,7 @@ python3 -m amishare_emulator.seed --endpoint URL [--source-account ID] [--target
     [--share] [--key-allows-target] [--name-prefix P] [--ec2-user [NAME]] [--launcher-role]
     [--target-key-default] [--org-ou-accounts N [--org-nested] [--org-suspended K]]
     [--target-key-no-iam] [--launcher-kms] [--locked-launcher-role] [--target-key-allows-autoscaling]
+    [--target-role-no-kms | --target-role-ec2-only]
 """
 
 from __future__ import annotations
@@ -272,6 +273,7 @@ def seed_worlds(args: argparse.Namespace, out: dict[str, Any], ep: str, region: 
             seed_org_scale(out, ep, region, src, p, bool(getattr(args, "org_nested", False)),
                            int(getattr(args, "org_suspended", 0) or 0))
     seed_launchers(args, out, ep, region, tgt)
+    seed_target_role_rights(args, out, ep, region, tgt)
     from . import seed_guardrails
 
     seed_guardrails.apply(args, out, ep, region, src, tgt)
@@ -323,6 +325,32 @@ def seed_launchers(args: argparse.Namespace, out: dict[str, Any], ep: str, regio
         t_kms.put_key_policy(KeyId=out["target_key_arn"], PolicyName="default", Policy=json.dumps(policy))
         out["target_key_allows_autoscaling"] = True
         out["autoscaling_role_arn"] = slr
+
+
+# IAMFullAccess as AWS publishes it (the IAM part): a role that may change IAM, its own policies included.
+IAM_FULL_ACCESS = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["iam:*", "organizations:DescribeAccount", "organizations:DescribeOrganization",
+                                   "organizations:DescribeOrganizationalUnit", "organizations:DescribePolicy",
+                                   "organizations:ListChildren", "organizations:ListParents",
+                                   "organizations:ListPoliciesForTarget", "organizations:ListRoots",
+                                   "organizations:ListPolicies", "organizations:ListTargetsForPolicy"],
+     "Resource": "*"}]})
+
+
+def seed_target_role_rights(args: argparse.Namespace, out: dict[str, Any], ep: str, region: str, tgt: str) -> None:
+    """Issue 18's copier without KMS rights: the target role's `AdministratorAccess` is replaced by
+    `AmazonEC2FullAccess` (no KMS action) and, with `--target-role-no-kms`, `IAMFullAccess` (it may
+    attach a policy to itself); with `--target-role-ec2-only`, nothing else."""
+    no_kms, ec2_only = getattr(args, "target_role_no_kms", False), getattr(args, "target_role_ec2_only", False)
+    if not (no_kms or ec2_only):
+        return
+    name = f"{args.name_prefix}-target"
+    t_iam = client("iam", ep, region, tgt)
+    t_iam.delete_role_policy(RoleName=name, PolicyName="AdministratorAccess")
+    t_iam.put_role_policy(RoleName=name, PolicyName="AmazonEC2FullAccess", PolicyDocument=EC2_FULL_ACCESS)
+    if no_kms:
+        t_iam.put_role_policy(RoleName=name, PolicyName="IAMFullAccess", PolicyDocument=IAM_FULL_ACCESS)
+    out["target_role_policies"] = ["AmazonEC2FullAccess"] + (["IAMFullAccess"] if no_kms else [])
 
 
 def seed_organization(out: dict[str, Any], ep: str, region: str, src: str, tgt: str, n: int, p: str) -> None:
@@ -399,6 +427,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="a role <prefix>-locked-launcher in the target that only ec2.amazonaws.com may assume")
     ap.add_argument("--target-key-allows-autoscaling", action="store_true",
                     help="the target key policy names the target's AWSServiceRoleForAutoScaling (use + CreateGrant)")
+    rights = ap.add_mutually_exclusive_group()
+    rights.add_argument("--target-role-no-kms", action="store_true",
+                        help="the target role gets AmazonEC2FullAccess and IAMFullAccess instead of AdministratorAccess "
+                             "(no KMS right; it may change its own IAM)")
+    rights.add_argument("--target-role-ec2-only", action="store_true",
+                        help="the target role gets AmazonEC2FullAccess instead of AdministratorAccess (no KMS, no IAM)")
     ap.add_argument("--org-ou-accounts", type=int, default=0, metavar="N",
                     help="an organization (managed by the source) with an OU of N accounts, the target first")
     ap.add_argument("--org-nested", action="store_true",

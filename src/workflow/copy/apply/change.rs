@@ -137,6 +137,10 @@ async fn exec_simple<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
                 .await?;
             Ok((None, vec![id]))
         }
+        Action::CreateServiceLinkedRole { service, .. } => {
+            let created = w.create_service_linked_role(service).await?;
+            Ok((None, created.into_iter().collect()))
+        }
         Action::RevokeKeyUsers { key_arn, added } => {
             edit_key_policy(run, log, conn, key_arn, KeyEdit::Remove { added }).await
         }

@@ -11,7 +11,9 @@ use crate::workflow::events::{Event, Events};
 use crate::workflow::journal::JournalStore;
 use crate::workflow::plan::{Action, Plan, Step};
 use crate::workflow::ports::Reader;
-use crate::workflow::ports_write::{LaunchRequest, Writer, TAG_PURPOSE, TAG_RUN_ID};
+use crate::workflow::ports_write::{
+    LaunchRequest, Writer, TAG_PURPOSE, TAG_RUN_ID, TAG_TEST_LAUNCH,
+};
 use crate::workflow::waiters::{
     next_delay, or_cancel, sleep_or_cancel, terminate_and_confirm, transient, MAX_TRANSIENT_POLLS,
 };
@@ -232,5 +234,19 @@ async fn terminate<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?
                 None => e,
             });
         }
+    }
+}
+
+/// Tag the copy `amishare:test-launch = passed`, so a rerun need not launch it again.
+pub async fn tag_tested<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
+    run: &Run<'_, R, W, S, E>,
+    conn: &Conn<R, W>,
+    image: &str,
+) {
+    let tag = [(TAG_TEST_LAUNCH.to_string(), "passed".to_string())];
+    if let Err(e) = conn.writer.tag(image, &tag).await {
+        run.warn(format!(
+            "{image} launched but could not be tagged as tested ({e}): a rerun tests it again"
+        ));
     }
 }

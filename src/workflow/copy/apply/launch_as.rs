@@ -11,8 +11,7 @@
 
 use super::asg::{group_launch, GroupLaunch};
 use super::error::{StepError, StepResult};
-use super::launch::{launch_and_terminate, Launch};
-use super::pipeline::tag_tested;
+use super::launch::{launch_and_terminate, tag_tested, Launch};
 use super::Run;
 use crate::policy;
 use crate::workflow::copy::diagnosis::diagnose_as;

@@ -3,7 +3,7 @@
 //! the diagnosis.
 
 use super::error::{for_journal, StepError, StepResult};
-use super::launch::test_launch;
+use super::launch::{tag_tested, test_launch};
 use super::launch_as::{launch_as_step, launcher_launches};
 use super::lifecycle::{copy_wait_timing, run_lifecycle};
 use super::Run;
@@ -15,7 +15,7 @@ use crate::workflow::events::{Event, Events};
 use crate::workflow::journal::JournalStore;
 use crate::workflow::plan::{Action, Plan, Step};
 use crate::workflow::ports::Reader;
-use crate::workflow::ports_write::{CopyImageRequest, Writer, TAG_TEST_LAUNCH};
+use crate::workflow::ports_write::{CopyImageRequest, Writer};
 use crate::workflow::waiters::{wait_for_image, ImageWaitError, Timing};
 use crate::workflow::world::Conn;
 
@@ -235,20 +235,6 @@ async fn launch_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
         tr.diagnosis = Some(diagnose(run.ctx, conn, plan, policy::Operation::Launch, launch).await);
     }
     Err(error)
-}
-
-/// Tag the copy `amishare:test-launch = passed`, so a rerun need not launch it again.
-pub async fn tag_tested<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?Sized>(
-    run: &Run<'_, R, W, S, E>,
-    conn: &Conn<R, W>,
-    image: &str,
-) {
-    let tag = [(TAG_TEST_LAUNCH.to_string(), "passed".to_string())];
-    if let Err(e) = conn.writer.tag(image, &tag).await {
-        run.warn(format!(
-            "{image} launched but could not be tagged as tested ({e}): a rerun tests it again"
-        ));
-    }
 }
 
 /// Poll the copy until it is available or failed, with progress events.

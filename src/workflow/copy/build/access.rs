@@ -90,6 +90,8 @@ struct Who<'a> {
     policies: Option<&'a IdentityPolicies>,
     operation: policy::Operation,
     gets_usage_policy: bool,
+    /// The copier (amishare's own target identity), whose fix [`copier`] decides.
+    copier: bool,
 }
 
 /// The principals of a target account that the plan is about.
@@ -111,6 +113,7 @@ fn principals_of<'a>(t: &'a TargetFacts, opts: &PlanOptions) -> Vec<Who<'a>> {
             policies: t.identity_policies.as_ref(),
             operation,
             gets_usage_policy: granted,
+            copier: !granted,
         });
     }
     for p in super::source_key_users(t, opts) {
@@ -119,9 +122,67 @@ fn principals_of<'a>(t: &'a TargetFacts, opts: &PlanOptions) -> Vec<Who<'a>> {
             policies: p.policies.as_ref(),
             operation: policy::Operation::Launch,
             gets_usage_policy: true,
+            copier: false,
         });
     }
     who
+}
+
+/// The access checks, and the copiers the plan attaches the `KmsKeyUsagePolicy` to
+/// (`(account, user or role ARN)`) because their IAM lacks the source keys.
+#[derive(Default)]
+pub struct AccessOut {
+    pub checks: Vec<AccessCheck>,
+    pub copier_attachments: Vec<(String, String)>,
+}
+
+/// What the checks of one target are computed with.
+struct Inputs<'a> {
+    customer_keys: &'a [&'a KeyFacts],
+    edited: &'a BTreeMap<String, String>,
+    usage_policy: Option<policy::PolicyDocument>,
+}
+
+/// One verdict: `(verdict, finding codes, actions not allowed)`.
+type Verdict = (AccessVerdict, Vec<String>, Vec<String>);
+
+impl Inputs<'_> {
+    /// The verdict on `k` for `w` with the current (`after` false) or planned key policy, and
+    /// the `KmsKeyUsagePolicy` added when `usage`.
+    fn verdict(
+        &self,
+        k: &KeyFacts,
+        w: &Who<'_>,
+        org: &OrgFacts,
+        after: bool,
+        usage: bool,
+    ) -> Verdict {
+        let mut docs = identity_docs(w.policies);
+        if usage {
+            docs.extend(self.usage_policy.clone());
+        }
+        let key_policy = if after {
+            self.edited
+                .get(&k.description.arn)
+                .map(String::as_str)
+                .or(k.policy.as_deref())
+        } else {
+            k.policy.as_deref()
+        };
+        let (v, codes, errors) = access_verdict(
+            &k.description,
+            key_policy,
+            w.arn,
+            &docs,
+            w.operation,
+            &k.description.region,
+            org,
+        );
+        let mut missing: Vec<String> = errors.iter().flat_map(|f| f.actions.clone()).collect();
+        missing.sort();
+        missing.dedup();
+        (v, codes, missing)
+    }
 }
 
 /// Every target principal on every customer managed key, now and after the plan.
@@ -131,12 +192,15 @@ pub fn access_checks(
     customer_keys: &[&KeyFacts],
     edited: &BTreeMap<String, String>,
     usage_doc: Option<&str>,
-) -> Vec<AccessCheck> {
-    let usage_policy =
-        usage_doc.and_then(|doc| policy::parse_policy(doc, KMS_KEY_USAGE_POLICY_NAME).ok());
-    let mut checks = Vec::new();
+) -> AccessOut {
+    let inputs = Inputs {
+        customer_keys,
+        edited,
+        usage_policy: usage_doc
+            .and_then(|doc| policy::parse_policy(doc, KMS_KEY_USAGE_POLICY_NAME).ok()),
+    };
+    let mut out = AccessOut::default();
     for t in &d.targets {
-        let who = principals_of(t, opts);
         // What AWS sets as the target principals' aws:PrincipalOrgID / aws:PrincipalOrgPaths,
         // as far as the organization listing told (`--to-org` / `--to-ou`).
         let org: OrgFacts = opts
@@ -144,47 +208,44 @@ pub fn access_checks(
             .as_ref()
             .map(|o| o.caller_org_facts(&t.account))
             .unwrap_or_default();
-        for k in customer_keys {
-            for w in &who {
-                let region = &k.description.region;
-                let docs_now = identity_docs(w.policies);
-                let (now, codes, _) = access_verdict(
-                    &k.description,
-                    k.policy.as_deref(),
-                    w.arn,
-                    &docs_now,
-                    w.operation,
-                    region,
-                    &org,
-                );
-                let mut docs_after = docs_now;
-                if w.gets_usage_policy {
-                    docs_after.extend(usage_policy.clone());
+        for mut w in principals_of(t, opts) {
+            let mut fix = None;
+            if w.copier {
+                match copier::decide(d, t, &inputs, &w, &org) {
+                    copier::Decision::Nothing => {}
+                    copier::Decision::Attach(entity) => {
+                        w.gets_usage_policy = true;
+                        out.copier_attachments.push((t.account.clone(), entity));
+                    }
+                    copier::Decision::Block(why) => fix = Some(why),
                 }
-                let after_policy = edited
-                    .get(&k.description.arn)
-                    .map(String::as_str)
-                    .or(k.policy.as_deref());
-                let (after, _, _) = access_verdict(
-                    &k.description,
-                    after_policy,
-                    w.arn,
-                    &docs_after,
-                    w.operation,
-                    region,
-                    &org,
-                );
-                checks.push(AccessCheck {
+            }
+            for k in customer_keys {
+                let (now, codes, missing) = inputs.verdict(k, &w, &org, false, false);
+                let (after, _, missing_after) =
+                    inputs.verdict(k, &w, &org, true, w.gets_usage_policy);
+                out.checks.push(AccessCheck {
                     principal: w.arn.to_string(),
                     key_arn: k.description.arn.clone(),
                     operation: w.operation.as_str().to_string(),
                     now,
                     after_plan: after,
                     findings: codes,
-                    missing_actions: Vec::new(),
+                    missing_actions: missing,
+                    fix: (after != AccessVerdict::Allow)
+                        .then(|| fix.clone())
+                        .flatten(),
+                    missing_after_plan: if after == AccessVerdict::Allow {
+                        Vec::new()
+                    } else {
+                        missing_after
+                    },
                 });
             }
         }
     }
-    checks
+    out
 }
+
+#[path = "copier.rs"]
+mod copier;

@@ -146,7 +146,7 @@ pub fn grant_steps(
         if needed.is_empty() {
             continue;
         }
-        creator_iam_steps(d, opts, t, &creator, &needed, draft);
+        checks.extend(creator_iam_steps(d, opts, t, &creator, &needed, draft));
         for (key, grantee) in needed {
             draft.push(
                 &t.account,
@@ -195,12 +195,66 @@ fn check(key: &KeyFacts, grantee: &str, now: &[GrantInfo], after: &[GrantInfo]) 
         after_plan: after.0,
         findings: now.1,
         missing_actions: now.2,
+        missing_after_plan: after.2,
+        fix: None,
+    }
+}
+
+/// The grant creator's check on each key (operation `create-grant`, the IAM side of its direct
+/// CreateGrant: the key policy side is the statement the source edit adds).
+fn creator_checks(
+    creator: &str,
+    needed: &[(&KeyFacts, &str)],
+    now: &dyn Fn(&KeyFacts, &str) -> AccessVerdict,
+    after: &dyn Fn(&KeyFacts, &str) -> AccessVerdict,
+    fix: Option<String>,
+) -> Vec<AccessCheck> {
+    let mut out: Vec<AccessCheck> = Vec::new();
+    for (key, grantee) in needed {
+        let (now, after) = (now(key, grantee), after(key, grantee));
+        if out.iter().any(|c| c.key_arn == key.description.arn) {
+            continue;
+        }
+        let missing = |v: AccessVerdict| {
+            if v == AccessVerdict::Allow {
+                Vec::new()
+            } else {
+                vec!["kms:CreateGrant".to_string()]
+            }
+        };
+        out.push(AccessCheck {
+            principal: creator.to_string(),
+            key_arn: key.description.arn.clone(),
+            operation: "create-grant".into(),
+            now,
+            after_plan: after,
+            findings: if now == AccessVerdict::Allow {
+                Vec::new()
+            } else {
+                vec!["identity-policy-missing-action".into()]
+            },
+            missing_actions: missing(now),
+            missing_after_plan: missing(after),
+            fix: (after != AccessVerdict::Allow)
+                .then(|| fix.clone())
+                .flatten(),
+        });
+    }
+    out
+}
+
+fn allow_or_deny(allowed: bool) -> AccessVerdict {
+    if allowed {
+        AccessVerdict::Allow
+    } else {
+        AccessVerdict::Deny
     }
 }
 
 /// `KmsKeyUsagePolicy-autoscaling-grants` for the target identity (the grants' creator), only
 /// when its IAM does not allow the direct CreateGrant for these grantees on these keys already:
-/// `kms:CreateGrant` on exactly those keys, for exactly those grantees.
+/// `kms:CreateGrant` on exactly those keys, for exactly those grantees. Returns the creator's
+/// checks, now and after the plan.
 fn creator_iam_steps(
     d: &Discovery,
     opts: &PlanOptions,
@@ -208,19 +262,23 @@ fn creator_iam_steps(
     creator: &str,
     needed: &[(&KeyFacts, &str)],
     draft: &mut Draft,
-) {
+) -> Vec<AccessCheck> {
     let Some(identity) = &t.identity_policies else {
-        draft.warnings.push(format!(
-            "cannot read the IAM policies of `{creator}`: it needs kms:CreateGrant on the source key (without kms:GrantIsForAWSResource) to create Auto Scaling's grant"
-        ));
-        return;
+        let unknown = |_: &KeyFacts, _: &str| AccessVerdict::Unknown;
+        let fix = format!(
+            "amishare cannot read the IAM policies of `{creator}`: let it read them (iam:GetRole, iam:ListRolePolicies, iam:GetRolePolicy, iam:ListAttachedRolePolicies, iam:GetPolicyVersion), or allow it kms:CreateGrant on the source keys for Auto Scaling's role (the `{GRANT_CREATOR_POLICY_NAME}` statement), then run `amishare copy` again"
+        );
+        return creator_checks(creator, needed, &unknown, &unknown, Some(fix));
     };
     let docs = super::access::identity_docs(Some(identity));
+    let now = |key: &KeyFacts, grantee: &str| {
+        allow_or_deny(creator_allowed(key, creator, grantee, &docs))
+    };
     let allowed = needed
         .iter()
         .all(|(key, grantee)| creator_allowed(key, creator, grantee, &docs));
     if allowed {
-        return;
+        return creator_checks(creator, needed, &now, &now, None);
     }
     let mut keys: Vec<String> = needed
         .iter()
@@ -258,7 +316,7 @@ fn creator_iam_steps(
             &region,
             Action::CreatePolicy {
                 name: GRANT_CREATOR_POLICY_NAME.to_string(),
-                document,
+                document: document.clone(),
             },
         ),
         Some(existing)
@@ -270,7 +328,7 @@ fn creator_iam_steps(
                 Action::CreatePolicyVersion {
                     policy_arn: arn.clone(),
                     previous_version: existing.default_version.clone(),
-                    document,
+                    document: document.clone(),
                 },
             )
         }
@@ -290,6 +348,12 @@ fn creator_iam_steps(
             },
         );
     }
+    let mut after_docs = docs.clone();
+    after_docs.extend(policy::parse_policy(&document, GRANT_CREATOR_POLICY_NAME).ok());
+    let after = |key: &KeyFacts, grantee: &str| {
+        allow_or_deny(creator_allowed(key, creator, grantee, &after_docs))
+    };
+    creator_checks(creator, needed, &now, &after, None)
 }
 
 /// Do `docs` (the creator's identity policies) allow its direct CreateGrant for `grantee` on

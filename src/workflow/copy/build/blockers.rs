@@ -16,6 +16,7 @@ pub fn image_blockers(d: &Discovery, draft: &mut Draft) {
     if d.image.owner.as_deref() != Some(src_account.as_str()) {
         draft.blockers.push(Blocker {
             code: BlockerCode::ImageNotOwned,
+            account: None,
             message: format!(
                 "image {} belongs to account {}, not the source account {src_account}",
                 d.image.id,
@@ -30,6 +31,7 @@ pub fn image_blockers(d: &Discovery, draft: &mut Draft) {
         let bound = Timing::default().copy_timeout.as_secs() / 60;
         draft.blockers.push(Blocker {
             code: BlockerCode::ImageNotAvailable,
+            account: None,
             message: format!(
                 "image {} is still `pending`, not `available`: a real run (without `--dry-run`) waits for it, at most {bound} min",
                 d.image.id
@@ -39,6 +41,7 @@ pub fn image_blockers(d: &Discovery, draft: &mut Draft) {
     } else if d.image.state != Some(ImageState::Available) {
         draft.blockers.push(Blocker {
             code: BlockerCode::ImageNotAvailable,
+            account: None,
             message: format!(
                 "image {} is `{}`, not `available`",
                 d.image.id,
@@ -85,6 +88,7 @@ fn aws_managed_key(d: &Discovery, arn: &str) -> Blocker {
     let src_region = &d.source_region;
     Blocker {
         code: BlockerCode::AwsManagedKey,
+        account: None,
         message: format!(
             "the snapshots are encrypted with the AWS managed key {arn} (aws/ebs), which no other account can ever use"
         ),
@@ -102,17 +106,20 @@ fn key_state(k: &KeyFacts) -> Option<Blocker> {
     match &k.description.key_state {
         Some(KeyState::Disabled) => Some(Blocker {
             code: BlockerCode::KeyDisabled,
+            account: None,
             message: format!("key {arn} is disabled"),
             fix: format!("enable it: `aws kms enable-key --key-id {arn}`"),
         }),
         Some(KeyState::PendingDeletion) => Some(Blocker {
             code: BlockerCode::KeyPendingDeletion,
+            account: None,
             message: format!("key {arn} is pending deletion"),
             fix: format!("cancel the deletion and enable it: `aws kms cancel-key-deletion --key-id {arn} && aws kms enable-key --key-id {arn}`"),
         }),
         Some(KeyState::Enabled) | None => None,
         Some(other) => Some(Blocker {
             code: BlockerCode::KeyUnusable,
+            account: None,
             message: format!("key {arn} is `{other}`"),
             fix: "the key must be `Enabled`".into(),
         }),
@@ -126,6 +133,7 @@ fn key_ownership(d: &Discovery, opts: &PlanOptions, k: &KeyFacts) -> Option<Bloc
     if k.description.account != *src_account {
         return Some(Blocker {
             code: BlockerCode::KeyNotOwned,
+            account: None,
             message: format!(
                 "key {arn} belongs to account {}: amishare cannot edit its policy from {src_account}",
                 k.description.account
@@ -139,6 +147,7 @@ fn key_ownership(d: &Discovery, opts: &PlanOptions, k: &KeyFacts) -> Option<Bloc
     if k.policy.is_none() && !opts.skip_key_policy_edit {
         return Some(Blocker {
             code: BlockerCode::KeyPolicyUnreadable,
+            account: None,
             message: format!(
                 "cannot read the key policy of {arn}: {}",
                 k.policy_error.as_deref().unwrap_or("unknown reason")

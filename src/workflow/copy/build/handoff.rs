@@ -29,6 +29,17 @@ pub fn handoff(
     let partition = partition_of(&d.source.arn);
     let policy_arn = usage_policy_arn(partition, account);
     let mut commands = Vec::new();
+    // Auto Scaling's service-linked role must exist before a grant or key policy names it
+    // (`service_roles.rs`); IAM answers InvalidInput when it exists already.
+    if opts.grants.iter().any(|g| {
+        account_of(g) == Some(account.as_str())
+            && crate::domain::arn::is_autoscaling_service_role(g)
+    }) {
+        commands.push(format!(
+            "aws iam create-service-linked-role --aws-service-name {}  # unless AWSServiceRoleForAutoScaling exists",
+            super::service_roles::AUTOSCALING_SERVICE
+        ));
+    }
     if usage_doc.is_some() {
         commands.push(format!(
             "aws iam create-policy --policy-name {KMS_KEY_USAGE_POLICY_NAME} --policy-document file://{KMS_KEY_USAGE_POLICY_NAME}.json"

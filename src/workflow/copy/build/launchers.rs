@@ -2,7 +2,7 @@
 //! the policy engine's verdict on it (the key's real policy and grants, the launcher's real
 //! identity policies), and the minimal fix per launcher and key. Pure.
 //!
-//! Which key (DOMAIN.md, "Who needs which key"):
+//! Which key (docs/DOMAIN.md, "Who needs which key"):
 //! - copy mode: the copy's key (`--target-key`, else the target's EBS default key) and the EBS
 //!   default key when it is customer managed; nothing on the source key (the plan says so);
 //! - `--share-only`: the source key (planned by `source.rs` / `targets.rs`) and the EBS default
@@ -191,9 +191,17 @@ fn plan_key(
             if n.iam {
                 docs.extend(usage.iter().map(|(_, doc)| doc.clone()));
             }
-            let after = analyse(key, Some(after_policy), n.launcher, &docs)
+            let after_analysis = analyse(key, Some(after_policy), n.launcher, &docs);
+            let after = after_analysis
+                .as_ref()
                 .map_or(AccessVerdict::Unknown, |a| verdict_of(a.verdict));
             AccessCheck {
+                missing_after_plan: after_analysis
+                    .iter()
+                    .flat_map(|a| a.checks.iter().filter(|c| !c.allowed()))
+                    .map(|c| c.action.clone())
+                    .collect(),
+                fix: None,
                 principal: n.launcher.arn.clone(),
                 key_arn: arn.clone(),
                 operation: policy::Operation::Launch.as_str().to_string(),
@@ -293,6 +301,7 @@ fn key_policy_step(
         Err(e) => {
             draft.blockers.push(Blocker {
                 code: BlockerCode::KeyPolicyEdit,
+                account: None,
                 message: format!("cannot edit the key policy of target key {arn}: {e}"),
                 fix: e
                     .hint()

@@ -286,7 +286,12 @@ fn share_only_auto_scaling_role_gets_a_grant_created_by_the_target_identity() {
         policies: None,
         error: None,
     };
-    let (d, mut opts) = world(vec![asg], target_key(delegating_policy()));
+    let (mut d, mut opts) = world(vec![asg], target_key(delegating_policy()));
+    // The deployer may change its own IAM but has no KMS right: no direct CreateGrant.
+    let iam_self = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:CreatePolicy","iam:AttachRolePolicy"],"Resource":"*"}]}"#;
+    if let Some(p) = d.targets[0].identity_policies.as_mut() {
+        p.policies[0].document = iam_self.into();
+    }
     opts.share_only = true;
     let p = plan(&d, &opts);
     assert!(p.blockers.is_empty(), "{:?}", p.blockers);
@@ -312,7 +317,7 @@ fn share_only_auto_scaling_role_gets_a_grant_created_by_the_target_identity() {
     assert!(ops.contains(&"CreateGrant".to_string()) && ops.contains(&"Decrypt".to_string()));
     let creator = format!("arn:aws:iam::{TGT}:role/deployer");
     assert_eq!(retiring.as_deref(), Some(creator.as_str()));
-    // The deployer's IAM (no policy) does not allow the direct CreateGrant: it gets
+    // The deployer's IAM (no KMS action) does not allow the direct CreateGrant: it gets
     // KmsKeyUsagePolicy-autoscaling-grants (CreateGrant on the source key for the role only),
     // before the grant is made.
     let pos = |f: &dyn Fn(&Action) -> bool| p.steps.iter().position(|s| f(&s.action));

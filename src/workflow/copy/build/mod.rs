@@ -10,6 +10,10 @@
 //!    no credentials for;
 //! 5. [`revoke`]: `--revoke-after-copy`'s undoing of the shares and key policy additions.
 //!
+//! Auto Scaling's missing service-linked role is created first ([`service_roles`]); every access
+//! check reaches the plan through [`rule::admit`]: one the plan does not make `allow` blocks the
+//! run before its first change.
+//!
 //! Step ids are `{prefix}1`, `{prefix}2`, ... in that order (`s` on a first attempt).
 
 pub mod access;
@@ -21,6 +25,8 @@ pub mod launchers;
 pub mod lifecycle;
 pub mod reencrypt;
 pub mod revoke;
+pub mod rule;
+pub mod service_roles;
 pub mod source;
 pub mod targets;
 
@@ -103,6 +109,11 @@ pub fn build_plan_with_prefix(
     let reencrypt = reencrypt::plan_reencrypt(d, opts, run_id, &mut draft);
     let reencrypting = d.reencrypt.as_ref().is_some_and(|r| !r.using_copy);
     blockers::key_blockers(d, opts, reencrypting, &mut draft);
+    // Auto Scaling's service-linked role where it is missing: created before anything names it;
+    // the rest of the plan sees it existing.
+    let discovered = d;
+    let planned = service_roles::plan_service_roles(d, opts, &mut draft);
+    let d: &Discovery = &planned;
 
     // 2. Source account: key policy edits, then sharing.
     let customer_keys: Vec<&KeyFacts> = d
@@ -119,7 +130,8 @@ pub fn build_plan_with_prefix(
         .map(|k| k.description.arn.clone())
         .collect();
     let usage_doc = targets::usage_policy_document(&key_arns);
-    let mut checks = access::access_checks(d, opts, &customer_keys, &edited, usage_doc.as_deref());
+    let access = access::access_checks(d, opts, &customer_keys, &edited, usage_doc.as_deref());
+    let mut checks = access.checks;
     // Launchers (`--grant`) on the target keys they launch with: verdicts and fixes.
     checks.extend(launchers::launcher_steps(d, opts, &mut draft));
     checks.extend(autoscaling::grant_steps(
@@ -135,8 +147,11 @@ pub fn build_plan_with_prefix(
         opts,
         run_id,
         &source,
-        &key_arns,
-        usage_doc.as_deref(),
+        &targets::SourceKeyUsage {
+            key_arns: &key_arns,
+            usage_doc: usage_doc.as_deref(),
+            copiers: &access.copier_attachments,
+        },
         &mut draft,
     );
 
@@ -151,6 +166,8 @@ pub fn build_plan_with_prefix(
         checks.clear();
         reencrypt::only_the_reencrypting_copy(d, action, &mut draft);
     }
+    // The rule: a check the plan does not make `allow` blocks the run before any change.
+    let checks = rule::admit(checks, opts, &mut draft);
     if !draft.blockers.is_empty() {
         draft.steps.clear();
     }
@@ -162,9 +179,9 @@ pub fn build_plan_with_prefix(
         source,
         keys: source_keys(d),
         options: opts.clone(),
-        fingerprint: fingerprint(d),
+        fingerprint: fingerprint(discovered),
         blockers: draft.blockers,
-        checks,
+        checks: checks.into_checks(),
         steps: draft.steps,
         handoffs: out.handoffs,
         existing_copies: out.existing_copies,

@@ -75,6 +75,7 @@ pub fn reencrypt_step(d: &Discovery, r: &ReencryptFacts, run_id: &str) -> Result
     if let Some(message) = problem {
         return Err(Blocker {
             code: BlockerCode::ReencryptKey,
+            account: None,
             message,
             fix,
         });

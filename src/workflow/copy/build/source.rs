@@ -73,6 +73,7 @@ pub fn key_policy_edits(
             }
             Err(e) => draft.blockers.push(Blocker {
                 code: BlockerCode::KeyPolicyEdit,
+                account: None,
                 message: format!("cannot edit the key policy of {arn}: {e}"),
                 fix: e
                     .hint()

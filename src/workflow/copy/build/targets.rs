@@ -16,7 +16,7 @@ use crate::policy;
 use crate::policy::template::KMS_KEY_USAGE_POLICY_NAME;
 use crate::workflow::copy::facts::{Discovery, RegionFacts, TargetFacts};
 use crate::workflow::copy::usage_policy_arn;
-use crate::workflow::inventory::PolicySource;
+use crate::workflow::inventory::{IdentityPolicies, PolicySource};
 use crate::workflow::plan::{Action, Handoff, PlanOptions, SourceImage};
 use crate::workflow::ports_write::{
     TAG_RUN_ID, TAG_SOURCE_ACCOUNT, TAG_SOURCE_IMAGE, TAG_TEST_LAUNCH,
@@ -59,6 +59,15 @@ struct Common<'a> {
     copy_name: String,
 }
 
+/// The source keys' `KmsKeyUsagePolicy` and who gets it besides the `--grant` principals.
+pub struct SourceKeyUsage<'a> {
+    pub key_arns: &'a [String],
+    /// The policy document (`None` without customer managed keys).
+    pub usage_doc: Option<&'a str>,
+    /// `(account, user or role ARN)` of the copiers it is attached to (`access.rs`).
+    pub copiers: &'a [(String, String)],
+}
+
 /// Every target account: IAM, then per region copy and test launch; hand-offs without
 /// credentials.
 pub fn target_steps(
@@ -66,10 +75,14 @@ pub fn target_steps(
     opts: &PlanOptions,
     run_id: &str,
     source: &SourceImage,
-    key_arns: &[String],
-    usage_doc: Option<&str>,
+    usage: &SourceKeyUsage<'_>,
     draft: &mut Draft,
 ) -> TargetsOut {
+    let SourceKeyUsage {
+        key_arns,
+        usage_doc,
+        copiers,
+    } = *usage;
     let instance_type = opts
         .instance_type
         .clone()
@@ -101,7 +114,11 @@ pub fn target_steps(
             continue;
         }
         if let Some(doc) = usage_doc {
-            iam_steps(d, opts, t, key_arns, doc, draft);
+            let copier = copiers
+                .iter()
+                .find(|(a, _)| a == &t.account)
+                .map(|(_, arn)| arn.as_str());
+            iam_steps(d, opts, t, key_arns, doc, copier, draft);
         }
         for r in &t.regions {
             region_steps(&common, t, r, &mut out, draft);
@@ -111,13 +128,15 @@ pub fn target_steps(
 }
 
 /// The `KmsKeyUsagePolicy` (source keys) in one target account and its attachments to the
-/// `--grant` principals that use the source key ([`super::source_key_users`]).
+/// `--grant` principals that use the source key ([`super::source_key_users`]) and to the copier
+/// (amishare's own user or role) when its IAM lacks the keys (`copier.rs`).
 fn iam_steps(
     d: &Discovery,
     opts: &PlanOptions,
     t: &TargetFacts,
     key_arns: &[String],
     doc: &str,
+    copier: Option<&str>,
     draft: &mut Draft,
 ) {
     let account = &t.account;
@@ -127,7 +146,13 @@ fn iam_steps(
         .first()
         .cloned()
         .unwrap_or_else(|| d.source_region.clone());
-    let users = super::source_key_users(t, opts);
+    let mut users: Vec<(&str, Option<&IdentityPolicies>)> = super::source_key_users(t, opts)
+        .into_iter()
+        .map(|p| (p.arn.as_str(), p.policies.as_ref()))
+        .collect();
+    if let Some(c) = copier.filter(|c| !users.iter().any(|(u, _)| u == c)) {
+        users.push((c, t.identity_policies.as_ref()));
+    }
     if !users.is_empty() {
         match &t.usage_policy {
             None => draft.push(
@@ -157,17 +182,16 @@ fn iam_steps(
             }
         }
     }
-    for p in users {
-        let attached = p.policies.as_ref().is_some_and(|pol| {
+    for (arn, policies) in users {
+        let attached = policies.is_some_and(|pol| {
             pol.policies.iter().any(|d| {
                 d.source == PolicySource::Attached && d.arn.as_deref() == Some(policy_arn.as_str())
             })
         });
-        let attachable = Principal::parse(&p.arn).is_some_and(|p| p.kind.iam_entity().is_some());
+        let attachable = Principal::parse(arn).is_some_and(|p| p.kind.iam_entity().is_some());
         if !attachable {
             draft.warnings.push(format!(
-                "cannot attach {KMS_KEY_USAGE_POLICY_NAME} to `{}`: not a user, role or group",
-                p.arn
+                "cannot attach {KMS_KEY_USAGE_POLICY_NAME} to `{arn}`: not a user, role or group"
             ));
         } else if !attached {
             draft.push(
@@ -175,12 +199,12 @@ fn iam_steps(
                 &iam_region,
                 Action::AttachPolicy {
                     policy_arn: policy_arn.clone(),
-                    principal_arn: p.arn.clone(),
+                    principal_arn: arn.to_string(),
                 },
             );
         }
     }
-    if t.principals.is_empty() {
+    if t.principals.is_empty() && copier.is_none() {
         draft.warnings.push(format!(
             "no `--grant` for {account}: {KMS_KEY_USAGE_POLICY_NAME} is not created there; only amishare's own identity is tested"
         ));

@@ -126,7 +126,15 @@ pub(super) fn discovery(manager: &str, shared: bool, policy: String) -> Discover
                 kind: PrincipalKind::Role,
                 name: Some("deployer".into()),
                 groups: vec![],
-                policies: vec![],
+                // An administrator, as the roles amishare runs as usually are.
+                policies: vec![crate::workflow::inventory::IdentityPolicyDoc {
+                    source: crate::workflow::inventory::PolicySource::Inline,
+                    name: "AdministratorAccess".into(),
+                    arn: None,
+                    version_id: None,
+                    group: None,
+                    document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#.into(),
+                }],
             }),
             principals: vec![],
             usage_policy: None,
