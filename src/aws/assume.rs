@@ -166,14 +166,15 @@ mod tests {
     use aws_smithy_runtime_api::client::http::SharedHttpClient;
     use std::time::Duration;
 
-    /// A source session whose STS is `sts` (static keys, the SDK's default identity cache:
-    /// one LazyCache of at most 64 partitions shared by every config derived from it).
+    /// A source session whose STS is `sts` (static keys, amishare's identity cache: one
+    /// LazyCache shared by every config derived from it).
     async fn source(sts: &FakeSts) -> AwsSession {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new(SOURCE_KEY, "s", None, None, "test"))
             .http_client(SharedHttpClient::new(sts.clone()))
             .retry_config(aws_config::retry::RetryConfig::disabled())
+            .identity_cache(crate::aws::one_load::identity_cache())
             .load()
             .await;
         AwsSession {

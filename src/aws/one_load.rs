@@ -28,6 +28,23 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 /// hand out again unchanged.
 pub const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
 
+/// How long the SDK's identity cache waits for a load before giving up on it: long enough for
+/// a slow STS answer (under load, behind throttling) to be waited for. Its own default is
+/// derived from the retry settings (6.2 s with retries disabled), and a load abandoned by the
+/// cache fails the call that asked.
+pub const LOAD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The identity cache of every session amishare builds: the SDK's lazy cache with
+/// [`LOAD_TIMEOUT`] and room for one partition per target account (a partition is a
+/// credentials provider; evicting one only costs a call to its [`OneLoad`], which keeps the
+/// credentials).
+pub fn identity_cache() -> aws_sdk_sts::config::SharedIdentityCache {
+    aws_config::identity::IdentityCache::lazy()
+        .load_timeout(LOAD_TIMEOUT)
+        .max_partitions(4096)
+        .build()
+}
+
 /// The outcome of one load, shared by everyone waiting for it (errors as their text).
 type Load = Shared<BoxFuture<'static, Result<Credentials, String>>>;
 

@@ -98,7 +98,8 @@ pub struct AwsSession {
 /// aws-config's default loader with the options' overrides; anything not overridden (retries
 /// included) comes from the environment and the profile.
 fn config_loader(opts: &SessionOptions) -> aws_config::ConfigLoader {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .identity_cache(super::one_load::identity_cache());
     if let Some(n) = opts.max_attempts {
         loader = loader.retry_config(retry_config(n));
     }
