@@ -3,7 +3,8 @@
 //! included, as AWS bills and throttles them) under the session's account and the region the
 //! request goes to. It also counts the attempts AWS answered with a throttling error, and the
 //! throttling errors the SDK's retries did not absorb: [`SdkThrottleSignal`] hands those totals
-//! to the workflow's adaptive concurrency (`workflow::throttle`).
+//! to the workflow's adaptive concurrency (`workflow::throttle`). STS AssumeRole attempts are
+//! also counted per calling account (one per target account and launcher role is expected).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +16,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
@@ -104,6 +105,27 @@ impl ThrottleSignal for SdkThrottleSignal {
     }
 }
 
+fn assume_role_counts() -> &'static Mutex<BTreeMap<String, u64>> {
+    static COUNTS: OnceLock<Mutex<BTreeMap<String, u64>>> = OnceLock::new();
+    COUNTS.get_or_init(|| Mutex::new(BTreeMap::new()))
+}
+
+/// Count one STS AssumeRole attempt made with `account`'s credentials.
+pub fn record_assume_role(account: &str) {
+    if let Ok(mut c) = assume_role_counts().lock() {
+        *c.entry(account.to_string()).or_insert(0) += 1;
+    }
+}
+
+/// The STS AssumeRole attempts counted so far, per calling account, sorted (`-v`: one per
+/// target account and launcher role is the expected number).
+pub fn assume_role_snapshot() -> Vec<(String, u64)> {
+    assume_role_counts()
+        .lock()
+        .map(|c| c.iter().map(|(k, v)| (k.clone(), *v)).collect())
+        .unwrap_or_default()
+}
+
 /// Count one attempt for `account` in `region`.
 pub fn record(account: &str, region: &str) {
     CALLS.fetch_add(1, Ordering::Relaxed);
@@ -144,6 +166,12 @@ impl Intercept for CountCalls {
             .load::<Region>()
             .map_or_else(|| "-".to_string(), ToString::to_string);
         record(&self.account, &region);
+        if cfg
+            .load::<Metadata>()
+            .is_some_and(|m| m.name() == "AssumeRole" && m.service().eq_ignore_ascii_case("sts"))
+        {
+            record_assume_role(&self.account);
+        }
         Ok(())
     }
 

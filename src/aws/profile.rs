@@ -5,7 +5,7 @@
 
 use aws_config::retry::RetryMode;
 
-use super::session::SessionError;
+use super::options::SessionError;
 
 /// Whether `profile` is named in the shared config file (`[profile NAME]`, or `[default]`) or
 /// the credentials file (`[NAME]`), honouring `AWS_CONFIG_FILE` / `AWS_SHARED_CREDENTIALS_FILE`.
@@ -54,7 +54,7 @@ pub fn profile_names() -> Vec<String> {
 
 /// The value of `key` in `profile`'s section of the shared config file (`[profile NAME]`, or
 /// `[default]`) or the credentials file (`[NAME]`), as written (trimmed); the last one wins.
-fn profile_value(profile: &str, key: &str) -> Option<String> {
+pub(super) fn profile_value(profile: &str, key: &str) -> Option<String> {
     let home = dirs::home_dir().unwrap_or_default().join(".aws");
     let file = |var: &str, default: &str| {
         std::env::var_os(var)

@@ -6,7 +6,7 @@ use aws_config::retry::{RetryConfig, RetryMode};
 use aws_config::SdkConfig;
 use aws_smithy_types::retry::RetrySpec;
 
-use super::session::SessionOptions;
+use super::options::SessionOptions;
 
 /// Attempts per call in amishare's default (adaptive) retry mode.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;

@@ -1,17 +1,22 @@
 //! SDK configuration and clients per account and region.
 //!
-//! [`AwsSession::load`] resolves credentials and region with aws-config's default chain (env,
-//! profile incl. SSO, web identity, IMDS), an optional named profile and region override, and
-//! honours `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`) natively; an explicit endpoint in
+//! [`AwsSession::load`] resolves credentials and region: a profile named explicitly
+//! ([`SessionOptions::profile`]) gives the credentials from that profile only, never from the
+//! environment ([`super::credentials`]); without one, aws-config's standard chain (environment,
+//! `AWS_PROFILE` / default profile incl. SSO, web identity, container, IMDS). Region, retries and
+//! endpoints resolve as aws-config does for the profile (a region override wins), honouring
+//! `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`) natively; an explicit endpoint in
 //! [`SessionOptions`] wins. [`AwsSession::assume_role`] derives a session for another account
-//! with STS AssumeRole (session name `amishare`). Every session knows who it is (STS
-//! GetCallerIdentity) and hands out clients for EC2, KMS, IAM, STS and CloudTrail.
+//! with STS AssumeRole (session name `amishare`, [`super::assume`]). Every session knows who it
+//! is (STS GetCallerIdentity), where its credentials come from ([`CredentialSource`], for `-v`),
+//! and hands out clients for EC2, KMS, IAM, STS and CloudTrail.
 //!
-//! Credentials are resolved once per session: every client of a session shares the SDK identity
-//! cache of its [`SdkConfig`], and the STS client that assumes a target role is built from the
-//! source session's config, so it reuses the cached source credentials. (aws-config's
-//! `AssumeRoleProvider` is not used: it builds its STS client with `IdentityCache::no_cache()`, so
-//! a source profile with `role_arn` + `source_profile` was assumed again for every target.)
+//! Credentials are loaded once per session and account ([`OneLoad`]): every client and region
+//! of a session shares one load, refreshed only near expiry, and the STS client that assumes a
+//! target role is built from the source session's config, so it reuses the source credentials.
+//! (aws-config's `AssumeRoleProvider` is not used: it builds its STS client with
+//! `IdentityCache::no_cache()`, so a source profile with `role_arn` + `source_profile` was
+//! assumed again for every target.)
 //!
 //! Retries ([`super::retries`]): when nothing configures them, the SDK's ADAPTIVE retry mode
 //! with [`DEFAULT_MAX_ATTEMPTS`] attempts under Retry Behavior 2.1: a run over an organization
@@ -25,47 +30,21 @@
 //! partition of its own service, account and region (AWS throttles per account and region), so
 //! the rate limiter and retry quota of one target never slow another down.
 
-use crate::domain::arn::{partition_of, role_arn, DEFAULT_PARTITION};
+use crate::domain::arn::{account_of, partition_of, role_arn, DEFAULT_PARTITION};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::error::CredentialsError;
-use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
-use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
 
+use super::credentials::{explicit_profile_provider, profile_kind, CredentialSource, Observed};
 use super::error::{aws_err, AwsError};
+use super::one_load::OneLoad;
+pub use super::options::{SessionError, SessionOptions};
 use super::profile::{invalid_retry_env, invalid_retry_profile, profile_exists};
 pub(crate) use super::retries::retry_partition;
 pub use super::retries::DEFAULT_MAX_ATTEMPTS;
 use super::retries::{default_retries, retry_config};
 use crate::workflow::inventory::CallerIdentity;
 
-/// The role session name amishare uses (visible in the target account's CloudTrail).
-pub const SESSION_NAME: &str = "amishare";
-
-/// How to build a session.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SessionOptions {
-    /// A named profile (`--profile`); `None`: the default chain (which reads `AWS_PROFILE`).
-    pub profile: Option<String>,
-    /// A region override (`--region`); `None`: from the environment / profile.
-    pub region: Option<String>,
-    /// An explicit endpoint; `None`: aws-config reads `AWS_ENDPOINT_URL` itself.
-    pub endpoint_url: Option<String>,
-    /// Maximum attempts per call, standard retry mode; `Some(1)` disables retries; `None`: what
-    /// the environment/profile says (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, `max_attempts`), else
-    /// the SDK default (standard mode, 3 attempts).
-    pub max_attempts: Option<u32>,
-}
-
-impl SessionOptions {
-    /// Same options, another region (for reading a key or a copy in another region).
-    #[must_use]
-    pub fn in_region(&self, region: &str) -> Self {
-        Self {
-            region: Some(region.to_string()),
-            ..self.clone()
-        }
-    }
-}
+pub use super::assume::SESSION_NAME;
 
 /// The role to assume in another account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,65 +84,6 @@ impl RoleSpec {
     }
 }
 
-/// Why a session could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SessionError {
-    #[error("no AWS region configured{}", profile.as_ref().map(|p| format!(" for profile `{p}`")).unwrap_or_default())]
-    NoRegion { profile: Option<String> },
-    #[error("cannot tell who the credentials are: {0}")]
-    Identity(AwsError),
-    #[error("cannot assume role `{role_arn}`: {source}")]
-    AssumeRole { role_arn: String, source: AwsError },
-    #[error("profile `{profile}` not found in the AWS config or credentials file")]
-    ProfileNotFound { profile: String },
-    #[error("`{var}={value}` is not valid: {expected}")]
-    BadRetrySetting {
-        var: &'static str,
-        value: String,
-        expected: &'static str,
-    },
-    #[error("`{key} = {value}` in profile `{profile}` is not valid: {expected}")]
-    BadProfileRetrySetting {
-        profile: String,
-        key: &'static str,
-        value: String,
-        expected: &'static str,
-    },
-    #[error("`AWS_CA_BUNDLE={path}` cannot be used: {reason}")]
-    CaBundle { path: String, reason: String },
-    #[error("the AWS endpoint's TLS certificate is not trusted: {0}")]
-    UntrustedCertificate(AwsError),
-}
-
-impl SessionError {
-    /// Advice for the user, separate from the message.
-    pub fn hint(&self) -> &'static str {
-        match self {
-            SessionError::NoRegion { .. } => "pass `--region`, set `AWS_REGION`, or set `region` in the profile",
-            SessionError::Identity(_) => "check the credentials: `aws sts get-caller-identity` (with the same profile) must work; an SSO profile needs `aws sso login` first",
-            SessionError::AssumeRole { .. } => "the role must exist and trust the source account (and the external id, if one is required)",
-            SessionError::ProfileNotFound { .. } => "list the profiles with `aws configure list-profiles`, or set `AWS_CONFIG_FILE`",
-            SessionError::BadRetrySetting { .. } => "fix or unset the variable (unset: the SDK default, standard mode with 3 attempts)",
-            SessionError::BadProfileRetrySetting { .. } => "fix or remove the setting in the AWS config file (removed: the SDK default, standard mode with 3 attempts)",
-            SessionError::CaBundle { .. } => "point `AWS_CA_BUNDLE` at a readable PEM file of CA certificates, or unset it",
-            SessionError::UntrustedCertificate(_) => "set `AWS_CA_BUNDLE` to the PEM file of the CA that signed the endpoint's certificate (a TLS proxy's or private endpoint's CA)",
-        }
-    }
-
-    /// The user's input or configuration is at fault (exit 2: a misspelt profile, no region),
-    /// rather than AWS failing.
-    pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
-            SessionError::ProfileNotFound { .. }
-                | SessionError::NoRegion { .. }
-                | SessionError::BadRetrySetting { .. }
-                | SessionError::BadProfileRetrySetting { .. }
-                | SessionError::CaBundle { .. }
-        )
-    }
-}
-
 /// Credentials and region for one account, with who they are.
 #[derive(Debug, Clone)]
 pub struct AwsSession {
@@ -171,12 +91,15 @@ pub struct AwsSession {
     pub account: String,
     pub arn: String,
     pub region: String,
+    /// Where the credentials come from (`-v`; never a secret).
+    pub credentials: CredentialSource,
 }
 
 /// aws-config's default loader with the options' overrides; anything not overridden (retries
 /// included) comes from the environment and the profile.
 fn config_loader(opts: &SessionOptions) -> aws_config::ConfigLoader {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .identity_cache(super::one_load::identity_cache());
     if let Some(n) = opts.max_attempts {
         loader = loader.retry_config(retry_config(n));
     }
@@ -203,18 +126,60 @@ impl AwsSession {
             }
         }
         let mut loader = config_loader(opts);
-        if let Some(client) = super::tls::ca_bundle_client()? {
-            loader = loader.http_client(client);
+        let http = super::tls::ca_bundle_client()?;
+        if let Some(client) = &http {
+            loader = loader.http_client(client.clone());
         }
         let config = default_retries(loader.load().await, opts);
-        let r = Self::from_config(config, opts.profile.clone()).await;
-        match (&r, &opts.profile) {
-            (Err(SessionError::NoRegion { .. } | SessionError::Identity(_)), Some(p))
-                if !profile_exists(p) =>
-            {
-                Err(SessionError::ProfileNotFound { profile: p.clone() })
+        // An explicit profile's credentials come from that profile only; the standard chain
+        // (environment first) otherwise. Either way one load is shared by every client.
+        let (provider, observed) = match &opts.profile {
+            Some(p) => (
+                SharedCredentialsProvider::new(OneLoad::new(explicit_profile_provider(
+                    p, &config, http,
+                ))),
+                None,
+            ),
+            None => {
+                let chain = config.credentials_provider().ok_or_else(|| {
+                    SessionError::Identity(AwsError::new(
+                        "sts",
+                        "GetCallerIdentity",
+                        "no credentials provider",
+                    ))
+                })?;
+                let observed = Observed::new(chain);
+                (
+                    SharedCredentialsProvider::new(OneLoad::new(observed.clone())),
+                    Some(observed),
+                )
             }
-            _ => r,
+        };
+        let config = config.to_builder().credentials_provider(provider).build();
+        let r = Self::from_config(config, opts.profile.clone()).await;
+        let named = opts
+            .profile
+            .clone()
+            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+        match (r, named) {
+            (Err(SessionError::NoRegion { .. } | SessionError::Identity(_)), Some(p))
+                if !profile_exists(&p) =>
+            {
+                Err(SessionError::ProfileNotFound { profile: p })
+            }
+            (Ok(mut session), _) => {
+                session.credentials = match (&opts.profile, observed) {
+                    (Some(name), _) => CredentialSource::Profile {
+                        name: name.clone(),
+                        kind: profile_kind(name),
+                        explicit: true,
+                    },
+                    (None, Some(o)) => o.source(),
+                    (None, None) => CredentialSource::Unknown,
+                };
+                Ok(session)
+            }
+            (r, _) => r,
         }
     }
 
@@ -239,6 +204,7 @@ impl AwsSession {
             account: who.account,
             arn: who.arn,
             region,
+            credentials: CredentialSource::Unknown,
         })
     }
 
@@ -251,16 +217,7 @@ impl AwsSession {
     ) -> Result<Self, SessionError> {
         // A role named without an ARN is in the partition of the credentials that assume it.
         let role_arn = role.arn_in(partition_of(&self.arn));
-        let provider = AssumedRole {
-            sts: self.sts(),
-            role_arn: role_arn.clone(),
-            external_id: external_id.map(str::to_string),
-        };
-        let config = self
-            .config
-            .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(provider))
-            .build();
+        let config = self.role_config(&role_arn, external_id);
         let who = who_am_i(&config)
             .await
             .map_err(|source| SessionError::AssumeRole {
@@ -272,6 +229,45 @@ impl AwsSession {
             account: who.account,
             arn: who.arn,
             region: self.region.clone(),
+            credentials: CredentialSource::AssumedRole {
+                role_arn,
+                by: self.account.clone(),
+            },
+        })
+    }
+
+    /// This session's config acting as `role_arn` (assumed once, when first used, and shared by
+    /// every client and region made from the config: [`super::assume::target_role`]).
+    pub(crate) fn role_config(&self, role_arn: &str, external_id: Option<&str>) -> SdkConfig {
+        let provider = super::assume::target_role(self.sts(), role_arn, external_id);
+        self.config
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .build()
+    }
+
+    /// A session acting as the launcher role `role_arn`, assumed with this session's
+    /// credentials (session name `amishare-test-launch`): one AssumeRole per (this identity,
+    /// role) for the run, shared by every region ([`super::assume::launcher_credentials`]).
+    pub async fn assume_launcher(&self, role_arn: &str) -> Result<Self, AwsError> {
+        let (credentials, arn) =
+            super::assume::launcher_credentials(&self.sts(), &self.arn, role_arn).await?;
+        let config = self
+            .config
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .build();
+        Ok(Self {
+            config,
+            account: account_of(role_arn)
+                .map(str::to_string)
+                .unwrap_or_else(|| self.account.clone()),
+            arn,
+            region: self.region.clone(),
+            credentials: CredentialSource::AssumedRole {
+                role_arn: role_arn.to_string(),
+                by: self.account.clone(),
+            },
         })
     }
 
@@ -287,6 +283,7 @@ impl AwsSession {
             account: self.account.clone(),
             arn: self.arn.clone(),
             region: region.to_string(),
+            credentials: self.credentials.clone(),
         }
     }
 
@@ -377,51 +374,6 @@ impl AwsSession {
     }
 }
 
-/// Credentials of a role assumed (session name `amishare`) with an STS client of the source
-/// session, which shares the source config's identity cache: refreshing these credentials does
-/// not resolve the source credentials again while they are valid.
-#[derive(Debug)]
-struct AssumedRole {
-    sts: aws_sdk_sts::Client,
-    role_arn: String,
-    external_id: Option<String>,
-}
-
-impl AssumedRole {
-    async fn assume(&self) -> aws_credential_types::provider::Result {
-        let out = self
-            .sts
-            .assume_role()
-            .role_arn(&self.role_arn)
-            .role_session_name(SESSION_NAME)
-            .set_external_id(self.external_id.clone())
-            .send()
-            .await
-            .map_err(CredentialsError::provider_error)?;
-        let c = out.credentials.ok_or_else(|| {
-            CredentialsError::unhandled("the AssumeRole answer has no credentials")
-        })?;
-        let expiry =
-            std::time::SystemTime::try_from(c.expiration).map_err(CredentialsError::unhandled)?;
-        Ok(Credentials::new(
-            c.access_key_id,
-            c.secret_access_key,
-            Some(c.session_token),
-            Some(expiry),
-            "amishare-assume-role",
-        ))
-    }
-}
-
-impl ProvideCredentials for AssumedRole {
-    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        future::ProvideCredentials::new(self.assume())
-    }
-}
-
 /// STS GetCallerIdentity with this config.
 pub async fn who_am_i(config: &SdkConfig) -> Result<CallerIdentity, AwsError> {
     let out = aws_sdk_sts::Client::new(config)
@@ -488,6 +440,7 @@ mod tests {
             account: account.to_string(),
             arn: format!("arn:aws:iam::{account}:root"),
             region: region.to_string(),
+            credentials: CredentialSource::Unknown,
         };
         let name = |s: &AwsSession| s.ec2().config().retry_partition().map(ToString::to_string);
         let a = session("444455556666", "us-east-1");

@@ -10,7 +10,7 @@
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
-use super::session::SessionError;
+use super::options::SessionError;
 
 /// Why `AWS_CA_BUNDLE` cannot be used (a [`SessionError::CaBundle`] for the caller).
 #[derive(Debug, Clone, PartialEq, Eq)]

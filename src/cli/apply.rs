@@ -168,14 +168,7 @@ pub(super) async fn apply_and_report(
         write_applied(target, plan, &report)?;
     }
     if global.verbose > 0 {
-        eprint!(
-            "{}",
-            render::calls::calls_text(&crate::aws::calls::snapshot())
-        );
-        eprint!(
-            "{}",
-            render::calls::throttled_text(&crate::aws::calls::throttled_snapshot())
-        );
+        eprint!("{}", super::connect::verbose_footer());
     }
     Ok(exit_for(&report))
 }

@@ -1,9 +1,18 @@
 //! The composition root: AWS sessions, readers and writers built from the flags (and from a saved
 //! plan's access settings), checked to act in the accounts they were given for.
+//!
+//! A profile named explicitly (`--profile`, `--target-profile`, `--org-profile`,
+//! `--key-account-profile`, picked in the prompts or recorded in a saved plan) gives its own
+//! credentials, never the environment's (`aws::credentials`). Before the first change every
+//! identity is checked against the account it is for: a target session against its `--to`
+//! account, a saved plan's source session against the plan's source account; a mismatch is bad
+//! input (exit 2) naming the flag, the expected and the actual account. `-v` lists each
+//! account's credential source ([`verbose_footer`]).
 
 use std::collections::BTreeMap;
 
 use super::{CliError, GlobalArgs};
+use crate::aws::credentials::record_source;
 use crate::aws::reader::SdkReader;
 use crate::aws::session::{AwsSession, RoleSpec, SessionOptions};
 use crate::aws::writer::SdkWriter;
@@ -25,6 +34,9 @@ pub struct Reach<'a> {
     pub regions: &'a [String],
     /// `--max-attempts`.
     pub max_attempts: Option<u32>,
+    /// The source account a saved plan (or a run's journal) was made for; `None`: a new copy,
+    /// whose source is whoever the credentials are.
+    pub plan_source_account: Option<&'a str>,
 }
 
 impl<'a> Reach<'a> {
@@ -36,6 +48,7 @@ impl<'a> Reach<'a> {
             accounts: &plan.options.target_accounts,
             regions: &plan.options.target_regions,
             max_attempts: None,
+            plan_source_account: Some(&plan.source.account),
         }
     }
 }
@@ -51,7 +64,46 @@ pub async fn source_session(
         endpoint_url: None,
         max_attempts,
     };
-    Ok(AwsSession::load(&opts).await?)
+    let session = AwsSession::load(&opts).await?;
+    note_source(
+        &session,
+        "source",
+        flag("--profile", opts.profile.as_deref(), false),
+    );
+    Ok(session)
+}
+
+/// How a profile or role was chosen, for messages and `-v`: "`--profile src`", "`--target-role
+/// R` (recorded in the plan)", or, without one, "the standard credential chain".
+fn flag(name: &str, value: Option<&str>, from_plan: bool) -> String {
+    match (value, from_plan) {
+        (Some(v), false) => format!("`{name} {v}`"),
+        (Some(v), true) => format!("`{name} {v}` (recorded in the plan)"),
+        (None, _) => "the standard credential chain (environment, then `AWS_PROFILE`)".into(),
+    }
+}
+
+/// Remember `session`'s credential source for `-v`.
+fn note_source(session: &AwsSession, role: &str, chosen_by: String) {
+    record_source(
+        &session.account,
+        role,
+        format!("{}, chosen by {chosen_by}", session.credentials),
+    );
+}
+
+/// `-v`: API calls per account/region, throttled attempts, AssumeRole calls per calling account
+/// and each account's credential source.
+pub fn verbose_footer() -> String {
+    use super::render::calls;
+    use crate::aws::calls as counted;
+    [
+        calls::calls_text(&counted::snapshot()),
+        calls::throttled_text(&counted::throttled_snapshot()),
+        calls::assume_role_text(&counted::assume_role_snapshot()),
+        calls::credentials_text(&crate::aws::credentials::sources_snapshot()),
+    ]
+    .concat()
 }
 
 /// Build the clients for the source account and every target account and region; `loaded` is
@@ -75,10 +127,24 @@ pub async fn connect(
         endpoint_url: None,
         max_attempts: reach.max_attempts,
     };
+    let from_plan = reach.plan_source_account.is_some();
+    let chosen = flag("--profile", opts.profile.as_deref(), from_plan);
     let source = match loaded {
         Some(session) => session,
         None => AwsSession::load(&opts).await?,
     };
+    if let Some(expected) = reach.plan_source_account {
+        if source.account != expected {
+            return Err(CliError::usage(
+                format!(
+                    "{chosen} acts in account {} (`{}`), not in the plan's source account {expected}",
+                    source.account, source.arn
+                ),
+                "use the profile (or environment credentials) the plan was made with",
+            ));
+        }
+    }
+    note_source(&source, "source", chosen);
     let regions: Vec<String> = if reach.regions.is_empty() {
         vec![source.region.clone()]
     } else {
@@ -95,7 +161,7 @@ pub async fn connect(
         reach
             .accounts
             .iter()
-            .map(|account| target_session(&source, access, account, reach.max_attempts)),
+            .map(|account| target_session(&source, reach, account)),
     )
     .await?;
     let mut targets = Vec::new();
@@ -128,45 +194,47 @@ fn conn(session: &AwsSession) -> Conn<SdkReader, SdkWriter> {
 
 /// The session for one target account: the assumed `--target-role`, the `--target-profile`, the
 /// source session when the target is the source account, else none (a hand-off). A session
-/// that acts in another account than `account` is bad input.
+/// that acts in another account than `account` is bad input naming the flag.
 async fn target_session(
     source: &AwsSession,
-    access: &AccessSpec,
+    reach: &Reach<'_>,
     account: &str,
-    max_attempts: Option<u32>,
 ) -> Result<Option<AwsSession>, CliError> {
-    let session = if let Some(role) = &access.target_role {
-        Some(
-            source
-                .assume_role(
-                    &RoleSpec::parse(role, account),
-                    access.external_id.as_deref(),
-                )
-                .await?,
-        )
+    let access = reach.access;
+    let from_plan = reach.plan_source_account.is_some();
+    let (session, chosen) = if let Some(role) = &access.target_role {
+        let s = source
+            .assume_role(
+                &RoleSpec::parse(role, account),
+                access.external_id.as_deref(),
+            )
+            .await?;
+        (Some(s), flag("--target-role", Some(role), from_plan))
     } else if let Some(profile) = &access.target_profile {
         let o = SessionOptions {
             profile: Some(profile.clone()),
             region: Some(source.region.clone()),
             endpoint_url: None,
-            max_attempts,
+            max_attempts: reach.max_attempts,
         };
-        Some(AwsSession::load(&o).await?)
+        let s = AwsSession::load(&o).await?;
+        (Some(s), flag("--target-profile", Some(profile), from_plan))
     } else if account == source.account {
-        Some(source.clone())
+        (Some(source.clone()), "the source's credentials".to_string())
     } else {
-        None
+        (None, String::new())
     };
     if let Some(s) = &session {
         if s.account != account {
             return Err(CliError::usage(
                 format!(
-                    "the target credentials act in account {} (`{}`), not in `{account}`",
+                    "{chosen} acts in account {} (`{}`), not in the target {account}",
                     s.account, s.arn
                 ),
-                "pass the role or profile of the account named with `--to`",
+                "pass the role or profile of the account named with `--to` (`aws sts get-caller-identity --profile P` shows the account a profile acts in)",
             ));
         }
+        note_source(s, "target", chosen);
     }
     Ok(session)
 }
@@ -183,6 +251,11 @@ pub async fn diagnose_readers(
         ..SessionOptions::default()
     };
     let session = AwsSession::load(&opts).await?;
+    note_source(
+        &session,
+        "caller",
+        flag("--profile", opts.profile.as_deref(), false),
+    );
     let reader = SdkReader::new(&session);
     let key_reader = match key_account_profile {
         Some(p) => {
@@ -192,9 +265,36 @@ pub async fn diagnose_readers(
                 ..SessionOptions::default()
             };
             let s = AwsSession::load(&kopts).await?;
+            note_source(
+                &s,
+                "key account",
+                flag("--key-account-profile", Some(p), false),
+            );
             Some(SdkReader::new(&s))
         }
         None => None,
     };
     Ok((session, reader, key_reader))
+}
+
+/// The session of `--org-profile P` (the organization's management or delegated administrator
+/// account) in `region`: that profile's credentials only.
+pub async fn org_session(
+    profile: &str,
+    region: &str,
+    max_attempts: Option<u32>,
+) -> Result<AwsSession, CliError> {
+    let opts = SessionOptions {
+        profile: Some(profile.to_string()),
+        region: Some(region.to_string()),
+        endpoint_url: None,
+        max_attempts,
+    };
+    let session = AwsSession::load(&opts).await?;
+    note_source(
+        &session,
+        "organizations",
+        flag("--org-profile", Some(profile), false),
+    );
+    Ok(session)
 }

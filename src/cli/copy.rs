@@ -232,6 +232,7 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         accounts: &args.to,
         regions: &args.target_region,
         max_attempts: args.max_attempts,
+        plan_source_account: None,
     };
     let (world, regions) = connect(global, &reach, loaded).await?;
     let mut opts = args.plan_options(access, regions)?;
@@ -276,14 +277,7 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
             super::export::write_unapplied(target, &plan, status)?;
         }
         if global.verbose > 0 {
-            eprint!(
-                "{}",
-                render::calls::calls_text(&crate::aws::calls::snapshot())
-            );
-            eprint!(
-                "{}",
-                render::calls::throttled_text(&crate::aws::calls::throttled_snapshot())
-            );
+            eprint!("{}", super::connect::verbose_footer());
         }
         return Ok(exit_for(&report));
     }

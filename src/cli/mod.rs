@@ -46,8 +46,9 @@ pub enum OutputFormat {
 /// AWS_ENDPOINT_URL, ...) is honoured by the aws layer.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GlobalArgs {
-    /// AWS profile for the (source) account
-    #[arg(long, global = true, env = "AWS_PROFILE")]
+    /// AWS profile for the (source) account: its credentials win over any in the environment
+    /// (`AWS_PROFILE` is read by the standard chain, after environment keys, as the AWS CLI does)
+    #[arg(long, global = true)]
     pub profile: Option<String>,
     /// AWS region for the (source) account
     #[arg(long, global = true)]

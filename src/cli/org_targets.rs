@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::connect::source_session;
+use super::connect::{org_session, source_session};
 use super::{CliError, GlobalArgs};
 use crate::aws::reader::organizations::SdkOrgReader;
-use crate::aws::session::{AwsSession, SessionOptions};
+use crate::aws::session::AwsSession;
 use crate::workflow::org_scope::{describe, member_paths};
 use crate::workflow::org_targets::{
     list_requested, parse_accounts_file, resolve, KeyPolicyPrincipals, OrgRequest, OrgTargets,
@@ -148,15 +148,7 @@ pub async fn resolve_targets(
         let source = source_session(global, max_attempts).await?;
         source_account.clone_from(&source.account);
         let reader = match &org.org_profile {
-            Some(p) => {
-                let opts = SessionOptions {
-                    profile: Some(p.clone()),
-                    region: Some(source.region.clone()),
-                    endpoint_url: None,
-                    max_attempts,
-                };
-                SdkOrgReader::new(&AwsSession::load(&opts).await?)
-            }
+            Some(p) => SdkOrgReader::new(&org_session(p, &source.region, max_attempts).await?),
             None => SdkOrgReader::new(&source),
         };
         let hint =

@@ -36,6 +36,9 @@ mod everyday;
 // Everyday use, the checks: the private state directory, offline checks of copy's flags and
 // durations, `--no-input` on rollback and apply.
 mod everyday_checks;
+// Issue 19: an explicit profile (`--profile`, `--target-profile`, `--org-profile`,
+// `--key-account-profile`) wins over environment keys; a wrong-account profile is refused.
+mod explicit_profiles;
 // `--export terraform|cloudformation DIR`: the files checked by python-hcl2, cfn-lint and sh.
 mod export;
 // `explain` end to end: exit codes, rendered text and JSON (snapshots), errors.

@@ -200,6 +200,7 @@ mod tests {
             account: "444455556666".into(),
             arn: "arn:aws:iam::444455556666:root".into(),
             region: "us-east-1".into(),
+            credentials: crate::aws::credentials::CredentialSource::Unknown,
         };
         let moved = SdkReader::new(&session).in_region("eu-west-1").unwrap();
         let built = SdkReader::new(&session.in_region("eu-west-1"));

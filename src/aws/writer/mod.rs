@@ -189,7 +189,7 @@ impl Writer for SdkWriter {
     }
 
     async fn assume_role(&self, role_arn: &str) -> Result<Self, AwsError> {
-        let s = crate::aws::assume::assume_launcher(&self.session, role_arn).await?;
+        let s = self.session.assume_launcher(role_arn).await?;
         Ok(SdkWriter::new(&s))
     }
 
