@@ -99,6 +99,9 @@ fn six_concurrent_copies_then_six_share_only_runs_all_succeed_first_try_and_lose
     let original = source_policy(&emu, &seed);
     let copies: Vec<String> = (1..=6).map(account).collect();
     let shares: Vec<String> = (7..=12).map(account).collect();
+    for a in copies.iter().chain(&shares) {
+        emu.admin_target_role(a);
+    }
 
     let results = concurrently(&emu, &seed, &copies, &[]);
     for ((code, report, stderr), a) in results.iter().zip(&copies) {
@@ -311,6 +314,8 @@ fn a_run_killed_in_its_retry_loop_resumes_and_another_rolls_back_cleanly() {
     let seed = emu.seed(&[]);
     let dir = crate::common::private_tempdir();
     let (a, b) = (account(21), account(22));
+    emu.admin_target_role(&a);
+    emu.admin_target_role(&b);
 
     // Killed, then run again: it resumes the journal and completes.
     let killed = kill_in_retry_loop(&emu, &seed, &a, dir.path());
@@ -351,6 +356,7 @@ fn apply_merges_a_saved_plan_into_a_key_policy_changed_only_elsewhere() {
     let ami = seed["ami_id"].as_str().unwrap();
     let key = seed["source_key_arn"].as_str().unwrap();
     let to = account(31);
+    emu.admin_target_role(&to);
     let plan_file = emu.state_path().join("plan.json");
     let out = emu
         .amishare_as_source(&seed)
