@@ -208,7 +208,7 @@ pub fn is_grant_action(action: &str) -> bool {
 }
 
 /// What the user knows about the caller's side of the request (`explain`'s flags).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CallerContext {
     /// Where the launch or copy happens; default: the key's region.
     pub region: Option<String>,
@@ -219,4 +219,7 @@ pub struct CallerContext {
     pub principal_tags: BTreeMap<String, String>,
     /// The time of the request, for `aws:CurrentTime`/`aws:EpochTime` (absent when `None`).
     pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// The layers beyond key policy, identity policies and grants: the caller account's SCPs,
+    /// the key owner's RCPs, the caller's permissions boundary and session policies.
+    pub guardrails: super::guardrails::Guardrails,
 }

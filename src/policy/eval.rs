@@ -2,6 +2,7 @@
 //! (DOMAIN.md "How access to a KMS key is decided").
 
 use super::context::RequestContext;
+use super::guardrails::{evaluate_layers, key_policy_names_caller, Guardrails, LayerDecision};
 use super::matching::{
     glob_match, not_principal_excludes, parse_arn, Caller, PrincipalError, PrincipalMatch,
 };
@@ -182,6 +183,9 @@ pub struct Decision {
     /// e.g. `kms:CreateGrant`.
     pub action: String,
     pub verdict: Verdict,
+    /// The verdict of the key policy, identity policies and grants alone (before guardrails).
+    #[serde(skip)]
+    pub policies_verdict: Verdict,
     pub key_policy: SourceDecision,
     pub identity_policies: SourceDecision,
     pub grants: SourceDecision,
@@ -194,6 +198,16 @@ pub struct Decision {
     /// Policy variables without a value in statements that otherwise apply.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unresolved_variables: Vec<UnresolvedVariable>,
+    /// What each known guardrail layer (SCP, RCP, permissions boundary, session policy) decided.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<LayerDecision>,
+}
+
+impl Decision {
+    /// The guardrail layers that deny the request.
+    pub fn denying_layers(&self) -> impl Iterator<Item = &LayerDecision> {
+        self.guardrails.iter().filter(|l| l.denies())
+    }
 }
 
 impl Decision {
@@ -498,6 +512,67 @@ pub fn evaluate(
     action: &str,
     ctx: &RequestContext,
 ) -> Decision {
+    evaluate_guarded(
+        key,
+        key_arn,
+        caller,
+        identity_policies,
+        action,
+        ctx,
+        &Guardrails::default(),
+    )
+}
+
+/// [`evaluate`] with the guardrail layers: any layer that denies makes the verdict `Deny`; a
+/// layer that could not be read turns an `Allow` into `Undecided` (never a clean allow).
+pub fn evaluate_guarded(
+    key: &KeyInfo,
+    key_arn: &KeyArn,
+    caller: &Caller,
+    identity_policies: &[PolicyDocument],
+    action: &str,
+    ctx: &RequestContext,
+    guardrails: &Guardrails,
+) -> Decision {
+    let mut d = evaluate_base(key, key_arn, caller, identity_policies, action, ctx);
+    if guardrails.is_empty() {
+        return d;
+    }
+    let action_lc = action.to_ascii_lowercase();
+    let names_caller = d.key_policy.outcome == Outcome::Allow
+        && key_policy_names_caller(key, &d.key_policy.statements, caller);
+    d.guardrails = evaluate_layers(
+        guardrails,
+        &super::guardrails::Request {
+            key,
+            key_account: &key_arn.account,
+            caller,
+            action_lc: &action_lc,
+            ctx,
+            resource_names_caller: names_caller,
+        },
+    );
+    if d.guardrails.iter().any(LayerDecision::denies) {
+        d.verdict = Verdict::Deny;
+    } else if d.verdict == Verdict::Allow
+        && d
+            .guardrails
+            .iter()
+            .any(|l| l.outcome == super::guardrails::LayerOutcome::Unseen)
+    {
+        d.verdict = Verdict::Undecided;
+    }
+    d
+}
+
+fn evaluate_base(
+    key: &KeyInfo,
+    key_arn: &KeyArn,
+    caller: &Caller,
+    identity_policies: &[PolicyDocument],
+    action: &str,
+    ctx: &RequestContext,
+) -> Decision {
     let action_lc = action.to_ascii_lowercase();
     let cross_account = caller.account != key_arn.account;
     let mut notes = Notes::default();
@@ -531,11 +606,13 @@ pub fn evaluate(
     Decision {
         action: action.to_string(),
         verdict,
+        policies_verdict: verdict,
         identity_required: cross_account || key_policy.outcome == Outcome::DelegatesToIam,
         key_policy,
         identity_policies: identity,
         grants,
         condition_failures: notes.failures,
         unresolved_variables: notes.unresolved,
+        guardrails: Vec::new(),
     }
 }

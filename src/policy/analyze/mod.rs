@@ -1,7 +1,7 @@
 //! `analyze`: run a scenario's requests, decide, and explain every reason with a fix.
 
 use super::context::CallerContext;
-use super::eval::{evaluate, Decision, KeyArn, KeyInfo, KeyManager, Outcome, PolicyError, Verdict};
+use super::eval::{evaluate_guarded, Decision, KeyArn, KeyInfo, KeyManager, Outcome, PolicyError, Verdict};
 use super::findings::{Finding, Severity};
 use super::lint::lint;
 use super::matching::Caller;
@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 mod deny;
+mod guardrails;
 mod identity;
 mod key_policy;
 
@@ -79,13 +80,14 @@ pub fn analyze(req: &AnalysisRequest<'_>) -> Result<Analysis, PolicyError> {
     )
     .iter()
     .map(|r| {
-        evaluate(
+        evaluate_guarded(
             req.key,
             &key_arn,
             &caller,
             req.identity_policies,
             r.action,
             &r.context,
+            &req.context.guardrails,
         )
     })
     .collect();
@@ -216,13 +218,14 @@ impl Ctx<'_> {
             out.push(self.aws_managed());
         }
         self.explicit_denies(out);
+        self.guardrail_reasons(out);
         if aws_managed_cross {
             return;
         }
         let slr = self.caller.is_autoscaling_service_role();
         if slr && self.cross_account {
             if self.checks.iter().any(|c| {
-                !c.allowed()
+                c.policies_verdict != Verdict::Allow
                     && c.key_policy.outcome != Outcome::ExplicitDeny
                     && c.identity_policies.outcome != Outcome::ExplicitDeny
             }) {

@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use super::ports_write::{DryRunOutcome, DryRunProbe};
 
 mod action;
+mod excluded;
 mod lifecycle;
 pub use self::action::*;
+pub use self::excluded::{by_cause, ExcludedAccount, GuardrailCause};
 pub use self::lifecycle::*;
 use crate::domain::states::{closed_set, ImageState, KeyManager, KeyState};
 use crate::policy::edit::AddedPrincipal;
@@ -199,6 +201,12 @@ closed_set! {
         KeyPolicyEdit => "key-policy-edit",
         /// `--reencrypt-with` names a key that cannot be used.
         ReencryptKey => "reencrypt-key",
+        /// A guardrail amishare cannot change (SCP, RCP, permissions boundary) denies every
+        /// target account.
+        GuardrailDenied => "guardrail-denied",
+        /// The Allowed AMIs setting (or an EC2 declarative policy) of every target excludes
+        /// the source account.
+        AllowedAmis => "allowed-amis",
     }
 }
 
@@ -293,6 +301,9 @@ pub struct Plan {
     /// Facts the reviewer should know that are not warnings (e.g. which key launchers use).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Target accounts left out because a guardrail denies them (the others proceed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<ExcludedAccount>,
 }
 
 impl Plan {

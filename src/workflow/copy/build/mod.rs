@@ -10,11 +10,16 @@
 //!    no credentials for;
 //! 5. [`revoke`]: `--revoke-after-copy`'s undoing of the shares and key policy additions.
 //!
+//! Before all of these, [`guardrails`] leaves out the target accounts a layer amishare cannot
+//! change denies (SCP, RCP, permissions boundary, Allowed AMIs); when it leaves out every
+//! target, its causes are blockers.
+//!
 //! Step ids are `{prefix}1`, `{prefix}2`, ... in that order (`s` on a first attempt).
 
 pub mod access;
 pub mod autoscaling;
 pub mod blockers;
+pub mod guardrails;
 pub mod handoff;
 pub mod launch_as;
 pub mod launchers;
@@ -95,7 +100,18 @@ pub fn build_plan_with_prefix(
     created_at: &str,
 ) -> Result<Plan, CopyError> {
     check_grants(opts)?;
+    // 0. Guardrails: the accounts a layer amishare cannot change denies are left out.
+    let pass = guardrails::guardrail_pass(d, opts, &customer_keys_of(d));
+    let narrowed = guardrails::exclude_blocked(d, opts, &pass);
+    let (d, opts) = match &narrowed {
+        Some((d2, o2)) => (d2, o2),
+        None => (d, opts),
+    };
     let mut draft = Draft::new(prefix);
+    if narrowed.is_none() {
+        draft.blockers.extend(guardrails::blockers(&pass));
+    }
+    draft.notes.extend(pass.notes.iter().cloned());
     let source = source_image(d);
 
     // 1. What stops the copy.
@@ -171,7 +187,16 @@ pub fn build_plan_with_prefix(
         warnings: draft.warnings,
         probes: d.probes.clone(),
         notes: draft.notes,
+        excluded: pass.excluded,
     })
+}
+
+/// The customer managed source keys (AWS managed ones cannot be shared at all).
+fn customer_keys_of(d: &Discovery) -> Vec<&KeyFacts> {
+    d.keys
+        .iter()
+        .filter(|k| !k.description.is_aws_managed())
+        .collect()
 }
 
 /// The `--grant` principals of `t` that use the SOURCE key: with `--share-only` every launcher

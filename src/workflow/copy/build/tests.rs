@@ -142,6 +142,7 @@ pub(super) fn discovery(manager: &str, shared: bool, policy: String) -> Discover
         }],
         reencrypt: None,
         probes: vec![],
+        guardrails: Default::default(),
     }
 }
 
