@@ -28,6 +28,23 @@ pub struct BoundaryDoc {
     pub document: String,
 }
 
+/// `aws iam get-role|get-user ... --query ...PermissionsBoundary` for a principal ARN (a role
+/// session: its role).
+pub fn boundary_command(arn: &str) -> String {
+    use crate::domain::arn::{Principal, PrincipalKind};
+    match Principal::parse(arn) {
+        Some(p) if p.kind == PrincipalKind::User => format!(
+            "aws iam get-user --user-name {} --query User.PermissionsBoundary",
+            p.name
+        ),
+        Some(p) if !p.name.is_empty() => format!(
+            "aws iam get-role --role-name {} --query Role.PermissionsBoundary",
+            p.name
+        ),
+        _ => "aws iam get-role --role-name ROLE --query Role.PermissionsBoundary".to_string(),
+    }
+}
+
 /// A principal's permissions boundary as discovery saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]

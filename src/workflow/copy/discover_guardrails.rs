@@ -10,30 +10,15 @@
 
 use super::build::source_key_users;
 use super::facts::Discovery;
-use crate::domain::arn::Principal;
 use crate::workflow::guardrail_facts::{
-    AllowedImagesFact, BoundaryFact, GuardrailDiscovery, OrgGuardrailReader, OrgPolicyKind,
+    boundary_command, AllowedImagesFact, BoundaryFact, GuardrailDiscovery, OrgGuardrailReader,
+    OrgPolicyKind,
 };
 use crate::workflow::org_targets::OrgReader;
 use crate::workflow::plan::PlanOptions;
 use crate::workflow::ports::{Reader, Seen};
 use crate::workflow::ports_write::Writer;
 use crate::workflow::world::World;
-
-/// `aws iam get-role|get-user ... --query ...PermissionsBoundary` for a principal.
-fn boundary_command(arn: &str) -> String {
-    match Principal::parse(arn) {
-        Some(p) if p.kind == crate::domain::arn::PrincipalKind::User => format!(
-            "aws iam get-user --user-name {} --query User.PermissionsBoundary",
-            p.name
-        ),
-        Some(p) => format!(
-            "aws iam get-role --role-name {} --query Role.PermissionsBoundary",
-            p.name
-        ),
-        None => format!("aws iam get-role --role-name ROLE --query Role.PermissionsBoundary  # {arn}"),
-    }
-}
 
 /// Boundaries and Allowed AMIs, read with each target's own credentials.
 pub async fn account_guardrails<R: Reader, W: Writer>(

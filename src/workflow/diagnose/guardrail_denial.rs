@@ -116,7 +116,7 @@ fn fix_for(d: &LayerDenial, who: &str, key: &str) -> CauseFix {
             format!(
                 "ask whoever administers `{who}`'s permissions boundary to allow the action on the key (the principal cannot change its own boundary)"
             ),
-            vec![boundary_command(who)],
+            vec![crate::workflow::guardrail_facts::boundary_command(who)],
         ),
         Layer::SessionPolicy => (
             format!(
@@ -133,24 +133,6 @@ fn fix_for(d: &LayerDenial, who: &str, key: &str) -> CauseFix {
         documents: Vec::new(),
         commands,
     }
-}
-
-/// `aws iam get-role|get-user ... --query ...PermissionsBoundary` for a principal ARN.
-fn boundary_command(who: &str) -> String {
-    let resource = who.split(':').nth(5).unwrap_or("");
-    if let Some(rest) = resource.strip_prefix("assumed-role/") {
-        let role = rest.split('/').next().unwrap_or(rest);
-        return format!("aws iam get-role --role-name {role} --query Role.PermissionsBoundary");
-    }
-    if let Some(rest) = resource.strip_prefix("role/") {
-        let role = rest.rsplit('/').next().unwrap_or(rest);
-        return format!("aws iam get-role --role-name {role} --query Role.PermissionsBoundary");
-    }
-    let user = resource
-        .strip_prefix("user/")
-        .map(|r| r.rsplit('/').next().unwrap_or(r))
-        .unwrap_or("USER");
-    format!("aws iam get-user --user-name {user} --query User.PermissionsBoundary")
 }
 
 /// A cause for a denial whose message names a guardrail layer; `None` when it names none.

@@ -295,4 +295,6 @@ fn source_keys(d: &Discovery) -> Vec<SourceKey> {
 #[cfg(test)]
 mod org_tests;
 #[cfg(test)]
+mod guardrails_tests;
+#[cfg(test)]
 mod tests;
