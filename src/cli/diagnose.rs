@@ -169,6 +169,7 @@ mod tests {
             ami: ami.map(str::to_string),
             principal: principal.map(str::to_string),
             key_account_profile: None,
+            org_profile: None,
             asg: None,
         }
     }

@@ -116,15 +116,20 @@ pub struct Unseen {
 }
 
 /// What is known of one layer.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Known<T> {
     /// The layer does not exist here (no organization, no boundary, no session policy) or was
     /// not given: it is not evaluated.
-    #[default]
     Absent,
     Known(T),
     /// It may exist but could not be read.
     Unseen(Unseen),
+}
+
+impl<T> Default for Known<T> {
+    fn default() -> Self {
+        Self::Absent
+    }
 }
 
 impl<T> Known<T> {
@@ -309,12 +314,12 @@ fn scp_decision(scps: &Known<OrgPath>, r: &Request<'_>) -> Option<LayerDecision>
         Known::Unseen(u) => return Some(LayerDecision::unseen(Layer::Scp, u)),
         Known::Known(p) => p,
     };
-    let exempt = |why: &str| Some(LayerDecision::new(Layer::Scp, LayerOutcome::Exempt).note(why));
+    let exempt = |why: String| Some(LayerDecision::new(Layer::Scp, LayerOutcome::Exempt).note(why));
     if path.management_account {
-        return exempt("SCPs do not apply to the organization's management account");
+        return exempt("SCPs do not apply to the organization's management account".into());
     }
     if is_service_linked_role(r.caller) {
-        return exempt("SCPs do not apply to service-linked roles");
+        return exempt("SCPs do not apply to service-linked roles".into());
     }
     let mut allowed = Vec::new();
     let mut missing = None;
@@ -351,18 +356,18 @@ fn rcp_decision(rcps: &Known<OrgPath>, r: &Request<'_>) -> Option<LayerDecision>
         Known::Unseen(u) => return Some(LayerDecision::unseen(Layer::Rcp, u)),
         Known::Known(p) => p,
     };
-    let exempt = |why: &str| Some(LayerDecision::new(Layer::Rcp, LayerOutcome::Exempt).note(why));
+    let exempt = |why: String| Some(LayerDecision::new(Layer::Rcp, LayerOutcome::Exempt).note(why));
     if r.key.manager == KeyManager::Aws {
-        return exempt("RCPs do not apply to AWS managed keys");
+        return exempt("RCPs do not apply to AWS managed keys".into());
     }
     if path.management_account {
-        return exempt(&format!(
+        return exempt(format!(
             "RCPs do not apply to resources of the management account ({})",
             r.key_account
         ));
     }
     if is_service_linked_role(r.caller) {
-        return exempt("RCPs do not apply to calls by service-linked roles");
+        return exempt("RCPs do not apply to calls by service-linked roles".into());
     }
     for level in &path.levels {
         let (_, denies) = matching(level_docs(level), r, true);

@@ -7,7 +7,7 @@ use super::{find_statement, group_by_statement, is_network_key, Ctx};
 use crate::policy::findings::{
     identity_statements_for, list_words, Finding, FindingCode, Fix, Severity,
 };
-use crate::policy::guardrails::{Guardrails, Known, Layer, LayerDecision, LayerOutcome};
+use crate::policy::guardrails::{Guardrails, Known, Layer, LayerDecision, LayerOutcome, OrgPath};
 use crate::policy::model::{PolicyDocument, StatementRef};
 use crate::policy::statement::{has_via_aws_service_exception, with_via_aws_service_exception};
 use serde_json::{json, Map, Value};
@@ -48,26 +48,27 @@ pub(crate) fn with_condition_exception(
     st
 }
 
+fn org_docs(k: &Known<OrgPath>) -> Vec<&PolicyDocument> {
+    match k {
+        Known::Known(p) => p
+            .levels
+            .iter()
+            .flat_map(|l| l.policies.iter().map(|p| &p.document))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The documents of one layer, to find a statement's JSON.
 fn layer_docs(g: &Guardrails, layer: Layer) -> Vec<&PolicyDocument> {
-    let org = |k: &'_ Known<crate::policy::guardrails::OrgPath>| -> Vec<&PolicyDocument> {
-        match k {
-            Known::Known(p) => p
-                .levels
-                .iter()
-                .flat_map(|l| l.policies.iter().map(|p| &p.document))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    match (layer, g) {
-        (Layer::Scp, g) => org(&g.scps),
-        (Layer::Rcp, g) => org(&g.rcps),
-        (Layer::PermissionsBoundary, g) => match &g.boundary {
+    match layer {
+        Layer::Scp => org_docs(&g.scps),
+        Layer::Rcp => org_docs(&g.rcps),
+        Layer::PermissionsBoundary => match &g.boundary {
             Known::Known(b) => vec![&b.document],
             _ => Vec::new(),
         },
-        (Layer::SessionPolicy, g) => match &g.session_policies {
+        Layer::SessionPolicy => match &g.session_policies {
             Known::Known(d) => d.iter().collect(),
             _ => Vec::new(),
         },

@@ -157,8 +157,15 @@ fn policy_causes(d: &Discovery, opts: &PlanOptions, t: &TargetFacts, keys: &[&Ke
     causes
 }
 
-/// Allowed AMIs of each target region that excludes the source image.
-fn allowed_images_causes(d: &Discovery, opts: &PlanOptions, t: &TargetFacts, notes: &mut Vec<String>) -> Vec<GuardrailCause> {
+/// Allowed AMIs of each target region that excludes the source image (its age counted at
+/// `now`, the plan's creation time: plan building reads no clock).
+fn allowed_images_causes(
+    d: &Discovery,
+    opts: &PlanOptions,
+    t: &TargetFacts,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+    notes: &mut Vec<String>,
+) -> Vec<GuardrailCause> {
     let owner = d.image.owner.clone().unwrap_or_else(|| d.source.account.clone());
     if owner == t.account {
         return Vec::new();
@@ -168,7 +175,8 @@ fn allowed_images_causes(d: &Discovery, opts: &PlanOptions, t: &TargetFacts, not
         .creation_date
         .as_deref()
         .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-        .map(|c| (chrono::Utc::now() - c.with_timezone(&chrono::Utc)).num_days());
+        .zip(now)
+        .map(|(c, now)| (now - c.with_timezone(&chrono::Utc)).num_days());
     let view = ImageView {
         owner: &owner,
         name: d.image.name.as_deref(),
@@ -214,15 +222,24 @@ fn allowed_images_causes(d: &Discovery, opts: &PlanOptions, t: &TargetFacts, not
     out
 }
 
-/// Every target account a guardrail denies, with its causes.
-pub fn guardrail_pass(d: &Discovery, opts: &PlanOptions, keys: &[&KeyFacts]) -> GuardrailPass {
+/// Every target account a guardrail denies, with its causes. `created_at`: the plan's
+/// creation time (RFC 3339), for the image's age.
+pub fn guardrail_pass(
+    d: &Discovery,
+    opts: &PlanOptions,
+    keys: &[&KeyFacts],
+    created_at: &str,
+) -> GuardrailPass {
     let mut pass = GuardrailPass::default();
     if d.guardrails.is_empty() {
         return pass;
     }
+    let now = chrono::DateTime::parse_from_rfc3339(created_at)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc));
     for t in &d.targets {
         let mut causes = policy_causes(d, opts, t, keys, &mut pass.notes);
-        causes.extend(allowed_images_causes(d, opts, t, &mut pass.notes));
+        causes.extend(allowed_images_causes(d, opts, t, now, &mut pass.notes));
         if !causes.is_empty() {
             pass.excluded.push(ExcludedAccount {
                 account: t.account.clone(),

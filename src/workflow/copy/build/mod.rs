@@ -101,7 +101,7 @@ pub fn build_plan_with_prefix(
 ) -> Result<Plan, CopyError> {
     check_grants(opts)?;
     // 0. Guardrails: the accounts a layer amishare cannot change denies are left out.
-    let pass = guardrails::guardrail_pass(d, opts, &customer_keys_of(d));
+    let pass = guardrails::guardrail_pass(d, opts, &customer_keys_of(d), created_at);
     let narrowed = guardrails::exclude_blocked(d, opts, &pass);
     let (d, opts) = match &narrowed {
         Some((d2, o2)) => (d2, o2),
