@@ -109,15 +109,15 @@ pub async fn run(global: &GlobalArgs, args: DiagnoseArgs) -> Result<Exit, CliErr
         options.scps = Some(launch_account_scps(global, p, &session.account).await?);
     }
     let d = diagnose_launch(&reader, key_reader.as_ref(), &target, &options)
-    .await
-    .map_err(|e| {
-        let hint = e.hint();
-        let err = CliError::runtime(e.to_string());
-        match hint {
-            Some(h) => err.with_hint(h),
-            None => err,
-        }
-    })?;
+        .await
+        .map_err(|e| {
+            let hint = e.hint();
+            let err = CliError::runtime(e.to_string());
+            match hint {
+                Some(h) => err.with_hint(h),
+                None => err,
+            }
+        })?;
     match global.output {
         OutputFormat::Json => println!("{}", render::diagnosis::json(&d)?),
         OutputFormat::Text => print!("{}", render_text(&d)),

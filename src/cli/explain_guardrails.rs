@@ -69,7 +69,7 @@ fn org_path(
     if files.is_empty() {
         return Ok(Known::Absent);
     }
-    let named = names.len() + 1 == files.len();
+    let named = !names.is_empty() && names.len() + 1 == files.len();
     let mut levels = Vec::new();
     for (i, f) in files.iter().enumerate() {
         let origin = f.display().to_string();
@@ -136,7 +136,12 @@ pub fn guardrails(
     };
     let session = documents("--session-policy", &args.session_policy)?;
     Ok(Guardrails {
-        scps: org_path("--scp", &args.scp, &path_levels(org_paths), principal_account)?,
+        scps: org_path(
+            "--scp",
+            &args.scp,
+            &path_levels(org_paths),
+            principal_account,
+        )?,
         rcps: org_path("--rcp", &args.rcp, &[], key_account)?,
         boundary,
         session_policies: if session.is_empty() {

@@ -555,8 +555,7 @@ pub fn evaluate_guarded(
     if d.guardrails.iter().any(LayerDecision::denies) {
         d.verdict = Verdict::Deny;
     } else if d.verdict == Verdict::Allow
-        && d
-            .guardrails
+        && d.guardrails
             .iter()
             .any(|l| l.outcome == super::guardrails::LayerOutcome::Unseen)
     {

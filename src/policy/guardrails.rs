@@ -116,20 +116,15 @@ pub struct Unseen {
 }
 
 /// What is known of one layer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum Known<T> {
     /// The layer does not exist here (no organization, no boundary, no session policy) or was
     /// not given: it is not evaluated.
+    #[default]
     Absent,
     Known(T),
     /// It may exist but could not be read.
     Unseen(Unseen),
-}
-
-impl<T> Default for Known<T> {
-    fn default() -> Self {
-        Self::Absent
-    }
 }
 
 impl<T> Known<T> {
@@ -212,7 +207,8 @@ impl LayerDecision {
     }
 
     fn unseen(layer: Layer, u: &Unseen) -> Self {
-        Self::new(layer, LayerOutcome::Unseen).note(format!("{}; check with `{}`", u.reason, u.command))
+        Self::new(layer, LayerOutcome::Unseen)
+            .note(format!("{}; check with `{}`", u.reason, u.command))
     }
 
     /// Whether this layer denies the request (explicitly or by lacking an Allow).
@@ -266,12 +262,15 @@ pub(crate) fn evaluate_layers(g: &Guardrails, r: &Request<'_>) -> Vec<LayerDecis
     out
 }
 
+/// Applying statements with the id of their policy.
+type Matches = Vec<(String, StatementRef)>;
+
 /// Allow and Deny statements of `docs` that apply to the request.
 fn matching<'d>(
     docs: impl IntoIterator<Item = (&'d str, &'d PolicyDocument)>,
     r: &Request<'_>,
     principal_element: bool,
-) -> (Vec<(String, StatementRef)>, Vec<(String, StatementRef)>) {
+) -> (Matches, Matches) {
     let (mut allows, mut denies) = (Vec::new(), Vec::new());
     for (id, doc) in docs {
         for st in &doc.statements {
@@ -295,7 +294,11 @@ fn matching<'d>(
     (allows, denies)
 }
 
-fn deny_of(layer: Layer, denies: Vec<(String, StatementRef)>, level: Option<String>) -> LayerDecision {
+fn deny_of(
+    layer: Layer,
+    denies: Vec<(String, StatementRef)>,
+    level: Option<String>,
+) -> LayerDecision {
     let mut d = LayerDecision::new(layer, LayerOutcome::ExplicitDeny);
     d.policy = denies.first().map(|(id, _)| id.clone());
     d.level = level;
@@ -384,7 +387,11 @@ fn implicit_deny_exempt(r: &Request<'_>) -> bool {
     r.resource_names_caller && r.caller.account == r.key_account
 }
 
-fn limiting_decision(layer: Layer, docs: &[(&str, &PolicyDocument)], r: &Request<'_>) -> LayerDecision {
+fn limiting_decision(
+    layer: Layer,
+    docs: &[(&str, &PolicyDocument)],
+    r: &Request<'_>,
+) -> LayerDecision {
     let (allows, denies) = matching(docs.iter().copied(), r, false);
     if !denies.is_empty() {
         return deny_of(layer, denies, None);
@@ -423,10 +430,7 @@ fn boundary_decision(b: &Known<Boundary>, r: &Request<'_>) -> Option<LayerDecisi
     }
 }
 
-fn session_decision(
-    s: &Known<Vec<PolicyDocument>>,
-    r: &Request<'_>,
-) -> Option<LayerDecision> {
+fn session_decision(s: &Known<Vec<PolicyDocument>>, r: &Request<'_>) -> Option<LayerDecision> {
     match s {
         Known::Absent => None,
         Known::Unseen(u) => Some(LayerDecision::unseen(Layer::SessionPolicy, u)),
@@ -444,7 +448,11 @@ fn session_decision(
 
 /// Whether an applying Allow statement of the key policy names the caller's own user ARN or
 /// role session ARN (not its role, not its account, not `*`).
-pub(crate) fn key_policy_names_caller(key: &KeyInfo, allows: &[StatementRef], caller: &Caller) -> bool {
+pub(crate) fn key_policy_names_caller(
+    key: &KeyInfo,
+    allows: &[StatementRef],
+    caller: &Caller,
+) -> bool {
     if !matches!(
         caller.kind,
         CallerKind::User | CallerKind::AssumedRole | CallerKind::FederatedUser

@@ -110,7 +110,10 @@ fn perimeter_rcp() -> OrgPath {
             target: "r-src".into(),
             policies: vec![OrgPolicy {
                 id: "p-perimeter".into(),
-                document: doc(json!({"Version": "2012-10-17", "Statement": [st]}), "RCP p-perimeter"),
+                document: doc(
+                    json!({"Version": "2012-10-17", "Statement": [st]}),
+                    "RCP p-perimeter",
+                ),
             }],
         }],
         management_account: false,
@@ -128,7 +131,13 @@ fn boundary(actions: Value) -> Known<Boundary> {
     })
 }
 
-fn run(key: &KeyInfo, principal: &str, ids: &[PolicyDocument], g: Guardrails, org: Option<&str>) -> Analysis {
+fn run(
+    key: &KeyInfo,
+    principal: &str,
+    ids: &[PolicyDocument],
+    g: Guardrails,
+    org: Option<&str>,
+) -> Analysis {
     let ctx = CallerContext {
         org_id: org.map(str::to_string),
         guardrails: g,
@@ -164,40 +173,75 @@ fn scps(p: OrgPath) -> Guardrails {
 
 #[test]
 fn baseline_without_guardrails_is_allowed() {
-    let a = run(&console_key(), EXT_SESSION, &usage_policy(), Guardrails::default(), None);
+    let a = run(
+        &console_key(),
+        EXT_SESSION,
+        &usage_policy(),
+        Guardrails::default(),
+        None,
+    );
     assert_eq!(a.verdict, Verdict::Allow);
     assert!(a.checks.iter().all(|c| c.guardrails.is_empty()));
 }
 
 #[test]
 fn scp_allowing_at_every_level_allows() {
-    let a = run(&console_key(), EXT_SESSION, &usage_policy(), scps(scp_path(None)), None);
+    let a = run(
+        &console_key(),
+        EXT_SESSION,
+        &usage_policy(),
+        scps(scp_path(None)),
+        None,
+    );
     assert_eq!(a.verdict, Verdict::Allow, "{:#?}", a.findings);
     assert!(a.checks[0].guardrails[0].outcome == LayerOutcome::Allow);
 }
 
 #[test]
 fn scp_deny_on_the_ou_denies_and_names_policy_level_statement_and_fix() {
-    let g = scps(scp_path(Some(deny_policy("p-nogrant", deny_create_grant()))));
-    let a = run(&console_key(), EXT_SESSION, &usage_policy(), g.clone(), None);
+    let g = scps(scp_path(Some(deny_policy(
+        "p-nogrant",
+        deny_create_grant(),
+    ))));
+    let a = run(
+        &console_key(),
+        EXT_SESSION,
+        &usage_policy(),
+        g.clone(),
+        None,
+    );
     assert_eq!(a.verdict, Verdict::Deny);
     assert_eq!(error_codes(&a), vec!["scp-explicit-deny"]);
     let f = the(&a, FindingCode::ScpExplicitDeny);
     assert_eq!(f.layer, Some(Layer::Scp));
     assert_eq!(f.policy.as_deref(), Some("p-nogrant"));
     assert_eq!(f.actions, vec!["kms:CreateGrant"]);
-    assert_eq!(f.statement.as_ref().unwrap().sid.as_deref(), Some("DenyGrants"));
+    assert_eq!(
+        f.statement.as_ref().unwrap().sid.as_deref(),
+        Some("DenyGrants")
+    );
     assert!(f.message.contains("`ou-1`"), "{}", f.message);
     let fix = f.fix.as_ref().unwrap();
-    assert!(fix.summary.contains("management account"), "{}", fix.summary);
+    assert!(
+        fix.summary.contains("management account"),
+        "{}",
+        fix.summary
+    );
     // The exception names the role (not the session) and, applied, lets the launch through.
     let st = &fix.policy_statements[0];
-    assert_eq!(st["Condition"]["ArnNotLike"]["aws:PrincipalArn"], json!(EXT_ROLE));
+    assert_eq!(
+        st["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
+        json!(EXT_ROLE)
+    );
     let fixed = scps(scp_path(Some(deny_policy("p-nogrant", st.clone()))));
     let a = run(&console_key(), EXT_SESSION, &usage_policy(), fixed, None);
     assert_eq!(a.verdict, Verdict::Allow, "{:#?}", a.findings);
     // JSON names the layer.
-    let v = serde_json::to_value(the(&run(&console_key(), EXT_SESSION, &usage_policy(), g, None), FindingCode::ScpExplicitDeny)).unwrap();
+    let v = serde_json::to_value(the(
+        &run(&console_key(), EXT_SESSION, &usage_policy(), g, None),
+        FindingCode::ScpExplicitDeny,
+    ))
+    .unwrap();
     assert_eq!(v["layer"], "scp");
     assert_eq!(v["policy"], "p-nogrant");
 }
@@ -212,20 +256,35 @@ fn scp_level_without_an_allow_denies() {
             "SCP p-s3only",
         ),
     }];
-    let a = run(&console_key(), EXT_SESSION, &usage_policy(), scps(path), None);
+    let a = run(
+        &console_key(),
+        EXT_SESSION,
+        &usage_policy(),
+        scps(path),
+        None,
+    );
     assert_eq!(a.verdict, Verdict::Deny);
     let f = the(&a, FindingCode::ScpNoAllow);
     assert!(f.message.contains("`ou-1`"), "{}", f.message);
     assert_eq!(f.policy.as_deref(), Some("p-s3only"));
     let fix = f.fix.as_ref().unwrap();
-    assert!(fix.commands.iter().any(|c| c.contains("attach-policy") && c.contains("ou-1")));
+    assert!(fix
+        .commands
+        .iter()
+        .any(|c| c.contains("attach-policy") && c.contains("ou-1")));
 }
 
 #[test]
 fn scps_do_not_apply_to_the_management_account() {
     let mut path = scp_path(Some(deny_policy("p-nogrant", deny_create_grant())));
     path.management_account = true;
-    let a = run(&console_key(), EXT_SESSION, &usage_policy(), scps(path), None);
+    let a = run(
+        &console_key(),
+        EXT_SESSION,
+        &usage_policy(),
+        scps(path),
+        None,
+    );
     assert_eq!(a.verdict, Verdict::Allow);
     assert_eq!(a.checks[0].guardrails[0].outcome, LayerOutcome::Exempt);
 }
@@ -257,7 +316,10 @@ fn scps_and_rcps_do_not_apply_to_service_linked_roles() {
     let a = run(&console_key(), SAME_SESSION, &[], g.clone(), None);
     assert_eq!(a.verdict, Verdict::Deny);
     g.rcps = Known::Absent;
-    assert_eq!(run(&console_key(), SAME_SESSION, &[], g, None).verdict, Verdict::Allow);
+    assert_eq!(
+        run(&console_key(), SAME_SESSION, &[], g, None).verdict,
+        Verdict::Allow
+    );
 }
 
 #[test]
@@ -266,13 +328,25 @@ fn scp_network_deny_gets_the_via_aws_service_exception() {
         "Sid": "DenyOutsideNetwork", "Effect": "Deny", "Action": "*", "Resource": "*",
         "Condition": {"NotIpAddress": {"aws:SourceIp": "203.0.113.0/24"}}
     });
-    let a = run(&console_key(), EXT_SESSION, &usage_policy(), scps(scp_path(Some(deny_policy("p-net", st)))), None);
+    let a = run(
+        &console_key(),
+        EXT_SESSION,
+        &usage_policy(),
+        scps(scp_path(Some(deny_policy("p-net", st)))),
+        None,
+    );
     assert_eq!(a.verdict, Verdict::Deny);
     let f = the(&a, FindingCode::ScpExplicitDeny);
     assert!(f.message.contains("aws:SourceIp"), "{}", f.message);
     let fixed = f.fix.as_ref().unwrap().policy_statements[0].clone();
     assert_eq!(fixed["Condition"]["Bool"]["aws:ViaAWSService"], "false");
-    let a = run(&console_key(), EXT_SESSION, &usage_policy(), scps(scp_path(Some(deny_policy("p-net", fixed)))), None);
+    let a = run(
+        &console_key(),
+        EXT_SESSION,
+        &usage_policy(),
+        scps(scp_path(Some(deny_policy("p-net", fixed)))),
+        None,
+    );
     assert_eq!(a.verdict, Verdict::Allow, "{:#?}", a.findings);
 }
 
@@ -282,7 +356,13 @@ fn rcp_perimeter_denies_outsiders_and_the_account_exception_fixes_it() {
         rcps: Known::Known(perimeter_rcp()),
         ..Guardrails::default()
     };
-    let a = run(&console_key(), EXT_SESSION, &usage_policy(), g.clone(), Some("o-target"));
+    let a = run(
+        &console_key(),
+        EXT_SESSION,
+        &usage_policy(),
+        g.clone(),
+        Some("o-target"),
+    );
     assert_eq!(a.verdict, Verdict::Deny);
     let f = the(&a, FindingCode::RcpExplicitDeny);
     assert_eq!(f.layer, Some(Layer::Rcp));
@@ -301,10 +381,33 @@ fn rcp_perimeter_denies_outsiders_and_the_account_exception_fixes_it() {
         rcps: Known::Known(fixed),
         ..Guardrails::default()
     };
-    assert_eq!(run(&console_key(), EXT_SESSION, &usage_policy(), g2, Some("o-target")).verdict, Verdict::Allow);
+    assert_eq!(
+        run(
+            &console_key(),
+            EXT_SESSION,
+            &usage_policy(),
+            g2,
+            Some("o-target")
+        )
+        .verdict,
+        Verdict::Allow
+    );
     // A member of the source organization passes; one without any organization does not.
-    assert_eq!(run(&console_key(), EXT_SESSION, &usage_policy(), g.clone(), Some("o-source")).verdict, Verdict::Allow);
-    assert_eq!(run(&console_key(), EXT_SESSION, &usage_policy(), g, None).verdict, Verdict::Deny);
+    assert_eq!(
+        run(
+            &console_key(),
+            EXT_SESSION,
+            &usage_policy(),
+            g.clone(),
+            Some("o-source")
+        )
+        .verdict,
+        Verdict::Allow
+    );
+    assert_eq!(
+        run(&console_key(), EXT_SESSION, &usage_policy(), g, None).verdict,
+        Verdict::Deny
+    );
 }
 
 #[test]
@@ -318,7 +421,10 @@ fn rcps_do_not_apply_to_aws_managed_keys_nor_the_management_accounts_keys() {
         management_account: management,
     };
     let root = json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]});
-    let admin = vec![doc(json!({"Statement": {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}), "admin")];
+    let admin = vec![doc(
+        json!({"Statement": {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}),
+        "admin",
+    )];
     for (manager, management, want) in [
         (KeyManager::Aws, false, Verdict::Allow),
         (KeyManager::Customer, true, Verdict::Allow),
@@ -328,7 +434,13 @@ fn rcps_do_not_apply_to_aws_managed_keys_nor_the_management_accounts_keys() {
             rcps: Known::Known(rcp(management)),
             ..Guardrails::default()
         };
-        let a = run(&key_with(root.clone(), manager), SAME_SESSION, &admin, g, None);
+        let a = run(
+            &key_with(root.clone(), manager),
+            SAME_SESSION,
+            &admin,
+            g,
+            None,
+        );
         assert_eq!(a.verdict, want, "{manager:?} management={management}");
     }
 }
@@ -343,9 +455,15 @@ fn boundary_without_kms_denies_across_accounts_and_its_fix_allows() {
     assert_eq!(a.verdict, Verdict::Deny);
     let f = the(&a, FindingCode::PermissionsBoundaryNoAllow);
     assert_eq!(f.layer, Some(Layer::PermissionsBoundary));
-    assert_eq!(f.policy.as_deref(), Some("arn:aws:iam::444455556666:policy/DevBoundary"));
+    assert_eq!(
+        f.policy.as_deref(),
+        Some("arn:aws:iam::444455556666:policy/DevBoundary")
+    );
     let fix = f.fix.as_ref().unwrap();
-    assert!(fix.commands.iter().any(|c| c.contains("create-policy-version")));
+    assert!(fix
+        .commands
+        .iter()
+        .any(|c| c.contains("create-policy-version")));
     let mut statements = vec![json!({"Effect": "Allow", "Action": "s3:*", "Resource": "*"})];
     statements.extend(fix.policy_statements.iter().cloned());
     let g = Guardrails {
@@ -355,7 +473,10 @@ fn boundary_without_kms_denies_across_accounts_and_its_fix_allows() {
         }),
         ..Guardrails::default()
     };
-    assert_eq!(run(&console_key(), EXT_SESSION, &usage_policy(), g, None).verdict, Verdict::Allow);
+    assert_eq!(
+        run(&console_key(), EXT_SESSION, &usage_policy(), g, None).verdict,
+        Verdict::Allow
+    );
 }
 
 #[test]
@@ -364,7 +485,10 @@ fn boundary_allowing_kms_allows_and_its_deny_denies() {
         boundary: boundary(json!("kms:*")),
         ..Guardrails::default()
     };
-    assert_eq!(run(&console_key(), EXT_SESSION, &usage_policy(), g, None).verdict, Verdict::Allow);
+    assert_eq!(
+        run(&console_key(), EXT_SESSION, &usage_policy(), g, None).verdict,
+        Verdict::Allow
+    );
     let b = Boundary {
         arn: "arn:aws:iam::444455556666:policy/B".into(),
         document: doc(
@@ -393,26 +517,105 @@ fn same_account_resource_policy_cases_of_boundaries_and_session_policies() {
     };
     let no_kms = json!({"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}});
     let delegate = allow_to("arn:aws:iam::111122223333:root");
-    let admin = vec![doc(json!({"Statement": {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}), "admin")];
-    let b = || Known::Known(Boundary {
-        arn: "arn:aws:iam::111122223333:policy/B".into(),
-        document: doc(no_kms.clone(), "B"),
-    });
-    let cases: Vec<(&str, KeyInfo, &str, Vec<PolicyDocument>, Guardrails, Verdict)> = vec![
-        ("user ARN named: boundary does not limit", allow_to(SAME_USER), SAME_USER, vec![],
-            Guardrails { boundary: b(), ..Guardrails::default() }, Verdict::Allow),
-        ("role ARN named: boundary limits", allow_to("arn:aws:iam::111122223333:role/SessionRole"), SAME_SESSION, vec![],
-            Guardrails { boundary: b(), ..Guardrails::default() }, Verdict::Deny),
-        ("session ARN named: boundary does not limit", allow_to(SAME_SESSION), SAME_SESSION, vec![],
-            Guardrails { boundary: b(), ..Guardrails::default() }, Verdict::Allow),
-        ("account delegated to IAM: boundary limits", delegate.clone(), SAME_SESSION, admin.clone(),
-            Guardrails { boundary: b(), ..Guardrails::default() }, Verdict::Deny),
-        ("role ARN named: session policy limits", allow_to("arn:aws:iam::111122223333:role/SessionRole"), SAME_SESSION, vec![],
-            Guardrails { session_policies: Known::Known(vec![doc(no_kms.clone(), "session policy")]), ..Guardrails::default() }, Verdict::Deny),
-        ("session ARN named: session policy does not limit", allow_to(SAME_SESSION), SAME_SESSION, vec![],
-            Guardrails { session_policies: Known::Known(vec![doc(no_kms.clone(), "session policy")]), ..Guardrails::default() }, Verdict::Allow),
-        ("session ARN named: a session policy Deny still wins", allow_to(SAME_SESSION), SAME_SESSION, vec![],
-            Guardrails { session_policies: Known::Known(vec![doc(json!({"Statement": [deny_create_grant()]}), "session policy")]), ..Guardrails::default() }, Verdict::Deny),
+    let admin = vec![doc(
+        json!({"Statement": {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}),
+        "admin",
+    )];
+    let b = || {
+        Known::Known(Boundary {
+            arn: "arn:aws:iam::111122223333:policy/B".into(),
+            document: doc(no_kms.clone(), "B"),
+        })
+    };
+    type Case<'a> = (
+        &'a str,
+        KeyInfo,
+        &'a str,
+        Vec<PolicyDocument>,
+        Guardrails,
+        Verdict,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "user ARN named: boundary does not limit",
+            allow_to(SAME_USER),
+            SAME_USER,
+            vec![],
+            Guardrails {
+                boundary: b(),
+                ..Guardrails::default()
+            },
+            Verdict::Allow,
+        ),
+        (
+            "role ARN named: boundary limits",
+            allow_to("arn:aws:iam::111122223333:role/SessionRole"),
+            SAME_SESSION,
+            vec![],
+            Guardrails {
+                boundary: b(),
+                ..Guardrails::default()
+            },
+            Verdict::Deny,
+        ),
+        (
+            "session ARN named: boundary does not limit",
+            allow_to(SAME_SESSION),
+            SAME_SESSION,
+            vec![],
+            Guardrails {
+                boundary: b(),
+                ..Guardrails::default()
+            },
+            Verdict::Allow,
+        ),
+        (
+            "account delegated to IAM: boundary limits",
+            delegate.clone(),
+            SAME_SESSION,
+            admin.clone(),
+            Guardrails {
+                boundary: b(),
+                ..Guardrails::default()
+            },
+            Verdict::Deny,
+        ),
+        (
+            "role ARN named: session policy limits",
+            allow_to("arn:aws:iam::111122223333:role/SessionRole"),
+            SAME_SESSION,
+            vec![],
+            Guardrails {
+                session_policies: Known::Known(vec![doc(no_kms.clone(), "session policy")]),
+                ..Guardrails::default()
+            },
+            Verdict::Deny,
+        ),
+        (
+            "session ARN named: session policy does not limit",
+            allow_to(SAME_SESSION),
+            SAME_SESSION,
+            vec![],
+            Guardrails {
+                session_policies: Known::Known(vec![doc(no_kms.clone(), "session policy")]),
+                ..Guardrails::default()
+            },
+            Verdict::Allow,
+        ),
+        (
+            "session ARN named: a session policy Deny still wins",
+            allow_to(SAME_SESSION),
+            SAME_SESSION,
+            vec![],
+            Guardrails {
+                session_policies: Known::Known(vec![doc(
+                    json!({"Statement": [deny_create_grant()]}),
+                    "session policy",
+                )]),
+                ..Guardrails::default()
+            },
+            Verdict::Deny,
+        ),
     ];
     for (name, key, principal, ids, g, want) in cases {
         let a = run(&key, principal, &ids, g, None);
@@ -422,18 +625,36 @@ fn same_account_resource_policy_cases_of_boundaries_and_session_policies() {
 
 #[test]
 fn session_policies_allow_as_a_union_and_name_the_layer() {
-    let s3 = doc(json!({"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}), "session policy 1");
-    let kms = doc(json!({"Statement": {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}), "session policy 2");
+    let s3 = doc(
+        json!({"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}),
+        "session policy 1",
+    );
+    let kms = doc(
+        json!({"Statement": {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}),
+        "session policy 2",
+    );
     let g = |docs| Guardrails {
         session_policies: Known::Known(docs),
         ..Guardrails::default()
     };
-    let a = run(&console_key(), EXT_SESSION, &usage_policy(), g(vec![s3.clone()]), None);
+    let a = run(
+        &console_key(),
+        EXT_SESSION,
+        &usage_policy(),
+        g(vec![s3.clone()]),
+        None,
+    );
     assert_eq!(a.verdict, Verdict::Deny);
     let f = the(&a, FindingCode::SessionPolicyNoAllow);
     assert_eq!(f.layer, Some(Layer::SessionPolicy));
     assert!(!f.fix.as_ref().unwrap().policy_statements.is_empty());
-    let a = run(&console_key(), EXT_SESSION, &usage_policy(), g(vec![s3, kms]), None);
+    let a = run(
+        &console_key(),
+        EXT_SESSION,
+        &usage_policy(),
+        g(vec![s3, kms]),
+        None,
+    );
     assert_eq!(a.verdict, Verdict::Allow);
 }
 
@@ -449,7 +670,11 @@ fn an_unseen_layer_is_never_a_clean_allow() {
     let a = run(&console_key(), EXT_SESSION, &usage_policy(), g, None);
     assert_eq!(a.verdict, Verdict::Undecided);
     let f = the(&a, FindingCode::GuardrailUnseen);
-    assert!(f.message.contains("list-policies-for-target"), "{}", f.message);
+    assert!(
+        f.message.contains("list-policies-for-target"),
+        "{}",
+        f.message
+    );
     assert_eq!(f.layer, Some(Layer::Scp));
 }
 
@@ -460,8 +685,17 @@ fn a_guardrail_denial_adds_no_key_policy_or_identity_findings() {
         rcps: Known::Known(perimeter_rcp()),
         ..Guardrails::default()
     };
-    let a = run(&console_key(), EXT_SESSION, &usage_policy(), g, Some("o-target"));
+    let a = run(
+        &console_key(),
+        EXT_SESSION,
+        &usage_policy(),
+        g,
+        Some("o-target"),
+    );
     let mut codes = error_codes(&a);
     codes.sort_unstable();
-    assert_eq!(codes, vec!["permissions-boundary-no-allow", "rcp-explicit-deny"]);
+    assert_eq!(
+        codes,
+        vec!["permissions-boundary-no-allow", "rcp-explicit-deny"]
+    );
 }

@@ -40,8 +40,8 @@ pub mod template;
 pub use analyze::{analyze, ActionCheck, Analysis, AnalysisRequest};
 pub use context::{CallerContext, RequestContext, EC2_INFRASTRUCTURE_IP};
 pub use eval::{
-    evaluate_guarded, evaluate_key_request, ConditionFailure, Decision, KeyInfo, KeyManager, Outcome, PolicyError,
-    Source, SourceDecision, UnresolvedVariable, Verdict,
+    evaluate_guarded, evaluate_key_request, ConditionFailure, Decision, KeyInfo, KeyManager,
+    Outcome, PolicyError, Source, SourceDecision, UnresolvedVariable, Verdict,
 };
 pub use findings::{Finding, FindingCode, Fix, Severity};
 pub use guardrails::{
@@ -58,8 +58,8 @@ pub use parse::{
 pub use scenario::Operation;
 
 #[cfg(test)]
+mod guardrails_tests;
+#[cfg(test)]
 mod scenario_tests;
 #[cfg(test)]
 mod unresolved_tests;
-#[cfg(test)]
-mod guardrails_tests;

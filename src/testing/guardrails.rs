@@ -38,13 +38,19 @@ impl Cloud {
 }
 
 impl FakeReader {
-    pub(super) fn boundary_of(&self, principal_arn: &str) -> Result<Seen<Option<BoundaryDoc>>, AwsError> {
+    pub(super) fn boundary_of(
+        &self,
+        principal_arn: &str,
+    ) -> Result<Seen<Option<BoundaryDoc>>, AwsError> {
         let s = match self.0.call("GetRole", principal_arn) {
             Ok(s) => s,
             Err(e) => return Seen::from_result(Err(e)),
         };
         Ok(Seen::Visible(
-            s.guardrails.boundaries.get(&role_of(principal_arn)).cloned(),
+            s.guardrails
+                .boundaries
+                .get(&role_of(principal_arn))
+                .cloned(),
         ))
     }
 

@@ -73,7 +73,14 @@ impl FakeOrg {
         }
     }
 
-    pub fn attach(&mut self, target: &str, id: &str, name: &str, content: &str, kind: OrgPolicyKind) {
+    pub fn attach(
+        &mut self,
+        target: &str,
+        id: &str,
+        name: &str,
+        content: &str,
+        kind: OrgPolicyKind,
+    ) {
         let mut i = self.inner.lock().unwrap();
         i.attached
             .entry((target.to_string(), kind))

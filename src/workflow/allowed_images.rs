@@ -73,8 +73,8 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 /// Whether one criterion matches the image (every parameter it sets).
 pub fn criterion_matches(c: &ImageCriterion, image: &ImageView<'_>) -> bool {
-    let providers = c.image_providers.is_empty()
-        || c.image_providers.iter().any(|p| p == image.owner);
+    let providers =
+        c.image_providers.is_empty() || c.image_providers.iter().any(|p| p == image.owner);
     let names = c.image_names.is_empty()
         || image
             .name
@@ -90,13 +90,21 @@ pub fn criterion_matches(c: &ImageCriterion, image: &ImageView<'_>) -> bool {
 }
 
 /// Decide `settings` for an image of another account (`image.owner` != the setting's account).
-pub fn decide(settings: &AllowedImagesSettings, image: &ImageView<'_>, region: &str) -> AllowedImagesDecision {
+pub fn decide(
+    settings: &AllowedImagesSettings,
+    image: &ImageView<'_>,
+    region: &str,
+) -> AllowedImagesDecision {
     match settings.state.as_str() {
         "enabled" => {}
         "audit-mode" => return AllowedImagesDecision::AuditOnly,
         _ => return AllowedImagesDecision::Allowed,
     }
-    if settings.criteria.iter().any(|c| criterion_matches(c, image)) {
+    if settings
+        .criteria
+        .iter()
+        .any(|c| criterion_matches(c, image))
+    {
         return AllowedImagesDecision::Allowed;
     }
     let criterion = ImageCriterion {
@@ -137,7 +145,9 @@ fn criterion_cli(c: &ImageCriterion) -> String {
         ));
     }
     if let Some(d) = c.maximum_days_since_created {
-        parts.push(format!("CreationDateCondition={{MaximumDaysSinceCreated={d}}}"));
+        parts.push(format!(
+            "CreationDateCondition={{MaximumDaysSinceCreated={d}}}"
+        ));
     }
     if let Some(d) = c.maximum_days_since_deprecated {
         parts.push(format!(
@@ -210,9 +220,15 @@ mod tests {
     fn audit_mode_and_disabled_never_block() {
         let mut s = enabled(vec![providers(&["amazon"])]);
         s.state = "audit-mode".into();
-        assert_eq!(decide(&s, &image(), "eu-west-1"), AllowedImagesDecision::AuditOnly);
+        assert_eq!(
+            decide(&s, &image(), "eu-west-1"),
+            AllowedImagesDecision::AuditOnly
+        );
         s.state = "disabled".into();
-        assert_eq!(decide(&s, &image(), "eu-west-1"), AllowedImagesDecision::Allowed);
+        assert_eq!(
+            decide(&s, &image(), "eu-west-1"),
+            AllowedImagesDecision::Allowed
+        );
     }
 
     #[test]

@@ -52,7 +52,10 @@ pub enum BoundaryFact {
     /// It has no permissions boundary.
     None,
     Known(BoundaryDoc),
-    Unseen { reason: String, command: String },
+    Unseen {
+        reason: String,
+        command: String,
+    },
 }
 
 impl BoundaryFact {
@@ -226,7 +229,10 @@ impl PathFact {
                     Err(e) => {
                         return Known::Unseen(policy::Unseen {
                             reason: format!("amishare cannot read {origin}: {e}"),
-                            command: format!("aws organizations describe-policy --policy-id {}", p.id),
+                            command: format!(
+                                "aws organizations describe-policy --policy-id {}",
+                                p.id
+                            ),
                         })
                     }
                 }
@@ -390,7 +396,13 @@ mod tests {
             o.account(&format!("1000000000{i:02}"), parent);
         }
         o.attach_full_access(&["r-root", "ou-prod", "ou-blocked"]);
-        o.attach("ou-blocked", "p-nogrants", "NoGrants", DENY, OrgPolicyKind::ServiceControlPolicy);
+        o.attach(
+            "ou-blocked",
+            "p-nogrants",
+            "NoGrants",
+            DENY,
+            OrgPolicyKind::ServiceControlPolicy,
+        );
         o
     }
 
@@ -401,11 +413,16 @@ mod tests {
         let mut blocked = Vec::new();
         for i in 0..20 {
             let account = format!("1000000000{i:02}");
-            let fact = r.path_fact(&account, OrgPolicyKind::ServiceControlPolicy).await;
+            let fact = r
+                .path_fact(&account, OrgPolicyKind::ServiceControlPolicy)
+                .await;
             let PathFact::Known { levels, .. } = &fact else {
                 panic!("{fact:?}")
             };
-            if levels.iter().any(|l| l.policies.iter().any(|p| p.id == "p-nogrants")) {
+            if levels
+                .iter()
+                .any(|l| l.policies.iter().any(|p| p.id == "p-nogrants"))
+            {
                 blocked.push(account);
             }
         }
@@ -422,7 +439,9 @@ mod tests {
     async fn the_management_account_and_unreadable_levels() {
         let mut o = org();
         let mut r = OrgGuardrailReader::new(&o, Some("100000000005".into()));
-        let fact = r.path_fact("100000000005", OrgPolicyKind::ServiceControlPolicy).await;
+        let fact = r
+            .path_fact("100000000005", OrgPolicyKind::ServiceControlPolicy)
+            .await;
         assert_eq!(
             fact,
             PathFact::Known {
@@ -432,7 +451,9 @@ mod tests {
         );
         o.deny_listing("ou-prod");
         let mut r = OrgGuardrailReader::new(&o, None);
-        let fact = r.path_fact("100000000005", OrgPolicyKind::ServiceControlPolicy).await;
+        let fact = r
+            .path_fact("100000000005", OrgPolicyKind::ServiceControlPolicy)
+            .await;
         let PathFact::Unseen { command, .. } = &fact else {
             panic!("{fact:?}")
         };
@@ -450,13 +471,18 @@ mod tests {
     async fn facts_become_the_engines_path() {
         let o = org();
         let mut r = OrgGuardrailReader::new(&o, None);
-        let fact = r.path_fact("100000000001", OrgPolicyKind::ServiceControlPolicy).await;
+        let fact = r
+            .path_fact("100000000001", OrgPolicyKind::ServiceControlPolicy)
+            .await;
         let Known::Known(path) = fact.to_known(OrgPolicyKind::ServiceControlPolicy) else {
             panic!()
         };
         let targets: Vec<&str> = path.levels.iter().map(|l| l.target.as_str()).collect();
         assert_eq!(targets, ["r-root", "ou-prod", "ou-blocked", "100000000001"]);
         assert_eq!(path.levels[2].policies[1].id, "p-nogrants");
-        assert!(path.levels[2].policies[1].document.origin.contains("SCP p-nogrants"));
+        assert!(path.levels[2].policies[1]
+            .document
+            .origin
+            .contains("SCP p-nogrants"));
     }
 }

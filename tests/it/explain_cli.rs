@@ -397,7 +397,14 @@ fn scp_deny_on_the_ou_names_layer_policy_level_and_statement() {
     let (full, ou) = (g("scp-full-access.json"), g("scp-ou-deny-creategrant.json"));
     let path = "o-target5678/r-ab12/ou-ab12-prod/";
     let (code, v, err) = explain_guarded(&[
-        "--org-path", path, "--scp", &full, "--scp", &ou, "--scp", &full,
+        "--org-path",
+        path,
+        "--scp",
+        &full,
+        "--scp",
+        &ou,
+        "--scp",
+        &full,
     ]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(v["verdict"], "deny");
@@ -407,7 +414,8 @@ fn scp_deny_on_the_ou_names_layer_policy_level_and_statement() {
     assert_eq!(f["policy"], "p-denygrant1");
     assert_eq!(f["statement"]["sid"], "DenyKmsGrants");
     assert!(f["message"].as_str().unwrap().contains("`ou-ab12-prod`"));
-    let exception = &f["fix"]["policy_statements"][0]["Condition"]["ArnNotLike"]["aws:PrincipalArn"];
+    let exception =
+        &f["fix"]["policy_statements"][0]["Condition"]["ArnNotLike"]["aws:PrincipalArn"];
     assert_eq!(exception, "arn:aws:iam::444455556666:role/Launcher");
     // Every level allowing: allowed, and the checks say so.
     let (code, v, err) = explain_guarded(&["--scp", &full, "--scp", &full]);
@@ -419,17 +427,28 @@ fn scp_deny_on_the_ou_names_layer_policy_level_and_statement() {
 #[test]
 fn scp_level_without_allow_is_denied_text() {
     let (code, out, err) = explain(&[
-        "--key-policy", "@console-default-external-account.json",
-        "--principal", EXT_SESSION, "--key-arn", KEY,
-        "--identity-policy", "@kms-key-usage-policy.json",
-        "--scp", &g("scp-full-access.json"), "--scp", &g("s3-only.json"),
+        "--key-policy",
+        "@console-default-external-account.json",
+        "--principal",
+        EXT_SESSION,
+        "--key-arn",
+        KEY,
+        "--identity-policy",
+        "@kms-key-usage-policy.json",
+        "--scp",
+        &g("scp-full-access.json"),
+        "--scp",
+        &g("s3-only.json"),
         "--no-color",
     ]);
     assert_eq!(code, 1, "{err}");
     assert!(out.contains("error[scp-no-allow]"), "{out}");
     assert!(out.contains("layer: scp"), "{out}");
     assert!(out.contains("scp: no allow"), "{out}");
-    assert!(out.contains("attach-policy --policy-id p-FullAWSAccess"), "{out}");
+    assert!(
+        out.contains("attach-policy --policy-id p-FullAWSAccess"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -442,7 +461,8 @@ fn rcp_perimeter_decides_by_the_callers_organization() {
     assert_eq!(f["layer"], "rcp");
     assert_eq!(f["policy"], "p-perimeter1");
     assert_eq!(
-        f["fix"]["policy_statements"][0]["Condition"]["StringNotEqualsIfExists"]["aws:PrincipalAccount"],
+        f["fix"]["policy_statements"][0]["Condition"]["StringNotEqualsIfExists"]
+            ["aws:PrincipalAccount"],
         "444455556666"
     );
     let (code, _, err) = explain_guarded(&["--rcp", &rcp, "--org-id", "o-source1234"]);
@@ -461,8 +481,10 @@ fn permissions_boundary_and_session_policy_name_their_layer() {
     assert_eq!(v["findings"][0]["layer"], "session-policy");
     // A second session policy that allows KMS: session policies allow as a union.
     let (code, _, err) = explain_guarded(&[
-        "--session-policy", &g("s3-only.json"),
-        "--session-policy", &g("scp-full-access.json"),
+        "--session-policy",
+        &g("s3-only.json"),
+        "--session-policy",
+        &g("scp-full-access.json"),
     ]);
     assert_eq!(code, 0, "{err}");
 }
@@ -470,16 +492,26 @@ fn permissions_boundary_and_session_policy_name_their_layer() {
 #[test]
 fn bad_guardrail_files_are_usage_errors() {
     let (code, _, err) = explain(&[
-        "--key-policy", "@console-default-external-account.json",
-        "--principal", EXT_SESSION, "--key-arn", KEY,
-        "--scp", "tests/fixtures/guardrails/missing.json",
+        "--key-policy",
+        "@console-default-external-account.json",
+        "--principal",
+        EXT_SESSION,
+        "--key-arn",
+        KEY,
+        "--scp",
+        "tests/fixtures/guardrails/missing.json",
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("missing.json"), "{err}");
     let (code, _, err) = explain(&[
-        "--key-policy", "@console-default-external-account.json",
-        "--principal", EXT_SESSION, "--key-arn", KEY,
-        "--permissions-boundary", &g("scp-ou-deny-creategrant.json"),
+        "--key-policy",
+        "@console-default-external-account.json",
+        "--principal",
+        EXT_SESSION,
+        "--key-arn",
+        KEY,
+        "--permissions-boundary",
+        &g("scp-ou-deny-creategrant.json"),
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("--permissions-boundary"), "{err}");

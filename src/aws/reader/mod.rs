@@ -16,12 +16,12 @@ use aws_smithy_types::DateTime as SmithyDateTime;
 
 use super::error::AwsError;
 use super::session::{retry_partition, AwsSession};
+use crate::workflow::allowed_images::AllowedImagesSettings;
+use crate::workflow::guardrail_facts::BoundaryDoc;
 use crate::workflow::inventory::{
     AliasEntry, CallerIdentity, EventQuery, GrantInfo, IdentityPolicies, ImageInfo, InstanceInfo,
     KeyDescription, SnapshotInfo, TrailEvent,
 };
-use crate::workflow::allowed_images::AllowedImagesSettings;
-use crate::workflow::guardrail_facts::BoundaryDoc;
 use crate::workflow::ports::{Reader, Seen};
 
 pub use autoscaling::SdkGroupReader;

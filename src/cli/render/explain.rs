@@ -142,7 +142,11 @@ fn finding(out: &mut String, f: &Finding, p: &Paint) {
     };
     let _ = writeln!(out, "  {sev}[{}] {}", f.code, f.message);
     if let Some(l) = f.layer {
-        let policy = f.policy.as_deref().map(|p| format!(" `{p}`")).unwrap_or_default();
+        let policy = f
+            .policy
+            .as_deref()
+            .map(|p| format!(" `{p}`"))
+            .unwrap_or_default();
         let _ = writeln!(out, "    layer: {l}{policy}");
     }
     let Some(fix) = &f.fix else {

@@ -86,7 +86,9 @@ fn code_of(layer: Layer, outcome: LayerOutcome) -> FindingCode {
             FindingCode::PermissionsBoundaryExplicitDeny
         }
         (Layer::PermissionsBoundary, _) => FindingCode::PermissionsBoundaryNoAllow,
-        (Layer::SessionPolicy, LayerOutcome::ExplicitDeny) => FindingCode::SessionPolicyExplicitDeny,
+        (Layer::SessionPolicy, LayerOutcome::ExplicitDeny) => {
+            FindingCode::SessionPolicyExplicitDeny
+        }
         (Layer::SessionPolicy, _) => FindingCode::SessionPolicyNoAllow,
     }
 }
@@ -223,7 +225,12 @@ impl Ctx<'_> {
         }
     }
 
-    fn layer_deny(&self, k: &Key, sref: &StatementRef, actions: &[String]) -> (String, Option<Fix>) {
+    fn layer_deny(
+        &self,
+        k: &Key,
+        sref: &StatementRef,
+        actions: &[String],
+    ) -> (String, Option<Fix>) {
         let docs = layer_docs(&self.req.context.guardrails, k.layer);
         let st = find_statement(docs.into_iter(), sref);
         let at = k
@@ -241,7 +248,11 @@ impl Ctx<'_> {
         );
         let mut fix = Fix {
             commands: self.commands(k),
-            remove: vec![format!("replace statement {} of {} with the statement below", sref.label(), sref.policy)],
+            remove: vec![format!(
+                "replace statement {} of {} with the statement below",
+                sref.label(),
+                sref.policy
+            )],
             ..Fix::default()
         };
         let owner = self.owner(k);
@@ -262,7 +273,8 @@ impl Ctx<'_> {
                         "{owner}: add the exception `\"Bool\": {{\"aws:ViaAWSService\": \"false\"}}` to statement {}",
                         sref.label()
                     );
-                    fix.policy_statements.push(with_via_aws_service_exception(&json));
+                    fix.policy_statements
+                        .push(with_via_aws_service_exception(&json));
                 } else {
                     let (op, key, value) = self.exception_for(k.layer);
                     fix.summary = format!(
@@ -330,7 +342,9 @@ impl Ctx<'_> {
                 fix.summary = format!("{owner}: add the statements below to it");
                 fix.policy_statements = identity_statements_for(actions, &self.req.key.arn);
                 let which = match (layer, &k.policy) {
-                    (Layer::PermissionsBoundary, Some(p)) => format!("the permissions boundary `{p}`"),
+                    (Layer::PermissionsBoundary, Some(p)) => {
+                        format!("the permissions boundary `{p}`")
+                    }
                     (Layer::PermissionsBoundary, None) => "the permissions boundary".to_string(),
                     _ => "no session policy".to_string(),
                 };

@@ -56,7 +56,8 @@ pub async fn account_guardrails<R: Reader, W: Writer>(
                     command: format!("aws ec2 get-allowed-images-settings --region {region}"),
                 },
             };
-            g.allowed_images.insert(format!("{}/{region}", t.account), fact);
+            g.allowed_images
+                .insert(format!("{}/{region}", t.account), fact);
         }
     }
     g

@@ -6,10 +6,10 @@ use serde::Serialize;
 
 use std::collections::BTreeMap;
 
+use crate::workflow::guardrail_facts::GuardrailDiscovery;
 use crate::workflow::inventory::{
     CallerIdentity, GrantInfo, IdentityPolicies, ImageInfo, KeyDescription, SnapshotInfo,
 };
-use crate::workflow::guardrail_facts::GuardrailDiscovery;
 use crate::workflow::plan::PermissionProbe;
 use crate::workflow::ports_write::{ImageStatus, ManagedPolicy};
 

@@ -49,14 +49,46 @@ impl LayerDenial {
 
 /// The phrases AWS writes, by layer.
 const PHRASES: &[(&str, Layer, bool)] = &[
-    ("with an explicit deny in a service control policy", Layer::Scp, true),
-    ("because no service control policy allows", Layer::Scp, false),
-    ("with an explicit deny in a resource control policy", Layer::Rcp, true),
-    ("because no resource control policy allows", Layer::Rcp, false),
-    ("with an explicit deny in a permissions boundary", Layer::PermissionsBoundary, true),
-    ("because no permissions boundary allows", Layer::PermissionsBoundary, false),
-    ("with an explicit deny in a session policy", Layer::SessionPolicy, true),
-    ("because no session policy allows", Layer::SessionPolicy, false),
+    (
+        "with an explicit deny in a service control policy",
+        Layer::Scp,
+        true,
+    ),
+    (
+        "because no service control policy allows",
+        Layer::Scp,
+        false,
+    ),
+    (
+        "with an explicit deny in a resource control policy",
+        Layer::Rcp,
+        true,
+    ),
+    (
+        "because no resource control policy allows",
+        Layer::Rcp,
+        false,
+    ),
+    (
+        "with an explicit deny in a permissions boundary",
+        Layer::PermissionsBoundary,
+        true,
+    ),
+    (
+        "because no permissions boundary allows",
+        Layer::PermissionsBoundary,
+        false,
+    ),
+    (
+        "with an explicit deny in a session policy",
+        Layer::SessionPolicy,
+        true,
+    ),
+    (
+        "because no session policy allows",
+        Layer::SessionPolicy,
+        false,
+    ),
 ];
 
 /// The layer an access-denied message names, if any.
@@ -152,10 +184,7 @@ pub fn cause_of(ev: &TrailEvent, key_arn: Option<String>, evidence: Evidence) ->
     } else {
         "because nothing allows it in"
     };
-    let policy = d
-        .policy_id()
-        .map(|p| format!(" `{p}`"))
-        .unwrap_or_default();
+    let policy = d.policy_id().map(|p| format!(" `{p}`")).unwrap_or_default();
     let message = format!(
         "KMS denied `{who}` {action} on {on} {how} a {}{policy} (layer `{}`), per CloudTrail",
         d.layer.words(),
@@ -206,9 +235,7 @@ mod tests {
         ];
         for (msg, want) in cases {
             let got = layer_of_message(msg);
-            let got = got
-                .as_ref()
-                .map(|d| (d.layer, d.explicit, d.policy_id()));
+            let got = got.as_ref().map(|d| (d.layer, d.explicit, d.policy_id()));
             let want = want.map(|(l, e, p)| (l, e, p.map(str::to_string)));
             assert_eq!(got, want, "{msg}");
         }
@@ -236,13 +263,21 @@ mod tests {
             user_arn: Some("arn:aws:sts::444455556666:assumed-role/Launcher/i-1".into()),
         };
         let ev_evidence = super::super::denials::event_evidence(&ev);
-        let c = cause_of(&ev, Some("arn:aws:kms:us-east-1:111122223333:key/k".into()), ev_evidence).unwrap();
+        let c = cause_of(
+            &ev,
+            Some("arn:aws:kms:us-east-1:111122223333:key/k".into()),
+            ev_evidence,
+        )
+        .unwrap();
         assert_eq!(c.code, "scp-explicit-deny");
         assert!(c.message.contains("`p-abcd1234`"), "{}", c.message);
         assert!(c.message.contains("layer `scp`"), "{}", c.message);
         let fix = c.fix.unwrap();
         assert!(fix.summary.contains("444455556666"), "{}", fix.summary);
-        assert_eq!(fix.commands, vec!["aws organizations describe-policy --policy-id p-abcd1234"]);
+        assert_eq!(
+            fix.commands,
+            vec!["aws organizations describe-policy --policy-id p-abcd1234"]
+        );
         // A boundary denial names the role to look at.
         let mut ev2 = ev.clone();
         ev2.error_message = Some("User: arn:aws:sts::444455556666:assumed-role/Launcher/i-1 is not authorized to perform: kms:CreateGrant on resource: K because no permissions boundary allows the kms:CreateGrant action".into());

@@ -53,7 +53,11 @@ fn principals(t: &TargetFacts, opts: &PlanOptions) -> Vec<(String, policy::Opera
 
 /// The key as the plan leaves it: its policy names `account` for the actions the operation
 /// needs (seed 004's statements), and the principal's IAM allows them on the key.
-fn fixed_key(k: &KeyFacts, account: &str, op: policy::Operation) -> Option<(policy::KeyInfo, Vec<policy::PolicyDocument>)> {
+fn fixed_key(
+    k: &KeyFacts,
+    account: &str,
+    op: policy::Operation,
+) -> Option<(policy::KeyInfo, Vec<policy::PolicyDocument>)> {
     let actions: Vec<String> = op
         .required_actions_on(k.description.account != account)
         .iter()
@@ -107,7 +111,13 @@ fn cause_of(f: &Finding, principal: &str) -> Option<GuardrailCause> {
 }
 
 /// The guardrail causes of one target account on the source keys.
-fn policy_causes(d: &Discovery, opts: &PlanOptions, t: &TargetFacts, keys: &[&KeyFacts], notes: &mut Vec<String>) -> Vec<GuardrailCause> {
+fn policy_causes(
+    d: &Discovery,
+    opts: &PlanOptions,
+    t: &TargetFacts,
+    keys: &[&KeyFacts],
+    notes: &mut Vec<String>,
+) -> Vec<GuardrailCause> {
     let mut causes: Vec<GuardrailCause> = Vec::new();
     let org = opts
         .org_targets
@@ -166,7 +176,11 @@ fn allowed_images_causes(
     now: Option<chrono::DateTime<chrono::Utc>>,
     notes: &mut Vec<String>,
 ) -> Vec<GuardrailCause> {
-    let owner = d.image.owner.clone().unwrap_or_else(|| d.source.account.clone());
+    let owner = d
+        .image
+        .owner
+        .clone()
+        .unwrap_or_else(|| d.source.account.clone());
     if owner == t.account {
         return Vec::new();
     }
@@ -184,7 +198,11 @@ fn allowed_images_causes(
     };
     let mut out = Vec::new();
     for region in &opts.target_regions {
-        match d.guardrails.allowed_images.get(&format!("{}/{region}", t.account)) {
+        match d
+            .guardrails
+            .allowed_images
+            .get(&format!("{}/{region}", t.account))
+        {
             None => {}
             Some(AllowedImagesFact::Unseen { reason, command }) => {
                 notes.push(format!(
@@ -202,7 +220,10 @@ fn allowed_images_causes(
                     let who = if managed_by_declarative_policy {
                         "ask the organization's administrator to add it to the EC2 declarative policy's allowed_images_settings (the account cannot change a setting a declarative policy manages)".to_string()
                     } else {
-                        format!("in account {}, add a criterion with ImageProviders [{owner}]", t.account)
+                        format!(
+                            "in account {}, add a criterion with ImageProviders [{owner}]",
+                            t.account
+                        )
                     };
                     out.push(GuardrailCause {
                         layer: "allowed-amis".into(),

@@ -15,7 +15,8 @@ const TGT: &str = "444455556666";
 const OTHER: &str = "777788889999";
 const CREATED: &str = "2026-01-01T00:00:00Z";
 
-const FULL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+const FULL: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 const DENY_GRANTS: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"NoKmsGrants","Effect":"Deny","Action":"kms:CreateGrant","Resource":"*"}]}"#;
 
 fn level(target: &str, extra: Option<(&str, &str)>) -> LevelFact {
@@ -79,7 +80,9 @@ fn accounts_in_steps(plan: &Plan) -> Vec<String> {
 fn an_account_under_a_blocking_scp_is_left_out_and_the_other_proceeds() {
     let (mut d, o) = two_targets();
     d.guardrails.scps.insert(TGT.into(), scp_path(TGT, true));
-    d.guardrails.scps.insert(OTHER.into(), scp_path(OTHER, false));
+    d.guardrails
+        .scps
+        .insert(OTHER.into(), scp_path(OTHER, false));
     let plan = build_plan(&d, &o, "r", 1, CREATED).unwrap();
     assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
     assert_eq!(plan.excluded.len(), 1);
@@ -94,7 +97,10 @@ fn an_account_under_a_blocking_scp_is_left_out_and_the_other_proceeds() {
     // The source key policy names the other account only.
     let key_edit = serde_json::to_string(&plan.steps).unwrap();
     assert!(!key_edit.contains(&format!("arn:aws:iam::{TGT}:root")));
-    assert_eq!(by_cause(&plan.excluded), vec![("scp `p-nogrants`".to_string(), vec![TGT.to_string()])]);
+    assert_eq!(
+        by_cause(&plan.excluded),
+        vec![("scp `p-nogrants`".to_string(), vec![TGT.to_string()])]
+    );
 }
 
 #[test]
@@ -104,7 +110,11 @@ fn every_target_blocked_is_a_blocker_before_any_change() {
     let plan = build_plan(&d, &options(), "r", 1, CREATED).unwrap();
     assert!(plan.steps.is_empty());
     assert_eq!(plan.blockers[0].code, BlockerCode::GuardrailDenied);
-    assert!(plan.blockers[0].message.contains("p-nogrants"), "{}", plan.blockers[0].message);
+    assert!(
+        plan.blockers[0].message.contains("p-nogrants"),
+        "{}",
+        plan.blockers[0].message
+    );
 }
 
 #[test]
@@ -137,7 +147,10 @@ fn a_boundary_without_kms_and_an_rcp_perimeter_block_too() {
     });
     let plan = build_plan(&d, &options(), "r", 1, CREATED).unwrap();
     assert_eq!(plan.excluded[0].causes[0].layer, "rcp");
-    assert_eq!(plan.excluded[0].causes[0].policy.as_deref(), Some("p-perimeter"));
+    assert_eq!(
+        plan.excluded[0].causes[0].policy.as_deref(),
+        Some("p-perimeter")
+    );
 }
 
 #[test]
@@ -158,7 +171,11 @@ fn allowed_amis_without_the_source_account_blocks_with_the_criterion() {
     let cause = &plan.excluded[0].causes[0];
     assert_eq!(plan.excluded[0].account, TGT);
     assert_eq!(cause.layer, "allowed-amis");
-    assert!(cause.fix.contains("ImageProviders=[111122223333]"), "{}", cause.fix);
+    assert!(
+        cause.fix.contains("ImageProviders=[111122223333]"),
+        "{}",
+        cause.fix
+    );
     assert!(!accounts_in_steps(&plan).iter().any(|a| a == TGT));
 }
 
@@ -176,7 +193,9 @@ fn unseen_layers_are_notes_not_exclusions() {
     assert!(plan.excluded.is_empty());
     assert!(!plan.steps.is_empty());
     assert!(
-        plan.notes.iter().any(|n| n.contains("list-policies-for-target")),
+        plan.notes
+            .iter()
+            .any(|n| n.contains("list-policies-for-target")),
         "{:?}",
         plan.notes
     );

@@ -293,8 +293,8 @@ fn source_keys(d: &Discovery) -> Vec<SourceKey> {
 }
 
 #[cfg(test)]
-mod org_tests;
-#[cfg(test)]
 mod guardrails_tests;
+#[cfg(test)]
+mod org_tests;
 #[cfg(test)]
 mod tests;
