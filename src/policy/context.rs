@@ -221,5 +221,5 @@ pub struct CallerContext {
     pub now: Option<chrono::DateTime<chrono::Utc>>,
     /// The layers beyond key policy, identity policies and grants: the caller account's SCPs,
     /// the key owner's RCPs, the caller's permissions boundary and session policies.
-    pub guardrails: super::guardrails::Guardrails,
+    pub guardrails: super::layers::Guardrails,
 }

@@ -2,7 +2,7 @@
 //! (DOMAIN.md "How access to a KMS key is decided").
 
 use super::context::RequestContext;
-use super::guardrails::{evaluate_layers, key_policy_names_caller, Guardrails, LayerDecision};
+use super::layers::LayerDecision;
 use super::matching::{
     glob_match, not_principal_excludes, parse_arn, Caller, PrincipalError, PrincipalMatch,
 };
@@ -503,7 +503,8 @@ fn grants_decision(
     }
 }
 
-/// [`evaluate_key_request`] with the principal and key ARN already parsed.
+/// [`evaluate_key_request`] with the principal and key ARN already parsed (no guardrail
+/// layers: see [`super::guardrails::evaluate_guarded`]).
 pub fn evaluate(
     key: &KeyInfo,
     key_arn: &KeyArn,
@@ -512,56 +513,7 @@ pub fn evaluate(
     action: &str,
     ctx: &RequestContext,
 ) -> Decision {
-    evaluate_guarded(
-        key,
-        key_arn,
-        caller,
-        identity_policies,
-        action,
-        ctx,
-        &Guardrails::default(),
-    )
-}
-
-/// [`evaluate`] with the guardrail layers: any layer that denies makes the verdict `Deny`; a
-/// layer that could not be read turns an `Allow` into `Undecided` (never a clean allow).
-pub fn evaluate_guarded(
-    key: &KeyInfo,
-    key_arn: &KeyArn,
-    caller: &Caller,
-    identity_policies: &[PolicyDocument],
-    action: &str,
-    ctx: &RequestContext,
-    guardrails: &Guardrails,
-) -> Decision {
-    let mut d = evaluate_base(key, key_arn, caller, identity_policies, action, ctx);
-    if guardrails.is_empty() {
-        return d;
-    }
-    let action_lc = action.to_ascii_lowercase();
-    let names_caller = d.key_policy.outcome == Outcome::Allow
-        && key_policy_names_caller(key, &d.key_policy.statements, caller);
-    d.guardrails = evaluate_layers(
-        guardrails,
-        &super::guardrails::Request {
-            key,
-            key_account: &key_arn.account,
-            caller,
-            action_lc: &action_lc,
-            ctx,
-            resource_names_caller: names_caller,
-        },
-    );
-    if d.guardrails.iter().any(LayerDecision::denies) {
-        d.verdict = Verdict::Deny;
-    } else if d.verdict == Verdict::Allow
-        && d.guardrails
-            .iter()
-            .any(|l| l.outcome == super::guardrails::LayerOutcome::Unseen)
-    {
-        d.verdict = Verdict::Undecided;
-    }
-    d
+    evaluate_base(key, key_arn, caller, identity_policies, action, ctx)
 }
 
 fn evaluate_base(

@@ -187,7 +187,7 @@ pub struct Finding {
     /// The guardrail layer that decided (`scp`, `rcp`, `permissions-boundary`,
     /// `session-policy`); none for the key policy, identity policies and grants.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub layer: Option<super::guardrails::Layer>,
+    pub layer: Option<super::layers::Layer>,
     /// The deciding guardrail policy: SCP/RCP id, boundary ARN, session policy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
@@ -221,7 +221,7 @@ impl Finding {
     }
 
     #[must_use]
-    pub fn with_layer(mut self, layer: super::guardrails::Layer, policy: Option<String>) -> Self {
+    pub fn with_layer(mut self, layer: super::layers::Layer, policy: Option<String>) -> Self {
         self.layer = Some(layer);
         self.policy = policy;
         self

@@ -15,7 +15,8 @@
 //! Where things live: `model` (parsed documents), `parse/` (JSON to model), `condition/`
 //! (operators, policy variables, evaluation of one condition), `context` (the request's keys),
 //! `matching` (wildcards, ARNs, principals), `eval` (one request: key policy, identity policies,
-//! grants), `guardrails` (SCPs, RCPs, permissions boundary, session policies of one request), `scenario` (the requests of a launch or copy), `analyze/` (reasons and fixes),
+//! grants), `layers` (the guardrail layers' values) and `guardrails` (SCPs, RCPs, permissions
+//! boundary and session policies decided for one request), `scenario` (the requests of a launch or copy), `analyze/` (reasons and fixes),
 //! `lint/` (one function per lint rule), `findings` (codes and fixes), `statement` (helpers
 //! shared by analyze, lint, edit and diff), `edit/` (key policy edits and the lock-out check),
 //! `diff` (reviewable diffs), `template/` (the documents amishare writes).
@@ -26,6 +27,7 @@ pub mod context;
 pub mod eval;
 pub mod findings;
 pub mod guardrails;
+pub mod layers;
 pub mod lint;
 pub mod matching;
 pub mod model;
@@ -40,11 +42,12 @@ pub mod template;
 pub use analyze::{analyze, ActionCheck, Analysis, AnalysisRequest};
 pub use context::{CallerContext, RequestContext, EC2_INFRASTRUCTURE_IP};
 pub use eval::{
-    evaluate_guarded, evaluate_key_request, ConditionFailure, Decision, KeyInfo, KeyManager,
-    Outcome, PolicyError, Source, SourceDecision, UnresolvedVariable, Verdict,
+    evaluate_key_request, ConditionFailure, Decision, KeyInfo, KeyManager, Outcome, PolicyError,
+    Source, SourceDecision, UnresolvedVariable, Verdict,
 };
 pub use findings::{Finding, FindingCode, Fix, Severity};
-pub use guardrails::{
+pub use guardrails::evaluate_guarded;
+pub use layers::{
     Boundary, Guardrails, Known, Layer, LayerDecision, LayerOutcome, OrgLevel, OrgPath, OrgPolicy,
     Unseen,
 };

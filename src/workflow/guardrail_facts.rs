@@ -14,19 +14,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub use super::inventory_guardrails::{BoundaryDoc, OrgPolicyKind, PolicySummary};
 use super::org_targets::OrgReader;
 use super::ports::AwsError;
 use crate::policy::{self, Known, OrgLevel, OrgPath, OrgPolicy};
-
-/// A principal's permissions boundary as read (IAM GetRole / GetUser `PermissionsBoundary`,
-/// then GetPolicy and GetPolicyVersion of its default version).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BoundaryDoc {
-    /// The managed policy's ARN.
-    pub arn: String,
-    /// The policy document (URL-decoded).
-    pub document: String,
-}
 
 /// `aws iam get-role|get-user ... --query ...PermissionsBoundary` for a principal ARN (a role
 /// session: its role).
@@ -135,38 +126,6 @@ impl GuardrailDiscovery {
             session_policies: Known::Absent,
         }
     }
-}
-
-/// Which organization policy type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OrgPolicyKind {
-    ServiceControlPolicy,
-    ResourceControlPolicy,
-}
-
-impl OrgPolicyKind {
-    /// The `--filter` of ListPoliciesForTarget.
-    pub fn filter(self) -> &'static str {
-        match self {
-            Self::ServiceControlPolicy => "SERVICE_CONTROL_POLICY",
-            Self::ResourceControlPolicy => "RESOURCE_CONTROL_POLICY",
-        }
-    }
-
-    fn short(self) -> &'static str {
-        match self {
-            Self::ServiceControlPolicy => "SCP",
-            Self::ResourceControlPolicy => "RCP",
-        }
-    }
-}
-
-/// One policy as ListPoliciesForTarget lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PolicySummary {
-    pub id: String,
-    pub name: String,
 }
 
 /// One attached policy with its document.

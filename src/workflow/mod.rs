@@ -10,6 +10,7 @@ pub mod events;
 pub mod export;
 pub mod guardrail_facts;
 pub mod inventory;
+pub mod inventory_guardrails;
 pub mod journal;
 pub mod org_scope;
 pub mod org_targets;

@@ -68,8 +68,8 @@ pub trait OrgReader: Send + Sync {
     fn policies_for_target(
         &self,
         target: &str,
-        kind: super::guardrail_facts::OrgPolicyKind,
-    ) -> impl Future<Output = Result<Vec<super::guardrail_facts::PolicySummary>, AwsError>> + Send
+        kind: super::inventory_guardrails::OrgPolicyKind,
+    ) -> impl Future<Output = Result<Vec<super::inventory_guardrails::PolicySummary>, AwsError>> + Send
     {
         let _ = (target, kind);
         async {

@@ -215,7 +215,8 @@ pub trait Reader: Send + Sync {
     fn permissions_boundary(
         &self,
         principal_arn: &str,
-    ) -> impl Future<Output = Result<Seen<Option<super::guardrail_facts::BoundaryDoc>>, AwsError>> + Send;
+    ) -> impl Future<Output = Result<Seen<Option<super::inventory_guardrails::BoundaryDoc>>, AwsError>>
+           + Send;
 
     /// GetAllowedImagesSettings of this account and region.
     fn allowed_images_settings(

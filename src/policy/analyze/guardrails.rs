@@ -7,7 +7,7 @@ use super::{find_statement, group_by_statement, is_network_key, Ctx};
 use crate::policy::findings::{
     identity_statements_for, list_words, Finding, FindingCode, Fix, Severity,
 };
-use crate::policy::guardrails::{Guardrails, Known, Layer, LayerDecision, LayerOutcome, OrgPath};
+use crate::policy::layers::{Guardrails, Known, Layer, LayerDecision, LayerOutcome, OrgPath};
 use crate::policy::model::{PolicyDocument, StatementRef};
 use crate::policy::statement::{has_via_aws_service_exception, with_via_aws_service_exception};
 use serde_json::{json, Map, Value};

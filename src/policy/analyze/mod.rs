@@ -1,10 +1,9 @@
 //! `analyze`: run a scenario's requests, decide, and explain every reason with a fix.
 
 use super::context::CallerContext;
-use super::eval::{
-    evaluate_guarded, Decision, KeyArn, KeyInfo, KeyManager, Outcome, PolicyError, Verdict,
-};
+use super::eval::{Decision, KeyArn, KeyInfo, KeyManager, Outcome, PolicyError, Verdict};
 use super::findings::{Finding, Severity};
+use super::guardrails::evaluate_guarded;
 use super::lint::lint;
 use super::matching::Caller;
 use super::model::{PolicyDocument, Statement, StatementRef};
