@@ -201,6 +201,10 @@ pub struct Decision {
     /// What each known guardrail layer (SCP, RCP, permissions boundary, session policy) decided.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub guardrails: Vec<LayerDecision>,
+    /// Who makes this request when it is not the analysed principal: the
+    /// `aws:ec2-infrastructure` role that decrypts under EC2's grant at attach time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
 }
 
 impl Decision {
@@ -565,5 +569,6 @@ fn evaluate_base(
         condition_failures: notes.failures,
         unresolved_variables: notes.unresolved,
         guardrails: Vec::new(),
+        principal: None,
     }
 }

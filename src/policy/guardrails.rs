@@ -82,6 +82,70 @@ pub fn evaluate_guarded(
     d
 }
 
+/// The request of the `aws:ec2-infrastructure` role that decrypts under the grant EC2 created
+/// for the caller: only the organization layers decide it (the grant gives the access; the
+/// role has no boundary or session policy). `None` when neither SCPs nor RCPs are known.
+pub(crate) fn infrastructure_decision(
+    key: &KeyInfo,
+    key_arn: &KeyArn,
+    caller: &Caller,
+    caller_ctx: &super::context::CallerContext,
+    ebs_id: &str,
+) -> Option<Decision> {
+    let g = &caller_ctx.guardrails;
+    if g.scps.is_absent() && g.rcps.is_absent() {
+        return None;
+    }
+    let (infra, ctx) =
+        RequestContext::ec2_infrastructure(caller, caller_ctx, &key_arn.region, ebs_id)?;
+    let org_only = Guardrails {
+        scps: g.scps.clone(),
+        rcps: g.rcps.clone(),
+        ..Guardrails::default()
+    };
+    let action = "kms:Decrypt";
+    let layers = evaluate_layers(
+        &org_only,
+        &Request {
+            key,
+            key_account: &key_arn.account,
+            caller: &infra,
+            action_lc: "kms:decrypt",
+            ctx: &ctx,
+            resource_names_caller: false,
+        },
+    );
+    let verdict = if layers.iter().any(LayerDecision::denies) {
+        Verdict::Deny
+    } else if layers.iter().any(|l| l.outcome == LayerOutcome::Unseen) {
+        Verdict::Undecided
+    } else {
+        Verdict::Allow
+    };
+    let none = || super::eval::SourceDecision {
+        outcome: Outcome::NoMatch,
+        statements: Vec::new(),
+        grants: Vec::new(),
+    };
+    Some(Decision {
+        action: action.to_string(),
+        verdict,
+        policies_verdict: Verdict::Allow,
+        key_policy: none(),
+        identity_policies: none(),
+        grants: super::eval::SourceDecision {
+            outcome: Outcome::Allow,
+            statements: Vec::new(),
+            grants: vec![format!("the grant EC2 creates for `{}`", infra.arn)],
+        },
+        identity_required: false,
+        condition_failures: Vec::new(),
+        unresolved_variables: Vec::new(),
+        guardrails: layers,
+        principal: Some(infra.arn),
+    })
+}
+
 /// A service-linked role (`role/aws-service-role/...`, or a session of `AWSServiceRoleFor...`).
 pub fn is_service_linked_role(caller: &Caller) -> bool {
     match caller.kind {

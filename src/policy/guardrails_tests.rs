@@ -307,7 +307,17 @@ fn scps_and_rcps_do_not_apply_to_service_linked_roles() {
         ..Guardrails::default()
     };
     let a = run(&key, ASG_SAME, &[], g, None);
-    assert_eq!(a.verdict, Verdict::Allow, "{:#?}", a.findings);
+    // The service-linked role's own (on-behalf) calls pass both layers...
+    let own: Vec<&Decision> = a.checks.iter().filter(|c| c.principal.is_none()).collect();
+    assert!(own.iter().all(|c| c.allowed()), "{own:#?}");
+    assert!(own.iter().all(|c| c
+        .guardrails
+        .iter()
+        .all(|l| l.outcome == LayerOutcome::Exempt)));
+    // ...but the `aws:ec2-infrastructure` role that decrypts at attach time is no
+    // service-linked role: a deny-all SCP stops it (DOMAIN.md "Guardrails").
+    let infra = a.checks.iter().find(|c| c.principal.is_some()).unwrap();
+    assert_eq!(infra.verdict, Verdict::Deny);
     // The same RCP denies a role that is not service-linked.
     let mut g = Guardrails {
         rcps: Known::Known(rcp),
@@ -323,31 +333,52 @@ fn scps_and_rcps_do_not_apply_to_service_linked_roles() {
 }
 
 #[test]
-fn scp_network_deny_gets_the_via_aws_service_exception() {
+fn scp_network_deny_needs_both_aws_exceptions() {
+    // An IP perimeter SCP denies EC2's on-behalf calls (not from the user's network) and the
+    // `aws:ec2-infrastructure` role that decrypts at attach time (a call that is not "via an
+    // AWS service"): AWS's data-perimeter guidance exempts the first with
+    // `aws:ViaAWSService` and the second by `aws:PrincipalArn`.
     let st = json!({
         "Sid": "DenyOutsideNetwork", "Effect": "Deny", "Action": "*", "Resource": "*",
         "Condition": {"NotIpAddress": {"aws:SourceIp": "203.0.113.0/24"}}
     });
-    let a = run(
-        &console_key(),
-        EXT_SESSION,
-        &usage_policy(),
-        scps(scp_path(Some(deny_policy("p-net", st)))),
-        None,
-    );
+    let with = |st: Value| {
+        run(
+            &console_key(),
+            EXT_SESSION,
+            &usage_policy(),
+            scps(scp_path(Some(deny_policy("p-net", st)))),
+            None,
+        )
+    };
+    let a = with(st);
     assert_eq!(a.verdict, Verdict::Deny);
-    let f = the(&a, FindingCode::ScpExplicitDeny);
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.code == FindingCode::ScpExplicitDeny && f.message.contains(EXT_SESSION))
+        .unwrap();
     assert!(f.message.contains("aws:SourceIp"), "{}", f.message);
     let fixed = f.fix.as_ref().unwrap().policy_statements[0].clone();
     assert_eq!(fixed["Condition"]["Bool"]["aws:ViaAWSService"], "false");
-    let a = run(
-        &console_key(),
-        EXT_SESSION,
-        &usage_policy(),
-        scps(scp_path(Some(deny_policy("p-net", fixed)))),
-        None,
+
+    let a = with(fixed);
+    assert_eq!(a.verdict, Verdict::Deny, "{:#?}", a.findings);
+    let f = the(&a, FindingCode::ScpExplicitDeny);
+    assert!(
+        f.message.contains("role/aws:ec2-infrastructure"),
+        "{}",
+        f.message
     );
+    assert_eq!(f.actions, vec!["kms:Decrypt"]);
+    let fixed = f.fix.as_ref().unwrap().policy_statements[0].clone();
+    assert_eq!(
+        fixed["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
+        "arn:aws:iam::*:role/aws:ec2-infrastructure"
+    );
+    let a = with(fixed);
     assert_eq!(a.verdict, Verdict::Allow, "{:#?}", a.findings);
+    assert!(a.checks.iter().any(|c| c.principal.is_some()));
 }
 
 #[test]

@@ -221,6 +221,9 @@ pub fn render_text(a: &Analysis, color: bool) -> String {
             Verdict::Undecided => p.yellow("undecided"),
         };
         let _ = writeln!(out, "  {:<width$}  {v}", c.action);
+        if let Some(by) = &c.principal {
+            let _ = writeln!(out, "    made by {by} (under EC2's grant)");
+        }
         let id = if c.identity_required {
             source(&c.identity_policies)
         } else {

@@ -102,6 +102,8 @@ struct Key {
     level: Option<String>,
     statement: Option<StatementRef>,
     note: Option<String>,
+    /// Who made the request when not the analysed principal (`aws:ec2-infrastructure`).
+    principal: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -121,6 +123,12 @@ impl Ctx<'_> {
                         level: l.level.clone(),
                         statement,
                         note: l.note.clone(),
+                        // An RCP's fix exempts the account, which covers EC2's role too.
+                        principal: if l.layer == Layer::Rcp {
+                            None
+                        } else {
+                            c.principal.clone()
+                        },
                     };
                     match groups.iter_mut().find(|(g, _)| *g == k) {
                         Some((_, acts)) if !acts.contains(&c.action) => acts.push(c.action.clone()),
@@ -238,13 +246,19 @@ impl Ctx<'_> {
             .as_ref()
             .map(|l| format!(" (attached to `{l}`)"))
             .unwrap_or_default();
+        let infra = k.principal.is_some();
         let mut message = format!(
-            "{} `{}`{at} statement {} denies {} to `{}` on EC2's behalf",
+            "{} `{}`{at} statement {} denies {} to `{}` {}",
             k.layer.words(),
             k.policy.as_deref().unwrap_or(&sref.policy),
             sref.label(),
             list_words(actions),
-            self.caller.arn
+            k.principal.as_deref().unwrap_or(&self.caller.arn),
+            if infra {
+                "when EC2 decrypts the volume at attach time"
+            } else {
+                "on EC2's behalf"
+            }
         );
         let mut fix = Fix {
             commands: self.commands(k),
@@ -264,7 +278,7 @@ impl Ctx<'_> {
                     .filter(|c| is_network_key(&c.key))
                     .map(|c| c.describe())
                     .collect();
-                if !network.is_empty() && !has_via_aws_service_exception(s) {
+                if !infra && !network.is_empty() && !has_via_aws_service_exception(s) {
                     message.push_str(&format!(
                         " ({} cannot hold for calls EC2 makes from its own infrastructure)",
                         network.join(", ")
@@ -276,7 +290,7 @@ impl Ctx<'_> {
                     fix.policy_statements
                         .push(with_via_aws_service_exception(&json));
                 } else {
-                    let (op, key, value) = self.exception_for(k.layer);
+                    let (op, key, value) = self.exception_for(k.layer, infra);
                     fix.summary = format!(
                         "{owner}: exempt `{value}` from statement {} with the condition `{op} {key}`",
                         sref.label()
@@ -295,7 +309,19 @@ impl Ctx<'_> {
 
     /// The condition that exempts the caller from a Deny of `layer`: its role (or user) for
     /// principal-side layers, its account for an RCP (the data-perimeter exception list).
-    fn exception_for(&self, layer: Layer) -> (&'static str, &'static str, String) {
+    fn exception_for(&self, layer: Layer, infra: bool) -> (&'static str, &'static str, String) {
+        if infra {
+            // AWS's data-perimeter guidance exempts EC2's role by name, in every account.
+            return (
+                "ArnNotLike",
+                "aws:PrincipalArn",
+                format!(
+                    "arn:{}:iam::*:role/{}",
+                    self.caller.partition,
+                    crate::policy::context::EC2_INFRASTRUCTURE_ROLE
+                ),
+            );
+        }
         match layer {
             Layer::Rcp => (
                 "StringNotEqualsIfExists",

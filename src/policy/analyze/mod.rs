@@ -72,7 +72,7 @@ pub fn analyze(req: &AnalysisRequest<'_>) -> Result<Analysis, PolicyError> {
         .unwrap_or_else(|| key_arn.region.clone());
     let cross_account = caller.account != key_arn.account;
 
-    let checks: Vec<Decision> = requests(
+    let mut checks: Vec<Decision> = requests(
         req.operation,
         &caller,
         req.context,
@@ -92,6 +92,16 @@ pub fn analyze(req: &AnalysisRequest<'_>) -> Result<Analysis, PolicyError> {
         )
     })
     .collect();
+
+    // EC2's `aws:ec2-infrastructure` role decrypts under the grant: the organization layers
+    // (SCPs of the caller's account, RCPs of the key owner) apply to it too.
+    checks.extend(super::guardrails::infrastructure_decision(
+        req.key,
+        &key_arn,
+        &caller,
+        req.context,
+        req.operation.ebs_id_placeholder(),
+    ));
 
     let verdict = if checks.iter().all(Decision::allowed) {
         Verdict::Allow
