@@ -20,45 +20,65 @@ use crate::workflow::ports::{Reader, Seen};
 use crate::workflow::ports_write::Writer;
 use crate::workflow::world::World;
 
-/// Boundaries and Allowed AMIs, read with each target's own credentials.
+/// One target's boundaries and Allowed AMIs settings.
+type TargetGuardrails = (
+    Vec<(String, BoundaryFact)>,
+    Vec<(String, AllowedImagesFact)>,
+);
+
+async fn target_guardrails<R: Reader, W: Writer>(
+    world: &World<R, W>,
+    t: &crate::workflow::copy::facts::TargetFacts,
+    opts: &PlanOptions,
+) -> TargetGuardrails {
+    let mut out: TargetGuardrails = (Vec::new(), Vec::new());
+    let Some(access) = world.target(&t.account) else {
+        return out;
+    };
+    let Some(first) = access.regions.values().next() else {
+        return out;
+    };
+    let mut arns: Vec<String> = t.identity.iter().map(|i| i.arn.clone()).collect();
+    arns.extend(source_key_users(t, opts).iter().map(|p| p.arn.clone()));
+    arns.dedup();
+    for arn in arns {
+        let fact = match first.reader.permissions_boundary(&arn).await {
+            Ok(Seen::Visible(None)) => BoundaryFact::None,
+            Ok(Seen::Visible(Some(b))) => BoundaryFact::Known(b),
+            Ok(Seen::NotVisible(e)) | Err(e) => BoundaryFact::Unseen {
+                reason: e.to_string(),
+                command: boundary_command(&arn),
+            },
+        };
+        out.0.push((arn, fact));
+    }
+    for (region, conn) in &access.regions {
+        let fact = match conn.reader.allowed_images_settings().await {
+            Ok(Seen::Visible(s)) => AllowedImagesFact::Known(s),
+            Ok(Seen::NotVisible(e)) | Err(e) => AllowedImagesFact::Unseen {
+                reason: e.to_string(),
+                command: format!("aws ec2 get-allowed-images-settings --region {region}"),
+            },
+        };
+        out.1.push((format!("{}/{region}", t.account), fact));
+    }
+    out
+}
+
+/// Boundaries and Allowed AMIs, read with each target's own credentials (every target at
+/// once, as discovery reads the targets).
 pub async fn account_guardrails<R: Reader, W: Writer>(
     world: &World<R, W>,
     d: &Discovery,
     opts: &PlanOptions,
 ) -> GuardrailDiscovery {
+    let all =
+        futures::future::join_all(d.targets.iter().map(|t| target_guardrails(world, t, opts)))
+            .await;
     let mut g = GuardrailDiscovery::default();
-    for t in &d.targets {
-        let Some(access) = world.target(&t.account) else {
-            continue;
-        };
-        let Some(first) = access.regions.values().next() else {
-            continue;
-        };
-        let mut arns: Vec<String> = t.identity.iter().map(|i| i.arn.clone()).collect();
-        arns.extend(source_key_users(t, opts).iter().map(|p| p.arn.clone()));
-        arns.dedup();
-        for arn in arns {
-            let fact = match first.reader.permissions_boundary(&arn).await {
-                Ok(Seen::Visible(None)) => BoundaryFact::None,
-                Ok(Seen::Visible(Some(b))) => BoundaryFact::Known(b),
-                Ok(Seen::NotVisible(e)) | Err(e) => BoundaryFact::Unseen {
-                    reason: e.to_string(),
-                    command: boundary_command(&arn),
-                },
-            };
-            g.boundaries.insert(arn, fact);
-        }
-        for (region, conn) in &access.regions {
-            let fact = match conn.reader.allowed_images_settings().await {
-                Ok(Seen::Visible(s)) => AllowedImagesFact::Known(s),
-                Ok(Seen::NotVisible(e)) | Err(e) => AllowedImagesFact::Unseen {
-                    reason: e.to_string(),
-                    command: format!("aws ec2 get-allowed-images-settings --region {region}"),
-                },
-            };
-            g.allowed_images
-                .insert(format!("{}/{region}", t.account), fact);
-        }
+    for (boundaries, allowed) in all {
+        g.boundaries.extend(boundaries);
+        g.allowed_images.extend(allowed);
     }
     g
 }
