@@ -186,6 +186,12 @@ pub(super) fn exit_for(report: &Report) -> Exit {
                 .any(|l| l.result == LauncherResult::Failed)
     });
     match report.status {
+        // Accounts a guardrail left out did not get the AMI: not a success.
+        ReportStatus::Ok | ReportStatus::NothingToDo | ReportStatus::DryRun
+            if !report.excluded.is_empty() =>
+        {
+            Exit::Denied
+        }
         ReportStatus::Ok | ReportStatus::NothingToDo | ReportStatus::DryRun => Exit::Success,
         ReportStatus::Blocked => Exit::Denied,
         _ if launch_or_copy_failed => Exit::Denied,

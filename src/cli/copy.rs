@@ -253,7 +253,12 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
             j.run_id, j.status
         );
     }
-    let discovery = discover(&world, &image_id, &opts, &progress).await?;
+    let mut discovery = discover(&world, &image_id, &opts, &progress).await?;
+    if let Some(org) =
+        super::org_targets::guardrail_reader(global, &args.org, args.max_attempts).await?
+    {
+        crate::workflow::copy::discover_guardrails::org_guardrails(&org, &mut discovery).await;
+    }
     let plan = build_plan(
         &discovery,
         &opts,

@@ -23,6 +23,10 @@ pub struct DiagnoseArgs {
     /// Profile for the key's own account, to read its key policy
     #[arg(long, value_name = "P")]
     pub key_account_profile: Option<String>,
+    /// Profile of the organization's management (or delegated administrator) account: reads
+    /// the SCPs on the launch account's path
+    #[arg(long, value_name = "P")]
+    pub org_profile: Option<String>,
     /// An Auto Scaling group whose launch failed: its failed scaling activity, the key the
     /// launch used, the service-linked role, the cause and the fix
     #[arg(long, value_name = "NAME", conflicts_with_all = ["instance_id", "ami", "principal"])]
@@ -100,26 +104,50 @@ pub async fn run(global: &GlobalArgs, args: DiagnoseArgs) -> Result<Exit, CliErr
                 .unwrap_or("")
         );
     }
-    let d = diagnose_launch(
-        &reader,
-        key_reader.as_ref(),
-        &target,
-        &DiagnoseOptions::default(),
-    )
-    .await
-    .map_err(|e| {
-        let hint = e.hint();
-        let err = CliError::runtime(e.to_string());
-        match hint {
-            Some(h) => err.with_hint(h),
-            None => err,
-        }
-    })?;
+    let mut options = DiagnoseOptions::default();
+    if let Some(p) = &args.org_profile {
+        options.scps = Some(launch_account_scps(global, p, &session.account).await?);
+    }
+    let d = diagnose_launch(&reader, key_reader.as_ref(), &target, &options)
+        .await
+        .map_err(|e| {
+            let hint = e.hint();
+            let err = CliError::runtime(e.to_string());
+            match hint {
+                Some(h) => err.with_hint(h),
+                None => err,
+            }
+        })?;
     match global.output {
         OutputFormat::Json => println!("{}", render::diagnosis::json(&d)?),
         OutputFormat::Text => print!("{}", render_text(&d)),
     }
     Ok(exit_code(&d))
+}
+
+/// The SCPs on `account`'s path, read with the organization's profile `profile` (a level
+/// that cannot be read is `unseen`, with the command that shows it).
+async fn launch_account_scps(
+    global: &GlobalArgs,
+    profile: &str,
+    account: &str,
+) -> Result<crate::workflow::guardrail_facts::PathFact, CliError> {
+    use crate::workflow::guardrail_facts::{OrgGuardrailReader, OrgPolicyKind};
+    use crate::workflow::org_targets::OrgReader as _;
+    let opts = crate::aws::session::SessionOptions {
+        profile: Some(profile.to_string()),
+        region: global.region.clone(),
+        endpoint_url: None,
+        max_attempts: None,
+    };
+    let org = crate::aws::reader::organizations::SdkOrgReader::new(
+        &crate::aws::session::AwsSession::load(&opts).await?,
+    );
+    let management = org.organization().await.ok().map(|o| o.management_account);
+    let mut reader = OrgGuardrailReader::new(&org, management);
+    Ok(reader
+        .path_fact(account, OrgPolicyKind::ServiceControlPolicy)
+        .await)
 }
 
 /// Exit code of a diagnosis: 0 no problem, 1 cause found, 3 undecided.
@@ -141,6 +169,7 @@ mod tests {
             ami: ami.map(str::to_string),
             principal: principal.map(str::to_string),
             key_account_profile: None,
+            org_profile: None,
             asg: None,
         }
     }

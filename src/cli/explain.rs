@@ -65,6 +65,8 @@ pub struct ExplainArgs {
     /// A tag on the calling principal (repeatable)
     #[arg(long, value_name = "KEY=VALUE")]
     pub principal_tag: Vec<String>,
+    #[command(flatten)]
+    pub guardrails: super::explain_guardrails::GuardrailArgs,
 }
 
 fn read(path: &Path) -> Result<String, CliError> {
@@ -99,13 +101,13 @@ struct Settings {
 }
 
 fn settings(global: &GlobalArgs, args: ExplainArgs) -> Result<Settings, CliError> {
-    Caller::parse(&args.principal).map_err(|e| {
+    let caller = Caller::parse(&args.principal).map_err(|e| {
         CliError::usage(
             format!("--principal: {e}"),
             "e.g. `arn:aws:iam::444455556666:role/Launcher` or `arn:aws:sts::444455556666:assumed-role/Launcher/alice`",
         )
     })?;
-    crate::policy::eval::KeyArn::parse(&args.key_arn).map_err(|e| {
+    let key_arn = crate::policy::eval::KeyArn::parse(&args.key_arn).map_err(|e| {
         CliError::usage(
             format!("--key-arn: {e}"),
             "e.g. `arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab`",
@@ -156,6 +158,12 @@ fn settings(global: &GlobalArgs, args: ExplainArgs) -> Result<Settings, CliError
             ));
         }
     }
+    let guardrails = super::explain_guardrails::guardrails(
+        &args.guardrails,
+        &args.org_path,
+        &caller.account,
+        &key_arn.account,
+    )?;
     Ok(Settings {
         key: KeyInfo {
             arn: args.key_arn,
@@ -179,6 +187,7 @@ fn settings(global: &GlobalArgs, args: ExplainArgs) -> Result<Settings, CliError
             org_paths: args.org_path,
             principal_tags,
             now: Some(chrono::Utc::now()),
+            guardrails,
         },
     })
 }

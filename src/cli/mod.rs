@@ -15,6 +15,7 @@ pub mod diagnose;
 mod diagnose_group;
 pub mod error;
 pub mod explain;
+pub mod explain_guardrails;
 pub mod export;
 pub mod lifecycle;
 pub mod org_targets;

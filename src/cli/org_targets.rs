@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::connect::{org_session, source_session};
 use super::{CliError, GlobalArgs};
 use crate::aws::reader::organizations::SdkOrgReader;
-use crate::aws::session::AwsSession;
+use crate::aws::session::{AwsSession, SessionOptions};
 use crate::workflow::org_scope::{describe, member_paths};
 use crate::workflow::org_targets::{
     list_requested, parse_accounts_file, resolve, KeyPolicyPrincipals, OrgRequest, OrgTargets,
@@ -36,8 +36,9 @@ pub struct OrgArgs {
     /// Target accounts from FILE: one account id a line, `#` comments (combinable with `--to`)
     #[arg(long, value_name = "FILE")]
     pub to_accounts_file: Option<PathBuf>,
-    /// Profile of the organization's management (or delegated administrator) account for
-    /// listing `--to-ou` / `--to-org`; default: the source credentials
+    /// Profile of the organization's management (or delegated administrator) account: lists
+    /// `--to-ou` / `--to-org` (default: the source credentials) and, with any way of naming
+    /// targets, reads the SCPs on each target's path and the RCPs on the source's
     #[arg(long, value_name = "P")]
     pub org_profile: Option<String>,
     /// How the source key policy admits `--to-org` / `--to-ou` accounts: `org` (default: one
@@ -86,12 +87,6 @@ pub fn validate(org: &OrgArgs) -> Result<(), CliError> {
             ));
         }
     }
-    if org.org_profile.is_some() && org.to_ou.is_empty() && !org.to_org {
-        return Err(CliError::usage(
-            "`--org-profile` is only used with `--to-ou` or `--to-org`",
-            "add `--to-ou OU` or `--to-org`, or drop `--org-profile`",
-        ));
-    }
     if org.key_policy_principals.is_some() && org.to_ou.is_empty() && !org.to_org {
         return Err(CliError::usage(
             "`--key-policy-principals` is only used with `--to-ou` or `--to-org`",
@@ -120,6 +115,25 @@ fn read_accounts_file(path: &Path) -> Result<Vec<String>, CliError> {
             "one 12-digit account id a line; `#` starts a comment",
         )
     })
+}
+
+/// The organization reader of `--org-profile` (with any way of naming targets): it reads the
+/// SCPs on the targets' paths and the RCPs on the source's; `None` without `--org-profile`.
+pub async fn guardrail_reader(
+    global: &GlobalArgs,
+    org: &OrgArgs,
+    max_attempts: Option<u32>,
+) -> Result<Option<SdkOrgReader>, CliError> {
+    let Some(p) = &org.org_profile else {
+        return Ok(None);
+    };
+    let opts = SessionOptions {
+        profile: Some(p.clone()),
+        region: global.region.clone(),
+        endpoint_url: None,
+        max_attempts,
+    };
+    Ok(Some(SdkOrgReader::new(&AwsSession::load(&opts).await?)))
 }
 
 /// Resolve the organization flags into `to` (after the `--to` accounts). Returns the source

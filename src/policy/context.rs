@@ -186,6 +186,44 @@ impl RequestContext {
     }
 }
 
+impl RequestContext {
+    /// The `aws:ec2-infrastructure` role of the caller's account, and its request: it decrypts
+    /// the snapshot under the grant EC2 created, from EC2's infrastructure, and is not a call
+    /// "via an AWS service" (`aws:ViaAWSService` false: AWS's data-perimeter guidance exempts
+    /// it by `aws:PrincipalArn` `arn:aws:iam::*:role/aws:ec2-infrastructure`). The caller
+    /// account's SCPs and the key owner's RCPs apply to it.
+    pub fn ec2_infrastructure(
+        caller: &Caller,
+        caller_ctx: &CallerContext,
+        key_region: &str,
+        ebs_id: &str,
+    ) -> Option<(Caller, Self)> {
+        let infra = Caller::parse(&format!(
+            "arn:{}:iam::{}:role/{EC2_INFRASTRUCTURE_ROLE}",
+            caller.partition, caller.account
+        ))
+        .ok()?;
+        let account_ctx = CallerContext {
+            org_id: caller_ctx.org_id.clone(),
+            org_paths: caller_ctx.org_paths.clone(),
+            now: caller_ctx.now,
+            ..CallerContext::default()
+        };
+        let mut ctx = Self::with_principal(&infra, &account_ctx);
+        ctx.set("aws:ViaAWSService", "false")
+            .set("aws:SourceIp", EC2_INFRASTRUCTURE_IP)
+            .set("aws:RequestedRegion", key_region.to_string())
+            .set("kms:EncryptionContext:aws:ebs:id", ebs_id.to_string())
+            .set_multi("kms:EncryptionContextKeys", vec!["aws:ebs:id".to_string()]);
+        ctx.encryption_context
+            .insert("aws:ebs:id".to_string(), None);
+        Some((infra, ctx))
+    }
+}
+
+/// The role EC2 decrypts with at attach time (`aws:ec2-infrastructure`).
+pub const EC2_INFRASTRUCTURE_ROLE: &str = "aws:ec2-infrastructure";
+
 /// Cryptographic operations that take an encryption context (Encrypt, Decrypt, ReEncrypt*,
 /// GenerateDataKey*).
 pub fn takes_encryption_context(action: &str) -> bool {
@@ -208,7 +246,7 @@ pub fn is_grant_action(action: &str) -> bool {
 }
 
 /// What the user knows about the caller's side of the request (`explain`'s flags).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CallerContext {
     /// Where the launch or copy happens; default: the key's region.
     pub region: Option<String>,
@@ -219,4 +257,7 @@ pub struct CallerContext {
     pub principal_tags: BTreeMap<String, String>,
     /// The time of the request, for `aws:CurrentTime`/`aws:EpochTime` (absent when `None`).
     pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// The layers beyond key policy, identity policies and grants: the caller account's SCPs,
+    /// the key owner's RCPs, the caller's permissions boundary and session policies.
+    pub guardrails: super::layers::Guardrails,
 }

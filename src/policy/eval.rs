@@ -2,6 +2,7 @@
 //! (docs/DOMAIN.md "How access to a KMS key is decided").
 
 use super::context::RequestContext;
+use super::layers::LayerDecision;
 use super::matching::{
     glob_match, not_principal_excludes, parse_arn, Caller, PrincipalError, PrincipalMatch,
 };
@@ -182,6 +183,9 @@ pub struct Decision {
     /// e.g. `kms:CreateGrant`.
     pub action: String,
     pub verdict: Verdict,
+    /// The verdict of the key policy, identity policies and grants alone (before guardrails).
+    #[serde(skip)]
+    pub policies_verdict: Verdict,
     pub key_policy: SourceDecision,
     pub identity_policies: SourceDecision,
     pub grants: SourceDecision,
@@ -194,6 +198,20 @@ pub struct Decision {
     /// Policy variables without a value in statements that otherwise apply.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unresolved_variables: Vec<UnresolvedVariable>,
+    /// What each known guardrail layer (SCP, RCP, permissions boundary, session policy) decided.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<LayerDecision>,
+    /// Who makes this request when it is not the analysed principal: the
+    /// `aws:ec2-infrastructure` role that decrypts under EC2's grant at attach time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+}
+
+impl Decision {
+    /// The guardrail layers that deny the request.
+    pub fn denying_layers(&self) -> impl Iterator<Item = &LayerDecision> {
+        self.guardrails.iter().filter(|l| l.denies())
+    }
 }
 
 impl Decision {
@@ -521,8 +539,20 @@ fn grants_decision(
     }
 }
 
-/// [`evaluate_key_request`] with the principal and key ARN already parsed.
+/// [`evaluate_key_request`] with the principal and key ARN already parsed (no guardrail
+/// layers: see [`super::guardrails::evaluate_guarded`]).
 pub fn evaluate(
+    key: &KeyInfo,
+    key_arn: &KeyArn,
+    caller: &Caller,
+    identity_policies: &[PolicyDocument],
+    action: &str,
+    ctx: &RequestContext,
+) -> Decision {
+    evaluate_base(key, key_arn, caller, identity_policies, action, ctx)
+}
+
+fn evaluate_base(
     key: &KeyInfo,
     key_arn: &KeyArn,
     caller: &Caller,
@@ -563,11 +593,14 @@ pub fn evaluate(
     Decision {
         action: action.to_string(),
         verdict,
+        policies_verdict: verdict,
         identity_required: cross_account || key_policy.outcome == Outcome::DelegatesToIam,
         key_policy,
         identity_policies: identity,
         grants,
         condition_failures: notes.failures,
         unresolved_variables: notes.unresolved,
+        guardrails: Vec::new(),
+        principal: None,
     }
 }

@@ -52,6 +52,22 @@ pub enum FindingCode {
     /// Info: `kms:CreateGrant` allowed to another account without
     /// `kms:GrantIsForAWSResource` (grants for anyone, not only AWS resources).
     CreategrantUnconstrained,
+    /// A Deny in a service control policy on the caller account's path applies.
+    ScpExplicitDeny,
+    /// A level of the caller account's path (root, OU, account) has no SCP that allows it.
+    ScpNoAllow,
+    /// A Deny in a resource control policy of the key owner's organization applies.
+    RcpExplicitDeny,
+    /// A Deny in the caller's permissions boundary applies.
+    PermissionsBoundaryExplicitDeny,
+    /// The caller's permissions boundary does not allow the action.
+    PermissionsBoundaryNoAllow,
+    /// A Deny in a session policy of the caller's session applies.
+    SessionPolicyExplicitDeny,
+    /// No session policy of the caller's session allows the action.
+    SessionPolicyNoAllow,
+    /// Warning: a guardrail layer could not be read, so the verdict cannot be `allow`.
+    GuardrailUnseen,
 }
 
 impl FindingCode {
@@ -74,6 +90,14 @@ impl FindingCode {
         Self::GrantConditionOnNonGrantAction,
         Self::NotprincipalMissesSession,
         Self::CreategrantUnconstrained,
+        Self::ScpExplicitDeny,
+        Self::ScpNoAllow,
+        Self::RcpExplicitDeny,
+        Self::PermissionsBoundaryExplicitDeny,
+        Self::PermissionsBoundaryNoAllow,
+        Self::SessionPolicyExplicitDeny,
+        Self::SessionPolicyNoAllow,
+        Self::GuardrailUnseen,
     ];
 
     /// The kebab-case code.
@@ -96,6 +120,14 @@ impl FindingCode {
             Self::GrantConditionOnNonGrantAction => "grant-condition-on-non-grant-action",
             Self::NotprincipalMissesSession => "notprincipal-misses-session",
             Self::CreategrantUnconstrained => "creategrant-unconstrained",
+            Self::ScpExplicitDeny => "scp-explicit-deny",
+            Self::ScpNoAllow => "scp-no-allow",
+            Self::RcpExplicitDeny => "rcp-explicit-deny",
+            Self::PermissionsBoundaryExplicitDeny => "permissions-boundary-explicit-deny",
+            Self::PermissionsBoundaryNoAllow => "permissions-boundary-no-allow",
+            Self::SessionPolicyExplicitDeny => "session-policy-explicit-deny",
+            Self::SessionPolicyNoAllow => "session-policy-no-allow",
+            Self::GuardrailUnseen => "guardrail-unseen",
         }
     }
 }
@@ -141,6 +173,10 @@ pub struct Fix {
     /// Commands to run (AWS CLI), when the fix is not a policy change.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<String>,
+    /// Statements for the guardrail policy the finding names (`Finding::policy`: an SCP, RCP,
+    /// permissions boundary or session policy), to add or to put in place of `remove`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policy_statements: Vec<Value>,
 }
 
 /// One reason or lint.
@@ -148,6 +184,13 @@ pub struct Fix {
 pub struct Finding {
     pub code: FindingCode,
     pub severity: Severity,
+    /// The guardrail layer that decided (`scp`, `rcp`, `permissions-boundary`,
+    /// `session-policy`); none for the key policy, identity policies and grants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<super::layers::Layer>,
+    /// The deciding guardrail policy: SCP/RCP id, boundary ARN, session policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     /// One line naming the statement, action, principal or condition.
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,6 +205,8 @@ impl Finding {
         Self {
             code,
             severity,
+            layer: None,
+            policy: None,
             message: message.into(),
             statement: None,
             actions: Vec::new(),
@@ -172,6 +217,13 @@ impl Finding {
     #[must_use]
     pub fn with_statement(mut self, s: StatementRef) -> Self {
         self.statement = Some(s);
+        self
+    }
+
+    #[must_use]
+    pub fn with_layer(mut self, layer: super::layers::Layer, policy: Option<String>) -> Self {
+        self.layer = Some(layer);
+        self.policy = policy;
         self
     }
 
@@ -344,12 +396,20 @@ mod tests {
             FindingCode::GrantConditionOnNonGrantAction => 14,
             FindingCode::NotprincipalMissesSession => 15,
             FindingCode::CreategrantUnconstrained => 16,
+            FindingCode::ScpExplicitDeny => 17,
+            FindingCode::ScpNoAllow => 18,
+            FindingCode::RcpExplicitDeny => 19,
+            FindingCode::PermissionsBoundaryExplicitDeny => 20,
+            FindingCode::PermissionsBoundaryNoAllow => 21,
+            FindingCode::SessionPolicyExplicitDeny => 22,
+            FindingCode::SessionPolicyNoAllow => 23,
+            FindingCode::GuardrailUnseen => 24,
         }
     }
 
     #[test]
     fn as_str_is_the_serde_string_of_every_variant() {
-        assert_eq!(FindingCode::ALL.len(), 17);
+        assert_eq!(FindingCode::ALL.len(), 25);
         for (i, code) in FindingCode::ALL.iter().enumerate() {
             assert_eq!(position(*code), i, "{code:?} out of place in ALL");
             assert_eq!(

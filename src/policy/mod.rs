@@ -15,7 +15,8 @@
 //! Where things live: `model` (parsed documents), `parse/` (JSON to model), `condition/`
 //! (operators, policy variables, evaluation of one condition), `context` (the request's keys),
 //! `matching` (wildcards, ARNs, principals), `eval` (one request: key policy, identity policies,
-//! grants), `scenario` (the requests of a launch or copy), `analyze/` (reasons and fixes),
+//! grants), `layers` (the guardrail layers' values) and `guardrails` (SCPs, RCPs, permissions
+//! boundary and session policies decided for one request), `scenario` (the requests of a launch or copy), `analyze/` (reasons and fixes),
 //! `lint/` (one function per lint rule), `findings` (codes and fixes), `statement` (helpers
 //! shared by analyze, lint, edit and diff), `edit/` (key policy edits and the lock-out check),
 //! `diff` (reviewable diffs), `template/` (the documents amishare writes).
@@ -25,6 +26,8 @@ pub mod condition;
 pub mod context;
 pub mod eval;
 pub mod findings;
+pub mod guardrails;
+pub mod layers;
 pub mod lint;
 pub mod matching;
 pub mod model;
@@ -43,15 +46,22 @@ pub use eval::{
     Outcome, PolicyError, Source, SourceDecision, UnresolvedVariable, Verdict,
 };
 pub use findings::{Finding, FindingCode, Fix, Severity};
+pub use guardrails::evaluate_guarded;
+pub use layers::{
+    Boundary, Guardrails, Known, Layer, LayerDecision, LayerOutcome, OrgLevel, OrgPath, OrgPolicy,
+    Unseen,
+};
 pub use lint::lint_key_policy;
 pub use matching::Caller;
 pub use model::{Effect, Grant, PolicyDocument, Statement, StatementRef};
 pub use parse::{
-    parse_grants, parse_grants_value, parse_policies, parse_policy, parse_policy_value,
-    PolicyParseError,
+    parse_grants, parse_grants_value, parse_org_policies, parse_policies, parse_policy,
+    parse_policy_value, PolicyParseError,
 };
 pub use scenario::Operation;
 
+#[cfg(test)]
+mod guardrails_tests;
 #[cfg(test)]
 mod scenario_tests;
 #[cfg(test)]

@@ -49,7 +49,7 @@ pub fn replacement_fix(where_: &str, label: &str, summary: String, statement: Va
         remove: vec![format!(
             "replace statement {label} of the {where_} with the statement below"
         )],
-        commands: Vec::new(),
+        ..Fix::default()
     }
 }
 

@@ -16,10 +16,13 @@
 // unwrap/expect/panic are allowed here (and only here in src).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod guardrails;
 mod lifecycle;
+pub mod org;
 mod reader;
 mod writer;
 
+pub use self::guardrails::GuardrailState;
 pub use self::lifecycle::LifecycleState;
 
 use std::collections::BTreeMap;
@@ -140,6 +143,8 @@ pub struct State {
     pub grants: Vec<(String, GrantInfo)>,
     /// Image deprecation and deregistration protection; SSM parameters.
     pub lifecycle: LifecycleState,
+    /// Permissions boundaries and Allowed AMIs settings.
+    pub guardrails: GuardrailState,
     next_id: u64,
 }
 
@@ -163,6 +168,7 @@ impl Default for Cloud {
             faults: Vec::new(),
             grants: Vec::new(),
             lifecycle: LifecycleState::default(),
+            guardrails: GuardrailState::default(),
             next_id: 1,
         })))
     }
@@ -180,7 +186,8 @@ fn aws_error(api: &'static str, code: &str, message: impl Into<String>) -> AwsEr
         | "DeletePolicy"
         | "SetDefaultPolicyVersion"
         | "CreateServiceLinkedRole"
-        | "GetPrincipalPolicies" => "iam",
+        | "GetPrincipalPolicies"
+        | "GetRole" => "iam",
         "LookupEvents" => "cloudtrail",
         "GetParameter" | "PutParameter" | "DeleteParameter" => "ssm",
         _ => "ec2",

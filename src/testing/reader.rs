@@ -230,4 +230,17 @@ impl Reader for FakeReader {
         let _s = self.0.call("GetEbsEncryptionByDefault", "")?;
         Ok(false)
     }
+
+    async fn permissions_boundary(
+        &self,
+        principal_arn: &str,
+    ) -> Result<Seen<Option<crate::workflow::guardrail_facts::BoundaryDoc>>, AwsError> {
+        self.boundary_of(principal_arn)
+    }
+
+    async fn allowed_images_settings(
+        &self,
+    ) -> Result<Seen<crate::workflow::allowed_images::AllowedImagesSettings>, AwsError> {
+        self.allowed_images()
+    }
 }

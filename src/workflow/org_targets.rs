@@ -55,11 +55,46 @@ pub trait OrgReader: Send + Sync {
     /// The organization's id and management account (DescribeOrganization).
     fn organization(&self) -> impl Future<Output = Result<OrgInfo, AwsError>> + Send;
 
-    /// The parent (an OU or a root `r-...` id) of an OU (ListParents); `None` when AWS lists none.
+    /// The parent (an OU or a root `r-...` id) of an OU or an account (ListParents); `None`
+    /// when AWS lists none.
     fn parent_of(
         &self,
         child: &str,
     ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+
+    /// The policies of `kind` attached directly to `target` (a root, OU or account id):
+    /// ListPoliciesForTarget, every page. Readers that cannot list them answer an error (the
+    /// layer is then `unseen`, never a clean allow).
+    fn policies_for_target(
+        &self,
+        target: &str,
+        kind: super::inventory_guardrails::OrgPolicyKind,
+    ) -> impl Future<Output = Result<Vec<super::inventory_guardrails::PolicySummary>, AwsError>> + Send
+    {
+        let _ = (target, kind);
+        async {
+            Err(AwsError::new(
+                "organizations",
+                "ListPoliciesForTarget",
+                "this reader cannot list organization policies",
+            ))
+        }
+    }
+
+    /// A policy's document (DescribePolicy `Content`).
+    fn policy_content(
+        &self,
+        policy_id: &str,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send {
+        let _ = policy_id;
+        async {
+            Err(AwsError::new(
+                "organizations",
+                "DescribePolicy",
+                "this reader cannot read organization policies",
+            ))
+        }
+    }
 }
 
 /// Which principals the source key policy names for organization targets

@@ -209,4 +209,17 @@ pub trait Reader: Send + Sync {
 
     /// GetEbsEncryptionByDefault.
     fn ebs_encryption_by_default(&self) -> impl Future<Output = Result<bool, AwsError>> + Send;
+
+    /// The permissions boundary of a user or role (for a role session: its role) in the caller's
+    /// account; `None` when it has none. Refused: `NotVisible` (the plan says `unseen`).
+    fn permissions_boundary(
+        &self,
+        principal_arn: &str,
+    ) -> impl Future<Output = Result<Seen<Option<super::inventory_guardrails::BoundaryDoc>>, AwsError>>
+           + Send;
+
+    /// GetAllowedImagesSettings of this account and region.
+    fn allowed_images_settings(
+        &self,
+    ) -> impl Future<Output = Result<Seen<super::allowed_images::AllowedImagesSettings>, AwsError>> + Send;
 }

@@ -106,17 +106,6 @@ fn malformed_values_are_usage_errors_naming_the_value() {
             ],
             "`--target-profile ` is not an AWS profile name",
         ),
-        (
-            &[
-                "copy",
-                "ami-0123456789abcdef0",
-                "--to",
-                "444455556666",
-                "--org-profile",
-                "mgmt",
-            ],
-            "`--org-profile` is only used with `--to-ou` or `--to-org`",
-        ),
         (&["diagnose", "i-123"], "`i-123` is not an instance id"),
         (
             &["--region", "useast1", "diagnose", "i-0123456789abcdef0"],

@@ -94,6 +94,14 @@ struct World {
 }
 
 impl World {
+    /// The account's IAM rules, then GetUser / GetRole answering an entity without a
+    /// permissions boundary (diagnose reads the principal's boundary).
+    fn iam_rules(&self) -> Vec<Rule> {
+        let mut rules = self.iam.clone();
+        rules.extend(iam::no_boundaries());
+        rules
+    }
+
     fn reader(&self, account: &str, arn: &str, region: &str) -> SdkReader {
         let region_s = region.to_string();
         SdkReader::from_clients(
@@ -110,7 +118,7 @@ impl World {
                     &self.kms,
                     self.kms_hosts.clone()
                 ),
-                iam: mock_client!(aws_sdk_iam, region_s.clone(), &self.iam),
+                iam: mock_client!(aws_sdk_iam, region_s.clone(), &self.iam_rules()),
                 cloudtrail: mock_client!(aws_sdk_cloudtrail, region_s.clone(), &self.trail),
             },
         )
@@ -379,6 +387,44 @@ mod iam {
                     .is_truncated(false)
                     .build()
                     .unwrap()
+            }),
+        ]
+    }
+
+    /// GetUser / GetRole of any user or role: no permissions boundary.
+    pub fn no_boundaries() -> Vec<Rule> {
+        use aws_sdk_iam::operation::get_role::GetRoleOutput;
+        use aws_sdk_iam::operation::get_user::GetUserOutput;
+        use aws_sdk_iam::types::{Role, User};
+        let t = aws_sdk_iam::primitives::DateTime::from_secs(0);
+        vec![
+            mock!(Client::get_user).then_output(move || {
+                GetUserOutput::builder()
+                    .user(
+                        User::builder()
+                            .path("/")
+                            .user_name("u")
+                            .user_id("AIDA")
+                            .arn("arn:aws:iam::111122223333:user/u")
+                            .create_date(t)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            }),
+            mock!(Client::get_role).then_output(move || {
+                GetRoleOutput::builder()
+                    .role(
+                        Role::builder()
+                            .path("/")
+                            .role_name("r")
+                            .role_id("AROA")
+                            .arn("arn:aws:iam::111122223333:role/r")
+                            .create_date(t)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
             }),
         ]
     }

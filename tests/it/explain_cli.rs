@@ -365,3 +365,154 @@ fn shared_ami_launch_with_a_decrypt_only_key_policy_is_allowed() {
         .iter()
         .any(|f| f["severity"] == "error"));
 }
+
+/// `explain` with the guardrail flags: a fixture under tests/fixtures/guardrails/.
+fn explain_guarded(extra: &[&str]) -> (i32, serde_json::Value, String) {
+    let mut args = vec![
+        "--key-policy",
+        "@console-default-external-account.json",
+        "--principal",
+        EXT_SESSION,
+        "--key-arn",
+        KEY,
+        "--identity-policy",
+        "@kms-key-usage-policy.json",
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let (code, out, err) = explain(&args);
+    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    (code, v, err)
+}
+
+const G: &str = "tests/fixtures/guardrails/";
+
+fn g(name: &str) -> String {
+    format!("{G}{name}")
+}
+
+#[test]
+fn scp_deny_on_the_ou_names_layer_policy_level_and_statement() {
+    let (full, ou) = (g("scp-full-access.json"), g("scp-ou-deny-creategrant.json"));
+    let path = "o-target5678/r-ab12/ou-ab12-prod/";
+    let (code, v, err) = explain_guarded(&[
+        "--org-path",
+        path,
+        "--scp",
+        &full,
+        "--scp",
+        &ou,
+        "--scp",
+        &full,
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(v["verdict"], "deny");
+    let f = &v["findings"][0];
+    assert_eq!(f["code"], "scp-explicit-deny");
+    assert_eq!(f["layer"], "scp");
+    assert_eq!(f["policy"], "p-denygrant1");
+    assert_eq!(f["statement"]["sid"], "DenyKmsGrants");
+    assert!(f["message"].as_str().unwrap().contains("`ou-ab12-prod`"));
+    let exception =
+        &f["fix"]["policy_statements"][0]["Condition"]["ArnNotLike"]["aws:PrincipalArn"];
+    assert_eq!(exception, "arn:aws:iam::444455556666:role/Launcher");
+    // Every level allowing: allowed, and the checks say so.
+    let (code, v, err) = explain_guarded(&["--scp", &full, "--scp", &full]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["checks"][0]["guardrails"][0]["layer"], "scp");
+    assert_eq!(v["checks"][0]["guardrails"][0]["outcome"], "allow");
+}
+
+#[test]
+fn scp_level_without_allow_is_denied_text() {
+    let (code, out, err) = explain(&[
+        "--key-policy",
+        "@console-default-external-account.json",
+        "--principal",
+        EXT_SESSION,
+        "--key-arn",
+        KEY,
+        "--identity-policy",
+        "@kms-key-usage-policy.json",
+        "--scp",
+        &g("scp-full-access.json"),
+        "--scp",
+        &g("s3-only.json"),
+        "--no-color",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("error[scp-no-allow]"), "{out}");
+    assert!(out.contains("layer: scp"), "{out}");
+    assert!(out.contains("scp: no allow"), "{out}");
+    assert!(
+        out.contains("attach-policy --policy-id p-FullAWSAccess"),
+        "{out}"
+    );
+}
+
+#[test]
+fn rcp_perimeter_decides_by_the_callers_organization() {
+    let rcp = g("rcp-kms-perimeter.json");
+    let (code, v, err) = explain_guarded(&["--rcp", &rcp, "--org-id", "o-target5678"]);
+    assert_eq!(code, 1, "{err}");
+    let f = &v["findings"][0];
+    assert_eq!(f["code"], "rcp-explicit-deny");
+    assert_eq!(f["layer"], "rcp");
+    assert_eq!(f["policy"], "p-perimeter1");
+    assert_eq!(
+        f["fix"]["policy_statements"][0]["Condition"]["StringNotEqualsIfExists"]
+            ["aws:PrincipalAccount"],
+        "444455556666"
+    );
+    let (code, _, err) = explain_guarded(&["--rcp", &rcp, "--org-id", "o-source1234"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn permissions_boundary_and_session_policy_name_their_layer() {
+    let (code, v, err) = explain_guarded(&["--permissions-boundary", &g("boundary-s3-only.json")]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(v["findings"][0]["code"], "permissions-boundary-no-allow");
+    assert_eq!(v["findings"][0]["layer"], "permissions-boundary");
+    let (code, v, err) = explain_guarded(&["--session-policy", &g("s3-only.json")]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(v["findings"][0]["code"], "session-policy-no-allow");
+    assert_eq!(v["findings"][0]["layer"], "session-policy");
+    // A second session policy that allows KMS: session policies allow as a union.
+    let (code, _, err) = explain_guarded(&[
+        "--session-policy",
+        &g("s3-only.json"),
+        "--session-policy",
+        &g("scp-full-access.json"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn bad_guardrail_files_are_usage_errors() {
+    let (code, _, err) = explain(&[
+        "--key-policy",
+        "@console-default-external-account.json",
+        "--principal",
+        EXT_SESSION,
+        "--key-arn",
+        KEY,
+        "--scp",
+        "tests/fixtures/guardrails/missing.json",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("missing.json"), "{err}");
+    let (code, _, err) = explain(&[
+        "--key-policy",
+        "@console-default-external-account.json",
+        "--principal",
+        EXT_SESSION,
+        "--key-arn",
+        KEY,
+        "--permissions-boundary",
+        &g("scp-ou-deny-creategrant.json"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--permissions-boundary"), "{err}");
+}

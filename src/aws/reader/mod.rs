@@ -7,6 +7,7 @@
 mod autoscaling;
 mod cloudtrail;
 mod ec2;
+mod guardrails;
 mod iam;
 mod kms;
 pub mod organizations;
@@ -15,6 +16,8 @@ use aws_smithy_types::DateTime as SmithyDateTime;
 
 use super::error::AwsError;
 use super::session::{retry_partition, AwsSession};
+use crate::workflow::allowed_images::AllowedImagesSettings;
+use crate::workflow::guardrail_facts::BoundaryDoc;
 use crate::workflow::inventory::{
     AliasEntry, CallerIdentity, EventQuery, GrantInfo, IdentityPolicies, ImageInfo, InstanceInfo,
     KeyDescription, SnapshotInfo, TrailEvent,
@@ -180,6 +183,17 @@ impl Reader for SdkReader {
 
     async fn ebs_encryption_by_default(&self) -> Result<bool, AwsError> {
         ec2::ebs_encryption_by_default(self).await
+    }
+
+    async fn permissions_boundary(
+        &self,
+        principal_arn: &str,
+    ) -> Result<Seen<Option<BoundaryDoc>>, AwsError> {
+        Seen::from_result(guardrails::permissions_boundary(&self.iam, principal_arn).await)
+    }
+
+    async fn allowed_images_settings(&self) -> Result<Seen<AllowedImagesSettings>, AwsError> {
+        Seen::from_result(guardrails::allowed_images_settings(&self.ec2).await)
     }
 }
 

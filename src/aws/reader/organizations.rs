@@ -1,14 +1,16 @@
 //! Organizations reads for `--to-ou` / `--to-org`: ListChildren (child OUs), ListAccountsForParent
 //! and ListAccounts, every page; DescribeOrganization (the id and management account, for the
 //! OrganizationArn / OrganizationalUnitArn launch permissions and `aws:PrincipalOrgID`) and
-//! ListParents (an OU's path up to the root, for `aws:PrincipalOrgPaths`). Made with the management or a delegated administrator account's
+//! ListParents (an OU's or account's path up to the root, for `aws:PrincipalOrgPaths` and the
+//! guardrails); ListPoliciesForTarget and DescribePolicy (the SCPs and RCPs at each level). Made with the management or a delegated administrator account's
 //! credentials (Organizations API reference: these calls "can be called only from the
 //! organization's management account or by a member account that is a delegated administrator").
 
-use aws_sdk_organizations::types::{Account, ChildType};
+use aws_sdk_organizations::types::{Account, ChildType, PolicyType};
 
 use crate::aws::error::{aws_err, AwsError};
 use crate::aws::session::AwsSession;
+use crate::workflow::guardrail_facts::{OrgPolicyKind, PolicySummary};
 use crate::workflow::org_targets::{OrgAccount, OrgInfo, OrgReader};
 
 /// The Organizations client of one session (Organizations is a global service).
@@ -114,5 +116,54 @@ impl OrgReader for SdkOrgReader {
             .first()
             .and_then(|p| p.id())
             .map(str::to_string))
+    }
+
+    async fn policies_for_target(
+        &self,
+        target: &str,
+        kind: OrgPolicyKind,
+    ) -> Result<Vec<PolicySummary>, AwsError> {
+        let filter = match kind {
+            OrgPolicyKind::ServiceControlPolicy => PolicyType::ServiceControlPolicy,
+            OrgPolicyKind::ResourceControlPolicy => PolicyType::ResourceControlPolicy,
+        };
+        let mut pages = self
+            .client
+            .list_policies_for_target()
+            .target_id(target)
+            .filter(filter)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(aws_err("organizations", "ListPoliciesForTarget"))?;
+            out.extend(page.policies().iter().filter_map(|p| {
+                Some(PolicySummary {
+                    id: p.id()?.to_string(),
+                    name: p.name().unwrap_or_default().to_string(),
+                })
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn policy_content(&self, policy_id: &str) -> Result<String, AwsError> {
+        let out = self
+            .client
+            .describe_policy()
+            .policy_id(policy_id)
+            .send()
+            .await
+            .map_err(aws_err("organizations", "DescribePolicy"))?;
+        out.policy()
+            .and_then(|p| p.content())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                AwsError::new(
+                    "organizations",
+                    "DescribePolicy",
+                    format!("policy {policy_id} has no content"),
+                )
+            })
     }
 }

@@ -1,8 +1,8 @@
 //! Rendering of `amishare explain` (and of any [`Analysis`]): short text, or one JSON document.
 
 use crate::policy::{
-    Analysis, Effect, Finding, Outcome, Severity, Source, SourceDecision, UnresolvedVariable,
-    Verdict,
+    Analysis, Effect, Finding, LayerDecision, LayerOutcome, Outcome, Severity, Source,
+    SourceDecision, UnresolvedVariable, Verdict,
 };
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -91,6 +91,37 @@ fn unresolved(u: &UnresolvedVariable) -> String {
     )
 }
 
+/// `scp: explicit deny (`p-1` at `ou-1`, `DenyGrants`)`.
+fn layer(l: &LayerDecision) -> String {
+    let word = match l.outcome {
+        LayerOutcome::Allow => "allow",
+        LayerOutcome::ExplicitDeny => "explicit deny",
+        LayerOutcome::NoAllow => "no allow",
+        LayerOutcome::Exempt => "does not apply",
+        LayerOutcome::Unseen => "unseen",
+    };
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(p) = &l.policy {
+        parts.push(match &l.level {
+            Some(lv) => format!("`{p}` at `{lv}`"),
+            None => format!("`{p}`"),
+        });
+    } else if let Some(lv) = &l.level {
+        parts.push(format!("at `{lv}`"));
+    }
+    if l.outcome == LayerOutcome::ExplicitDeny {
+        parts.extend(l.statements.iter().map(|s| s.label()));
+    }
+    if let Some(n) = &l.note {
+        parts.push(n.clone());
+    }
+    if parts.is_empty() {
+        format!("{}: {word}", l.layer)
+    } else {
+        format!("{}: {word} ({})", l.layer, parts.join(", "))
+    }
+}
+
 fn indent(text: &str, n: usize) -> String {
     let pad = " ".repeat(n);
     text.lines()
@@ -110,6 +141,14 @@ fn finding(out: &mut String, f: &Finding, p: &Paint) {
         Severity::Info => p.blue("info"),
     };
     let _ = writeln!(out, "  {sev}[{}] {}", f.code, f.message);
+    if let Some(l) = f.layer {
+        let policy = f
+            .policy
+            .as_deref()
+            .map(|p| format!(" `{p}`"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "    layer: {l}{policy}");
+    }
     let Some(fix) = &f.fix else {
         return;
     };
@@ -134,6 +173,17 @@ fn finding(out: &mut String, f: &Finding, p: &Paint) {
             "Statement": fix.identity_policy_statements,
         });
         let _ = writeln!(out, "{}", indent(&pretty(&doc), 6));
+    }
+    if !fix.policy_statements.is_empty() {
+        let what = f.layer.map(|l| l.words()).unwrap_or("policy");
+        let _ = writeln!(out, "    {what} statement(s):");
+        let body = fix
+            .policy_statements
+            .iter()
+            .map(pretty)
+            .collect::<Vec<_>>()
+            .join(",\n");
+        let _ = writeln!(out, "{}", indent(&body, 6));
     }
     for c in &fix.commands {
         let _ = writeln!(out, "    run: {c}");
@@ -165,12 +215,15 @@ pub fn render_text(a: &Analysis, color: bool) -> String {
     let _ = writeln!(out, "checks:");
     let width = a.checks.iter().map(|c| c.action.len()).max().unwrap_or(0);
     for c in &a.checks {
-        let v = if c.allowed() {
-            p.green("allow")
-        } else {
-            p.red("deny")
+        let v = match c.verdict {
+            Verdict::Allow => p.green("allow"),
+            Verdict::Deny => p.red("deny"),
+            Verdict::Undecided => p.yellow("undecided"),
         };
         let _ = writeln!(out, "  {:<width$}  {v}", c.action);
+        if let Some(by) = &c.principal {
+            let _ = writeln!(out, "    made by {by} (under EC2's grant)");
+        }
         let id = if c.identity_required {
             source(&c.identity_policies)
         } else {
@@ -183,6 +236,10 @@ pub fn render_text(a: &Analysis, color: bool) -> String {
             id,
             source(&c.grants)
         );
+        if !c.guardrails.is_empty() {
+            let layers: Vec<String> = c.guardrails.iter().map(layer).collect();
+            let _ = writeln!(out, "    {}", layers.join("; "));
+        }
         for u in &c.unresolved_variables {
             let _ = writeln!(out, "    {}", unresolved(u));
         }

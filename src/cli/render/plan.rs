@@ -102,6 +102,32 @@ fn header(plan: &Plan, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     Ok(())
 }
 
+/// The accounts a guardrail left out, grouped by cause (layer and policy).
+fn excluded(plan: &Plan, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if plan.excluded.is_empty() || !plan.blockers.is_empty() {
+        return Ok(());
+    }
+    for (cause, accounts) in crate::workflow::plan::by_cause(&plan.excluded) {
+        writeln!(
+            f,
+            "LEFT OUT by {cause} ({} account{}): {}",
+            accounts.len(),
+            if accounts.len() == 1 { "" } else { "s" },
+            accounts.join(", ")
+        )?;
+        let first = plan
+            .excluded
+            .iter()
+            .flat_map(|e| e.causes.iter().map(move |c| (e, c)))
+            .find(|(_, c)| c.group() == cause);
+        if let Some((e, c)) = first {
+            writeln!(f, "  e.g. account {}: {}", e.account, c.message)?;
+            writeln!(f, "  fix: {}", c.fix)?;
+        }
+    }
+    Ok(())
+}
+
 /// Blockers, access checks, warnings and permission probes.
 fn findings(plan: &Plan, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     for b in &plan.blockers {
@@ -113,6 +139,7 @@ fn findings(plan: &Plan, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "BLOCKED [{}]{account}: {}", b.code, b.message)?;
         writeln!(f, "  fix: {}", b.fix)?;
     }
+    excluded(plan, f)?;
     for c in &plan.checks {
         let findings = if c.findings.is_empty() {
             String::new()

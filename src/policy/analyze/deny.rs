@@ -106,7 +106,7 @@ impl Ctx<'_> {
 
     pub(super) fn denied_not_by_deny(&self) -> impl Iterator<Item = &Decision> {
         self.checks.iter().filter(|c| {
-            !c.allowed()
+            c.policies_verdict != crate::policy::eval::Verdict::Allow
                 && c.key_policy.outcome != Outcome::ExplicitDeny
                 && c.identity_policies.outcome != Outcome::ExplicitDeny
         })

@@ -193,6 +193,7 @@ impl Ctx<'_> {
                 self.req.key.arn,
                 AUTOSCALING_GRANT_OPERATIONS.join(" ")
             )],
+            ..Fix::default()
         })
     }
 }

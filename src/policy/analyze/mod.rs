@@ -1,8 +1,9 @@
 //! `analyze`: run a scenario's requests, decide, and explain every reason with a fix.
 
 use super::context::CallerContext;
-use super::eval::{evaluate, Decision, KeyArn, KeyInfo, KeyManager, Outcome, PolicyError, Verdict};
+use super::eval::{Decision, KeyArn, KeyInfo, KeyManager, Outcome, PolicyError, Verdict};
 use super::findings::{Finding, Severity};
+use super::guardrails::evaluate_guarded;
 use super::lint::lint;
 use super::matching::Caller;
 use super::model::{PolicyDocument, Statement, StatementRef};
@@ -12,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 mod deny;
+mod guardrails;
 mod identity;
 mod key_policy;
 
@@ -70,7 +72,7 @@ pub fn analyze(req: &AnalysisRequest<'_>) -> Result<Analysis, PolicyError> {
         .unwrap_or_else(|| key_arn.region.clone());
     let cross_account = caller.account != key_arn.account;
 
-    let checks: Vec<Decision> = requests(
+    let mut checks: Vec<Decision> = requests(
         req.operation,
         &caller,
         req.context,
@@ -79,16 +81,27 @@ pub fn analyze(req: &AnalysisRequest<'_>) -> Result<Analysis, PolicyError> {
     )
     .iter()
     .map(|r| {
-        evaluate(
+        evaluate_guarded(
             req.key,
             &key_arn,
             &caller,
             req.identity_policies,
             r.action,
             &r.context,
+            &req.context.guardrails,
         )
     })
     .collect();
+
+    // EC2's `aws:ec2-infrastructure` role decrypts under the grant: the organization layers
+    // (SCPs of the caller's account, RCPs of the key owner) apply to it too.
+    checks.extend(super::guardrails::infrastructure_decision(
+        req.key,
+        &key_arn,
+        &caller,
+        req.context,
+        req.operation.ebs_id_placeholder(),
+    ));
 
     let verdict = if checks.iter().all(Decision::allowed) {
         Verdict::Allow
@@ -216,13 +229,14 @@ impl Ctx<'_> {
             out.push(self.aws_managed());
         }
         self.explicit_denies(out);
+        self.guardrail_reasons(out);
         if aws_managed_cross {
             return;
         }
         let slr = self.caller.is_autoscaling_service_role();
         if slr && self.cross_account {
             if self.checks.iter().any(|c| {
-                !c.allowed()
+                c.policies_verdict != Verdict::Allow
                     && c.key_policy.outcome != Outcome::ExplicitDeny
                     && c.identity_policies.outcome != Outcome::ExplicitDeny
             }) {

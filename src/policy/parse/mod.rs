@@ -82,6 +82,10 @@ fn unwrap_envelope(v: &Value, origin: &str) -> Result<Option<Value>, PolicyParse
     if let Some(Value::String(s)) = m.get("Policy") {
         return parse_json(s, origin).map(Some);
     }
+    // `organizations describe-policy`: {"Policy": {"PolicySummary": {..}, "Content": "<json>"}}.
+    if let Some(Value::String(s)) = m.get("Policy").and_then(|p| p.get("Content")) {
+        return parse_json(s, origin).map(Some);
+    }
     if let Some(doc) = m.get("PolicyVersion").and_then(|p| p.get("Document")) {
         return match doc {
             Value::String(s) => parse_json(s, origin).map(Some),
@@ -141,6 +145,30 @@ pub fn parse_policies(text: &str, origin: &str) -> Result<Vec<PolicyDocument>, P
         }
         _ => parse_policy_owned(v, origin).map(|d| vec![d]),
     }
+}
+
+/// Parse a file holding the organization policies (SCPs or RCPs) attached at one level: one
+/// document, a JSON array of documents, or `aws organizations describe-policy` output (one or an
+/// array). Each comes with its policy id (`p-...`) when the file names it.
+pub fn parse_org_policies(
+    text: &str,
+    origin: &str,
+) -> Result<Vec<(Option<String>, PolicyDocument)>, PolicyParseError> {
+    let v = parse_json(text, origin)?;
+    let id_of = |v: &Value| {
+        v.get("Policy")
+            .and_then(|p| p.get("PolicySummary"))
+            .and_then(|s| s.get("Id"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let ids: Vec<Option<String>> = match &v {
+        Value::Array(items) => items.iter().map(id_of).collect(),
+        one => vec![id_of(one)],
+    };
+    let text = serde_json::to_string(&v).unwrap_or_default();
+    let docs = parse_policies(&text, origin)?;
+    Ok(ids.into_iter().zip(docs).collect())
 }
 
 /// How a JSON value's type reads in an error message ("an array", "a string", ...).

@@ -1,7 +1,8 @@
 //! Discovery: read what the plan depends on, change nothing. The image and its snapshots and
 //! keys in the source; per target account amishare's identity and policies, the `--grant`
 //! principals' policies, the existing `KmsKeyUsagePolicy`, and per region the key a copy would be
-//! encrypted with and the copies earlier runs made. `--dry-run` adds EC2 `DryRun=true` probes.
+//! encrypted with and the copies earlier runs made; the guardrails the targets' credentials can
+//! read (`discover_guardrails.rs`). `--dry-run` adds EC2 `DryRun=true` probes.
 //! A source image that is still `pending` is waited for (not under `--dry-run`), see
 //! [`wait_for_pending_source`].
 
@@ -37,6 +38,7 @@ pub async fn discover<R: Reader, W: Writer, E: Events + ?Sized>(
         name: "discover".into(),
     });
     let mut d = discover_image(world, image_id, opts, events).await?;
+    d.guardrails = super::discover_guardrails::account_guardrails(world, &d, opts).await;
     if opts.probe {
         d.probes = probe(world, &d, opts).await;
     }
@@ -71,6 +73,7 @@ pub async fn discover<R: Reader, W: Writer, E: Events + ?Sized>(
             ),
         });
         d = discover_image(world, &c.image_id, opts, events).await?;
+        d.guardrails = super::discover_guardrails::account_guardrails(world, &d, opts).await;
         if opts.probe {
             d.probes = probe(world, &d, opts).await;
         }
@@ -181,6 +184,7 @@ async fn discover_image<R: Reader, W: Writer, E: Events + ?Sized>(
         targets,
         reencrypt: None,
         probes: Vec::new(),
+        guardrails: Default::default(),
     })
 }
 

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use std::collections::BTreeMap;
 
+use crate::workflow::guardrail_facts::GuardrailDiscovery;
 use crate::workflow::inventory::{
     CallerIdentity, GrantInfo, IdentityPolicies, ImageInfo, KeyDescription, SnapshotInfo,
 };
@@ -106,6 +107,9 @@ pub struct Discovery {
     /// `--dry-run`: EC2 `DryRun=true` permission probes.
     #[serde(default)]
     pub probes: Vec<PermissionProbe>,
+    /// SCPs, RCPs, permissions boundaries, Allowed AMIs (what could be read).
+    #[serde(default, skip_serializing_if = "GuardrailDiscovery::is_empty")]
+    pub guardrails: GuardrailDiscovery,
 }
 
 /// What `--reencrypt-with` depends on.

@@ -21,6 +21,7 @@ pub mod apply;
 pub mod build;
 pub mod diagnosis;
 pub mod discover;
+pub mod discover_guardrails;
 pub mod facts;
 pub mod fingerprint;
 pub mod launcher_facts;

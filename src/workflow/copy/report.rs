@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::domain::states::{closed_set, ImageState, InstanceState};
-use crate::workflow::plan::{Blocker, Handoff, LaunchHow, Plan, Step};
+use crate::workflow::plan::{Blocker, ExcludedAccount, Handoff, LaunchHow, Plan, Step};
 
 closed_set! {
     /// How a whole run ended.
@@ -167,6 +167,9 @@ pub struct Report {
     /// `--reencrypt-with`: the plan made on that copy (and applied, unless blocked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan_on_copy: Option<Box<Plan>>,
+    /// Target accounts left out because a guardrail denies them (the run then exits 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<ExcludedAccount>,
 }
 
 impl Report {
@@ -214,6 +217,7 @@ impl Report {
             warnings: plan.warnings.clone(),
             reencrypted_image: None,
             plan_on_copy: None,
+            excluded: plan.excluded.clone(),
         }
     }
 

@@ -23,6 +23,7 @@ use crate::policy::{
     self, Analysis, AnalysisRequest, CallerContext, Finding, FindingCode, KeyInfo, KeyManager,
     Severity, Verdict,
 };
+use crate::workflow::guardrail_facts::OrgPolicyKind;
 use crate::workflow::inventory::{InstanceInfo, KeyDescription};
 
 /// What judging the keys produced.
@@ -99,7 +100,10 @@ pub fn decide(facts: Facts, options: &DiagnoseOptions) -> Diagnosis {
         && verdicts.iter().all(|v| *v == Verdict::Allow)
         && !facts.keys.is_empty()
     {
-        judged.unseen.push(guardrails_unseen());
+        judged.unseen.push(guardrails_unseen(
+            options.scps.is_some(),
+            !facts.boundary.is_absent(),
+        ));
     }
     assemble(facts, judged, outcome, summary, denials)
 }
@@ -229,6 +233,15 @@ fn judge_key(
     let ctx = CallerContext {
         region: Some(facts.region.clone()),
         now: Some(facts.launch_time),
+        guardrails: policy::Guardrails {
+            scps: options
+                .scps
+                .as_ref()
+                .map(|p| p.to_known(OrgPolicyKind::ServiceControlPolicy))
+                .unwrap_or_default(),
+            boundary: facts.boundary.clone(),
+            ..policy::Guardrails::default()
+        },
         ..CallerContext::default()
     };
     let analysis = match policy::analyze(&AnalysisRequest {
@@ -390,13 +403,26 @@ fn summary(
     }
 }
 
-/// What may still deny a launch every policy read allows.
-fn guardrails_unseen() -> Unseen {
+/// What may still deny a launch every policy read allows: the layers not read.
+fn guardrails_unseen(scps_read: bool, boundary_read: bool) -> Unseen {
+    let mut layers = Vec::new();
+    if !scps_read {
+        layers.push("service control policies");
+    }
+    if !boundary_read {
+        layers.push("permission boundaries");
+    }
+    layers.push("session policies");
+    let what = match layers.as_slice() {
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        [] => String::new(),
+    };
     Unseen {
-        what: "service control policies, permission boundaries and session policies".into(),
+        what,
         error: None,
         meaning: "the key policy and identity policies allow the launch; a guardrail amishare cannot read may still deny it".into(),
-        how_to_see: "aws organizations list-policies-for-target --target-id ACCOUNT --filter SERVICE_CONTROL_POLICY (from the management account); aws iam get-user/get-role (PermissionsBoundary)".into(),
+        how_to_see: "aws organizations list-policies-for-target --target-id ACCOUNT --filter SERVICE_CONTROL_POLICY (from the management account, or pass `--org-profile`); aws iam get-user/get-role (PermissionsBoundary); CloudTrail's AssumeRole event (session policies)".into(),
     }
 }
 

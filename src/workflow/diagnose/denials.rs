@@ -146,6 +146,18 @@ pub fn attach(causes: &mut Vec<Cause>, denials: &[TrailEvent], keys: &[&KeyDescr
             })
             .map(|desc| desc.arn.clone());
         let evidence = event_evidence(ev);
+        // The message names the refusing layer (SCP, RCP, boundary, session policy): that is
+        // the cause of this denial, whatever the policies read say.
+        if let Some(c) = super::guardrail_denial::cause_of(ev, key_arn.clone(), evidence.clone()) {
+            match causes
+                .iter_mut()
+                .find(|x| x.code == c.code && x.message == c.message)
+            {
+                Some(x) => quote(x, &evidence),
+                None => causes.push(c),
+            }
+            continue;
+        }
         let action = format!("kms:{}", ev.event_name);
         let on_key = |c: &Cause| key_arn.is_none() || c.key_arn == key_arn;
         let mut attached = false;

@@ -38,6 +38,8 @@ pub struct Facts {
     pub keys: Vec<KeyFacts>,
     /// What could not be read, in reading order (up to and including every key's reads).
     pub unseen: Vec<Unseen>,
+    /// The principal's permissions boundary as read (`Absent`: none, or not read).
+    pub boundary: crate::policy::Known<crate::policy::Boundary>,
 }
 
 impl Facts {
@@ -61,6 +63,7 @@ impl Facts {
             denials: Vec::new(),
             keys: Vec::new(),
             unseen: Vec::new(),
+            boundary: crate::policy::Known::Absent,
         }
     }
 }

@@ -19,6 +19,12 @@
 //! | `key-pending-deletion` | DescribeKey: `KeyState` `PendingDeletion`                     | `aws kms cancel-key-deletion`, then `enable-key` |
 //! | `kms-access-denied`    | a KMS refusal in CloudTrail for this launch that the policies read do not explain (usually: one could not be read) | none: see [`Diagnosis::unseen`] |
 //!
+//! A CloudTrail refusal whose `errorMessage` names the policy type ("... in a service control
+//! policy", "... resource control policy", "... no permissions boundary allows", "... no session
+//! policy allows") becomes a cause with the engine's guardrail code (`scp-explicit-deny`,
+//! `rcp-explicit-deny`, `permissions-boundary-no-allow`, ...) naming the policy and whom to ask
+//! (`guardrail_denial.rs`).
+//!
 //! Ranking: causes quoted by a CloudTrail refusal first, then key state, AWS managed key,
 //! explicit Deny, key policy, grant, identity policy, and `kms-access-denied` last.
 //!
@@ -40,6 +46,7 @@ mod facts;
 mod fix;
 mod gather;
 pub mod group;
+mod guardrail_denial;
 mod rank;
 mod types;
 

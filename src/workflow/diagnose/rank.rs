@@ -1,5 +1,5 @@
 //! Ranking: causes quoted by a CloudTrail refusal first, then by how fundamental the cause is:
-//! key state, AWS managed key, explicit Deny, key policy, grant, identity policy, the rest, and
+//! key state, AWS managed key, explicit Deny (or a guardrail layer's denial), key policy, grant, identity policy, the rest, and
 //! `kms-access-denied` last. Ties keep the order the causes were found in.
 
 use super::code::CauseCode;
@@ -13,7 +13,15 @@ pub fn weight(code: CauseCode) -> u8 {
         CauseCode::KeyPendingDeletion | CauseCode::KeyDisabled => 0,
         CauseCode::Finding(f) => match f {
             FindingCode::AwsManagedKey => 1,
-            FindingCode::KeyPolicyExplicitDeny | FindingCode::IdentityPolicyExplicitDeny => 2,
+            FindingCode::KeyPolicyExplicitDeny
+            | FindingCode::IdentityPolicyExplicitDeny
+            | FindingCode::ScpExplicitDeny
+            | FindingCode::ScpNoAllow
+            | FindingCode::RcpExplicitDeny
+            | FindingCode::PermissionsBoundaryExplicitDeny
+            | FindingCode::PermissionsBoundaryNoAllow
+            | FindingCode::SessionPolicyExplicitDeny
+            | FindingCode::SessionPolicyNoAllow => 2,
             FindingCode::KeyPolicyNoAccess => 3,
             FindingCode::KeyPolicyConditionFails => 4,
             FindingCode::KeyPolicyMissingAction => 5,
@@ -27,7 +35,8 @@ pub fn weight(code: CauseCode) -> u8 {
             | FindingCode::OverbroadKmsStar
             | FindingCode::GrantConditionOnNonGrantAction
             | FindingCode::NotprincipalMissesSession
-            | FindingCode::CreategrantUnconstrained => 8,
+            | FindingCode::CreategrantUnconstrained
+            | FindingCode::GuardrailUnseen => 8,
         },
         CauseCode::KmsAccessDenied => 9,
     }

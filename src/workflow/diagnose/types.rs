@@ -37,6 +37,8 @@ pub struct DiagnoseOptions {
     pub operation: Operation,
     /// The time used when the instance has no launch time (AMI mode: now).
     pub now: chrono::DateTime<chrono::Utc>,
+    /// The SCPs on the launch account's path (`--org-profile`); `None`: not read.
+    pub scps: Option<crate::workflow::guardrail_facts::PathFact>,
 }
 
 impl Default for DiagnoseOptions {
@@ -47,6 +49,7 @@ impl Default for DiagnoseOptions {
             max_events: 500,
             operation: Operation::Launch,
             now: chrono::Utc::now(),
+            scps: None,
         }
     }
 }

@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use super::ports_write::{DryRunOutcome, DryRunProbe};
 
 mod action;
+mod excluded;
 mod lifecycle;
 pub use self::action::*;
+pub use self::excluded::{by_cause, ExcludedAccount, GuardrailCause};
 pub use self::lifecycle::*;
 use crate::domain::states::{closed_set, ImageState, KeyManager, KeyState};
 use crate::policy::edit::AddedPrincipal;
@@ -212,6 +214,12 @@ closed_set! {
         /// An access check the plan cannot make `allow` (the rule of `copy/build/rule.rs`): the
         /// step that needs it would fail, so nothing runs.
         AccessAfterPlan => "access-after-plan",
+        /// A guardrail amishare cannot change (SCP, RCP, permissions boundary) denies every
+        /// target account.
+        GuardrailDenied => "guardrail-denied",
+        /// The Allowed AMIs setting (or an EC2 declarative policy) of every target excludes
+        /// the source account.
+        AllowedAmis => "allowed-amis",
     }
 }
 
@@ -315,6 +323,9 @@ pub struct Plan {
     /// Facts the reviewer should know that are not warnings (e.g. which key launchers use).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Target accounts left out because a guardrail denies them (the others proceed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<ExcludedAccount>,
 }
 
 impl Plan {

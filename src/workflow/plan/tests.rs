@@ -2,6 +2,7 @@ use super::*;
 
 fn plan() -> Plan {
     Plan {
+        excluded: vec![],
         version: PLAN_VERSION,
         run_id: "r1".into(),
         created_at: "2026-01-01T00:00:00Z".into(),

@@ -187,6 +187,7 @@ mod tests {
             targets: vec![],
             reencrypt: None,
             probes: vec![],
+            guardrails: Default::default(),
         };
         let mut draft = Draft::new("");
         image_blockers(&d, &mut draft);

@@ -13,12 +13,16 @@
 //! Auto Scaling's missing service-linked role is created first ([`service_roles`]); every access
 //! check reaches the plan through [`rule::admit`]: one the plan does not make `allow` blocks the
 //! run before its first change.
+//! Before all of these, [`guardrails`] leaves out the target accounts a layer amishare cannot
+//! change denies (SCP, RCP, permissions boundary, Allowed AMIs); when it leaves out every
+//! target, its causes are blockers.
 //!
 //! Step ids are `{prefix}1`, `{prefix}2`, ... in that order (`s` on a first attempt).
 
 pub mod access;
 pub mod autoscaling;
 pub mod blockers;
+pub mod guardrails;
 pub mod handoff;
 pub mod launch_as;
 pub mod launchers;
@@ -101,7 +105,18 @@ pub fn build_plan_with_prefix(
     created_at: &str,
 ) -> Result<Plan, CopyError> {
     check_grants(opts)?;
+    // 0. Guardrails: the accounts a layer amishare cannot change denies are left out.
+    let pass = guardrails::guardrail_pass(d, opts, &customer_keys_of(d), created_at);
+    let narrowed = guardrails::exclude_blocked(d, opts, &pass);
+    let (d, opts) = match &narrowed {
+        Some((d2, o2)) => (d2, o2),
+        None => (d, opts),
+    };
     let mut draft = Draft::new(prefix);
+    if narrowed.is_none() {
+        draft.blockers.extend(guardrails::blockers(&pass));
+    }
+    draft.notes.extend(pass.notes.iter().cloned());
     let source = source_image(d);
 
     // 1. What stops the copy.
@@ -116,11 +131,7 @@ pub fn build_plan_with_prefix(
     let d: &Discovery = &planned;
 
     // 2. Source account: key policy edits, then sharing.
-    let customer_keys: Vec<&KeyFacts> = d
-        .keys
-        .iter()
-        .filter(|k| !k.description.is_aws_managed())
-        .collect();
+    let customer_keys = customer_keys_of(d);
     let edited = source::key_policy_edits(d, opts, &customer_keys, &mut draft);
     source::sharing(d, opts, &mut draft);
 
@@ -188,7 +199,16 @@ pub fn build_plan_with_prefix(
         warnings: draft.warnings,
         probes: d.probes.clone(),
         notes: draft.notes,
+        excluded: pass.excluded,
     })
+}
+
+/// The customer managed source keys (AWS managed ones cannot be shared at all).
+fn customer_keys_of(d: &Discovery) -> Vec<&KeyFacts> {
+    d.keys
+        .iter()
+        .filter(|k| !k.description.is_aws_managed())
+        .collect()
 }
 
 /// The `--grant` principals of `t` that use the SOURCE key: with `--share-only` every launcher
@@ -284,6 +304,8 @@ fn source_keys(d: &Discovery) -> Vec<SourceKey> {
         .collect()
 }
 
+#[cfg(test)]
+mod guardrails_tests;
 #[cfg(test)]
 mod org_tests;
 #[cfg(test)]

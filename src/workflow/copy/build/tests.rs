@@ -150,6 +150,7 @@ pub(super) fn discovery(manager: &str, shared: bool, policy: String) -> Discover
         }],
         reencrypt: None,
         probes: vec![],
+        guardrails: Default::default(),
     }
 }
 

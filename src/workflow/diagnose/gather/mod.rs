@@ -135,7 +135,22 @@ impl<R: Reader> Run<'_, R> {
         });
         if let Some(identity) = &facts.identity {
             facts.identity_docs = self.parse_identity(identity);
+            facts.boundary = self.boundary(&identity.principal_arn).await;
         }
+    }
+
+    /// The principal's permissions boundary (read where its identity policies were).
+    async fn boundary(&mut self, principal: &str) -> policy::Known<policy::Boundary> {
+        use crate::workflow::guardrail_facts::BoundaryFact;
+        let fact = match self.reader.permissions_boundary(principal).await {
+            Ok(Seen::Visible(None)) => BoundaryFact::None,
+            Ok(Seen::Visible(Some(b))) => BoundaryFact::Known(b),
+            Ok(Seen::NotVisible(e)) | Err(e) => BoundaryFact::Unseen {
+                reason: e.to_string(),
+                command: crate::workflow::guardrail_facts::boundary_command(principal),
+            },
+        };
+        fact.to_known()
     }
 
     fn parse_identity(&mut self, identity: &IdentityPolicies) -> Vec<PolicyDocument> {

@@ -1,0 +1,314 @@
+//! Guardrails in the plan (docs/DOMAIN.md "Guardrails"): before the first change, every target
+//! principal that uses a source key (the copier, or the launchers with `--share-only`) is
+//! checked against the layers amishare cannot change, as they will be once the plan has fixed
+//! what it can (the source key policy names the account, its IAM allows the key): the SCPs on
+//! the target account's path, the RCPs of the source organization, the principal's permissions
+//! boundary. A layer that denies, or an Allowed AMIs setting (or EC2 declarative policy) of a
+//! target region that excludes the source account (a shared AMI can then be neither copied nor
+//! launched), leaves the account out: [`exclude_blocked`] drops it from the targets before any
+//! step is planned (nothing shared with it, the key policy does not name it) and the plan lists
+//! it with its causes. When every target is left out, the causes become blockers.
+//!
+//! A layer that could not be read is not a cause: the engine's verdict is `undecided` and the
+//! plan's notes carry the command that shows it.
+
+use super::source_key_users;
+use crate::domain::arn::assumed_role_arn;
+use crate::policy::{self, findings, Finding, Severity};
+use crate::workflow::allowed_images::{decide, AllowedImagesDecision, ImageView};
+use crate::workflow::copy::facts::{Discovery, KeyFacts, TargetFacts};
+use crate::workflow::guardrail_facts::AllowedImagesFact;
+use crate::workflow::plan::{Blocker, BlockerCode, ExcludedAccount, GuardrailCause, PlanOptions};
+
+/// What the guardrails leave out, and what could not be read.
+#[derive(Debug, Default)]
+pub struct GuardrailPass {
+    pub excluded: Vec<ExcludedAccount>,
+    /// `unseen` layers, with the command that shows each.
+    pub notes: Vec<String>,
+}
+
+/// The principals of `t` that use the source keys: the copier (copy mode; with `--share-only`
+/// it launches the original) and the `--grant` launchers that use the source key.
+fn principals(t: &TargetFacts, opts: &PlanOptions) -> Vec<(String, policy::Operation)> {
+    let mut out = Vec::new();
+    if let Some(id) = &t.identity {
+        let op = if opts.share_only {
+            policy::Operation::Launch
+        } else {
+            policy::Operation::Copy
+        };
+        out.push((id.arn.clone(), op));
+    }
+    for p in source_key_users(t, opts) {
+        let copier = t.identity.as_ref().is_some_and(|id| {
+            p.arn == id.arn || assumed_role_arn(&id.arn).as_deref() == Some(p.arn.as_str())
+        });
+        if !copier {
+            out.push((p.arn.clone(), policy::Operation::Launch));
+        }
+    }
+    out
+}
+
+/// The key as the plan leaves it: its policy names `account` for the actions the operation
+/// needs (seed 004's statements), and the principal's IAM allows them on the key.
+fn fixed_key(
+    k: &KeyFacts,
+    account: &str,
+    op: policy::Operation,
+) -> Option<(policy::KeyInfo, Vec<policy::PolicyDocument>)> {
+    let actions: Vec<String> = op
+        .required_actions_on(k.description.account != account)
+        .iter()
+        .map(|a| (*a).to_string())
+        .collect();
+    let root = format!("arn:aws:iam::{account}:root");
+    let mut statements = findings::key_statements_for(&actions, &[root]);
+    statements.push(serde_json::json!({
+        "Sid": "KeyOwner",
+        "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{}:root", k.description.account)},
+        "Action": "kms:*",
+        "Resource": "*"
+    }));
+    let kp = serde_json::json!({"Version": "2012-10-17", "Statement": statements});
+    let id = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": findings::identity_statements_for(&actions, &k.description.arn)
+    });
+    Some((
+        policy::KeyInfo {
+            arn: k.description.arn.clone(),
+            manager: policy::KeyManager::Customer,
+            policy: Some(policy::parse_policy_value(&kp, "key policy after the plan").ok()?),
+            grants: Vec::new(),
+        },
+        vec![policy::parse_policy_value(&id, "KmsKeyUsagePolicy").ok()?],
+    ))
+}
+
+fn cause_of(f: &Finding, principal: &str) -> Option<GuardrailCause> {
+    let layer = f.layer?;
+    Some(GuardrailCause {
+        layer: layer.as_str().to_string(),
+        policy: f.policy.clone(),
+        principal: Some(principal.to_string()),
+        region: None,
+        message: f.message.clone(),
+        fix: f
+            .fix
+            .as_ref()
+            .map(|x| {
+                let mut s = x.summary.clone();
+                if let Some(c) = x.commands.first() {
+                    s.push_str(&format!(" (`{c}`)"));
+                }
+                s
+            })
+            .unwrap_or_default(),
+    })
+}
+
+/// The guardrail causes of one target account on the source keys.
+fn policy_causes(
+    d: &Discovery,
+    opts: &PlanOptions,
+    t: &TargetFacts,
+    keys: &[&KeyFacts],
+    notes: &mut Vec<String>,
+) -> Vec<GuardrailCause> {
+    let mut causes: Vec<GuardrailCause> = Vec::new();
+    let org = opts
+        .org_targets
+        .as_ref()
+        .map(|o| o.caller_org_facts(&t.account))
+        .unwrap_or_default();
+    for (arn, op) in principals(t, opts) {
+        let guardrails = d.guardrails.for_principal(&t.account, &arn);
+        if guardrails.is_empty() {
+            continue;
+        }
+        for k in keys {
+            let Some((key, ids)) = fixed_key(k, &t.account, op) else {
+                continue;
+            };
+            let ctx = policy::CallerContext {
+                region: Some(k.description.region.clone()),
+                org_id: org.0.clone(),
+                org_paths: org.1.clone(),
+                guardrails: guardrails.clone(),
+                ..policy::CallerContext::default()
+            };
+            let Ok(a) = policy::analyze(&policy::AnalysisRequest {
+                key: &key,
+                principal: &arn,
+                identity_policies: &ids,
+                operation: op,
+                context: &ctx,
+            }) else {
+                continue;
+            };
+            for f in &a.findings {
+                if f.code == policy::FindingCode::GuardrailUnseen {
+                    if !notes.contains(&f.message) {
+                        notes.push(f.message.clone());
+                    }
+                } else if f.severity == Severity::Error {
+                    if let Some(c) = cause_of(f, &arn) {
+                        if !causes.contains(&c) {
+                            causes.push(c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    causes
+}
+
+/// Allowed AMIs of each target region that excludes the source image (its age counted at
+/// `now`, the plan's creation time: plan building reads no clock).
+fn allowed_images_causes(
+    d: &Discovery,
+    opts: &PlanOptions,
+    t: &TargetFacts,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+    notes: &mut Vec<String>,
+) -> Vec<GuardrailCause> {
+    let owner = d
+        .image
+        .owner
+        .clone()
+        .unwrap_or_else(|| d.source.account.clone());
+    if owner == t.account {
+        return Vec::new();
+    }
+    let age_days = d
+        .image
+        .creation_date
+        .as_deref()
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+        .zip(now)
+        .map(|(c, now)| (now - c.with_timezone(&chrono::Utc)).num_days());
+    let view = ImageView {
+        owner: &owner,
+        name: d.image.name.as_deref(),
+        age_days,
+    };
+    let mut out = Vec::new();
+    for region in &opts.target_regions {
+        match d
+            .guardrails
+            .allowed_images
+            .get(&format!("{}/{region}", t.account))
+        {
+            None => {}
+            Some(AllowedImagesFact::Unseen { reason, command }) => {
+                notes.push(format!(
+                    "Allowed AMIs of account {} in {region} could not be read ({reason}); check with `{command}`",
+                    t.account
+                ));
+            }
+            Some(AllowedImagesFact::Known(s)) => {
+                if let AllowedImagesDecision::Blocked {
+                    managed_by_declarative_policy,
+                    command,
+                    ..
+                } = decide(s, &view, region)
+                {
+                    let who = if managed_by_declarative_policy {
+                        "ask the organization's administrator to add it to the EC2 declarative policy's allowed_images_settings (the account cannot change a setting a declarative policy manages)".to_string()
+                    } else {
+                        format!(
+                            "in account {}, add a criterion with ImageProviders [{owner}]",
+                            t.account
+                        )
+                    };
+                    out.push(GuardrailCause {
+                        layer: "allowed-amis".into(),
+                        policy: managed_by_declarative_policy.then(|| "declarative-policy".to_string()),
+                        principal: None,
+                        region: Some(region.clone()),
+                        message: format!(
+                            "Allowed AMIs of account {} in {region} is enabled and no criterion allows images of account {owner}: the shared AMI can be neither copied nor launched",
+                            t.account
+                        ),
+                        fix: format!("{who} (`{command}`)"),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every target account a guardrail denies, with its causes. `created_at`: the plan's
+/// creation time (RFC 3339), for the image's age.
+pub fn guardrail_pass(
+    d: &Discovery,
+    opts: &PlanOptions,
+    keys: &[&KeyFacts],
+    created_at: &str,
+) -> GuardrailPass {
+    let mut pass = GuardrailPass::default();
+    if d.guardrails.is_empty() {
+        return pass;
+    }
+    let now = chrono::DateTime::parse_from_rfc3339(created_at)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc));
+    for t in &d.targets {
+        let mut causes = policy_causes(d, opts, t, keys, &mut pass.notes);
+        causes.extend(allowed_images_causes(d, opts, t, now, &mut pass.notes));
+        if !causes.is_empty() {
+            pass.excluded.push(ExcludedAccount {
+                account: t.account.clone(),
+                causes,
+            });
+        }
+    }
+    pass
+}
+
+/// The discovery and options without the excluded accounts (`None`: nothing excluded, or every
+/// target is, then the causes are blockers).
+pub fn exclude_blocked(
+    d: &Discovery,
+    opts: &PlanOptions,
+    pass: &GuardrailPass,
+) -> Option<(Discovery, PlanOptions)> {
+    if pass.excluded.is_empty() || pass.excluded.len() >= d.targets.len() {
+        return None;
+    }
+    let out = |a: &str| pass.excluded.iter().any(|e| e.account == a);
+    let mut d2 = d.clone();
+    d2.targets.retain(|t| !out(&t.account));
+    let mut o2 = opts.clone();
+    o2.target_accounts.retain(|a| !out(a));
+    Some((d2, o2))
+}
+
+/// When every target is excluded: one blocker per cause.
+pub fn blockers(pass: &GuardrailPass) -> Vec<Blocker> {
+    let mut out: Vec<Blocker> = Vec::new();
+    for e in &pass.excluded {
+        for c in &e.causes {
+            let code = if c.layer == "allowed-amis" {
+                BlockerCode::AllowedAmis
+            } else {
+                BlockerCode::GuardrailDenied
+            };
+            let b = Blocker {
+                code,
+                message: format!("account {}: {}", e.account, c.message),
+                fix: c.fix.clone(),
+                account: Some(e.account.clone()),
+            };
+            if !out.contains(&b) {
+                out.push(b);
+            }
+        }
+    }
+    out
+}

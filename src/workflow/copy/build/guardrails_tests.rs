@@ -1,0 +1,202 @@
+//! The guardrail pass of plan building: a target account an SCP, RCP or permissions boundary
+//! denies, or whose Allowed AMIs excludes the source, is left out (no share, no key policy
+//! principal, no steps); the others proceed; when every target is left out, the causes are
+//! blockers. Hand-built discoveries (`tests.rs`).
+
+use super::tests::{discovery, key_policy, options};
+use super::*;
+use crate::workflow::allowed_images::{AllowedImagesSettings, ImageCriterion};
+use crate::workflow::guardrail_facts::{
+    AllowedImagesFact, BoundaryDoc, BoundaryFact, LevelFact, PathFact, PolicyFact,
+};
+use crate::workflow::plan::{by_cause, Action, BlockerCode};
+
+const TGT: &str = "444455556666";
+const OTHER: &str = "777788889999";
+const CREATED: &str = "2026-01-01T00:00:00Z";
+
+const FULL: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+const DENY_GRANTS: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"NoKmsGrants","Effect":"Deny","Action":"kms:CreateGrant","Resource":"*"}]}"#;
+
+fn level(target: &str, extra: Option<(&str, &str)>) -> LevelFact {
+    let mut policies = vec![PolicyFact {
+        id: "p-FullAWSAccess".into(),
+        name: "FullAWSAccess".into(),
+        content: FULL.into(),
+    }];
+    if let Some((id, content)) = extra {
+        policies.push(PolicyFact {
+            id: id.into(),
+            name: id.into(),
+            content: content.into(),
+        });
+    }
+    LevelFact {
+        target: target.into(),
+        policies,
+    }
+}
+
+fn scp_path(account: &str, deny: bool) -> PathFact {
+    PathFact::Known {
+        levels: vec![
+            level("r-root", None),
+            level("ou-prod", deny.then_some(("p-nogrants", DENY_GRANTS))),
+            level(account, None),
+        ],
+        management_account: false,
+    }
+}
+
+/// Two targets: `TGT` and `OTHER` (a copy of `TGT` with another account id).
+fn two_targets() -> (Discovery, PlanOptions) {
+    let mut d = discovery("CUSTOMER", false, key_policy(None));
+    let mut other = d.targets[0].clone();
+    other.account = OTHER.into();
+    if let Some(id) = other.identity.as_mut() {
+        id.account = OTHER.into();
+        id.arn = format!("arn:aws:sts::{OTHER}:assumed-role/deployer/amishare");
+    }
+    d.targets.push(other);
+    let mut o = options();
+    o.target_accounts.push(OTHER.into());
+    (d, o)
+}
+
+fn accounts_in_steps(plan: &Plan) -> Vec<String> {
+    let mut out: Vec<String> = plan.steps.iter().map(|s| s.account.clone()).collect();
+    for s in &plan.steps {
+        if let Action::AddLaunchPermission { account, .. }
+        | Action::AddCreateVolumePermission { account, .. } = &s.action
+        {
+            out.push(account.clone());
+        }
+    }
+    out
+}
+
+#[test]
+fn an_account_under_a_blocking_scp_is_left_out_and_the_other_proceeds() {
+    let (mut d, o) = two_targets();
+    d.guardrails.scps.insert(TGT.into(), scp_path(TGT, true));
+    d.guardrails
+        .scps
+        .insert(OTHER.into(), scp_path(OTHER, false));
+    let plan = build_plan(&d, &o, "r", 1, CREATED).unwrap();
+    assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
+    assert_eq!(plan.excluded.len(), 1);
+    assert_eq!(plan.excluded[0].account, TGT);
+    let cause = &plan.excluded[0].causes[0];
+    assert_eq!(cause.layer, "scp");
+    assert_eq!(cause.policy.as_deref(), Some("p-nogrants"));
+    assert!(cause.message.contains("`ou-prod`"), "{}", cause.message);
+    let touched = accounts_in_steps(&plan);
+    assert!(!touched.iter().any(|a| a == TGT), "{touched:?}");
+    assert!(touched.iter().any(|a| a == OTHER), "{touched:?}");
+    // The source key policy names the other account only.
+    let key_edit = serde_json::to_string(&plan.steps).unwrap();
+    assert!(!key_edit.contains(&format!("arn:aws:iam::{TGT}:root")));
+    assert_eq!(
+        by_cause(&plan.excluded),
+        vec![("scp `p-nogrants`".to_string(), vec![TGT.to_string()])]
+    );
+}
+
+#[test]
+fn every_target_blocked_is_a_blocker_before_any_change() {
+    let mut d = discovery("CUSTOMER", false, key_policy(None));
+    d.guardrails.scps.insert(TGT.into(), scp_path(TGT, true));
+    let plan = build_plan(&d, &options(), "r", 1, CREATED).unwrap();
+    assert!(plan.steps.is_empty());
+    assert_eq!(plan.blockers[0].code, BlockerCode::GuardrailDenied);
+    assert!(
+        plan.blockers[0].message.contains("p-nogrants"),
+        "{}",
+        plan.blockers[0].message
+    );
+}
+
+#[test]
+fn a_boundary_without_kms_and_an_rcp_perimeter_block_too() {
+    let mut d = discovery("CUSTOMER", false, key_policy(None));
+    let copier = d.targets[0].identity.as_ref().unwrap().arn.clone();
+    d.guardrails.boundaries.insert(
+        copier,
+        BoundaryFact::Known(BoundaryDoc {
+            arn: format!("arn:aws:iam::{TGT}:policy/NoKms"),
+            document: r#"{"Statement":{"Effect":"Allow","Action":"ec2:*","Resource":"*"}}"#.into(),
+        }),
+    );
+    let plan = build_plan(&d, &options(), "r", 1, CREATED).unwrap();
+    assert_eq!(plan.excluded[0].causes[0].layer, "permissions-boundary");
+    assert!(plan.steps.is_empty());
+
+    let mut d = discovery("CUSTOMER", false, key_policy(None));
+    let rcp = r#"{"Statement":[{"Sid":"Perimeter","Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringNotEqualsIfExists":{"aws:PrincipalOrgID":"o-source"},"BoolIfExists":{"aws:PrincipalIsAWSService":"false"}}}]}"#;
+    d.guardrails.rcps = Some(PathFact::Known {
+        levels: vec![LevelFact {
+            target: "r-src".into(),
+            policies: vec![PolicyFact {
+                id: "p-perimeter".into(),
+                name: "Perimeter".into(),
+                content: rcp.into(),
+            }],
+        }],
+        management_account: false,
+    });
+    let plan = build_plan(&d, &options(), "r", 1, CREATED).unwrap();
+    assert_eq!(plan.excluded[0].causes[0].layer, "rcp");
+    assert_eq!(
+        plan.excluded[0].causes[0].policy.as_deref(),
+        Some("p-perimeter")
+    );
+}
+
+#[test]
+fn allowed_amis_without_the_source_account_blocks_with_the_criterion() {
+    let (mut d, o) = two_targets();
+    d.guardrails.allowed_images.insert(
+        format!("{TGT}/us-east-1"),
+        AllowedImagesFact::Known(AllowedImagesSettings {
+            state: "enabled".into(),
+            criteria: vec![ImageCriterion {
+                image_providers: vec!["amazon".into()],
+                ..ImageCriterion::default()
+            }],
+            managed_by: Some("account".into()),
+        }),
+    );
+    let plan = build_plan(&d, &o, "r", 1, CREATED).unwrap();
+    let cause = &plan.excluded[0].causes[0];
+    assert_eq!(plan.excluded[0].account, TGT);
+    assert_eq!(cause.layer, "allowed-amis");
+    assert!(
+        cause.fix.contains("ImageProviders=[111122223333]"),
+        "{}",
+        cause.fix
+    );
+    assert!(!accounts_in_steps(&plan).iter().any(|a| a == TGT));
+}
+
+#[test]
+fn unseen_layers_are_notes_not_exclusions() {
+    let mut d = discovery("CUSTOMER", false, key_policy(None));
+    d.guardrails.scps.insert(
+        TGT.into(),
+        PathFact::Unseen {
+            reason: "AccessDenied".into(),
+            command: "aws organizations list-policies-for-target --target-id ou-prod --filter SERVICE_CONTROL_POLICY".into(),
+        },
+    );
+    let plan = build_plan(&d, &options(), "r", 1, CREATED).unwrap();
+    assert!(plan.excluded.is_empty());
+    assert!(!plan.steps.is_empty());
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("list-policies-for-target")),
+        "{:?}",
+        plan.notes
+    );
+}
