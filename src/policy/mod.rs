@@ -27,6 +27,7 @@ pub mod context;
 pub mod eval;
 pub mod findings;
 pub mod guardrails;
+pub mod identity_outcome;
 pub mod layers;
 pub mod lint;
 pub mod matching;
@@ -42,11 +43,12 @@ pub mod template;
 pub use analyze::{analyze, ActionCheck, Analysis, AnalysisRequest};
 pub use context::{CallerContext, RequestContext, EC2_INFRASTRUCTURE_IP};
 pub use eval::{
-    evaluate_key_request, identity_outcome, ConditionFailure, Decision, KeyInfo, KeyManager,
-    Outcome, PolicyError, Source, SourceDecision, UnresolvedVariable, Verdict,
+    evaluate_key_request, ConditionFailure, Decision, KeyInfo, KeyManager, Outcome, PolicyError,
+    Source, SourceDecision, UnresolvedVariable, Verdict,
 };
 pub use findings::{Finding, FindingCode, Fix, Severity};
 pub use guardrails::evaluate_guarded;
+pub use identity_outcome::identity_outcome;
 pub use layers::{
     Boundary, Guardrails, Known, Layer, LayerDecision, LayerOutcome, OrgLevel, OrgPath, OrgPolicy,
     Unseen,
