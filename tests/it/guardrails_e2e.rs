@@ -261,17 +261,16 @@ fn a_launchers_boundary_without_kms_refuses_the_run_until_fixed() {
     let args = ["--share-only", "--grant", launcher.as_str()];
     let before = raw_key_policy(&emu, s(&seed["source_key_arn"]));
     emu.clear_requests();
-    let (exit, doc, stderr) = copy(&emu, &seed, &org, &args);
-    let blockers = doc["plan"]["blockers"].clone();
     let b = refused(
         &emu,
         &seed,
         &before,
-        (exit, doc, stderr),
-        "access-after-plan",
+        copy(&emu, &seed, &org, &args),
+        "guardrail-denied",
     );
     let t = text_of(&b);
-    assert!(t.contains(&boundary), "the boundary named: {blockers:#}");
+    assert!(t.contains(&boundary), "the boundary named: {b:#}");
+    assert!(t.contains(&launcher), "the launcher named: {b:#}");
     assert!(
         t.contains("permissions boundary") || t.contains("permissions-boundary"),
         "{b:#}"
