@@ -385,3 +385,127 @@ fn a_disabled_source_key_refuses_the_run_until_enabled() {
         "{doc:#}"
     );
 }
+
+/// Launch `image` in the target as the seed's target role (boto3, independent of amishare) and
+/// wait until it runs or terminates: (instance id, state).
+fn launch_as_target_role(emu: &Emulator, seed: &Value, image: &str) -> (String, String) {
+    let script = r#"
+import json, sys, time, boto3
+endpoint, role, image, region = sys.argv[1:5]
+sts = boto3.client("sts", endpoint_url=endpoint, region_name=region,
+                   aws_access_key_id="testing", aws_secret_access_key="testing")
+c = sts.assume_role(RoleArn=role, RoleSessionName="launch")["Credentials"]
+ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=region,
+                   aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                   aws_session_token=c["SessionToken"])
+i = ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+for _ in range(100):
+    st = ec2.describe_instances(InstanceIds=[i])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    if st in ("running", "terminated"):
+        break
+    time.sleep(0.2)
+if st == "running":
+    ec2.terminate_instances(InstanceIds=[i])
+print(json.dumps([i, st]))
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args([&emu.endpoint, s(&seed["target_role_arn"]), image, REGION])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "launch failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (s(&v[0]).to_string(), s(&v[1]).to_string())
+}
+
+/// (6) An SCP on the target's OU denies `kms:CreateGrant`; a launch of the shared AMI in the
+/// target fails (Client.InternalError). `diagnose INSTANCE --org-profile` names the SCP (from
+/// CloudTrail's "explicit deny in a service control policy" and the SCPs it reads) and the fix;
+/// once the SCP is detached the same launch runs.
+#[test]
+fn diagnose_names_the_scp_of_a_failed_launch() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[
+        "--org-ou-accounts",
+        "1",
+        "--org-scp-deny",
+        "kms:CreateGrant",
+        "--share",
+        "--key-allows-target",
+    ]);
+    let scp = s(&seed["scp_id"]).to_string();
+    let (id, state) = launch_as_target_role(&emu, &seed, s(&seed["ami_id"]));
+    assert_eq!(state, "terminated", "the SCP fails the launch");
+
+    let config = emu.state_path().join("guardrails-diagnose-config");
+    let profile = |name: &str, arn: &str| {
+        format!("[profile {name}]\nrole_arn = {arn}\nsource_profile = base\nregion = {REGION}\n\n")
+    };
+    let text = [
+        format!("[profile base]\naws_access_key_id = testing\naws_secret_access_key = testing\nregion = {REGION}\n\n"),
+        profile("tgt", s(&seed["target_role_arn"])),
+        profile("src", s(&seed["source_key_admin_role_arn"])),
+        profile("org", &org_reader(SOURCE_ACCOUNT)),
+    ]
+    .concat();
+    std::fs::write(&config, text).unwrap();
+    let out = emu
+        .amishare()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_PROFILE", "tgt")
+        .args(["--output", "json", "diagnose", &id])
+        .args(["--key-account-profile", "src", "--org-profile", "org"])
+        .output()
+        .unwrap();
+    let doc = stdout_json(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{doc:#}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(doc["instance"]["id"], id.as_str(), "{doc:#}");
+    // One cause for the one denial: CloudTrail's quote and the SCP read, ranked first.
+    let scp_causes = doc["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["code"] == "scp-explicit-deny")
+        .count();
+    assert_eq!(scp_causes, 1, "{:#}", doc["causes"]);
+    let first = &doc["causes"][0];
+    assert_eq!(first["code"], "scp-explicit-deny", "{first:#}");
+    let t = text_of(first);
+    assert!(t.contains(&scp), "the first cause names the SCP: {doc:#}");
+    assert!(t.contains("service control policy"), "{first:#}");
+    assert!(t.contains("kms:CreateGrant"), "{first:#}");
+    assert!(t.contains("DenyListed"), "the statement named: {first:#}");
+    assert!(
+        s(&first["fix"]["summary"]).contains(&scp),
+        "the fix names the SCP: {first:#}"
+    );
+    let ev = first["evidence"].as_array().unwrap();
+    assert!(
+        ev.iter().any(|e| e["kind"] == "event"
+            && e["event_name"] == "CreateGrant"
+            && s(&e["error_message"]).contains("service control policy")),
+        "CloudTrail's denial quoted: {ev:#?}"
+    );
+
+    emu.aws(
+        SOURCE_ACCOUNT,
+        REGION,
+        "organizations",
+        "detach_policy",
+        json!({"PolicyId": scp, "TargetId": s(&seed["scp_target_id"])}),
+    );
+    let (_, state) = launch_as_target_role(&emu, &seed, s(&seed["ami_id"]));
+    assert_eq!(state, "running", "after the SCP is detached");
+}
