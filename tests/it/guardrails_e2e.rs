@@ -509,3 +509,172 @@ fn diagnose_names_the_scp_of_a_failed_launch() {
     let (_, state) = launch_as_target_role(&emu, &seed, s(&seed["ami_id"]));
     assert_eq!(state, "running", "after the SCP is detached");
 }
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// (7) `--to-ou` over an OU of 6 accounts (nested OUs) where the 3 accounts under OU `a` (and
+/// its child `a1`) sit under an SCP denying `kms:CreateGrant`: the 3 others are copied, the 3
+/// blocked ones are left out entirely (not in the key policy, nothing shared with them, no copy)
+/// and reported with the SCP, exit 1; the SCPs of each level are read once.
+#[test]
+fn to_ou_copies_to_the_accounts_no_scp_blocks_and_reports_the_others() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--org-ou-accounts", "6", "--org-nested"]);
+    let ou = s(&seed["ou_id"]).to_string();
+    let nested = strings(&seed["nested_ou_ids"]);
+    let (a, a1) = (nested[0].clone(), nested[1].clone());
+    let org = |method: &str, params: Value| {
+        emu.aws(SOURCE_ACCOUNT, REGION, "organizations", method, params)
+    };
+    let root = s(&org("list_roots", json!({}))["Roots"][0]["Id"]).to_string();
+    org(
+        "enable_policy_type",
+        json!({"RootId": root, "PolicyType": "SERVICE_CONTROL_POLICY"}),
+    );
+    let deny = json!({"Version": "2012-10-17", "Statement": [{"Sid": "NoGrants", "Effect": "Deny",
+        "Action": "kms:CreateGrant", "Resource": "*"}]});
+    let created = org(
+        "create_policy",
+        json!({"Content": deny.to_string(), "Description": "no grants", "Name": "no-grants",
+               "Type": "SERVICE_CONTROL_POLICY"}),
+    );
+    let scp = s(&created["Policy"]["PolicySummary"]["Id"]).to_string();
+    org("attach_policy", json!({"PolicyId": scp, "TargetId": a}));
+    let mut blocked = Vec::new();
+    for parent in [&a, &a1] {
+        let listed = org("list_accounts_for_parent", json!({"ParentId": parent}));
+        for acct in listed["Accounts"].as_array().unwrap() {
+            blocked.push(s(&acct["Id"]).to_string());
+        }
+    }
+    blocked.sort();
+    let all = strings(&seed["org_account_ids"]);
+    let allowed: Vec<String> = all
+        .iter()
+        .filter(|x| !blocked.contains(x))
+        .cloned()
+        .collect();
+    assert_eq!((blocked.len(), allowed.len()), (3, 3), "{seed:#}");
+
+    let key = s(&seed["source_key_arn"]).to_string();
+    emu.clear_requests();
+    let out = amishare(&emu, &seed, &org_reader(SOURCE_ACCOUNT))
+        .args([
+            "--output",
+            "json",
+            "copy",
+            s(&seed["ami_id"]),
+            "--to-ou",
+            &ou,
+        ])
+        .args([
+            "--target-role",
+            TARGET_ROLE,
+            "--org-profile",
+            "org",
+            "--yes",
+        ])
+        .args(["--key-policy-principals", "accounts"])
+        .output()
+        .unwrap();
+    let doc = stdout_json(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}\n{doc:#}");
+
+    // The others: copied, each its own available image.
+    let targets = doc["report"]["targets"].as_array().unwrap();
+    let mut copied: Vec<String> = targets
+        .iter()
+        .filter(|t| t["status"] == "ok")
+        .map(|t| s(&t["account"]).to_string())
+        .collect();
+    copied.sort();
+    let mut expected = allowed.clone();
+    expected.sort();
+    assert_eq!(copied, expected, "{:#}", doc["report"]);
+    for t in targets.iter().filter(|t| t["status"] == "ok") {
+        assert_eq!(t["copy_state"], "available", "{t:#}");
+    }
+    // The blocked: reported with the SCP, left out of the key policy and the shares, no copy.
+    let excluded = doc["report"]["excluded"].as_array().unwrap();
+    let mut reported: Vec<String> = excluded
+        .iter()
+        .map(|e| s(&e["account"]).to_string())
+        .collect();
+    reported.sort();
+    assert_eq!(reported, blocked, "{excluded:#?}");
+    assert_eq!(doc["plan"]["excluded"], doc["report"]["excluded"]);
+    for e in excluded {
+        let cause = &e["causes"][0];
+        assert_eq!(
+            (s(&cause["layer"]), s(&cause["policy"])),
+            ("scp", scp.as_str()),
+            "{e:#}"
+        );
+        assert!(s(&cause["message"]).contains("NoGrants"), "{e:#}");
+    }
+    for b in &blocked {
+        let images = emu.aws(
+            b,
+            REGION,
+            "ec2",
+            "describe_images",
+            json!({"Owners": ["self"]}),
+        );
+        assert_eq!(images["Images"], json!([]), "no copy in {b}");
+    }
+    let text = emu.key_policy(SOURCE_ACCOUNT, &key).to_string();
+    let perms = emu
+        .aws(
+            SOURCE_ACCOUNT,
+            REGION,
+            "ec2",
+            "describe_image_attribute",
+            json!({"ImageId": s(&seed["ami_id"]), "Attribute": "launchPermission"}),
+        )
+        .to_string();
+    let vol = emu
+        .aws(
+            SOURCE_ACCOUNT,
+            REGION,
+            "ec2",
+            "describe_snapshot_attribute",
+            json!({"SnapshotId": s(&seed["snapshot_id"]), "Attribute": "createVolumePermission"}),
+        )
+        .to_string();
+    for acct in &blocked {
+        assert!(
+            !text.contains(&format!(":{acct}:")),
+            "{acct} in the key policy: {text}"
+        );
+        assert!(!perms.contains(acct.as_str()), "{acct} shared: {perms}");
+        assert!(!vol.contains(acct.as_str()), "{acct} shared: {vol}");
+    }
+    for acct in &allowed {
+        assert!(
+            text.contains(&format!(":{acct}:")),
+            "{acct} not in the key policy: {text}"
+        );
+    }
+    assert_eq!(
+        emu.live_instances(
+            &blocked.iter().map(String::as_str).collect::<Vec<_>>(),
+            &[REGION]
+        ),
+        Vec::<Value>::new()
+    );
+
+    // SCPs read once per level: one ListPoliciesForTarget per OU/root on the paths and per account.
+    let reads = Emulator::actions(&emu.requests())
+        .iter()
+        .filter(|a| a.ends_with(":ListPoliciesForTarget"))
+        .count();
+    // root, the OU, a, a1, b: 5 levels, plus the 6 accounts.
+    assert_eq!(reads, 5 + 6, "{:?}", Emulator::actions(&emu.requests()));
+}
