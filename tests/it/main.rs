@@ -43,6 +43,9 @@ mod explicit_profiles;
 mod export;
 // `explain` end to end: exit codes, rendered text and JSON (snapshots), errors.
 mod explain_cli;
+// Issue 21 end to end: each guardrail (SCP, RCP, boundary, Allowed AMIs, key state) refuses the
+// run before any change, naming the layer and policy; after the fix the same command succeeds.
+mod guardrails_e2e;
 // Launchers (`--grant`): the key each launches with, fixed per launcher; Auto Scaling's role.
 mod launchers;
 // Issue 11: the test launch as the --grant launchers (AssumeRole, Auto Scaling group, analysis only).

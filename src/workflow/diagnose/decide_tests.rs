@@ -566,3 +566,47 @@ fn ranking_puts_quoted_causes_first_then_weight_then_found_order() {
         ]
     );
 }
+
+/// A CloudTrail denial naming a layer ("explicit deny in a service control policy") is the cause
+/// the SCPs read found (same code, key, action): quoted there, not a second cause; a denial
+/// naming another SCP's ARN stays a cause of its own.
+#[test]
+fn a_layer_denial_is_quoted_in_the_cause_the_policies_read_found() {
+    use crate::workflow::diagnose::denials::attach;
+    let read = || {
+        Cause {
+        rank: 0,
+        code: CauseCode::Finding(FindingCode::ScpExplicitDeny),
+        key_arn: Some(KEY.into()),
+        message: "service control policy `p-1` (attached to `ou-1`) statement `NoGrants` denies `kms:CreateGrant`".into(),
+        actions: vec!["kms:CreateGrant".into()],
+        evidence: Vec::new(),
+        fix: None,
+    }
+    };
+    let d = desc("CUSTOMER", "Enabled");
+    let mut ev = denial("CreateGrant");
+    ev.error_message = Some(format!(
+        "User: {PRINCIPAL} is not authorized to perform: kms:CreateGrant on resource: {KEY} with an explicit deny in a service control policy"
+    ));
+    let mut causes = vec![read()];
+    attach(&mut causes, std::slice::from_ref(&ev), &[&d]);
+    assert_eq!(causes.len(), 1, "{causes:#?}");
+    assert!(
+        causes[0]
+            .evidence
+            .iter()
+            .any(|e| matches!(e, Evidence::Event { .. })),
+        "{causes:#?}"
+    );
+
+    let mut other = ev.clone();
+    other.error_message = Some(format!(
+        "{}: arn:aws:organizations::999999999999:policy/o-abc/service_control_policy/p-2",
+        ev.error_message.unwrap_or_default()
+    ));
+    let mut causes = vec![read()];
+    attach(&mut causes, &[other], &[&d]);
+    assert_eq!(causes.len(), 2, "{causes:#?}");
+    assert!(causes[1].message.contains("p-2"), "{causes:#?}");
+}

@@ -148,11 +148,23 @@ pub fn attach(causes: &mut Vec<Cause>, denials: &[TrailEvent], keys: &[&KeyDescr
         let evidence = event_evidence(ev);
         // The message names the refusing layer (SCP, RCP, boundary, session policy): that is
         // the cause of this denial, whatever the policies read say.
+        // A cause found in the policies read (the SCPs on the account's path, the boundary)
+        // with the same code, key and action is this denial, named down to the policy and
+        // statement: quote the event there rather than add a second, vaguer cause.
         if let Some(c) = super::guardrail_denial::cause_of(ev, key_arn.clone(), evidence.clone()) {
-            match causes
-                .iter_mut()
-                .find(|x| x.code == c.code && x.message == c.message)
-            {
+            let named = ev
+                .error_message
+                .as_deref()
+                .and_then(super::guardrail_denial::layer_of_message)
+                .and_then(|d| d.policy_id());
+            let same = |x: &Cause| {
+                x.code == c.code
+                    && (x.message == c.message
+                        || x.key_arn == c.key_arn
+                            && x.actions.iter().any(|a| c.actions.contains(a))
+                            && named.as_deref().is_none_or(|p| x.message.contains(p)))
+            };
+            match causes.iter_mut().find(|x| same(x)) {
                 Some(x) => quote(x, &evidence),
                 None => causes.push(c),
             }
