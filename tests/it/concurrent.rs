@@ -153,6 +153,9 @@ fn six_concurrent_copies_then_six_share_only_runs_all_succeed_first_try_and_lose
     // account; everyone else's stays.
     let victim = results[0].1["run_id"].as_str().unwrap().to_string();
     let more: Vec<String> = (13..=14).map(account).collect();
+    for a in &more {
+        emu.admin_target_role(a);
+    }
     let mut rollback = emu.amishare_as_source(&seed);
     rollback.args(["--output", "json", "rollback", &victim, "--yes"]);
     let mut commands: Vec<Command> = more

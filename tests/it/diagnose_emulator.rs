@@ -91,50 +91,61 @@ impl Scenario {
             .unwrap();
     }
 
-    /// Make `amishare-target` a role with full EC2 rights and no KMS permission in its IAM (the
-    /// seed gives it administrator rights, as OrganizationAccountAccessRole has), so a launch
-    /// needs both the key policy and its identity policies, as on AWS.
+    /// Make `amishare-target` a role with full EC2 rights, IAM and CloudTrail read rights (so
+    /// `diagnose`, run as that role, can read its policies and the launch's events) and no KMS
+    /// permission in its IAM (the seed gives it
+    /// administrator rights, as OrganizationAccountAccessRole has), so a launch needs both the
+    /// key policy and its identity policies, as on AWS. Done as the target
+    /// account's administrator (as the seed does): the role itself could not, since once its
+    /// `AdministratorAccess` is gone it has no IAM right left (the emulator enforces IAM).
     fn target_role_without_kms_rights(&self) {
-        let iam = self.target.iam();
-        self.rt.block_on(async {
-            iam.delete_role_policy()
-                .role_name("amishare-target")
-                .policy_name("AdministratorAccess")
-                .send()
-                .await
-                .unwrap();
-            iam.put_role_policy()
-                .role_name("amishare-target")
-                .policy_name("AmazonEC2FullAccess")
-                .policy_document(
-                    json!({"Version": "2012-10-17", "Statement": [
-                        {"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]})
-                    .to_string(),
-                )
-                .send()
-                .await
-                .unwrap();
-        });
+        self.emu.aws(
+            TARGET_ACCOUNT,
+            REGION,
+            "iam",
+            "delete_role_policy",
+            json!({"RoleName": "amishare-target", "PolicyName": "AdministratorAccess"}),
+        );
+        let ec2_only = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]});
+        self.emu.aws(
+            TARGET_ACCOUNT,
+            REGION,
+            "iam",
+            "put_role_policy",
+            json!({"RoleName": "amishare-target", "PolicyName": "AmazonEC2FullAccess",
+                   "PolicyDocument": ec2_only.to_string()}),
+        );
+        let read = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": ["iam:Get*", "iam:List*", "cloudtrail:LookupEvents"], "Resource": "*"}]});
+        self.emu.aws(
+            TARGET_ACCOUNT,
+            REGION,
+            "iam",
+            "put_role_policy",
+            json!({"RoleName": "amishare-target", "PolicyName": "DiagnoseReadOnly",
+                   "PolicyDocument": read.to_string()}),
+        );
     }
 
-    /// Create `KmsKeyUsagePolicy` in the target with `document` and attach it to `amishare-target`.
+    /// Create `KmsKeyUsagePolicy` in the target with `document` and attach it to `amishare-target`
+    /// (as the target account's administrator: the role has no IAM right by then).
     fn attach_usage_policy(&self, document: &Value) {
-        let iam = self.target.iam();
-        self.rt.block_on(async {
-            let p = iam
-                .create_policy()
-                .policy_name("KmsKeyUsagePolicy")
-                .policy_document(document.to_string())
-                .send()
-                .await
-                .unwrap();
-            iam.attach_role_policy()
-                .role_name("amishare-target")
-                .policy_arn(p.policy().unwrap().arn().unwrap())
-                .send()
-                .await
-                .unwrap();
-        });
+        let p = self.emu.aws(
+            TARGET_ACCOUNT,
+            REGION,
+            "iam",
+            "create_policy",
+            json!({"PolicyName": "KmsKeyUsagePolicy", "PolicyDocument": document.to_string()}),
+        );
+        let arn = p["Policy"]["Arn"].as_str().unwrap().to_string();
+        self.emu.aws(
+            TARGET_ACCOUNT,
+            REGION,
+            "iam",
+            "attach_role_policy",
+            json!({"RoleName": "amishare-target", "PolicyArn": arn}),
+        );
     }
 
     /// Launch `image` in the target account and wait until it is running or terminated.
@@ -260,12 +271,17 @@ fn assert_failed_launch(doc: &Value, instance: &str) {
 }
 
 fn first_cause_quotes_create_grant_denial(doc: &Value) {
+    first_cause_quotes_create_grant_refusal(doc, "AccessDenied");
+}
+
+/// The first cause quotes EC2's refused CreateGrant from CloudTrail with `error_code`.
+fn first_cause_quotes_create_grant_refusal(doc: &Value, error_code: &str) {
     let ev = doc["causes"][0]["evidence"].as_array().unwrap();
     assert!(
         ev.iter().any(|e| e["kind"] == "event"
             && e["event_name"] == "CreateGrant"
-            && e["error_code"] == "AccessDenied"),
-        "CloudTrail denial quoted as evidence: {ev:#?}"
+            && e["error_code"] == error_code),
+        "CloudTrail {error_code} quoted as evidence: {ev:#?}"
     );
 }
 
@@ -526,7 +542,11 @@ fn launch_with_unusable_key(
     (sc, code, doc)
 }
 
-fn first_cause_is_key_state(doc: &Value, code: &str, state: &str) {
+/// The first cause is the key's state `code`, quoting DescribeKey's `state` and EC2's CreateGrant
+/// refused with `error_code`: KMS answers a disabled key with `DisabledException` and a key
+/// pending deletion with `KMSInvalidStateException`, not AccessDenied (AWS KMS developer guide,
+/// "Key states of AWS KMS keys").
+fn first_cause_is_key_state(doc: &Value, code: &str, state: &str, error_code: &str) {
     assert_eq!(codes(doc)[0], code, "{:?}", codes(doc));
     let cause = &doc["causes"][0];
     let ev = cause["evidence"].as_array().unwrap();
@@ -535,7 +555,7 @@ fn first_cause_is_key_state(doc: &Value, code: &str, state: &str) {
             .any(|e| e["kind"] == "key" && e["key_state"] == state),
         "DescribeKey's state quoted: {ev:#?}"
     );
-    first_cause_quotes_create_grant_denial(doc);
+    first_cause_quotes_create_grant_refusal(doc, error_code);
 }
 
 /// A disabled key: KMS refuses every use; the fix is to enable it, and enabling it makes the
@@ -548,7 +568,7 @@ fn diagnose_emulator_disabled_key() {
             .unwrap();
     });
     assert_eq!(code, 1, "{doc:#}");
-    first_cause_is_key_state(&doc, "key-disabled", "Disabled");
+    first_cause_is_key_state(&doc, "key-disabled", "Disabled", "DisabledException");
     let cmds = doc["causes"][0]["fix"]["commands"].to_string();
     assert!(cmds.contains("aws kms enable-key --key-id"), "{cmds}");
     sc.rt
@@ -589,7 +609,12 @@ fn diagnose_emulator_key_pending_deletion() {
             .unwrap();
     });
     assert_eq!(code, 1, "{doc:#}");
-    first_cause_is_key_state(&doc, "key-pending-deletion", "PendingDeletion");
+    first_cause_is_key_state(
+        &doc,
+        "key-pending-deletion",
+        "PendingDeletion",
+        "KMSInvalidStateException",
+    );
     let cmds = doc["causes"][0]["fix"]["commands"].to_string();
     assert!(
         cmds.contains("aws kms cancel-key-deletion") && cmds.contains("aws kms enable-key"),

@@ -209,6 +209,13 @@ fn a_target_profile_of_another_account_is_refused_before_any_change() {
 fn org_profile_reads_the_organization_as_its_profile() {
     let emu = Emulator::start();
     let seed = emu.seed(&["--org-ou-accounts", "2"]);
+    // The OU's other account gets its administrator `amishare-target` too (as the seed gives the
+    // target): a copier whose IAM amishare cannot read (a role that does not exist) is blocked.
+    for a in seed["org_account_ids"].as_array().unwrap() {
+        if s(a) != TARGET_ACCOUNT {
+            emu.admin_target_role(s(a));
+        }
+    }
     let keys = third_account_keys(&emu);
     emu.clear_requests();
     let out = amishare(&emu, &seed, &keys)

@@ -644,3 +644,27 @@ async fn a_test_instance_that_cannot_be_terminated_is_reported_as_left_behind() 
     let journal = store.load("run-1").unwrap();
     assert_eq!(journal.unconfirmed_instances().len(), 1);
 }
+
+/// IAM refusing to show the target's `KmsKeyUsagePolicy` (AccessDenied on GetPolicy, as a role
+/// without IAM read rights gets on AWS) is not a discovery failure: the identity's IAM counts as
+/// unreadable in that account, and the plan blocks there before any change.
+#[tokio::test]
+async fn an_unreadable_usage_policy_is_unreadable_iam_not_a_failed_discovery() {
+    let cloud = cloud(KEY);
+    let w = world(&cloud, &[T1, T2]);
+    cloud.fail(Some(T1), "GetPolicy", "AccessDenied", None);
+    let opts = options(&[T1, T2]);
+    let d = discover(&w, AMI, &opts, &CollectEvents::default())
+        .await
+        .unwrap();
+    let t = |a: &str| d.targets.iter().find(|t| t.account == a).unwrap();
+    assert!(t(T1).identity_policies.is_none() && t(T1).usage_policy.is_none());
+    assert!(t(T2).identity_policies.is_some());
+    let plan = build_plan(&d, &opts, "run-1", 1, "2026-01-01T00:00:00Z").unwrap();
+    assert!(
+        plan.blockers.iter().any(|b| b.message.contains(T1)),
+        "{:#?}",
+        plan.blockers
+    );
+    assert_eq!(cloud.mutations(), Vec::<String>::new());
+}

@@ -10,7 +10,7 @@ use super::build::smallest_instance_type;
 use super::facts::{Discovery, KeyFacts, PrincipalFacts, ReencryptFacts, RegionFacts, TargetFacts};
 use super::launcher_facts::{
     discover_grant_creator_policy, discover_key_usage_policies, discover_region_keys,
-    discover_source_key_grants,
+    discover_source_key_grants, read_managed_policy,
 };
 use super::{usage_policy_arn, CopyError};
 use crate::domain::arn::{account_of, is_autoscaling_service_role, partition_of};
@@ -355,10 +355,12 @@ async fn discover_target<R: Reader, W: Writer>(
         };
     }
     if !keys.is_empty() {
-        facts.usage_policy = conn
-            .writer
-            .get_managed_policy(&usage_policy_arn(partition, account))
-            .await?;
+        let arn = usage_policy_arn(partition, account);
+        match read_managed_policy(conn, &arn).await? {
+            Seen::Visible(found) => facts.usage_policy = found,
+            // Unreadable: the copier's IAM is not visible (see `read_managed_policy`).
+            Seen::NotVisible(_) => facts.identity_policies = None,
+        }
     }
     // The account's regions at once.
     let launchers = !facts.principals.is_empty();

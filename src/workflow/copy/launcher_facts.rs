@@ -1,7 +1,8 @@
 //! Discovery of what `--grant` launchers depend on in a target account (issue 11): per region the
 //! EBS default key (GetEbsDefaultKmsKeyId) and the `--target-key`, each described, with its key
 //! policy and grants when it is a customer managed key of the target account; per such key the
-//! launchers' `KmsKeyUsagePolicy-<key id>`. The launchers' identity policies are read with the
+//! launchers' `KmsKeyUsagePolicy-<key id>`; a target managed policy IAM refuses to show (AccessDenied)
+//! makes the identity's IAM unreadable rather than failing discovery. The launchers' identity policies are read with the
 //! other `--grant` facts (`discover.rs`). Changes nothing.
 
 use super::facts::{KeyFacts, RegionFacts, TargetFacts, TargetKeyFacts};
@@ -9,7 +10,7 @@ use super::CopyError;
 use crate::domain::arn::policy_arn;
 use crate::policy::template::KMS_KEY_USAGE_POLICY_NAME;
 use crate::workflow::ports::{Reader, Seen};
-use crate::workflow::ports_write::Writer;
+use crate::workflow::ports_write::{ManagedPolicy, Writer};
 use crate::workflow::world::Conn;
 
 /// The name of the IAM policy that lets launchers use one target key:
@@ -93,8 +94,12 @@ pub async fn discover_key_usage_policies<R: Reader, W: Writer>(
     }
     for (arn, id) in keys {
         let policy = policy_arn(partition, &t.account, &key_usage_policy_name(&id));
-        let found = conn.writer.get_managed_policy(&policy).await?;
-        t.key_usage_policies.insert(arn, found);
+        match read_managed_policy(conn, &policy).await? {
+            Seen::Visible(found) => {
+                t.key_usage_policies.insert(arn, found);
+            }
+            Seen::NotVisible(_) => t.identity_policies = None,
+        }
     }
     Ok(())
 }
@@ -126,7 +131,25 @@ pub async fn discover_grant_creator_policy<R: Reader, W: Writer>(
         .any(|p| crate::domain::arn::is_autoscaling_service_role(&p.arn))
     {
         let arn = policy_arn(partition, &t.account, GRANT_CREATOR_POLICY_NAME);
-        t.grant_creator_policy = conn.writer.get_managed_policy(&arn).await?;
+        match read_managed_policy(conn, &arn).await? {
+            Seen::Visible(found) => t.grant_creator_policy = found,
+            Seen::NotVisible(_) => t.identity_policies = None,
+        }
     }
     Ok(())
+}
+
+/// GetPolicy (and its default version) of a customer managed policy of the target account, as
+/// amishare's target identity: `Visible(None)` when it does not exist, `NotVisible` when IAM
+/// refuses the read (AccessDenied, as a role without IAM read rights gets on AWS). The callers
+/// then drop the identity's policies (`TargetFacts::identity_policies = None`): amishare cannot
+/// see all of its IAM, so the plan blocks the copier with the fix before any change, instead of
+/// discovery failing or a policy being taken for absent.
+pub async fn read_managed_policy<R: Reader, W: Writer>(
+    conn: &Conn<R, W>,
+    arn: &str,
+) -> Result<Seen<Option<ManagedPolicy>>, CopyError> {
+    Ok(Seen::from_result(
+        conn.writer.get_managed_policy(arn).await,
+    )?)
 }
