@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use super::UndoResult;
 use crate::workflow::contention::Contention;
 use crate::workflow::copy::apply::lifecycle::cooldown_note;
+use crate::workflow::copy::apply::usage_policy::existing_policy_arn;
 use crate::workflow::copy::build::targets::{covered_keys, usage_policy_document};
 use crate::workflow::journal::JournalEntry;
 use crate::workflow::key_policy::{converge, EditError, KeyEdit, NoLog};
@@ -90,9 +91,16 @@ pub async fn undo_step<R: Reader, W: Writer>(
             w.set_policy_attachment(principal_arn, policy_arn, false)
                 .await,
         ),
-        Action::CreatePolicy { .. } => match e.created.first() {
+        Action::CreatePolicy { name, document } => match e.created.first() {
             None => Outcome::is(UndoResult::NothingToDo),
-            Some(arn) => Outcome::unless_gone(w.delete_policy(arn).await),
+            Some(arn) if arn.starts_with("arn:") => {
+                Outcome::unless_gone(w.delete_policy(arn).await)
+            }
+            // Another run created the policy first; this run only added versions to it.
+            Some(_) => {
+                let arn = existing_policy_arn(&e.step.account, name, document);
+                remove_keys(w, e, &arn, "").await
+            }
         },
         Action::CreatePolicyVersion {
             policy_arn,

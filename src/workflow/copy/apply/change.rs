@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 
 use super::error::{for_journal, StepError, StepResult};
-use super::usage_policy::extend_usage_policy;
+use super::usage_policy::{create_usage_policy, extend_usage_policy};
 use super::Run;
 use crate::workflow::copy::report::ChangeRecord;
 use crate::workflow::copy::CopyError;
@@ -169,14 +169,7 @@ async fn exec_simple<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events +
             Ok((None, vec![]))
         }
         Action::CreatePolicy { name, document } => {
-            let arn = w
-                .create_policy(
-                    name,
-                    document,
-                    "Use of the KMS keys of AMIs shared with this account (written by amishare)",
-                )
-                .await?;
-            Ok((Some(document.clone()), vec![arn]))
+            create_usage_policy(run, conn, &step.id, &step.account, name, document).await
         }
         Action::CreatePolicyVersion {
             policy_arn,

@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use super::error::{StepError, StepResult};
 use super::Run;
+use crate::domain::arn::{partition_of, policy_arn};
 use crate::workflow::copy::build::targets::{covered_keys, usage_policy_document};
 use crate::workflow::events::{Event, Events};
 use crate::workflow::journal::{now, EditAttempt, JournalStore};
@@ -128,6 +129,50 @@ pub async fn extend_usage_policy<
     )))
 }
 
+/// CreatePolicy of a `KmsKeyUsagePolicy*`: `(after, [policy ARN])`. When another run created it
+/// between plan and apply (IAM `EntityAlreadyExists`), this run extends it instead like a
+/// CreatePolicyVersion that must merge: the created ids are then versions, which rollback takes
+/// as such (this run's keys out of the current default), never deleting the other run's policy.
+pub async fn create_usage_policy<
+    R: Reader,
+    W: Writer,
+    S: JournalStore + ?Sized,
+    E: Events + ?Sized,
+>(
+    run: &Run<'_, R, W, S, E>,
+    conn: &Conn<R, W>,
+    step_id: &str,
+    account: &str,
+    name: &str,
+    document: &str,
+) -> StepResult<(Option<String>, Vec<String>)> {
+    let made = conn
+        .writer
+        .create_policy(
+            name,
+            document,
+            "Use of the KMS keys of AMIs shared with this account (written by amishare)",
+        )
+        .await;
+    match made {
+        Ok(arn) => Ok((Some(document.to_string()), vec![arn])),
+        Err(e) if e.code.as_deref() == Some("EntityAlreadyExists") => {
+            let arn = existing_policy_arn(account, name, document);
+            // No version can be named "": the document written merges the current default's keys.
+            extend_usage_policy(run, conn, step_id, &arn, "", document).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The ARN of the policy `name` of `account` that another run created first
+/// (`arn:PARTITION:iam::ACCOUNT:policy/NAME`, the partition of the keys it covers).
+pub fn existing_policy_arn(account: &str, name: &str, document: &str) -> String {
+    let keys = covered_keys(document);
+    let partition = keys.iter().next().map_or("aws", |k| partition_of(k));
+    policy_arn(partition, account, name)
+}
+
 /// The keys of the current default plus the plan's, as one document.
 fn merged_document(have: &BTreeSet<String>, wanted: &BTreeSet<String>) -> Option<String> {
     let all: Vec<String> = have.union(wanted).cloned().collect();
@@ -173,7 +218,7 @@ mod tests {
 
     use super::super::{Apply, Run};
     use super::*;
-    use crate::testing::Cloud;
+    use crate::testing::{Cloud, FakeReader, FakeWriter};
     use crate::workflow::contention::Contention;
     use crate::workflow::events::NoEvents;
     use crate::workflow::journal::{Journal, LiveJournal, MemoryJournalStore, StepState};
@@ -182,6 +227,7 @@ mod tests {
     use crate::workflow::rollback::undo_step_for_tests as undo_step;
     use crate::workflow::throttle::NoSignal;
     use crate::workflow::waiters::Timing;
+    use crate::workflow::world::World;
 
     const TGT: &str = "444455556666";
     const ROLE: &str = "arn:aws:sts::444455556666:assumed-role/amishare-target/s";
@@ -193,6 +239,22 @@ mod tests {
 
     fn doc(keys: &[String]) -> String {
         usage_policy_document(keys).unwrap()
+    }
+
+    fn apply_ctx<'a>(
+        world: &'a World<FakeReader, FakeWriter>,
+        store: &'a MemoryJournalStore,
+    ) -> Apply<'a, FakeReader, FakeWriter, MemoryJournalStore, NoEvents> {
+        Apply {
+            world,
+            store,
+            events: &NoEvents,
+            cancel: watch::channel(false).1,
+            timing: Timing::default(),
+            max_concurrency: 1,
+            throttle: &NoSignal,
+            contention: Contention::seeded(9),
+        }
     }
 
     /// Another run made a new default version (its key C) after this run planned on v1: this
@@ -217,17 +279,7 @@ mod tests {
             &["us-east-1"],
         );
         let store = MemoryJournalStore::default();
-        let (_tx, cancel) = watch::channel(false);
-        let ctx = Apply {
-            world: &world,
-            store: &store,
-            events: &NoEvents,
-            cancel,
-            timing: Timing::default(),
-            max_concurrency: 1,
-            throttle: &NoSignal,
-            contention: Contention::seeded(9),
-        };
+        let ctx = apply_ctx(&world, &store);
         let plan: Plan = serde_json::from_str(PLAN_V1).unwrap();
         let live = LiveJournal::new(&store, Journal::new(plan)).unwrap();
         let run = Run::new(&ctx, &live);
@@ -262,5 +314,66 @@ mod tests {
         assert_eq!(out.result, crate::workflow::rollback::UndoResult::Undone);
         let now = cloud.lock().managed[&arn].document.clone();
         assert_eq!(covered_keys(&now), [key(1), key(3)].into_iter().collect());
+    }
+
+    /// Another run created the `KmsKeyUsagePolicy` (its key C) between this run's plan and apply:
+    /// this run's CreatePolicy meets `EntityAlreadyExists`, extends the policy instead (the
+    /// default covers both runs' keys), and its rollback takes out its own key only, never
+    /// deleting the other run's policy.
+    #[tokio::test]
+    async fn a_policy_created_meanwhile_is_extended_and_rollback_keeps_it() {
+        let cloud = Cloud::default();
+        let world = cloud.world(
+            "arn:aws:sts::111122223333:assumed-role/admin/s",
+            "us-east-1",
+            &[(TGT, Some(ROLE))],
+            &["us-east-1"],
+        );
+        let store = MemoryJournalStore::default();
+        let ctx = apply_ctx(&world, &store);
+        let mut plan: Plan = serde_json::from_str(PLAN_V1).unwrap();
+        let step = Step {
+            id: "s9".into(),
+            account: TGT.into(),
+            region: "us-east-1".into(),
+            action: Action::CreatePolicy {
+                name: "KmsKeyUsagePolicy".into(),
+                document: doc(&[key(1), key(2)]),
+            },
+        };
+        plan.steps = vec![step.clone()];
+        let live = LiveJournal::new(&store, Journal::new(plan.clone())).unwrap();
+        let run = Run::new(&ctx, &live);
+        // The other run, after this one planned.
+        let conn = world.target_conn(TGT, "us-east-1").unwrap();
+        let arn = conn
+            .writer
+            .create_policy("KmsKeyUsagePolicy", &doc(&[key(1), key(3)]), "other run")
+            .await
+            .unwrap();
+        assert_eq!(
+            arn,
+            existing_policy_arn(TGT, "KmsKeyUsagePolicy", &doc(&[key(2)]))
+        );
+        let rec = super::super::change::run_simple_step(&run, &plan, &step)
+            .await
+            .unwrap();
+        assert!(rec.ok, "{:?}", rec.error);
+        let now = cloud.lock().managed[&arn].clone();
+        assert_eq!(
+            covered_keys(&now.document),
+            [key(1), key(2), key(3)].into_iter().collect()
+        );
+        let entry = live.snapshot().entries["s9"].clone();
+        assert_eq!(entry.state, StepState::Done);
+        assert_eq!(entry.created, vec![now.default_version.clone()]);
+        let out = undo_step(conn, &entry, false).await;
+        assert_eq!(out.result, crate::workflow::rollback::UndoResult::Undone);
+        let after = cloud.lock().managed.get(&arn).cloned();
+        let after = after.expect("the other run's policy is kept");
+        assert_eq!(
+            covered_keys(&after.document),
+            [key(1), key(3)].into_iter().collect()
+        );
     }
 }
