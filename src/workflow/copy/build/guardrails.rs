@@ -243,6 +243,39 @@ fn allowed_images_causes(
     out
 }
 
+/// The organization layers discovery did not read (no `--org-profile`): one note for the SCPs
+/// of the target accounts, one for the RCPs of the source key's account. They are `unseen`,
+/// never a clean allow, but not blockers: the accounts may not be in an organization at all.
+fn unread_org_layers(d: &Discovery, keys: &[&KeyFacts]) -> Vec<String> {
+    let mut notes = Vec::new();
+    if d.targets.is_empty() || keys.is_empty() {
+        return notes;
+    }
+    let unread: Vec<&str> = d
+        .targets
+        .iter()
+        .map(|t| t.account.as_str())
+        .filter(|a| !d.guardrails.scps.contains_key(*a))
+        .collect();
+    if !unread.is_empty() {
+        const SHOWN: usize = 10;
+        let mut accounts = unread[..unread.len().min(SHOWN)].join(", ");
+        if unread.len() > SHOWN {
+            accounts.push_str(&format!(" and {} more", unread.len() - SHOWN));
+        }
+        notes.push(format!(
+            "the SCP layer was not read for account(s) {accounts} (unseen, not an allow); check with `aws organizations list-policies-for-target --target-id ACCOUNT --filter SERVICE_CONTROL_POLICY` with the management account's credentials, or rerun with `--org-profile PROFILE`"
+        ));
+    }
+    if d.guardrails.rcps.is_none() {
+        notes.push(format!(
+            "the RCP layer of the source key's account {} was not read (unseen, not an allow); check with `aws organizations list-policies-for-target --target-id {} --filter RESOURCE_CONTROL_POLICY` with the management account's credentials, or rerun with `--org-profile PROFILE`",
+            d.source.account, d.source.account
+        ));
+    }
+    notes
+}
+
 /// Every target account a guardrail denies, with its causes. `created_at`: the plan's
 /// creation time (RFC 3339), for the image's age.
 pub fn guardrail_pass(
@@ -252,6 +285,7 @@ pub fn guardrail_pass(
     created_at: &str,
 ) -> GuardrailPass {
     let mut pass = GuardrailPass::default();
+    pass.notes.extend(unread_org_layers(d, keys));
     if d.guardrails.is_empty() {
         return pass;
     }

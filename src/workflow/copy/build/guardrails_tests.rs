@@ -200,3 +200,63 @@ fn unseen_layers_are_notes_not_exclusions() {
         plan.notes
     );
 }
+
+#[test]
+fn unread_org_layers_are_unseen_notes_never_a_silent_allow() {
+    let (d, o) = two_targets();
+    let plan = build_plan(&d, &o, "r", 1, CREATED).unwrap();
+    let scp: Vec<&String> = plan
+        .notes
+        .iter()
+        .filter(|n| n.contains("SCP layer was not read"))
+        .collect();
+    assert_eq!(scp.len(), 1, "{:?}", plan.notes);
+    assert!(scp[0].contains(&format!("{TGT}, {OTHER}")), "{}", scp[0]);
+    assert!(
+        scp[0].contains("--filter SERVICE_CONTROL_POLICY"),
+        "{}",
+        scp[0]
+    );
+    assert!(scp[0].contains("--org-profile"), "{}", scp[0]);
+    let rcp: Vec<&String> = plan
+        .notes
+        .iter()
+        .filter(|n| n.contains("RCP layer"))
+        .collect();
+    assert_eq!(rcp.len(), 1, "{:?}", plan.notes);
+    assert!(
+        rcp[0].contains("--filter RESOURCE_CONTROL_POLICY"),
+        "{}",
+        rcp[0]
+    );
+    assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
+
+    // With the organization's facts: no such note.
+    let (mut d, o) = two_targets();
+    d.guardrails.scps.insert(TGT.into(), scp_path(TGT, false));
+    d.guardrails
+        .scps
+        .insert(OTHER.into(), scp_path(OTHER, false));
+    d.guardrails.rcps = Some(PathFact::Known {
+        levels: vec![level("r-src", None)],
+        management_account: false,
+    });
+    let plan = build_plan(&d, &o, "r", 1, CREATED).unwrap();
+    assert!(
+        !plan.notes.iter().any(|n| n.contains("was not read")),
+        "{:?}",
+        plan.notes
+    );
+
+    // Over ten unread accounts: the first ten, then how many more.
+    let (mut d, mut o) = two_targets();
+    for i in 0..11 {
+        let mut t = d.targets[1].clone();
+        t.account = format!("1000000000{i:02}");
+        o.target_accounts.push(t.account.clone());
+        d.targets.push(t);
+    }
+    let plan = build_plan(&d, &o, "r", 1, CREATED).unwrap();
+    let n = plan.notes.iter().find(|n| n.contains("SCP layer")).unwrap();
+    assert!(n.contains("and 3 more"), "{n}");
+}

@@ -275,7 +275,15 @@ fn share_only_launchers_keep_the_source_key() {
     assert!(source_edit.is_some_and(|a| a.contains(LAUNCHER)));
     assert!(p.steps.iter().any(|s| matches!(&s.action,
         Action::CreatePolicy { name, .. } if name == "KmsKeyUsagePolicy")));
-    assert!(p.notes.is_empty(), "{:?}", p.notes);
+    // Only the unseen organization layers (no `--org-profile`) are noted.
+    assert!(
+        p.notes
+            .iter()
+            .all(|n| n.contains("layer was not read")
+                || n.contains("layer of the source key's account")),
+        "{:?}",
+        p.notes
+    );
 }
 
 #[test]
