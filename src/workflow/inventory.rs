@@ -109,6 +109,9 @@ pub struct KeyDescription {
     pub multi_region: Option<bool>,
     pub description: Option<String>,
     pub origin: Option<String>,
+    /// `SYMMETRIC_DEFAULT`, `RSA_2048`, `HMAC_256`, ... (EBS uses only `SYMMETRIC_DEFAULT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_spec: Option<String>,
     /// `None`: not listable from this account (ListAliases only sees the caller's own aliases).
     pub aliases: Option<Vec<String>>,
 }

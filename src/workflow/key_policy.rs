@@ -370,6 +370,7 @@ mod tests {
                 multi_region: Some(false),
                 description: None,
                 origin: None,
+                key_spec: None,
                 aliases: Some(vec![]),
             },
             policy: BASE.into(),

@@ -76,6 +76,7 @@ fn key(arn: &str, manager: &str, alias: &str) -> KeyDescription {
         multi_region: Some(false),
         description: None,
         origin: Some("AWS_KMS".into()),
+        key_spec: Some("SYMMETRIC_DEFAULT".into()),
         aliases: Some(vec![alias.into()]),
     }
 }

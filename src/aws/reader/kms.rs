@@ -57,6 +57,7 @@ pub(super) async fn describe_key(r: &SdkReader, key: &str) -> Result<KeyDescript
         multi_region: m.multi_region(),
         description: m.description().map(str::to_string),
         origin: m.origin().map(|o| o.as_str().to_string()),
+        key_spec: m.key_spec().map(|s| s.as_str().to_string()),
         aliases,
     })
 }

@@ -9,8 +9,8 @@
 use super::build::smallest_instance_type;
 use super::facts::{Discovery, KeyFacts, PrincipalFacts, ReencryptFacts, RegionFacts, TargetFacts};
 use super::launcher_facts::{
-    discover_grant_creator_policy, discover_key_usage_policies, discover_region_keys,
-    discover_source_key_grants, read_managed_policy,
+    describe_copy_key, discover_grant_creator_policy, discover_key_usage_policies,
+    discover_region_keys, discover_source_key_grants, read_managed_policy,
 };
 use super::{usage_policy_arn, CopyError};
 use crate::domain::arn::{account_of, is_autoscaling_service_role, partition_of};
@@ -388,6 +388,9 @@ async fn discover_target<R: Reader, W: Writer>(
             if launchers {
                 let k = opts.target_key.as_deref();
                 discover_region_keys(rconn, account, k, &mut region_facts).await;
+            } else if !opts.share_only {
+                describe_copy_key(&rconn.reader, opts.target_key.is_some(), &mut region_facts)
+                    .await;
             }
             Ok::<_, CopyError>(region_facts)
         });

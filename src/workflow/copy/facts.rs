@@ -43,10 +43,12 @@ pub struct RegionFacts {
     pub copies: Vec<ImageStatus>,
     /// With `--grant` launchers: the target's EBS default key (GetEbsDefaultKmsKeyId), described,
     /// with its policy and grants when it is a customer managed key of the target account.
+    /// Copy mode without launchers and without `--target-key`: the same key, only described
+    /// (its state and spec; not read when it is `aws/ebs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ebs_default_key: Option<TargetKeyFacts>,
-    /// With `--grant` launchers and `--target-key`: that key, read like `ebs_default_key`
-    /// (without `--target-key` the copy is on the EBS default key).
+    /// With `--target-key` in copy mode: that key, read like `ebs_default_key` (only described
+    /// without launchers; without `--target-key` the copy is on the EBS default key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_key: Option<TargetKeyFacts>,
 }

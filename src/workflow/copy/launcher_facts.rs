@@ -43,6 +43,36 @@ pub async fn discover_region_keys<R: Reader, W: Writer>(
     facts.ebs_default_key = Some(default);
 }
 
+/// Copy mode without launchers: the key CopyImage will encrypt with, described (its state and
+/// spec decide whether the copy can work), into `copy_key` (`--target-key`) or
+/// `ebs_default_key`. The AWS managed `aws/ebs` (what GetEbsDefaultKmsKeyId answers when no
+/// default key is set) is always enabled and symmetric: not described, no call. A failed
+/// DescribeKey is kept as the key's error (CopyImage decides then).
+pub async fn describe_copy_key<R: Reader>(reader: &R, explicit: bool, facts: &mut RegionFacts) {
+    let Some(key_ref) = facts.target_key.clone() else {
+        return;
+    };
+    if key_ref == "alias/aws/ebs" || key_ref.ends_with(":alias/aws/ebs") {
+        return;
+    }
+    let mut key = TargetKeyFacts {
+        key_ref: key_ref.clone(),
+        description: None,
+        policy: None,
+        grants: Vec::new(),
+        error: None,
+    };
+    match reader.describe_key(&key_ref).await {
+        Ok(d) => key.description = Some(d),
+        Err(e) => key.error = Some(e.to_string()),
+    }
+    if explicit {
+        facts.copy_key = Some(key);
+    } else {
+        facts.ebs_default_key = Some(key);
+    }
+}
+
 /// DescribeKey, and for a customer managed key of `account` its policy and grants.
 async fn target_key_facts<R: Reader>(reader: &R, account: &str, key_ref: &str) -> TargetKeyFacts {
     let mut facts = TargetKeyFacts {

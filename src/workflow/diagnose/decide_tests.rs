@@ -46,6 +46,7 @@ fn desc(manager: &str, state: &str) -> KeyDescription {
         multi_region: None,
         description: None,
         origin: None,
+        key_spec: None,
         aliases: None,
     }
 }

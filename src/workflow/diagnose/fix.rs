@@ -347,6 +347,7 @@ mod tests {
             multi_region: None,
             description: None,
             origin: None,
+            key_spec: None,
             aliases: None,
         }
     }

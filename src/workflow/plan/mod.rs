@@ -204,6 +204,8 @@ closed_set! {
         KeyPendingDeletion => "key-pending-deletion",
         /// The key is in another state KMS refuses to use.
         KeyUnusable => "key-unusable",
+        /// The key is not a symmetric encryption key (`SYMMETRIC_DEFAULT`): EBS cannot use it.
+        KeySpec => "key-spec",
         ImageNotOwned => "image-not-owned",
         ImageNotAvailable => "image-not-available",
         KeyNotOwned => "key-not-owned",

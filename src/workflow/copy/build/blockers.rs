@@ -1,12 +1,14 @@
 //! What stops a copy before anything changes, each with its fix: an image the source account
 //! does not own or that is not `available` (a `pending` one only under `--dry-run`: a real run
 //! waits for it in discovery); AWS managed (aws/ebs) keys, which no other account can
-//! ever use; keys that are disabled, pending deletion or otherwise unusable; keys of another
+//! ever use; keys that are disabled, pending deletion or otherwise unusable, or not symmetric
+//! encryption keys; keys of another
 //! account (their policy cannot be edited from here); unreadable key policies.
 
 use super::Draft;
 use crate::domain::states::{ImageState, KeyState};
 use crate::workflow::copy::facts::{Discovery, KeyFacts};
+use crate::workflow::inventory::KeyDescription;
 use crate::workflow::plan::{Blocker, BlockerCode, PlanOptions};
 use crate::workflow::waiters::Timing;
 
@@ -78,6 +80,7 @@ pub fn key_blockers(d: &Discovery, opts: &PlanOptions, reencrypting: bool, draft
             continue;
         }
         draft.blockers.extend(key_state(k));
+        draft.blockers.extend(key_spec(&k.description));
         draft.blockers.extend(key_ownership(d, opts, k));
     }
 }
@@ -102,28 +105,58 @@ fn aws_managed_key(d: &Discovery, arn: &str) -> Blocker {
 
 /// A key that is not `Enabled` (an unknown state passes: DescribeKey did not say).
 fn key_state(k: &KeyFacts) -> Option<Blocker> {
-    let arn = &k.description.arn;
-    match &k.description.key_state {
-        Some(KeyState::Disabled) => Some(Blocker {
-            code: BlockerCode::KeyDisabled,
-            account: None,
-            message: format!("key {arn} is disabled"),
-            fix: format!("enable it: `aws kms enable-key --key-id {arn}`"),
-        }),
-        Some(KeyState::PendingDeletion) => Some(Blocker {
-            code: BlockerCode::KeyPendingDeletion,
-            account: None,
-            message: format!("key {arn} is pending deletion"),
-            fix: format!("cancel the deletion and enable it: `aws kms cancel-key-deletion --key-id {arn} && aws kms enable-key --key-id {arn}`"),
-        }),
+    state_problem(&k.description).map(|(code, message, fix)| Blocker {
+        code,
+        account: None,
+        message,
+        fix,
+    })
+}
+
+/// What a key's state forbids, with the fix: `None` for `Enabled` or an unknown state
+/// (KMS "Key states of AWS KMS keys": only an enabled key encrypts or decrypts).
+pub fn state_problem(k: &KeyDescription) -> Option<(BlockerCode, String, String)> {
+    let arn = &k.arn;
+    let region = &k.region;
+    match &k.key_state {
+        Some(KeyState::Disabled) => Some((
+            BlockerCode::KeyDisabled,
+            format!("key {arn} is disabled"),
+            format!("enable it: `aws kms enable-key --key-id {arn} --region {region}`"),
+        )),
+        Some(KeyState::PendingDeletion) => Some((
+            BlockerCode::KeyPendingDeletion,
+            format!("key {arn} is pending deletion"),
+            format!("cancel the deletion and enable it: `aws kms cancel-key-deletion --key-id {arn} --region {region} && aws kms enable-key --key-id {arn} --region {region}`"),
+        )),
         Some(KeyState::Enabled) | None => None,
-        Some(other) => Some(Blocker {
-            code: BlockerCode::KeyUnusable,
-            account: None,
-            message: format!("key {arn} is `{other}`"),
-            fix: "the key must be `Enabled`".into(),
-        }),
+        Some(other) => Some((
+            BlockerCode::KeyUnusable,
+            format!("key {arn} is `{other}`"),
+            "the key must be `Enabled`".into(),
+        )),
     }
+}
+
+/// EBS encrypts volumes and snapshots only with symmetric encryption keys: a key whose spec is
+/// not `SYMMETRIC_DEFAULT` (asymmetric, HMAC) cannot be used (an unknown spec passes).
+pub fn unusable_spec(k: &KeyDescription) -> Option<String> {
+    match k.key_spec.as_deref() {
+        Some(spec) if spec != "SYMMETRIC_DEFAULT" => Some(format!(
+            "key {} has key spec {spec}: EBS uses only symmetric encryption keys (SYMMETRIC_DEFAULT)",
+            k.arn
+        )),
+        _ => None,
+    }
+}
+
+fn key_spec(k: &KeyDescription) -> Option<Blocker> {
+    unusable_spec(k).map(|message| Blocker {
+        code: BlockerCode::KeySpec,
+        account: None,
+        message,
+        fix: "use a symmetric encryption key (`aws kms create-key --key-spec SYMMETRIC_DEFAULT --key-usage ENCRYPT_DECRYPT`)".into(),
+    })
 }
 
 /// A key of another account, or one whose policy the source credentials cannot read.

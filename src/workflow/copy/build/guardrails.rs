@@ -12,7 +12,7 @@
 //! A layer that could not be read is not a cause: the engine's verdict is `undecided` and the
 //! plan's notes carry the command that shows it.
 
-use super::source_key_users;
+use super::{blockers, source_key_users};
 use crate::domain::arn::assumed_role_arn;
 use crate::policy::{self, findings, Finding, Severity};
 use crate::workflow::allowed_images::{decide, AllowedImagesDecision, ImageView};
@@ -243,6 +243,51 @@ fn allowed_images_causes(
     out
 }
 
+/// Copy mode: the key each target region's copy is encrypted with (`--target-key`, or the EBS
+/// default key), as discovery described it. A key that is not `Enabled`, or not a symmetric
+/// encryption key, makes CopyImage fail in that account (the target owns the key: amishare
+/// does not change it), so the account is left out with the fix. A key that was not described
+/// (the AWS managed `aws/ebs`, or DescribeKey failed) is not a cause.
+fn target_key_causes(opts: &PlanOptions, t: &TargetFacts) -> Vec<GuardrailCause> {
+    if opts.share_only {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for r in &t.regions {
+        let key = r.copy_key.as_ref().or(r.ebs_default_key.as_ref());
+        let Some(desc) = key.and_then(|k| k.description.as_ref()) else {
+            continue;
+        };
+        let other = if r.copy_key.is_some() {
+            "or rerun with `--target-key` naming an enabled symmetric key of the account"
+        } else {
+            "or set an enabled symmetric key as the EBS default (`aws ec2 modify-ebs-default-kms-key-id`), or rerun with `--target-key`"
+        };
+        let problem = match blockers::unusable_spec(desc) {
+            Some(why) => Some((
+                "key-spec",
+                why,
+                "use a symmetric encryption key".to_string(),
+            )),
+            None => blockers::state_problem(desc).map(|(_, m, f)| ("key-state", m, f)),
+        };
+        if let Some((layer, message, fix)) = problem {
+            out.push(GuardrailCause {
+                layer: layer.into(),
+                policy: Some(desc.arn.clone()),
+                principal: None,
+                region: Some(r.region.clone()),
+                message: format!(
+                    "the copy in account {} region {} would be encrypted with {message}",
+                    t.account, r.region
+                ),
+                fix: format!("in account {}, {fix}, {other}", t.account),
+            });
+        }
+    }
+    out
+}
+
 /// The organization layers discovery did not read (no `--org-profile`): one note for the SCPs
 /// of the target accounts, one for the RCPs of the source key's account. They are `unseen`,
 /// never a clean allow, but not blockers: the accounts may not be in an organization at all.
@@ -286,15 +331,15 @@ pub fn guardrail_pass(
 ) -> GuardrailPass {
     let mut pass = GuardrailPass::default();
     pass.notes.extend(unread_org_layers(d, keys));
-    if d.guardrails.is_empty() {
-        return pass;
-    }
     let now = chrono::DateTime::parse_from_rfc3339(created_at)
         .ok()
         .map(|t| t.with_timezone(&chrono::Utc));
     for t in &d.targets {
-        let mut causes = policy_causes(d, opts, t, keys, &mut pass.notes);
-        causes.extend(allowed_images_causes(d, opts, t, now, &mut pass.notes));
+        let mut causes = target_key_causes(opts, t);
+        if !d.guardrails.is_empty() {
+            causes.extend(policy_causes(d, opts, t, keys, &mut pass.notes));
+            causes.extend(allowed_images_causes(d, opts, t, now, &mut pass.notes));
+        }
         if !causes.is_empty() {
             pass.excluded.push(ExcludedAccount {
                 account: t.account.clone(),
@@ -320,6 +365,16 @@ pub fn exclude_blocked(
     d2.targets.retain(|t| !out(&t.account));
     let mut o2 = opts.clone();
     o2.target_accounts.retain(|a| !out(a));
+    if let Some(org) = o2.org_targets.as_mut() {
+        // An OU / organization-wide share (OrganizationalUnitArn launch permission, key policy
+        // statements on aws:PrincipalOrgPaths) would still reach the accounts left out: the
+        // others are shared with and named one by one instead.
+        if pass.excluded.iter().any(|e| org.covers(&e.account)) {
+            org.ous.clear();
+            org.whole_org = false;
+        }
+        org.members.retain(|a, _| !out(a));
+    }
     Some((d2, o2))
 }
 
@@ -328,10 +383,11 @@ pub fn blockers(pass: &GuardrailPass) -> Vec<Blocker> {
     let mut out: Vec<Blocker> = Vec::new();
     for e in &pass.excluded {
         for c in &e.causes {
-            let code = if c.layer == "allowed-amis" {
-                BlockerCode::AllowedAmis
-            } else {
-                BlockerCode::GuardrailDenied
+            let code = match c.layer.as_str() {
+                "allowed-amis" => BlockerCode::AllowedAmis,
+                "key-spec" => BlockerCode::KeySpec,
+                "key-state" => BlockerCode::KeyUnusable,
+                _ => BlockerCode::GuardrailDenied,
             };
             let b = Blocker {
                 code,

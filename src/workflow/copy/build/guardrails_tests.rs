@@ -260,3 +260,135 @@ fn unread_org_layers_are_unseen_notes_never_a_silent_allow() {
     let n = plan.notes.iter().find(|n| n.contains("SCP layer")).unwrap();
     assert!(n.contains("and 3 more"), "{n}");
 }
+
+/// A target key, described as discovery leaves it.
+fn target_key(
+    account: &str,
+    state: &str,
+    spec: &str,
+) -> crate::workflow::copy::facts::TargetKeyFacts {
+    let mut desc = discovery("CUSTOMER", false, key_policy(None)).keys[0]
+        .description
+        .clone();
+    desc.arn = format!("arn:aws:kms:us-east-1:{account}:key/9999aaaa-2222-3333-4444-555566667777");
+    desc.account = account.into();
+    desc.key_state = Some(state.into());
+    desc.key_spec = Some(spec.into());
+    crate::workflow::copy::facts::TargetKeyFacts {
+        key_ref: desc.arn.clone(),
+        description: Some(desc),
+        policy: None,
+        grants: vec![],
+        error: None,
+    }
+}
+
+/// KMS "Key states of AWS KMS keys": a disabled key cannot encrypt, so CopyImage into the
+/// account fails; the target owns the key, so the account is left out, the other proceeds.
+#[test]
+fn a_disabled_target_key_leaves_its_account_out() {
+    let (mut d, mut o) = two_targets();
+    o.target_key = Some("alias/copies".into());
+    d.targets[0].regions[0].copy_key = Some(target_key(TGT, "Disabled", "SYMMETRIC_DEFAULT"));
+    d.targets[1].regions[0].copy_key = Some(target_key(OTHER, "Enabled", "SYMMETRIC_DEFAULT"));
+    let plan = build_plan(&d, &o, "r", 1, CREATED).unwrap();
+    assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
+    assert_eq!(plan.excluded.len(), 1, "{:?}", plan.excluded);
+    assert_eq!(plan.excluded[0].account, TGT);
+    let cause = &plan.excluded[0].causes[0];
+    assert_eq!(cause.layer, "key-state");
+    assert!(cause.message.contains("disabled"), "{}", cause.message);
+    assert!(cause.fix.contains("aws kms enable-key"), "{}", cause.fix);
+    let touched = accounts_in_steps(&plan);
+    assert!(!touched.iter().any(|a| a == TGT), "{touched:?}");
+    assert!(touched.iter().any(|a| a == OTHER), "{touched:?}");
+    // The same keys in a share-only plan: no copy, so no cause.
+    o.share_only = true;
+    let plan = build_plan(&d, &o, "r", 1, CREATED).unwrap();
+    assert!(plan.excluded.is_empty(), "{:?}", plan.excluded);
+}
+
+/// EBS encrypts only with symmetric encryption keys (EBS user guide, "Amazon EBS encryption
+/// requirements"): an asymmetric EBS default key of the only target blocks the run; an
+/// asymmetric source key blocks it too.
+#[test]
+fn an_asymmetric_key_blocks_with_the_key_spec() {
+    let mut d = discovery("CUSTOMER", false, key_policy(None));
+    d.targets[0].regions[0].ebs_default_key = Some(target_key(TGT, "Enabled", "RSA_2048"));
+    let plan = build_plan(&d, &options(), "r", 1, CREATED).unwrap();
+    assert!(plan.steps.is_empty());
+    assert_eq!(
+        plan.blockers[0].code,
+        BlockerCode::KeySpec,
+        "{:?}",
+        plan.blockers
+    );
+    assert!(plan.blockers[0].message.contains("RSA_2048"));
+    assert!(plan.blockers[0]
+        .fix
+        .contains("modify-ebs-default-kms-key-id"));
+
+    let mut d = discovery("CUSTOMER", false, key_policy(None));
+    d.keys[0].description.key_spec = Some("HMAC_256".into());
+    let plan = build_plan(&d, &options(), "r", 1, CREATED).unwrap();
+    assert!(plan.steps.is_empty());
+    assert!(
+        plan.blockers.iter().any(|b| b.code == BlockerCode::KeySpec),
+        "{:?}",
+        plan.blockers
+    );
+}
+
+/// `--to-ou --share-only`: with a member left out, the OU-wide launch permission and key policy
+/// statements would still reach it, so the others are shared with one by one.
+#[test]
+fn a_left_out_member_turns_an_ou_share_into_per_account_shares() {
+    let (mut d, mut o) = two_targets();
+    o.share_only = true;
+    let path = "o-a1b2c3d4e5/r-ab12/ou-ab12-22222222/";
+    o.org_targets = Some(crate::workflow::org_targets::OrgTargets {
+        from: vec!["ou ou-ab12-22222222".into()],
+        ous: vec!["ou-ab12-22222222".into()],
+        org_id: Some("o-a1b2c3d4e5".into()),
+        management_account: Some("111122223333".into()),
+        ou_paths: [("ou-ab12-22222222".to_string(), path.to_string())].into(),
+        members: [
+            (TGT.to_string(), path.to_string()),
+            (OTHER.to_string(), path.to_string()),
+        ]
+        .into(),
+        ..Default::default()
+    });
+    // Without exclusions: one OU ARN launch permission.
+    let plan = build_plan(&d, &o, "r", 1, CREATED).unwrap();
+    let shared = serde_json::to_string(&plan.steps).unwrap();
+    assert!(
+        shared.contains(":ou/o-a1b2c3d4e5/ou-ab12-22222222"),
+        "{shared}"
+    );
+
+    d.guardrails.scps.insert(TGT.into(), scp_path(TGT, true));
+    d.guardrails
+        .scps
+        .insert(OTHER.into(), scp_path(OTHER, false));
+    let plan = build_plan(&d, &o, "r", 1, CREATED).unwrap();
+    assert_eq!(plan.excluded.len(), 1);
+    let steps = serde_json::to_string(&plan.steps).unwrap();
+    assert!(!steps.contains(":ou/"), "no OU-wide share: {steps}");
+    assert!(!steps.contains("aws:PrincipalOrgPaths"), "{steps}");
+    assert!(!steps.contains(TGT), "{steps}");
+    let launch: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::AddLaunchPermission { account, .. } => Some(account.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(launch, vec![OTHER]);
+    assert!(
+        plan.notes.iter().any(|n| n.contains("one by one")),
+        "{:?}",
+        plan.notes
+    );
+}

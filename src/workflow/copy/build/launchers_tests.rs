@@ -75,6 +75,7 @@ fn target_key(policy: String) -> TargetKeyFacts {
             multi_region: Some(false),
             description: None,
             origin: None,
+            key_spec: None,
             aliases: None,
         }),
         policy: Some(policy),

@@ -108,6 +108,7 @@ pub fn build_plan_with_prefix(
     // 0. Guardrails: the accounts a layer amishare cannot change denies are left out.
     let pass = guardrails::guardrail_pass(d, opts, &customer_keys_of(d), created_at);
     let narrowed = guardrails::exclude_blocked(d, opts, &pass);
+    let original_opts = opts;
     let (d, opts) = match &narrowed {
         Some((d2, o2)) => (d2, o2),
         None => (d, opts),
@@ -117,6 +118,17 @@ pub fn build_plan_with_prefix(
         draft.blockers.extend(guardrails::blockers(&pass));
     }
     draft.notes.extend(pass.notes.iter().cloned());
+    let scopes = |o: &PlanOptions| {
+        o.org_targets
+            .as_ref()
+            .map(|t| t.scopes())
+            .unwrap_or_default()
+    };
+    if narrowed.is_some() && scopes(opts).is_empty() && !scopes(original_opts).is_empty() {
+        draft.notes.push(
+            "accounts are left out: the others are shared with and named in the key policy one by one, not with the OU / organization (that would reach the accounts left out too)".into(),
+        );
+    }
     let source = source_image(d);
 
     // 1. What stops the copy.

@@ -70,7 +70,8 @@ pub fn reencrypt_step(d: &Discovery, r: &ReencryptFacts, run_id: &str) -> Result
             "`--reencrypt-with {asked}` is `{}`",
             k.key_state.as_ref().map_or("?", KeyState::as_str)
         )),
-        Some(_) => None,
+        Some(k) => super::blockers::unusable_spec(k)
+            .map(|why| format!("`--reencrypt-with {asked}` cannot be used: {why}")),
     };
     if let Some(message) = problem {
         return Err(Blocker {

@@ -109,6 +109,7 @@ pub(super) fn discovery(manager: &str, shared: bool, policy: String) -> Discover
                 multi_region: Some(false),
                 description: None,
                 origin: None,
+                key_spec: None,
                 aliases: Some(vec![]),
             },
             policy: Some(policy),
