@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 /// One reason an account is left out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuardrailCause {
-    /// `scp`, `rcp`, `permissions-boundary`, `session-policy`, `allowed-amis`.
+    /// `scp`, `rcp`, `permissions-boundary`, `session-policy`, `allowed-amis`, `key-state`,
+    /// `key-spec` (the copy key of a target region).
     pub layer: String,
     /// The policy (SCP/RCP id, boundary ARN), when one decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,7 +7,9 @@
 //! target region that excludes the source account (a shared AMI can then be neither copied nor
 //! launched), leaves the account out: [`exclude_blocked`] drops it from the targets before any
 //! step is planned (nothing shared with it, the key policy does not name it) and the plan lists
-//! it with its causes. When every target is left out, the causes become blockers.
+//! it with its causes. In copy mode, a target region whose copy key (`--target-key`, or the
+//! EBS default key) is not enabled or not a symmetric encryption key leaves its account out the
+//! same way. When every target is left out, the causes become blockers.
 //!
 //! A layer that could not be read is not a cause: the engine's verdict is `undecided` and the
 //! plan's notes carry the command that shows it.
