@@ -1,7 +1,7 @@
 //! Issue 21 end to end: the real binary against the stricter emulator (issue 20). Each guardrail
 //! AWS evaluates beyond the key policy, identity policies and grants (an SCP on the target's OU,
 //! the source organization's data-perimeter RCP, a launcher's permissions boundary, the target's
-//! Allowed AMIs, a disabled source key) refuses the run before its first change (the source key
+//! Allowed AMIs, a disabled source key, a disabled target copy key) refuses the run before its first change (the source key
 //! policy byte for byte what it was, nothing shared, no copy, no instance), the plan naming the
 //! layer and the policy; after the documented fix the same command succeeds.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -386,6 +386,44 @@ fn a_disabled_source_key_refuses_the_run_until_enabled() {
     );
 }
 
+/// (5b) The key the copy would be encrypted with in the target (`--target-key`) is disabled:
+/// CopyImage would fail there, so the run is refused before any change, naming the key; once the
+/// target enables it the same command copies with it.
+#[test]
+fn a_disabled_target_key_refuses_the_copy_until_enabled() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--with-target-key"]);
+    let target_key = s(&seed["target_key_arn"]).to_string();
+    let enable = |method: &str| {
+        emu.aws(
+            TARGET_ACCOUNT,
+            REGION,
+            "kms",
+            method,
+            json!({"KeyId": target_key}),
+        )
+    };
+    enable("disable_key");
+    let org = org_reader(SOURCE_ACCOUNT);
+    let before = raw_key_policy(&emu, s(&seed["source_key_arn"]));
+    let extra = ["--target-key", target_key.as_str()];
+    emu.clear_requests();
+    let (exit, doc, stderr) = copy(&emu, &seed, &org, &extra);
+    assert_eq!(exit, Some(1), "{stderr}\n{doc:#}");
+    let blockers = text_of(&doc["plan"]["blockers"]);
+    assert!(blockers.contains(&target_key), "the key named: {blockers}");
+    assert!(blockers.contains("disabled"), "{blockers}");
+    assert!(blockers.contains("aws kms enable-key"), "{blockers}");
+    assert_nothing_changed(&emu, &seed, &before);
+
+    enable("enable_key");
+    let doc = succeeded(copy(&emu, &seed, &org, &extra));
+    assert_eq!(
+        doc["report"]["targets"][0]["copy_state"], "available",
+        "{doc:#}"
+    );
+}
+
 /// Launch `image` in the target as the seed's target role (boto3, independent of amishare) and
 /// wait until it runs or terminates: (instance id, state).
 fn launch_as_target_role(emu: &Emulator, seed: &Value, image: &str) -> (String, String) {
@@ -518,17 +556,18 @@ fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
-/// (7) `--to-ou` over an OU of 6 accounts (nested OUs) where the 3 accounts under OU `a` (and
-/// its child `a1`) sit under an SCP denying `kms:CreateGrant`: the 3 others are copied, the 3
-/// blocked ones are left out entirely (not in the key policy, nothing shared with them, no copy)
-/// and reported with the SCP, exit 1; the SCPs of each level are read once.
+/// (7) `--to-ou` over an OU of 20 accounts (nested OUs `a`, `a1`, `b` below it) where 3 accounts,
+/// one in each nested OU, sit under an SCP denying `kms:CreateGrant` attached to the account:
+/// the 17 others are copied, the 3 blocked ones are left out entirely (not in the key policy,
+/// nothing shared with them, no copy) and reported with the SCP, exit 1; the key policy names
+/// the 17 one by one (an OU-wide statement would reach the 3 too); the SCPs of each level are
+/// read once.
 #[test]
 fn to_ou_copies_to_the_accounts_no_scp_blocks_and_reports_the_others() {
     let emu = Emulator::start();
-    let seed = emu.seed(&["--org-ou-accounts", "6", "--org-nested"]);
+    let seed = emu.seed(&["--org-ou-accounts", "20", "--org-nested"]);
     let ou = s(&seed["ou_id"]).to_string();
     let nested = strings(&seed["nested_ou_ids"]);
-    let (a, a1) = (nested[0].clone(), nested[1].clone());
     let org = |method: &str, params: Value| {
         emu.aws(SOURCE_ACCOUNT, REGION, "organizations", method, params)
     };
@@ -545,13 +584,12 @@ fn to_ou_copies_to_the_accounts_no_scp_blocks_and_reports_the_others() {
                "Type": "SERVICE_CONTROL_POLICY"}),
     );
     let scp = s(&created["Policy"]["PolicySummary"]["Id"]).to_string();
-    org("attach_policy", json!({"PolicyId": scp, "TargetId": a}));
     let mut blocked = Vec::new();
-    for parent in [&a, &a1] {
+    for parent in &nested {
         let listed = org("list_accounts_for_parent", json!({"ParentId": parent}));
-        for acct in listed["Accounts"].as_array().unwrap() {
-            blocked.push(s(&acct["Id"]).to_string());
-        }
+        let first = s(&listed["Accounts"][0]["Id"]).to_string();
+        org("attach_policy", json!({"PolicyId": scp, "TargetId": first}));
+        blocked.push(first);
     }
     blocked.sort();
     let all = strings(&seed["org_account_ids"]);
@@ -560,7 +598,7 @@ fn to_ou_copies_to_the_accounts_no_scp_blocks_and_reports_the_others() {
         .filter(|x| !blocked.contains(x))
         .cloned()
         .collect();
-    assert_eq!((blocked.len(), allowed.len()), (3, 3), "{seed:#}");
+    assert_eq!((blocked.len(), allowed.len()), (3, 17), "{seed:#}");
 
     let key = s(&seed["source_key_arn"]).to_string();
     emu.clear_requests();
@@ -580,7 +618,6 @@ fn to_ou_copies_to_the_accounts_no_scp_blocks_and_reports_the_others() {
             "org",
             "--yes",
         ])
-        .args(["--key-policy-principals", "accounts"])
         .output()
         .unwrap();
     let doc = stdout_json(&out);
@@ -675,6 +712,12 @@ fn to_ou_copies_to_the_accounts_no_scp_blocks_and_reports_the_others() {
         .iter()
         .filter(|a| a.ends_with(":ListPoliciesForTarget"))
         .count();
-    // root, the OU, a, a1, b: 5 levels, plus the 6 accounts.
-    assert_eq!(reads, 5 + 6, "{:?}", Emulator::actions(&emu.requests()));
+    // root, the OU, a, a1, b: 5 levels, plus the 20 accounts.
+    assert_eq!(reads, 5 + 20, "{:?}", Emulator::actions(&emu.requests()));
+    assert!(!text.contains("aws:PrincipalOrgPaths"), "{text}");
+    assert!(
+        doc["plan"]["notes"].to_string().contains("one by one"),
+        "{:#}",
+        doc["plan"]["notes"]
+    );
 }
