@@ -114,6 +114,17 @@ pub async fn connect(
     reach: &Reach<'_>,
     loaded: Option<AwsSession>,
 ) -> Result<(SdkWorld, Vec<String>), CliError> {
+    let (world, regions, _) = connect_keeping_source(global, reach, loaded).await?;
+    Ok((world, regions))
+}
+
+/// [`connect`], also returning the source session (for more clients with its credentials,
+/// e.g. Organizations, without resolving them again).
+pub async fn connect_keeping_source(
+    global: &GlobalArgs,
+    reach: &Reach<'_>,
+    loaded: Option<AwsSession>,
+) -> Result<(SdkWorld, Vec<String>, AwsSession), CliError> {
     let access = reach.access;
     let opts = SessionOptions {
         profile: access
@@ -182,7 +193,7 @@ pub async fn connect(
         source: conn(&source),
         targets,
     };
-    Ok((world, regions))
+    Ok((world, regions, source))
 }
 
 fn conn(session: &AwsSession) -> Conn<SdkReader, SdkWriter> {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::apply::{apply_and_report, exit_for, ApplyWith};
-use super::connect::{connect, source_session, Reach};
+use super::connect::{connect_keeping_source, source_session, Reach};
 use super::lifecycle::LifecycleArgs;
 use super::progress::Progress;
 use super::prompt::{confirm, prompt_missing, require_values, CopyAnswers};
@@ -234,7 +234,7 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         max_attempts: args.max_attempts,
         plan_source_account: None,
     };
-    let (world, regions) = connect(global, &reach, loaded).await?;
+    let (world, regions, source) = connect_keeping_source(global, &reach, loaded).await?;
     let mut opts = args.plan_options(access, regions)?;
     // `--grant autoscaling`: Auto Scaling's service-linked role of each target account, in the
     // source's partition (known once connected).
@@ -254,11 +254,16 @@ pub async fn run(global: &GlobalArgs, mut args: CopyArgs) -> Result<Exit, CliErr
         );
     }
     let mut discovery = discover(&world, &image_id, &opts, &progress).await?;
-    if let Some(org) =
-        super::org_targets::guardrail_reader(global, &args.org, args.max_attempts).await?
-    {
-        crate::workflow::copy::discover_guardrails::org_guardrails(&org, &mut discovery).await;
-    }
+    let known = opts.org_targets.as_ref();
+    super::org_targets::read_org_guardrails(
+        global,
+        &args.org,
+        args.max_attempts,
+        &source,
+        known,
+        &mut discovery,
+    )
+    .await?;
     let plan = build_plan(
         &discovery,
         &opts,

@@ -24,7 +24,8 @@ pub struct DiagnoseArgs {
     #[arg(long, value_name = "P")]
     pub key_account_profile: Option<String>,
     /// Profile of the organization's management (or delegated administrator) account: reads
-    /// the SCPs on the launch account's path
+    /// the SCPs on the launch account's path (default: the caller's credentials when they are
+    /// the management account or a delegated administrator)
     #[arg(long, value_name = "P")]
     pub org_profile: Option<String>,
     /// An Auto Scaling group whose launch failed: its failed scaling activity, the key the
@@ -104,10 +105,10 @@ pub async fn run(global: &GlobalArgs, args: DiagnoseArgs) -> Result<Exit, CliErr
                 .unwrap_or("")
         );
     }
-    let mut options = DiagnoseOptions::default();
-    if let Some(p) = &args.org_profile {
-        options.scps = Some(launch_account_scps(global, p, &session.account).await?);
-    }
+    let options = DiagnoseOptions {
+        scps: launch_account_scps(global, args.org_profile.as_deref(), &session).await?,
+        ..DiagnoseOptions::default()
+    };
     let d = diagnose_launch(&reader, key_reader.as_ref(), &target, &options)
         .await
         .map_err(|e| {
@@ -125,29 +126,51 @@ pub async fn run(global: &GlobalArgs, args: DiagnoseArgs) -> Result<Exit, CliErr
     Ok(exit_code(&d))
 }
 
-/// The SCPs on `account`'s path, read with the organization's profile `profile` (a level
-/// that cannot be read is `unseen`, with the command that shows it).
+/// The SCPs on the caller's account's path (a level that cannot be read is `unseen`, with the
+/// command that shows it): read with the organization's profile `profile`; without one, with
+/// the caller's own credentials when they are the organization's management account or a
+/// delegated administrator (`workflow/org_policy_access.rs`, at most two Organizations calls);
+/// `None`: not read.
 async fn launch_account_scps(
     global: &GlobalArgs,
-    profile: &str,
-    account: &str,
-) -> Result<crate::workflow::guardrail_facts::PathFact, CliError> {
+    profile: Option<&str>,
+    caller: &crate::aws::session::AwsSession,
+) -> Result<Option<crate::workflow::guardrail_facts::PathFact>, CliError> {
+    use crate::aws::reader::organizations::SdkOrgReader;
     use crate::workflow::guardrail_facts::{OrgGuardrailReader, OrgPolicyKind};
+    use crate::workflow::org_policy_access::org_policy_access;
     use crate::workflow::org_targets::OrgReader as _;
-    let opts = crate::aws::session::SessionOptions {
-        profile: Some(profile.to_string()),
-        region: global.region.clone(),
-        endpoint_url: None,
-        max_attempts: None,
+    let (org, management) = match profile {
+        Some(p) => {
+            let opts = crate::aws::session::SessionOptions {
+                profile: Some(p.to_string()),
+                region: global.region.clone(),
+                endpoint_url: None,
+                max_attempts: None,
+            };
+            let org = SdkOrgReader::new(&crate::aws::session::AwsSession::load(&opts).await?);
+            let management = org.organization().await.ok().map(|o| o.management_account);
+            (org, management)
+        }
+        None => {
+            let org = SdkOrgReader::new(caller);
+            let access = org_policy_access(&org, &caller.account, None).await;
+            if global.verbose > 0 {
+                eprintln!("{}", access.describe(&caller.account));
+            }
+            if !access.reads() {
+                return Ok(None);
+            }
+            let management = access.organization().map(|o| o.management_account.clone());
+            (org, management)
+        }
     };
-    let org = crate::aws::reader::organizations::SdkOrgReader::new(
-        &crate::aws::session::AwsSession::load(&opts).await?,
-    );
-    let management = org.organization().await.ok().map(|o| o.management_account);
     let mut reader = OrgGuardrailReader::new(&org, management);
-    Ok(reader
-        .path_fact(account, OrgPolicyKind::ServiceControlPolicy)
-        .await)
+    Ok(Some(
+        reader
+            .path_fact(&caller.account, OrgPolicyKind::ServiceControlPolicy)
+            .await,
+    ))
 }
 
 /// Exit code of a diagnosis: 0 no problem, 1 cause found, 3 undecided.

@@ -1,7 +1,7 @@
 //! `copy --to-ou` / `--to-org` / `--to-accounts-file` / `--org-profile`: the flags' checks and
 //! their resolution into `--to` accounts before anything else happens (the workflow's
 //! `org_targets` does the pure part; the Organizations reads use the source credentials or
-//! `--org-profile`).
+//! `--org-profile`), and which credentials read the SCPs and RCPs ([`read_org_guardrails`]).
 
 use std::path::{Path, PathBuf};
 
@@ -9,9 +9,13 @@ use super::connect::{org_session, source_session};
 use super::{CliError, GlobalArgs};
 use crate::aws::reader::organizations::SdkOrgReader;
 use crate::aws::session::{AwsSession, SessionOptions};
+use crate::workflow::copy::discover_guardrails::{org_guardrails, source_org_guardrails};
+use crate::workflow::copy::facts::Discovery;
+use crate::workflow::org_policy_access::org_policy_access;
 use crate::workflow::org_scope::{describe, member_paths};
 use crate::workflow::org_targets::{
-    list_requested, parse_accounts_file, resolve, KeyPolicyPrincipals, OrgRequest, OrgTargets,
+    list_requested, parse_accounts_file, resolve, KeyPolicyPrincipals, OrgInfo, OrgRequest,
+    OrgTargets,
 };
 
 /// `--key-policy-principals`.
@@ -38,7 +42,8 @@ pub struct OrgArgs {
     pub to_accounts_file: Option<PathBuf>,
     /// Profile of the organization's management (or delegated administrator) account: lists
     /// `--to-ou` / `--to-org` (default: the source credentials) and, with any way of naming
-    /// targets, reads the SCPs on each target's path and the RCPs on the source's
+    /// targets, reads the SCPs on each target's path and the RCPs on the source's (default: the
+    /// source credentials when they are the management account or a delegated administrator)
     #[arg(long, value_name = "P")]
     pub org_profile: Option<String>,
     /// How the source key policy admits `--to-org` / `--to-ou` accounts: `org` (default: one
@@ -119,7 +124,7 @@ fn read_accounts_file(path: &Path) -> Result<Vec<String>, CliError> {
 
 /// The organization reader of `--org-profile` (with any way of naming targets): it reads the
 /// SCPs on the targets' paths and the RCPs on the source's; `None` without `--org-profile`.
-pub async fn guardrail_reader(
+async fn guardrail_reader(
     global: &GlobalArgs,
     org: &OrgArgs,
     max_attempts: Option<u32>,
@@ -134,6 +139,42 @@ pub async fn guardrail_reader(
         max_attempts,
     };
     Ok(Some(SdkOrgReader::new(&AwsSession::load(&opts).await?)))
+}
+
+/// Read the SCPs on the targets' paths and the RCPs on the source's into `d`: with
+/// `--org-profile`'s credentials; without it, with the source session's own when it is the
+/// organization's management account or a delegated administrator for policy management (at
+/// most two Organizations calls decide it, `workflow/org_policy_access.rs`; `known`: what
+/// `--to-ou` / `--to-org` already described with the same credentials). Otherwise nothing is
+/// read and the plan notes both layers as unseen.
+pub async fn read_org_guardrails(
+    global: &GlobalArgs,
+    org: &OrgArgs,
+    max_attempts: Option<u32>,
+    source: &AwsSession,
+    known: Option<&OrgTargets>,
+    d: &mut Discovery,
+) -> Result<(), CliError> {
+    if let Some(reader) = guardrail_reader(global, org, max_attempts).await? {
+        org_guardrails(&reader, d).await;
+        return Ok(());
+    }
+    if d.targets.is_empty() {
+        return Ok(());
+    }
+    let reader = SdkOrgReader::new(source);
+    let known = known.and_then(|t| {
+        Some(OrgInfo {
+            id: t.org_id.clone()?,
+            management_account: t.management_account.clone()?,
+        })
+    });
+    let access = org_policy_access(&reader, &source.account, known).await;
+    if global.verbose > 0 {
+        eprintln!("{}", access.describe(&source.account));
+    }
+    source_org_guardrails(&reader, &access, d).await;
+    Ok(())
 }
 
 /// Resolve the organization flags into `to` (after the `--to` accounts). Returns the source

@@ -1,6 +1,9 @@
 //! An organization in memory for the [`OrgReader`] port: roots, OUs, accounts, and the SCPs and
 //! RCPs attached to each, with a count of calls per API (to check that discovery reads each
-//! level once) and levels whose policies cannot be listed (access denied).
+//! level once) and levels whose policies cannot be listed (access denied). Its management account
+//! is `999999999999` unless [`FakeOrg::managed_by`] says otherwise; [`FakeOrg::not_in_use`] is an
+//! account in no organization. ListParents of an account or OU it does not hold answers
+//! `ChildNotFoundException`, as AWS does.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -15,6 +18,7 @@ pub struct OrgCalls {
     pub list_parents: usize,
     pub list_policies: usize,
     pub describe_policy: usize,
+    pub describe_organization: usize,
 }
 
 /// `FullAWSAccess` (SCP), attached everywhere by default.
@@ -28,6 +32,10 @@ struct Inner {
     attached: BTreeMap<(String, OrgPolicyKind), Vec<PolicySummary>>,
     contents: BTreeMap<String, String>,
     denied: BTreeSet<String>,
+    deny_all: bool,
+    /// `None`: the default `999999999999`.
+    management: Option<String>,
+    not_in_use: bool,
     calls: OrgCalls,
 }
 
@@ -44,6 +52,20 @@ impl FakeOrg {
             root: root.to_string(),
             inner: Arc::default(),
         }
+    }
+
+    /// The organization's management account is `account`.
+    pub fn managed_by(self, account: &str) -> Self {
+        self.inner.lock().unwrap().management = Some(account.to_string());
+        self
+    }
+
+    /// An account in no organization: DescribeOrganization answers
+    /// `AWSOrganizationsNotInUseException`.
+    pub fn not_in_use() -> Self {
+        let o = Self::new("r-none");
+        o.inner.lock().unwrap().not_in_use = true;
+        o
     }
 
     pub fn ou(&mut self, id: &str, parent: &str) {
@@ -95,6 +117,12 @@ impl FakeOrg {
     /// ListPoliciesForTarget on `target` answers AccessDenied.
     pub fn deny_listing(&mut self, target: &str) {
         self.inner.lock().unwrap().denied.insert(target.to_string());
+    }
+
+    /// ListPoliciesForTarget answers AccessDenied on every target (a member that is no
+    /// delegated administrator).
+    pub fn deny_all_listing(&mut self) {
+        self.inner.lock().unwrap().deny_all = true;
     }
 
     pub fn calls(&self) -> OrgCalls {
@@ -149,9 +177,24 @@ impl OrgReader for FakeOrg {
     }
 
     async fn organization(&self) -> Result<OrgInfo, AwsError> {
+        let mut i = self.inner.lock().unwrap();
+        i.calls.describe_organization += 1;
+        if i.not_in_use {
+            return Err(AwsError {
+                service: "organizations",
+                operation: "DescribeOrganization",
+                code: Some("AWSOrganizationsNotInUseException".into()),
+                message: "Your account is not a member of an organization.".into(),
+                request_id: None,
+                http_status: Some(400),
+            });
+        }
         Ok(OrgInfo {
             id: "o-fake123456".into(),
-            management_account: "999999999999".into(),
+            management_account: i
+                .management
+                .clone()
+                .unwrap_or_else(|| "999999999999".into()),
         })
     }
 
@@ -161,7 +204,17 @@ impl OrgReader for FakeOrg {
         if child == self.root {
             return Ok(None);
         }
-        Ok(i.parents.get(child).cloned())
+        match i.parents.get(child) {
+            Some(p) => Ok(Some(p.clone())),
+            None => Err(AwsError {
+                service: "organizations",
+                operation: "ListParents",
+                code: Some("ChildNotFoundException".into()),
+                message: format!("We can't find {child} in the organization."),
+                request_id: None,
+                http_status: Some(400),
+            }),
+        }
     }
 
     async fn policies_for_target(
@@ -171,7 +224,7 @@ impl OrgReader for FakeOrg {
     ) -> Result<Vec<PolicySummary>, AwsError> {
         let mut i = self.inner.lock().unwrap();
         i.calls.list_policies += 1;
-        if i.denied.contains(target) {
+        if i.deny_all || i.denied.contains(target) {
             return Err(denied("ListPoliciesForTarget", target));
         }
         Ok(i.attached

@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod inventory_guardrails;
 pub mod journal;
 pub mod key_policy;
+pub mod org_policy_access;
 pub mod org_scope;
 pub mod org_targets;
 pub mod plan;

@@ -721,3 +721,109 @@ fn to_ou_copies_to_the_accounts_no_scp_blocks_and_reports_the_others() {
         doc["plan"]["notes"]
     );
 }
+
+/// `amishare --output json copy AMI --to TARGET --target-role ROLE EXTRA...` WITHOUT
+/// `--org-profile`: (exit code, JSON document, stderr).
+fn copy_as_source_only(
+    emu: &Emulator,
+    seed: &Value,
+    extra: &[&str],
+) -> (Option<i32>, Value, String) {
+    let out = amishare(emu, seed, &org_reader(SOURCE_ACCOUNT))
+        .args(["--output", "json", "copy", s(&seed["ami_id"])])
+        .args(["--target-role", TARGET_ROLE])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    (out.status.code(), stdout_json(&out), stderr)
+}
+
+/// The Organizations calls each account made since the last clear, as `account Action`.
+fn org_calls(emu: &Emulator) -> Vec<String> {
+    emu.requests()
+        .iter()
+        .filter(|r| r["service"] == "organizations")
+        .map(|r| format!("{} {}", s(&r["account"]), s(&r["action"])))
+        .collect()
+}
+
+/// (8) Without `--org-profile`, the source account that is the organization's management
+/// account reads the SCPs itself (issue 21: "or the source credentials when they are the
+/// management account"): the SCP on the target's OU refuses the run before any change, naming
+/// the SCP, and no note says a layer went unread (RCPs never apply to the management account's
+/// keys). With `--to-ou` the organization `--to-ou` described is not described again.
+#[test]
+fn the_management_account_source_reads_the_scps_without_org_profile() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[
+        "--org-ou-accounts",
+        "1",
+        "--org-scp-deny",
+        "kms:CreateGrant",
+    ]);
+    let scp = s(&seed["scp_id"]).to_string();
+    let before = raw_key_policy(&emu, s(&seed["source_key_arn"]));
+    emu.clear_requests();
+    let run = copy_as_source_only(&emu, &seed, &["--to", TARGET_ACCOUNT, "--yes"]);
+    let doc = run.1.clone();
+    let b = refused(&emu, &seed, &before, run, "guardrail-denied");
+    let t = text_of(&b);
+    assert!(t.contains(&scp), "the SCP named: {b:#}");
+    assert_eq!(b["account"], TARGET_ACCOUNT, "{b:#}");
+    let notes = doc["plan"]["notes"].to_string();
+    assert!(!notes.contains("was not read"), "{notes}");
+    let calls = org_calls(&emu);
+    let describes = calls
+        .iter()
+        .filter(|c| c.ends_with(" DescribeOrganization"))
+        .count();
+    assert_eq!(describes, 1, "{calls:?}");
+    assert!(
+        calls.iter().all(|c| c.starts_with(SOURCE_ACCOUNT)),
+        "{calls:?}"
+    );
+
+    emu.clear_requests();
+    let ou = s(&seed["ou_id"]).to_string();
+    let (_, doc, stderr) = copy_as_source_only(&emu, &seed, &["--to-ou", &ou, "--dry-run"]);
+    let blockers = doc["plan"]["blockers"].to_string();
+    assert!(blockers.contains(&scp), "{stderr}\n{doc:#}");
+    let calls = org_calls(&emu);
+    let describes = calls
+        .iter()
+        .filter(|c| c.ends_with(" DescribeOrganization"))
+        .count();
+    assert_eq!(describes, 1, "described once, by `--to-ou`: {calls:?}");
+}
+
+/// (9) Without `--org-profile`, a source account that is a plain member of its organization
+/// (no delegated administrator) may describe the organization but not list its policies: two
+/// Organizations calls, then the plan keeps both `unseen` notes (SCPs of the target, RCPs of the
+/// source key's account); with `--org-profile` the RCP is read and refuses the run (test 2).
+#[test]
+fn a_member_source_without_org_profile_leaves_the_layers_unseen_at_two_calls() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&["--source-org-rcp"]);
+    emu.clear_requests();
+    let (_, doc, stderr) =
+        copy_as_source_only(&emu, &seed, &["--to", TARGET_ACCOUNT, "--dry-run", "-v"]);
+    let notes = doc["plan"]["notes"].to_string();
+    assert!(
+        notes.contains("the SCP layer was not read"),
+        "{stderr}\n{notes}"
+    );
+    assert!(
+        notes.contains("the RCP layer of the source key's account"),
+        "{notes}"
+    );
+    assert_eq!(
+        org_calls(&emu),
+        [
+            format!("{SOURCE_ACCOUNT} DescribeOrganization"),
+            format!("{SOURCE_ACCOUNT} ListPoliciesForTarget"),
+        ]
+    );
+    assert!(stderr.contains("may not list them"), "{stderr}");
+    assert_eq!(emu.mutating_actions(), Vec::<String>::new());
+}

@@ -3,7 +3,9 @@
 //! with `--share-only`) and per target region the Allowed AMIs setting, read with the target's
 //! credentials ([`account_guardrails`]); and, with the organization's credentials
 //! (`--org-profile`), the SCPs on each target account's path and the RCPs on the source
-//! account's path ([`org_guardrails`], each level read once).
+//! account's path ([`org_guardrails`], each level read once); without it, the same with the
+//! source account's credentials when it is the organization's management account or a delegated
+//! administrator ([`source_org_guardrails`], decided by `workflow/org_policy_access.rs`).
 //!
 //! Nothing read here is ever a clean `allow` by default: a read AWS refuses (or fails) is
 //! `unseen`, with the exact command an administrator runs to see it.
@@ -12,8 +14,9 @@ use super::build::source_key_users;
 use super::facts::Discovery;
 use crate::workflow::guardrail_facts::{
     boundary_command, AllowedImagesFact, BoundaryFact, GuardrailDiscovery, OrgGuardrailReader,
-    OrgPolicyKind,
+    OrgPolicyKind, PathFact,
 };
+use crate::workflow::org_policy_access::OrgPolicyAccess;
 use crate::workflow::org_targets::OrgReader;
 use crate::workflow::plan::PlanOptions;
 use crate::workflow::ports::{Reader, Seen};
@@ -84,22 +87,222 @@ pub async fn account_guardrails<R: Reader, W: Writer>(
 }
 
 /// The SCPs on every target account's path and the RCPs on the source account's path, read
-/// with the organization's credentials; each level and each policy once.
+/// with the organization's credentials (`--org-profile`); each level and each policy once.
 pub async fn org_guardrails<O: OrgReader>(org: &O, d: &mut Discovery) {
     let management = org.organization().await.ok().map(|o| o.management_account);
-    let mut reader = OrgGuardrailReader::new(org, management);
-    for t in &d.targets {
-        let fact = reader
-            .path_fact(&t.account, OrgPolicyKind::ServiceControlPolicy)
-            .await;
-        d.guardrails.scps.insert(t.account.clone(), fact);
+    let layers = OrgLayers::of(d, false);
+    layers.read(org, management).await.into_discovery(d);
+}
+
+/// Without `--org-profile`: the same layers, read with the source account's own credentials
+/// when [`OrgPolicyAccess`] found they may (the management account, or a delegated
+/// administrator for policy management); otherwise nothing is read and the plan notes both
+/// layers as unseen. A target whose path these credentials cannot list (an account outside the
+/// source's organization, whose SCPs only its own organization can show) stays unread too, so
+/// the plan's one note names it rather than a note per account.
+pub async fn source_org_guardrails<O: OrgReader>(
+    org: &O,
+    access: &OrgPolicyAccess,
+    d: &mut Discovery,
+) {
+    if !access.reads() {
+        return;
     }
-    let any_customer_key = d.keys.iter().any(|k| !k.description.is_aws_managed());
-    if any_customer_key {
-        d.guardrails.rcps = Some(
-            reader
-                .path_fact(&d.source.account, OrgPolicyKind::ResourceControlPolicy)
-                .await,
+    let management = access.organization().map(|o| o.management_account.clone());
+    let layers = OrgLayers::of(d, true);
+    layers.read(org, management).await.into_discovery(d);
+}
+
+/// What to read of the organization: the targets' SCPs, the source's RCPs.
+struct OrgLayers {
+    targets: Vec<String>,
+    source: String,
+    /// RCPs only matter for customer managed keys.
+    rcps: bool,
+    /// Leave out (unread) the targets whose path cannot be listed.
+    skip_unplaced: bool,
+}
+
+/// What was read: target -> its SCPs; the source's RCPs.
+struct OrgLayersRead {
+    scps: Vec<(String, PathFact)>,
+    rcps: Option<PathFact>,
+}
+
+impl OrgLayersRead {
+    fn into_discovery(self, d: &mut Discovery) {
+        d.guardrails.scps.extend(self.scps);
+        if self.rcps.is_some() {
+            d.guardrails.rcps = self.rcps;
+        }
+    }
+}
+
+impl OrgLayers {
+    fn of(d: &Discovery, skip_unplaced: bool) -> Self {
+        Self {
+            targets: d.targets.iter().map(|t| t.account.clone()).collect(),
+            source: d.source.account.clone(),
+            rcps: d.keys.iter().any(|k| !k.description.is_aws_managed()),
+            skip_unplaced,
+        }
+    }
+
+    async fn read<O: OrgReader>(&self, org: &O, management: Option<String>) -> OrgLayersRead {
+        let mut reader = OrgGuardrailReader::new(org, management.clone());
+        let mut scps = Vec::new();
+        for t in &self.targets {
+            let is_management = management.as_deref() == Some(t.as_str());
+            if self.skip_unplaced && !is_management && reader.path(t).await.is_err() {
+                continue;
+            }
+            let fact = reader
+                .path_fact(t, OrgPolicyKind::ServiceControlPolicy)
+                .await;
+            scps.push((t.clone(), fact));
+        }
+        let rcps = if self.rcps {
+            Some(
+                reader
+                    .path_fact(&self.source, OrgPolicyKind::ResourceControlPolicy)
+                    .await,
+            )
+        } else {
+            None
+        };
+        OrgLayersRead { scps, rcps }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::org::FakeOrg;
+    use crate::workflow::org_policy_access::org_policy_access;
+
+    const SOURCE: &str = "111122223333";
+    const MEMBER: &str = "444455556666";
+    const OUTSIDER: &str = "777788889999";
+    const PERIMETER: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Perimeter","Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*"}]}"#;
+
+    /// root -> ou-prod (MEMBER, and SOURCE unless it manages the organization); an RCP on
+    /// the root.
+    fn org(management: &str) -> FakeOrg {
+        let mut o = FakeOrg::new("r-root").managed_by(management);
+        o.ou("ou-prod", "r-root");
+        o.account(MEMBER, "ou-prod");
+        if management != SOURCE {
+            o.account(SOURCE, "ou-prod");
+        }
+        o.attach_full_access(&["r-root", "ou-prod"]);
+        o.attach(
+            "r-root",
+            "p-perimeter",
+            "Perimeter",
+            PERIMETER,
+            OrgPolicyKind::ResourceControlPolicy,
+        );
+        o
+    }
+
+    fn layers() -> OrgLayers {
+        OrgLayers {
+            targets: vec![MEMBER.into(), OUTSIDER.into()],
+            source: SOURCE.into(),
+            rcps: true,
+            skip_unplaced: true,
+        }
+    }
+
+    async fn read_as_source(o: &FakeOrg) -> (OrgPolicyAccess, Option<OrgLayersRead>) {
+        let access = org_policy_access(o, SOURCE, None).await;
+        if !access.reads() {
+            return (access, None);
+        }
+        let management = access.organization().map(|i| i.management_account.clone());
+        let read = layers().read(o, management).await;
+        (access, Some(read))
+    }
+
+    fn policy_ids(f: &PathFact) -> Vec<String> {
+        let PathFact::Known { levels, .. } = f else {
+            panic!("{f:?}")
+        };
+        levels
+            .iter()
+            .flat_map(|l| l.policies.iter().map(|p| p.id.clone()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_management_account_reads_the_members_scps_and_no_rcp_applies() {
+        let o = org(SOURCE);
+        let (access, read) = read_as_source(&o).await;
+        assert!(
+            matches!(access, OrgPolicyAccess::Management(_)),
+            "{access:?}"
+        );
+        let read = read.unwrap();
+        // The member's SCPs read; the outsider (not in the organization) left unread.
+        let accounts: Vec<&str> = read.scps.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(accounts, [MEMBER]);
+        assert_eq!(policy_ids(&read.scps[0].1).len(), 3, "{:?}", read.scps);
+        // RCPs never apply to the management account's resources.
+        assert_eq!(
+            read.rcps,
+            Some(PathFact::Known {
+                levels: Vec::new(),
+                management_account: true
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delegated_administrator_reads_both_layers() {
+        let o = org("999999999999");
+        let (access, read) = read_as_source(&o).await;
+        assert!(
+            matches!(access, OrgPolicyAccess::DelegatedAdministrator(_)),
+            "{access:?}"
+        );
+        let read = read.unwrap();
+        assert_eq!(read.scps.len(), 1, "{:?}", read.scps);
+        assert_eq!(policy_ids(read.rcps.as_ref().unwrap()), ["p-perimeter"]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_member_reads_nothing_at_two_calls_whatever_the_targets() {
+        let mut o = org("999999999999");
+        o.deny_all_listing();
+        let (access, read) = read_as_source(&o).await;
+        assert!(
+            matches!(access, OrgPolicyAccess::Refused { .. }),
+            "{access:?}"
+        );
+        assert!(read.is_none());
+        let c = o.calls();
+        assert_eq!(
+            (
+                c.describe_organization,
+                c.list_policies,
+                c.list_parents,
+                c.describe_policy
+            ),
+            (1, 1, 0, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn with_org_profile_an_unplaced_target_stays_an_unseen_fact() {
+        let o = org("999999999999");
+        let mut l = layers();
+        l.skip_unplaced = false;
+        let read = l.read(&o, Some("999999999999".into())).await;
+        assert_eq!(read.scps.len(), 2);
+        assert!(
+            matches!(read.scps[1].1, PathFact::Unseen { .. }),
+            "{:?}",
+            read.scps
         );
     }
 }

@@ -14,6 +14,12 @@ AMI with organizations or OUs"): which organization / OUs an account belongs to,
 - AttachPolicy of a customer SCP / RCP needs its policy type enabled on the root (EnablePolicyType),
   else `PolicyTypeNotEnabledException` (Organizations API reference "AttachPolicy"); the policies
   then apply (guardrails/scp.py, rcp.py).
+- A member account (not the management account) that calls ListPoliciesForTarget, DescribePolicy
+  or ListParents gets `AccessDeniedException` "You don't have permissions to access this
+  resource." (Organizations API reference: these "can be called only from the organization's
+  management account or by a member account that is a delegated administrator"; delegation
+  policies are not modelled, so no member is one). moto would look in the member's own empty
+  backend and answer a not-found error.
 - `reset()`: the emulator's reset forgets every organization, including which accounts are members
   (moto keeps that map outside its backends).
 """
@@ -123,6 +129,23 @@ def attach_policy(self: OrganizationsBackend, **kwargs: Any) -> None:
     _orig_attach_policy(self, **kwargs)
 
 
+MEMBER_DENIED = "You don't have permissions to access this resource."
+MANAGEMENT_ONLY_READS = ("list_policies_for_target", "describe_policy", "list_parents")
+
+
+def _management_only(name: str) -> Any:
+    original = getattr(OrganizationsBackend, name)
+
+    def call(self: OrganizationsBackend, *args: Any, **kwargs: Any) -> Any:
+        from moto.organizations.exceptions import OrganizationsClientError
+
+        if self.org is None and self.account_id in organizations_backends.master_accounts:
+            raise OrganizationsClientError("AccessDeniedException", MEMBER_DENIED)
+        return original(self, *args, **kwargs)
+
+    return call
+
+
 def reset() -> None:
     organizations_backends.master_accounts.clear()
 
@@ -130,3 +153,5 @@ def reset() -> None:
 def apply() -> None:
     OrganizationsBackend.create_account = create_account  # type: ignore[assignment]
     OrganizationsBackend.attach_policy = attach_policy  # type: ignore[assignment]
+    for name in MANAGEMENT_ONLY_READS:
+        setattr(OrganizationsBackend, name, _management_only(name))

@@ -111,3 +111,23 @@ def test_service_linked_roles_are_never_restricted_by_rcps(aws, seed):
     assert launch_and_settle(aws.as_role("ec2", s["target_role_arn"]), s["ami_id"])[1] == "terminated"
     acts = make_group(aws, TGT, s["ami_id"], "web", creds_role=s["target_role_arn"])
     assert [a["StatusCode"] for a in acts] == ["Successful"]
+
+
+def test_a_member_may_describe_its_organization_but_not_list_its_policies(aws, seed):
+    """Organizations API reference "Reference: API operations by account": DescribeOrganization from
+    any account of the organization; ListPoliciesForTarget, DescribePolicy and ListParents only from
+    the management account or a delegated administrator (AccessDeniedException otherwise)."""
+    s = seed(share=True, key_allows_target=True, source_org_rcp=True)
+    member = aws.client("organizations", SRC)
+    o = member.describe_organization()["Organization"]
+    assert (o["Id"], o["MasterAccountId"]) == (s["source_organization_id"], MANAGEMENT_DEFAULT)
+    calls = [lambda: member.list_policies_for_target(TargetId=SRC, Filter="RESOURCE_CONTROL_POLICY"),
+             lambda: member.describe_policy(PolicyId=s["rcp_id"]),
+             lambda: member.list_parents(ChildId=SRC)]
+    for call in calls:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    mgmt = aws.client("organizations", MANAGEMENT_DEFAULT)
+    listed = mgmt.list_policies_for_target(TargetId=SRC, Filter="RESOURCE_CONTROL_POLICY")["Policies"]
+    assert listed, "the management account lists them"
