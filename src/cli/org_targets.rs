@@ -156,24 +156,24 @@ pub async fn read_org_guardrails(
     d: &mut Discovery,
 ) -> Result<(), CliError> {
     if let Some(reader) = guardrail_reader(global, org, max_attempts).await? {
-        org_guardrails(&reader, d).await;
+        org_guardrails(&reader, d, known).await;
         return Ok(());
     }
     if d.targets.is_empty() {
         return Ok(());
     }
     let reader = SdkOrgReader::new(source);
-    let known = known.and_then(|t| {
+    let described = known.and_then(|t| {
         Some(OrgInfo {
             id: t.org_id.clone()?,
             management_account: t.management_account.clone()?,
         })
     });
-    let access = org_policy_access(&reader, &source.account, known).await;
+    let access = org_policy_access(&reader, &source.account, described).await;
     if global.verbose > 0 {
         eprintln!("{}", access.describe(&source.account));
     }
-    source_org_guardrails(&reader, &access, d).await;
+    source_org_guardrails(&reader, &access, d, known).await;
     Ok(())
 }
 

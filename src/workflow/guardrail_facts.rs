@@ -233,6 +233,25 @@ impl<'a, O: OrgReader> OrgGuardrailReader<'a, O> {
         }
     }
 
+    /// Parents already known from listing the organization (`--to-ou` / `--to-org`): member
+    /// account -> its `aws:PrincipalOrgPaths` path (`o-x/r-x/ou-a/ou-b/`), each link of which
+    /// saves a ListParents call. An empty path (ListAccounts only) tells nothing.
+    pub fn know_paths<'p>(&mut self, paths: impl IntoIterator<Item = (&'p String, &'p String)>) {
+        for (account, path) in paths {
+            // Skip the organization id: root, OUs (top down), then the account.
+            let mut chain: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).skip(1).collect();
+            if chain.is_empty() {
+                continue;
+            }
+            chain.push(account);
+            for pair in chain.windows(2) {
+                self.parents
+                    .entry(pair[1].to_string())
+                    .or_insert_with(|| Ok(Some(pair[0].to_string())));
+            }
+        }
+    }
+
     async fn parent(&mut self, child: &str) -> Result<Option<String>, AwsError> {
         if let Some(r) = self.parents.get(child) {
             return r.clone();

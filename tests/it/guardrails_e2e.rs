@@ -714,6 +714,13 @@ fn to_ou_copies_to_the_accounts_no_scp_blocks_and_reports_the_others() {
         .count();
     // root, the OU, a, a1, b: 5 levels, plus the 20 accounts.
     assert_eq!(reads, 5 + 20, "{:?}", Emulator::actions(&emu.requests()));
+    // The members' paths come from listing the OU: no ListParents per account (the one call is
+    // the OU's own path, read when listing it).
+    let parents = Emulator::actions(&emu.requests())
+        .iter()
+        .filter(|a| a.ends_with(":ListParents"))
+        .count();
+    assert_eq!(parents, 1, "{:?}", Emulator::actions(&emu.requests()));
     assert!(!text.contains("aws:PrincipalOrgPaths"), "{text}");
     assert!(
         doc["plan"]["notes"].to_string().contains("one by one"),

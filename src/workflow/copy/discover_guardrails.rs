@@ -10,6 +10,8 @@
 //! Nothing read here is ever a clean `allow` by default: a read AWS refuses (or fails) is
 //! `unseen`, with the exact command an administrator runs to see it.
 
+use std::collections::BTreeMap;
+
 use super::build::source_key_users;
 use super::facts::Discovery;
 use crate::workflow::guardrail_facts::{
@@ -17,7 +19,7 @@ use crate::workflow::guardrail_facts::{
     OrgPolicyKind, PathFact,
 };
 use crate::workflow::org_policy_access::OrgPolicyAccess;
-use crate::workflow::org_targets::OrgReader;
+use crate::workflow::org_targets::{OrgReader, OrgTargets};
 use crate::workflow::plan::PlanOptions;
 use crate::workflow::ports::{Reader, Seen};
 use crate::workflow::ports_write::Writer;
@@ -88,10 +90,24 @@ pub async fn account_guardrails<R: Reader, W: Writer>(
 
 /// The SCPs on every target account's path and the RCPs on the source account's path, read
 /// with the organization's credentials (`--org-profile`); each level and each policy once.
-pub async fn org_guardrails<O: OrgReader>(org: &O, d: &mut Discovery) {
-    let management = org.organization().await.ok().map(|o| o.management_account);
+/// `known`: the organization as `--to-ou` / `--to-org` listed it (its members' paths save
+/// ListParents calls when it is the same organization).
+pub async fn org_guardrails<O: OrgReader>(org: &O, d: &mut Discovery, known: Option<&OrgTargets>) {
+    let info = org.organization().await.ok();
+    let paths = known_paths(known, info.as_ref().map(|o| o.id.as_str()));
+    let management = info.map(|o| o.management_account);
     let layers = OrgLayers::of(d, false);
-    layers.read(org, management).await.into_discovery(d);
+    layers.read(org, management, paths).await.into_discovery(d);
+}
+
+/// The member paths of `known` when it lists the organization `org_id`.
+fn known_paths<'k>(
+    known: Option<&'k OrgTargets>,
+    org_id: Option<&str>,
+) -> Option<&'k BTreeMap<String, String>> {
+    known
+        .filter(|k| k.org_id.is_some() && k.org_id.as_deref() == org_id)
+        .map(|k| &k.members)
 }
 
 /// Without `--org-profile`: the same layers, read with the source account's own credentials
@@ -104,13 +120,15 @@ pub async fn source_org_guardrails<O: OrgReader>(
     org: &O,
     access: &OrgPolicyAccess,
     d: &mut Discovery,
+    known: Option<&OrgTargets>,
 ) {
     if !access.reads() {
         return;
     }
+    let paths = known_paths(known, access.organization().map(|o| o.id.as_str()));
     let management = access.organization().map(|o| o.management_account.clone());
     let layers = OrgLayers::of(d, true);
-    layers.read(org, management).await.into_discovery(d);
+    layers.read(org, management, paths).await.into_discovery(d);
 }
 
 /// What to read of the organization: the targets' SCPs, the source's RCPs.
@@ -148,8 +166,16 @@ impl OrgLayers {
         }
     }
 
-    async fn read<O: OrgReader>(&self, org: &O, management: Option<String>) -> OrgLayersRead {
+    async fn read<O: OrgReader>(
+        &self,
+        org: &O,
+        management: Option<String>,
+        paths: Option<&BTreeMap<String, String>>,
+    ) -> OrgLayersRead {
         let mut reader = OrgGuardrailReader::new(org, management.clone());
+        if let Some(paths) = paths {
+            reader.know_paths(paths);
+        }
         let mut scps = Vec::new();
         for t in &self.targets {
             let is_management = management.as_deref() == Some(t.as_str());
@@ -220,7 +246,7 @@ mod tests {
             return (access, None);
         }
         let management = access.organization().map(|i| i.management_account.clone());
-        let read = layers().read(o, management).await;
+        let read = layers().read(o, management, None).await;
         (access, Some(read))
     }
 
@@ -292,12 +318,33 @@ mod tests {
         );
     }
 
+    /// `--to-ou` listed the members with their paths: no ListParents for them, the same SCPs.
+    #[tokio::test]
+    async fn member_paths_from_the_listing_save_every_list_parents() {
+        let o = org(SOURCE);
+        let mut l = layers();
+        l.targets = vec![MEMBER.into()];
+        let paths: BTreeMap<String, String> =
+            [(MEMBER.to_string(), "o-fake/r-root/ou-prod/".to_string())].into();
+        let read = l.read(&o, Some(SOURCE.into()), Some(&paths)).await;
+        assert_eq!(policy_ids(&read.scps[0].1).len(), 3, "{:?}", read.scps);
+        assert_eq!(o.calls().list_parents, 0);
+        let unknown = org(SOURCE);
+        let read = l.read(&unknown, Some(SOURCE.into()), None).await;
+        assert_eq!(policy_ids(&read.scps[0].1).len(), 3, "{:?}", read.scps);
+        assert_eq!(
+            unknown.calls().list_parents,
+            2,
+            "account -> ou-prod -> r-root"
+        );
+    }
+
     #[tokio::test]
     async fn with_org_profile_an_unplaced_target_stays_an_unseen_fact() {
         let o = org("999999999999");
         let mut l = layers();
         l.skip_unplaced = false;
-        let read = l.read(&o, Some("999999999999".into())).await;
+        let read = l.read(&o, Some("999999999999".into()), None).await;
         assert_eq!(read.scps.len(), 2);
         assert!(
             matches!(read.scps[1].1, PathFact::Unseen { .. }),
