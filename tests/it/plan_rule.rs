@@ -172,6 +172,67 @@ fn a_copier_that_may_not_change_its_iam_is_blocked_before_any_change() {
     assert!(text.contains("BLOCKED [access-after-plan]"), "{text}");
 }
 
+/// (1b) Two targets, one whose copier may not change its IAM: that account is left out (layer
+/// `access`, the blocker's text and fix), nothing is shared with it and the key policy does not
+/// name it; the other account is copied; exit 1.
+#[test]
+fn with_two_targets_the_blocked_account_is_left_out_and_the_other_copied() {
+    let emu = Emulator::start();
+    let seed = emu.seed(&[
+        "--target-role-ec2-only",
+        "--org-ou-accounts",
+        "2",
+        "--org-nested",
+    ]);
+    let other = seed["org_account_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .find(|a| a != TARGET_ACCOUNT)
+        .unwrap();
+    let ami = seed["ami_id"].as_str().unwrap();
+    let key = seed["source_key_arn"].as_str().unwrap();
+
+    let (code, doc, stderr) = run(copy_cmd(&emu, &seed, ami).args(["--to", &other, "--yes"]));
+    assert_eq!(code, Some(1), "{stderr}\n{doc:#}");
+    assert_eq!(doc["plan"]["blockers"], json!([]), "{:#}", doc["plan"]);
+    let excluded = doc["report"]["excluded"].as_array().unwrap();
+    assert_eq!(excluded.len(), 1, "{excluded:#?}");
+    assert_eq!(excluded[0]["account"], TARGET_ACCOUNT);
+    let cause = &excluded[0]["causes"][0];
+    assert_eq!(cause["layer"], "access", "{cause:#}");
+    assert!(
+        cause["fix"].as_str().unwrap().contains("KmsKeyUsagePolicy"),
+        "{cause:#}"
+    );
+    let targets = doc["report"]["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 1, "{targets:#?}");
+    assert_eq!(targets[0]["account"], other.as_str());
+    assert_eq!(targets[0]["copy_state"], "available", "{:#}", targets[0]);
+
+    let policy = raw_key_policy(&emu, key);
+    assert!(!policy.contains(TARGET_ACCOUNT), "{policy}");
+    assert!(policy.contains(&other), "{policy}");
+    let perms = emu
+        .aws(
+            SOURCE_ACCOUNT,
+            REGION,
+            "ec2",
+            "describe_image_attribute",
+            json!({"ImageId": ami, "Attribute": "launchPermission"}),
+        )
+        .to_string();
+    assert!(
+        !perms.contains(TARGET_ACCOUNT) && perms.contains(&other),
+        "{perms}"
+    );
+    assert!(
+        target_images(&emu).is_empty(),
+        "no copy in the blocked account"
+    );
+}
+
 /// (2) A target account that never had an Auto Scaling group: `--share-only --grant
 /// autoscaling` creates the service-linked role, then the grant naming it; the temporary
 /// group's instance runs; rollback retires the grant and keeps the role (and says so).

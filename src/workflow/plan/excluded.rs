@@ -1,7 +1,9 @@
 //! Target accounts the plan leaves out because a guardrail amishare cannot change denies them
 //! (an SCP on the account's path, an RCP of the source organization, a permissions boundary,
-//! the Allowed AMIs setting or an EC2 declarative policy): nothing is shared with them and the
-//! source key policy does not name them; the others proceed and the run exits non-zero.
+//! the Allowed AMIs setting or an EC2 declarative policy, the copy key's state or spec), or
+//! because an access check the plan cannot make `allow` concerns only them: nothing is shared
+//! with them and the source key policy does not name them; the others proceed and the run exits
+//! non-zero.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,7 +11,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuardrailCause {
     /// `scp`, `rcp`, `permissions-boundary`, `session-policy`, `allowed-amis`, `key-state`,
-    /// `key-spec` (the copy key of a target region).
+    /// `key-spec` (the copy key of a target region), `access` (an access check of the plan's
+    /// rule that only this account fails).
     pub layer: String,
     /// The policy (SCP/RCP id, boundary ARN), when one decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -389,6 +389,7 @@ pub fn blockers(pass: &GuardrailPass) -> Vec<Blocker> {
                 "allowed-amis" => BlockerCode::AllowedAmis,
                 "key-spec" => BlockerCode::KeySpec,
                 "key-state" => BlockerCode::KeyUnusable,
+                "access" => BlockerCode::AccessAfterPlan,
                 _ => BlockerCode::GuardrailDenied,
             };
             let b = Blocker {

@@ -42,7 +42,8 @@ use super::fingerprint::fingerprint;
 use super::CopyError;
 use crate::domain::arn::{account_of, assumed_role_arn, is_autoscaling_service_role};
 use crate::workflow::plan::{
-    Action, Blocker, Plan, PlanOptions, SourceImage, SourceKey, SourceSnapshot, Step, PLAN_VERSION,
+    Action, Blocker, ExcludedAccount, Plan, PlanOptions, SourceImage, SourceKey, SourceSnapshot,
+    Step, PLAN_VERSION,
 };
 
 /// The plan so far: steps (with their ids), blockers and warnings, in plan order.
@@ -97,6 +98,10 @@ pub fn build_plan(
 
 /// [`build_plan`] with the step id prefix given (the plan made after a re-encrypting copy
 /// continues the ids of the step that made it).
+///
+/// With several targets, an account only the rule's blockers concern (an access check the plan
+/// cannot make `allow` for a principal of that account) is left out like an account a guardrail
+/// denies, and the plan is made again without it: the others proceed (`rule::left_out`).
 pub fn build_plan_with_prefix(
     d: &Discovery,
     opts: &PlanOptions,
@@ -105,8 +110,28 @@ pub fn build_plan_with_prefix(
     created_at: &str,
 ) -> Result<Plan, CopyError> {
     check_grants(opts)?;
+    let mut left_out: Vec<ExcludedAccount> = Vec::new();
+    loop {
+        let plan = build_once(d, opts, run_id, prefix, created_at, &left_out)?;
+        match rule::left_out(&plan) {
+            Some(more) => left_out.extend(more),
+            None => return Ok(plan),
+        }
+    }
+}
+
+/// One plan, leaving out the guardrails' accounts and `left_out`.
+fn build_once(
+    d: &Discovery,
+    opts: &PlanOptions,
+    run_id: &str,
+    prefix: &str,
+    created_at: &str,
+    left_out: &[ExcludedAccount],
+) -> Result<Plan, CopyError> {
     // 0. Guardrails: the accounts a layer amishare cannot change denies are left out.
-    let pass = guardrails::guardrail_pass(d, opts, &customer_keys_of(d), created_at);
+    let mut pass = guardrails::guardrail_pass(d, opts, &customer_keys_of(d), created_at);
+    pass.excluded.extend(left_out.iter().cloned());
     let narrowed = guardrails::exclude_blocked(d, opts, &pass);
     let original_opts = opts;
     let (d, opts) = match &narrowed {

@@ -124,12 +124,19 @@ fn share_only_to_an_ou_shares_the_image_with_the_ou_and_snapshots_per_account() 
 fn a_principal_outside_the_ou_is_not_admitted_by_the_ou_statements() {
     let (d, o) = world("o-a1b2c3d4e5/r-ab12/ou-ab12-99999999/", true);
     let plan = plan_of(&d, &o);
-    let check = plan
-        .checks
-        .iter()
-        .find(|c| c.principal.contains(MEMBER))
-        .unwrap();
-    assert_eq!(check.after_plan, AccessVerdict::Deny, "{check:?}");
+    // Denied after the plan: the rule leaves the account out (the named account proceeds).
+    assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
+    assert!(!plan.checks.iter().any(|c| c.principal.contains(MEMBER)));
+    let left_out: Vec<&str> = plan.excluded.iter().map(|e| e.account.as_str()).collect();
+    assert_eq!(left_out, [MEMBER]);
+    let cause = &plan.excluded[0].causes[0];
+    assert_eq!(cause.layer, "access");
+    assert!(
+        cause.message.contains(MEMBER) && cause.message.contains("deny"),
+        "{cause:?}"
+    );
+    assert!(launch_permissions(&plan).contains(&NAMED));
+    assert!(!volume_permissions(&plan).contains(&MEMBER));
 }
 
 #[test]

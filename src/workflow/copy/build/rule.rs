@@ -10,7 +10,10 @@
 
 use super::Draft;
 use crate::domain::arn::account_of;
-use crate::workflow::plan::{AccessCheck, AccessVerdict, Blocker, BlockerCode, PlanOptions};
+use crate::workflow::plan::{
+    AccessCheck, AccessVerdict, Blocker, BlockerCode, ExcludedAccount, GuardrailCause, Plan,
+    PlanOptions,
+};
 
 /// Checks that went through the rule: the only way checks reach a plan.
 pub struct Admitted(Vec<AccessCheck>);
@@ -39,6 +42,40 @@ pub fn admit(checks: Vec<AccessCheck>, opts: &PlanOptions, draft: &mut Draft) ->
         }
     }
     Admitted(checks)
+}
+
+/// With several targets: the accounts to leave out because only the rule's blockers stop
+/// the plan and each concerns one target account (a copier or launcher of it), as long as an
+/// account is left to copy to. `None`: nothing to leave out (no blockers, a blocker that
+/// concerns the whole run, or every remaining account blocked: the blockers stand).
+pub fn left_out(plan: &Plan) -> Option<Vec<ExcludedAccount>> {
+    if plan.blockers.is_empty() {
+        return None;
+    }
+    let targets = &plan.options.target_accounts;
+    let mut out: Vec<ExcludedAccount> = Vec::new();
+    for b in &plan.blockers {
+        let account = b.account.as_ref().filter(|a| targets.contains(a))?;
+        if b.code != BlockerCode::AccessAfterPlan {
+            return None;
+        }
+        let cause = GuardrailCause {
+            layer: "access".into(),
+            policy: None,
+            principal: None,
+            region: None,
+            message: b.message.clone(),
+            fix: b.fix.clone(),
+        };
+        match out.iter_mut().find(|e| &e.account == account) {
+            Some(e) => e.causes.push(cause),
+            None => out.push(ExcludedAccount {
+                account: account.clone(),
+                causes: vec![cause],
+            }),
+        }
+    }
+    (out.len() < targets.len()).then_some(out)
 }
 
 /// The blocker of a check the plan leaves not `allow`.

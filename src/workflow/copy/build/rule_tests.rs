@@ -247,3 +247,57 @@ fn skip_key_policy_edit_warns_instead_of_blocking() {
         .any(|w| w.contains("--skip-key-policy-edit") && w.contains("still cannot")));
     assert!(!p.steps.is_empty());
 }
+
+/// With several targets, an account only the rule's blockers concern is left out (layer
+/// `access`, the blocker's text and fix) and the others proceed; when every target is blocked,
+/// the blockers stand and nothing runs.
+#[test]
+fn with_several_targets_a_blocked_account_is_left_out_and_the_others_proceed() {
+    const OTHER: &str = "777788889999";
+    let mut d = discovery("CUSTOMER", false, key_policy(None));
+    let mut other = d.targets[0].clone();
+    other.account = OTHER.into();
+    other.identity = Some(CallerIdentity {
+        account: OTHER.into(),
+        arn: format!("arn:aws:sts::{OTHER}:assumed-role/deployer/amishare"),
+    });
+    d.targets.push(other);
+    copier(&mut d, "deployer", Some(vec![inline("ec2", EC2_ONLY)]));
+    let mut o = options();
+    o.target_accounts.push(OTHER.into());
+    let p = plan(&d, &o);
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    assert_eq!(p.excluded.len(), 1, "{:#?}", p.excluded);
+    assert_eq!(p.excluded[0].account, TGT);
+    let cause = &p.excluded[0].causes[0];
+    assert_eq!(cause.layer, "access");
+    assert!(
+        cause.message.contains("assumed-role/deployer/amishare"),
+        "{cause:?}"
+    );
+    assert!(cause.fix.contains("KmsKeyUsagePolicy"), "{cause:?}");
+    assert!(!p.steps.is_empty());
+    assert!(p.steps.iter().all(|s| s.account != TGT), "{:#?}", p.steps);
+    assert!(!serde_json::to_string(&p.steps).unwrap().contains(TGT));
+    assert!(p
+        .checks
+        .iter()
+        .all(|c| c.after_plan == AccessVerdict::Allow));
+
+    // Both blocked: nothing is left to copy to, the blockers stand.
+    d.targets[1].identity_policies = d.targets[0].identity_policies.clone().map(|mut p| {
+        p.principal_arn = format!("arn:aws:iam::{OTHER}:role/deployer");
+        p
+    });
+    let p = plan(&d, &o);
+    assert!(p.steps.is_empty());
+    assert!(p.excluded.is_empty(), "{:#?}", p.excluded);
+    let mut blocked: Vec<_> = p
+        .blockers
+        .iter()
+        .filter_map(|b| b.account.clone())
+        .collect();
+    blocked.sort();
+    blocked.dedup();
+    assert_eq!(blocked, [TGT, OTHER], "{:#?}", p.blockers);
+}
