@@ -648,7 +648,7 @@ async fn a_test_instance_that_cannot_be_terminated_is_reported_as_left_behind() 
 
 /// IAM refusing to show the target's `KmsKeyUsagePolicy` (AccessDenied on GetPolicy, as a role
 /// without IAM read rights gets on AWS) is not a discovery failure: the identity's IAM counts as
-/// unreadable in that account, and the plan blocks there before any change.
+/// unreadable in that account, and the plan leaves that account out before any change.
 #[tokio::test]
 async fn an_unreadable_usage_policy_is_unreadable_iam_not_a_failed_discovery() {
     let cloud = cloud(KEY);
@@ -662,10 +662,24 @@ async fn an_unreadable_usage_policy_is_unreadable_iam_not_a_failed_discovery() {
     assert!(t(T1).identity_policies.is_none() && t(T1).usage_policy.is_none());
     assert!(t(T2).identity_policies.is_some());
     let plan = build_plan(&d, &opts, "run-1", 1, "2026-01-01T00:00:00Z").unwrap();
+    // Only T1 is concerned: it is left out with the blocker's text, T2 proceeds.
+    assert!(plan.blockers.is_empty(), "{:#?}", plan.blockers);
+    let left_out: Vec<&str> = plan.excluded.iter().map(|e| e.account.as_str()).collect();
+    assert_eq!(left_out, [T1], "{:#?}", plan.excluded);
+    let cause = &plan.excluded[0].causes[0];
     assert!(
-        plan.blockers.iter().any(|b| b.message.contains(T1)),
+        cause.layer == "access" && cause.message.contains(T1),
+        "{cause:#?}"
+    );
+    assert!(
+        plan.steps.iter().all(|s| s.account != T1),
         "{:#?}",
-        plan.blockers
+        plan.steps
+    );
+    assert!(
+        plan.steps.iter().any(|s| s.account == T2),
+        "{:#?}",
+        plan.steps
     );
     assert_eq!(cloud.mutations(), Vec::<String>::new());
 }
