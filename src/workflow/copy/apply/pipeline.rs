@@ -16,7 +16,7 @@ use crate::workflow::journal::JournalStore;
 use crate::workflow::plan::{Action, Plan, Step};
 use crate::workflow::ports::Reader;
 use crate::workflow::ports_write::{CopyImageRequest, Writer};
-use crate::workflow::waiters::{wait_for_image, ImageWaitError, Timing};
+use crate::workflow::waiters::{sleep_or_cancel, wait_for_image, ImageWaitError, Timing};
 use crate::workflow::world::Conn;
 
 /// Run the copy, wait and test-launch steps of one target account and region.
@@ -140,6 +140,11 @@ async fn run_step<R: Reader, W: Writer, S: JournalStore + ?Sized, E: Events + ?S
             rec.created.push(image_id.clone());
             tr.image_id = Some(image_id.clone());
             let timing = copy_wait_timing(run.ctx.timing, *completion_minutes);
+            // A copy just started is never done at once: the first read waits one poll delay
+            // (a DescribeImages and a DescribeSnapshots fewer per account and region; a
+            // Ctrl-C meanwhile is seen by the wait).
+            let mut rx = run.ctx.cancel.clone();
+            sleep_or_cancel(timing.poll_start, &mut rx).await;
             wait_copy_within(run, conn, &image_id, tr, timing).await
         }
         Action::WaitCopy { image_id } => {
