@@ -10,7 +10,7 @@
 //! command an administrator runs to see it: the plan then says `unseen`, never a clean `allow`.
 //! [`PathFact::to_known`] turns the facts into the policy engine's [`crate::policy::OrgPath`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -220,6 +220,10 @@ pub struct OrgGuardrailReader<'a, O: OrgReader> {
 /// Deeper than any organization can be (root + 5 OU levels + account).
 const MAX_DEPTH: usize = 8;
 
+/// Organizations reads in flight at once when prefetching (its API is throttled per account;
+/// the SDK's adaptive retries absorb the rest).
+const CONCURRENT_READS: usize = 8;
+
 impl<'a, O: OrgReader> OrgGuardrailReader<'a, O> {
     /// `management_account`: the organization's management account (DescribeOrganization),
     /// to which no SCP or RCP applies.
@@ -283,6 +287,44 @@ impl<'a, O: OrgReader> OrgGuardrailReader<'a, O> {
         }
         path.reverse();
         Ok(path)
+    }
+
+    /// Read the policies of `kind` attached to each of `levels` (roots, OUs, accounts) at once,
+    /// at most [`CONCURRENT_READS`] in flight, then every policy's content the same way: the
+    /// path facts that follow read nothing more. Each level and policy is still read once.
+    pub async fn prefetch(&mut self, levels: &[String], kind: OrgPolicyKind) {
+        use futures::stream::{self, StreamExt};
+        let org = self.org;
+        let todo: BTreeSet<String> = levels
+            .iter()
+            .filter(|t| !self.attached.contains_key(&((*t).clone(), kind)))
+            .cloned()
+            .collect();
+        let listed: Vec<(String, Result<Vec<PolicySummary>, AwsError>)> = stream::iter(todo)
+            .map(|t| async move {
+                let r = org.policies_for_target(&t, kind).await;
+                (t, r)
+            })
+            .buffer_unordered(CONCURRENT_READS)
+            .collect()
+            .await;
+        let mut ids = BTreeSet::new();
+        for (t, r) in listed {
+            if let Ok(found) = &r {
+                ids.extend(found.iter().map(|p| p.id.clone()));
+            }
+            self.attached.insert((t, kind), r);
+        }
+        ids.retain(|id| !self.contents.contains_key(id));
+        let contents: Vec<(String, Result<String, AwsError>)> = stream::iter(ids)
+            .map(|id| async move {
+                let r = org.policy_content(&id).await;
+                (id, r)
+            })
+            .buffer_unordered(CONCURRENT_READS)
+            .collect()
+            .await;
+        self.contents.extend(contents);
     }
 
     async fn level(&mut self, target: &str, kind: OrgPolicyKind) -> Result<LevelFact, AwsError> {
@@ -411,6 +453,40 @@ mod tests {
         assert_eq!(calls.list_policies, 3 + 20);
         assert_eq!(calls.describe_policy, 2);
         assert_eq!(calls.list_parents, 20 + 2);
+    }
+
+    /// Prefetching every level at once reads each level and policy once, and the path facts
+    /// that follow read nothing more.
+    #[tokio::test]
+    async fn prefetched_levels_are_read_once_and_path_facts_read_no_more() {
+        let o = org();
+        let mut r = OrgGuardrailReader::new(&o, Some("999999999999".into()));
+        let accounts: Vec<String> = (0..20).map(|i| format!("1000000000{i:02}")).collect();
+        let mut levels = Vec::new();
+        for a in &accounts {
+            levels.extend(r.path(a).await.unwrap());
+        }
+        r.prefetch(&levels, OrgPolicyKind::ServiceControlPolicy)
+            .await;
+        let before = o.calls();
+        assert_eq!((before.list_policies, before.describe_policy), (3 + 20, 2));
+        for a in &accounts {
+            let fact = r.path_fact(a, OrgPolicyKind::ServiceControlPolicy).await;
+            assert!(matches!(fact, PathFact::Known { .. }), "{fact:?}");
+        }
+        let after = o.calls();
+        assert_eq!(
+            (
+                after.list_policies,
+                after.describe_policy,
+                after.list_parents
+            ),
+            (
+                before.list_policies,
+                before.describe_policy,
+                before.list_parents
+            )
+        );
     }
 
     #[tokio::test]

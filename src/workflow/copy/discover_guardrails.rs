@@ -176,6 +176,18 @@ impl OrgLayers {
         if let Some(paths) = paths {
             reader.know_paths(paths);
         }
+        // Every path first (parents cached), then every level's SCPs at once.
+        let mut levels = Vec::new();
+        for t in &self.targets {
+            if management.as_deref() != Some(t.as_str()) {
+                if let Ok(path) = reader.path(t).await {
+                    levels.extend(path);
+                }
+            }
+        }
+        reader
+            .prefetch(&levels, OrgPolicyKind::ServiceControlPolicy)
+            .await;
         let mut scps = Vec::new();
         for t in &self.targets {
             let is_management = management.as_deref() == Some(t.as_str());
