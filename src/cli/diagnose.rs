@@ -136,36 +136,12 @@ async fn launch_account_scps(
     profile: Option<&str>,
     caller: &crate::aws::session::AwsSession,
 ) -> Result<Option<crate::workflow::guardrail_facts::PathFact>, CliError> {
-    use crate::aws::reader::organizations::SdkOrgReader;
     use crate::workflow::guardrail_facts::{OrgGuardrailReader, OrgPolicyKind};
-    use crate::workflow::org_policy_access::org_policy_access;
-    use crate::workflow::org_targets::OrgReader as _;
-    let (org, management) = match profile {
-        Some(p) => {
-            let opts = crate::aws::session::SessionOptions {
-                profile: Some(p.to_string()),
-                region: global.region.clone(),
-                endpoint_url: None,
-                max_attempts: None,
-            };
-            let org = SdkOrgReader::new(&crate::aws::session::AwsSession::load(&opts).await?);
-            let management = org.organization().await.ok().map(|o| o.management_account);
-            (org, management)
-        }
-        None => {
-            let org = SdkOrgReader::new(caller);
-            let access = org_policy_access(&org, &caller.account, None).await;
-            if global.verbose > 0 {
-                eprintln!("{}", access.describe(&caller.account));
-            }
-            if !access.reads() {
-                return Ok(None);
-            }
-            let management = access.organization().map(|o| o.management_account.clone());
-            (org, management)
-        }
+    let Some(r) = super::org_targets::policy_reader(global, profile, None, caller, None).await?
+    else {
+        return Ok(None);
     };
-    let mut reader = OrgGuardrailReader::new(&org, management);
+    let mut reader = OrgGuardrailReader::new(&r.reader, r.org.map(|o| o.management_account));
     Ok(Some(
         reader
             .path_fact(&caller.account, OrgPolicyKind::ServiceControlPolicy)

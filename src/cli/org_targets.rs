@@ -9,13 +9,13 @@ use super::connect::{org_session, source_session};
 use super::{CliError, GlobalArgs};
 use crate::aws::reader::organizations::SdkOrgReader;
 use crate::aws::session::{AwsSession, SessionOptions};
-use crate::workflow::copy::discover_guardrails::{org_guardrails, source_org_guardrails};
+use crate::workflow::copy::discover_guardrails::org_guardrails;
 use crate::workflow::copy::facts::Discovery;
 use crate::workflow::org_policy_access::org_policy_access;
 use crate::workflow::org_scope::{describe, member_paths};
 use crate::workflow::org_targets::{
-    list_requested, parse_accounts_file, resolve, KeyPolicyPrincipals, OrgInfo, OrgRequest,
-    OrgTargets,
+    list_requested, parse_accounts_file, resolve, KeyPolicyPrincipals, OrgInfo, OrgReader as _,
+    OrgRequest, OrgTargets,
 };
 
 /// `--key-policy-principals`.
@@ -122,31 +122,60 @@ fn read_accounts_file(path: &Path) -> Result<Vec<String>, CliError> {
     })
 }
 
-/// The organization reader of `--org-profile` (with any way of naming targets): it reads the
-/// SCPs on the targets' paths and the RCPs on the source's; `None` without `--org-profile`.
-async fn guardrail_reader(
-    global: &GlobalArgs,
-    org: &OrgArgs,
-    max_attempts: Option<u32>,
-) -> Result<Option<SdkOrgReader>, CliError> {
-    let Some(p) = &org.org_profile else {
-        return Ok(None);
-    };
-    let opts = SessionOptions {
-        profile: Some(p.clone()),
-        region: global.region.clone(),
-        endpoint_url: None,
-        max_attempts,
-    };
-    Ok(Some(SdkOrgReader::new(&AwsSession::load(&opts).await?)))
+/// Who reads the organization's SCPs and RCPs, and the organization those credentials are in.
+pub struct PolicyReader {
+    pub reader: SdkOrgReader,
+    pub org: Option<OrgInfo>,
+    /// The caller's own credentials (no `--org-profile`).
+    pub own_credentials: bool,
 }
 
-/// Read the SCPs on the targets' paths and the RCPs on the source's into `d`: with
-/// `--org-profile`'s credentials; without it, with the source session's own when it is the
-/// organization's management account or a delegated administrator for policy management (at
-/// most two Organizations calls decide it, `workflow/org_policy_access.rs`; `known`: what
-/// `--to-ou` / `--to-org` already described with the same credentials). Otherwise nothing is
-/// read and the plan notes both layers as unseen.
+/// The reader of the organization's policies: `--org-profile`'s credentials (`profile`);
+/// without one, `caller`'s own when they are the organization's management account or a
+/// delegated administrator for policy management (at most two Organizations calls decide it,
+/// `workflow/org_policy_access.rs`; `known`: the organization the same credentials already
+/// described). `None`: nobody reads (`-v` says why), the layers stay unseen.
+pub async fn policy_reader(
+    global: &GlobalArgs,
+    profile: Option<&str>,
+    max_attempts: Option<u32>,
+    caller: &AwsSession,
+    known: Option<OrgInfo>,
+) -> Result<Option<PolicyReader>, CliError> {
+    if let Some(p) = profile {
+        let opts = SessionOptions {
+            profile: Some(p.to_string()),
+            region: global.region.clone(),
+            endpoint_url: None,
+            max_attempts,
+        };
+        let reader = SdkOrgReader::new(&AwsSession::load(&opts).await?);
+        let org = reader.organization().await.ok();
+        return Ok(Some(PolicyReader {
+            reader,
+            org,
+            own_credentials: false,
+        }));
+    }
+    let reader = SdkOrgReader::new(caller);
+    let access = org_policy_access(&reader, &caller.account, known).await;
+    if global.verbose > 0 {
+        eprintln!("{}", access.describe(&caller.account));
+    }
+    if !access.reads() {
+        return Ok(None);
+    }
+    let org = access.organization().cloned();
+    Ok(Some(PolicyReader {
+        reader,
+        org,
+        own_credentials: true,
+    }))
+}
+
+/// Read the SCPs on the targets' paths and the RCPs on the source's into `d`, with
+/// [`policy_reader`]'s credentials (`known`: what `--to-ou` / `--to-org` already described with
+/// the source's). Otherwise nothing is read and the plan notes both layers as unseen.
 pub async fn read_org_guardrails(
     global: &GlobalArgs,
     org: &OrgArgs,
@@ -155,25 +184,19 @@ pub async fn read_org_guardrails(
     known: Option<&OrgTargets>,
     d: &mut Discovery,
 ) -> Result<(), CliError> {
-    if let Some(reader) = guardrail_reader(global, org, max_attempts).await? {
-        org_guardrails(&reader, d, known).await;
+    if org.org_profile.is_none() && d.targets.is_empty() {
         return Ok(());
     }
-    if d.targets.is_empty() {
-        return Ok(());
-    }
-    let reader = SdkOrgReader::new(source);
     let described = known.and_then(|t| {
         Some(OrgInfo {
             id: t.org_id.clone()?,
             management_account: t.management_account.clone()?,
         })
     });
-    let access = org_policy_access(&reader, &source.account, described).await;
-    if global.verbose > 0 {
-        eprintln!("{}", access.describe(&source.account));
+    let profile = org.org_profile.as_deref();
+    if let Some(r) = policy_reader(global, profile, max_attempts, source, described).await? {
+        org_guardrails(&r.reader, r.org.as_ref(), d, known, r.own_credentials).await;
     }
-    source_org_guardrails(&reader, &access, d, known).await;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! (`--org-profile`), the SCPs on each target account's path and the RCPs on the source
 //! account's path ([`org_guardrails`], each level read once); without it, the same with the
 //! source account's credentials when it is the organization's management account or a delegated
-//! administrator ([`source_org_guardrails`], decided by `workflow/org_policy_access.rs`).
+//! administrator (decided by `workflow/org_policy_access.rs`).
 //!
 //! Nothing read here is ever a clean `allow` by default: a read AWS refuses (or fails) is
 //! `unseen`, with the exact command an administrator runs to see it.
@@ -18,8 +18,7 @@ use crate::workflow::guardrail_facts::{
     boundary_command, AllowedImagesFact, BoundaryFact, GuardrailDiscovery, OrgGuardrailReader,
     OrgPolicyKind, PathFact,
 };
-use crate::workflow::org_policy_access::OrgPolicyAccess;
-use crate::workflow::org_targets::{OrgReader, OrgTargets};
+use crate::workflow::org_targets::{OrgInfo, OrgReader, OrgTargets};
 use crate::workflow::plan::PlanOptions;
 use crate::workflow::ports::{Reader, Seen};
 use crate::workflow::ports_write::Writer;
@@ -89,45 +88,25 @@ pub async fn account_guardrails<R: Reader, W: Writer>(
 }
 
 /// The SCPs on every target account's path and the RCPs on the source account's path, read
-/// with the organization's credentials (`--org-profile`); each level and each policy once.
-/// `known`: the organization as `--to-ou` / `--to-org` listed it (its members' paths save
-/// ListParents calls when it is the same organization).
-pub async fn org_guardrails<O: OrgReader>(org: &O, d: &mut Discovery, known: Option<&OrgTargets>) {
-    let info = org.organization().await.ok();
-    let paths = known_paths(known, info.as_ref().map(|o| o.id.as_str()));
-    let management = info.map(|o| o.management_account);
-    let layers = OrgLayers::of(d, false);
-    layers.read(org, management, paths).await.into_discovery(d);
-}
-
-/// The member paths of `known` when it lists the organization `org_id`.
-fn known_paths<'k>(
-    known: Option<&'k OrgTargets>,
-    org_id: Option<&str>,
-) -> Option<&'k BTreeMap<String, String>> {
-    known
-        .filter(|k| k.org_id.is_some() && k.org_id.as_deref() == org_id)
-        .map(|k| &k.members)
-}
-
-/// Without `--org-profile`: the same layers, read with the source account's own credentials
-/// when [`OrgPolicyAccess`] found they may (the management account, or a delegated
-/// administrator for policy management); otherwise nothing is read and the plan notes both
-/// layers as unseen. A target whose path these credentials cannot list (an account outside the
-/// source's organization, whose SCPs only its own organization can show) stays unread too, so
-/// the plan's one note names it rather than a note per account.
-pub async fn source_org_guardrails<O: OrgReader>(
+/// with `org`'s credentials, each level and each policy once. `info`: the organization those
+/// credentials are in (its management account is exempt from both layers). `known`: the
+/// organization as `--to-ou` / `--to-org` listed it (its members' paths save ListParents calls
+/// when it is the same organization). `own_credentials`: the source's own (no `--org-profile`,
+/// see `workflow/org_policy_access.rs`): a target whose path they cannot list (an account
+/// outside the source's organization, whose SCPs only its own organization can show) stays
+/// unread, so the plan's one note names it rather than an `unseen` fact per account.
+pub async fn org_guardrails<O: OrgReader>(
     org: &O,
-    access: &OrgPolicyAccess,
+    info: Option<&OrgInfo>,
     d: &mut Discovery,
     known: Option<&OrgTargets>,
+    own_credentials: bool,
 ) {
-    if !access.reads() {
-        return;
-    }
-    let paths = known_paths(known, access.organization().map(|o| o.id.as_str()));
-    let management = access.organization().map(|o| o.management_account.clone());
-    let layers = OrgLayers::of(d, true);
+    let paths = known
+        .filter(|k| k.org_id.is_some() && k.org_id.as_deref() == info.map(|o| o.id.as_str()))
+        .map(|k| &k.members);
+    let management = info.map(|o| o.management_account.clone());
+    let layers = OrgLayers::of(d, own_credentials);
     layers.read(org, management, paths).await.into_discovery(d);
 }
 
@@ -178,10 +157,12 @@ impl OrgLayers {
         }
         // Every path first (parents cached), then every level's SCPs at once.
         let mut levels = Vec::new();
+        let mut unplaced = Vec::new();
         for t in &self.targets {
             if management.as_deref() != Some(t.as_str()) {
-                if let Ok(path) = reader.path(t).await {
-                    levels.extend(path);
+                match reader.path(t).await {
+                    Ok(path) => levels.extend(path),
+                    Err(_) => unplaced.push(t),
                 }
             }
         }
@@ -190,8 +171,7 @@ impl OrgLayers {
             .await;
         let mut scps = Vec::new();
         for t in &self.targets {
-            let is_management = management.as_deref() == Some(t.as_str());
-            if self.skip_unplaced && !is_management && reader.path(t).await.is_err() {
+            if self.skip_unplaced && unplaced.contains(&t) {
                 continue;
             }
             let fact = reader
@@ -216,7 +196,7 @@ impl OrgLayers {
 mod tests {
     use super::*;
     use crate::testing::org::FakeOrg;
-    use crate::workflow::org_policy_access::org_policy_access;
+    use crate::workflow::org_policy_access::{org_policy_access, OrgPolicyAccess};
 
     const SOURCE: &str = "111122223333";
     const MEMBER: &str = "444455556666";

@@ -357,7 +357,7 @@ pub fn guardrail_pass(
 pub fn exclude_blocked(
     d: &Discovery,
     opts: &PlanOptions,
-    pass: &GuardrailPass,
+    pass: &mut GuardrailPass,
 ) -> Option<(Discovery, PlanOptions)> {
     if pass.excluded.is_empty() || pass.excluded.len() >= d.targets.len() {
         return None;
@@ -374,6 +374,9 @@ pub fn exclude_blocked(
         if pass.excluded.iter().any(|e| org.covers(&e.account)) {
             org.ous.clear();
             org.whole_org = false;
+            pass.notes.push(
+                "accounts are left out: the others are shared with and named in the key policy one by one, not with the OU / organization (that would reach the accounts left out too)".into(),
+            );
         }
         org.members.retain(|a, _| !out(a));
     }

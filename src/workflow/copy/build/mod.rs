@@ -132,8 +132,7 @@ fn build_once(
     // 0. Guardrails: the accounts a layer amishare cannot change denies are left out.
     let mut pass = guardrails::guardrail_pass(d, opts, &customer_keys_of(d), created_at);
     pass.excluded.extend(left_out.iter().cloned());
-    let narrowed = guardrails::exclude_blocked(d, opts, &pass);
-    let original_opts = opts;
+    let narrowed = guardrails::exclude_blocked(d, opts, &mut pass);
     let (d, opts) = match &narrowed {
         Some((d2, o2)) => (d2, o2),
         None => (d, opts),
@@ -143,17 +142,6 @@ fn build_once(
         draft.blockers.extend(guardrails::blockers(&pass));
     }
     draft.notes.extend(pass.notes.iter().cloned());
-    let scopes = |o: &PlanOptions| {
-        o.org_targets
-            .as_ref()
-            .map(|t| t.scopes())
-            .unwrap_or_default()
-    };
-    if narrowed.is_some() && scopes(opts).is_empty() && !scopes(original_opts).is_empty() {
-        draft.notes.push(
-            "accounts are left out: the others are shared with and named in the key policy one by one, not with the OU / organization (that would reach the accounts left out too)".into(),
-        );
-    }
     let source = source_image(d);
 
     // 1. What stops the copy.
